@@ -1,0 +1,279 @@
+"""Every message the pipeline passes, defined once.
+
+The same frozen Structs travel between actors, are written to the journal and are
+replayed by tests, so they are plain data: tuples instead of lists, ``None`` for
+Pine's ``na`` (msgspec JSON cannot carry NaN), Decimal for anything the exchange
+sees. One tagged union means one decoder reads any message from JSON or msgpack.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, Union
+
+import msgspec
+
+Side = Literal["Buy", "Sell"]
+DecisionKind = Literal["TAKE", "NO_SETUP", "REJECT"]
+EntryPath = Literal["cross_based", "pre_cross", "ha_reversal"]
+Interval = Literal[1, 3, 5, 15]
+
+
+class Message(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=True):
+    """Base of every message; the tag is the class name."""
+
+
+# --- market data -------------------------------------------------------------------------
+
+
+class Kline(Message, frozen=True):
+    """One candle of one symbol and timeframe, as the venue reported it.
+
+    ``confirmed`` is Bybit's ``confirm``: only confirmed bars reach an indicator.
+    Prices are float64 because indicator math is float64 (see pine.md); the order
+    path never takes a price from here without rounding it onto the tick grid.
+    """
+
+    symbol: str
+    interval: int
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    turnover: float | None = None
+    confirmed: bool = True
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.interval * 60_000
+
+
+class Tick(Message, frozen=True):
+    """The scheduler's broadcast: the 1m bar ending at ``boundary_ms`` is closed.
+
+    ``closed`` lists every timeframe whose bar closes at this boundary (1 always;
+    3, 5 and 15 when the boundary is a multiple of them). ``late`` names symbols
+    whose confirmed 1m bar had not arrived when the grace period ran out.
+    """
+
+    boundary_ms: int
+    closed: tuple[int, ...]
+    late: tuple[str, ...] = ()
+
+
+class FeedGap(Message, frozen=True):
+    """A stream reconnected: bars in [from_ms, to_ms) may be missing and need a backfill."""
+
+    symbol: str
+    interval: int
+    from_ms: int
+    to_ms: int
+
+
+# --- indicator snapshot ------------------------------------------------------------------
+
+
+class FrameState(Message, frozen=True):
+    """Indicator values of one timeframe at its last *closed* bar.
+
+    The ``*_hist`` tuples hold the most recent values, oldest first, newest last
+    (the last element is the current bar); their length is set by the strategy's
+    lookback settings. ``None`` is Pine's ``na`` (warm-up not finished).
+    """
+
+    interval: int
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    ha_open: float
+    ha_high: float
+    ha_low: float
+    ha_close: float
+    ha_streak: int
+    wt1: float | None
+    wt2: float | None
+    wt_cross_up: bool
+    wt_cross_down: bool
+    wt_oversold: bool
+    wt_overbought: bool
+    mfi: float | None
+    rsi_mfi_area: float | None
+    ema200: float | None
+    vwap: float | None
+    wt1_hist: tuple[float | None, ...] = ()
+    wt2_hist: tuple[float | None, ...] = ()
+    ha_streak_hist: tuple[int, ...] = ()
+    high_hist: tuple[float, ...] = ()
+    low_hist: tuple[float, ...] = ()
+
+
+class MarketState(Message, frozen=True):
+    """What the strategy reads for one symbol at one tick: closed bars only."""
+
+    symbol: str
+    tick_ms: int
+    frames: tuple[FrameState, ...]
+    is_stale: bool = False
+
+    def frame(self, interval: int) -> FrameState | None:
+        for f in self.frames:
+            if f.interval == interval:
+                return f
+        return None
+
+
+# --- decisions and orders ----------------------------------------------------------------
+
+
+class Reason(Message, frozen=True):
+    """One machine-readable reason: a code and the value that triggered it."""
+
+    code: str
+    value: float | int | str | None = None
+
+
+class Decision(Message, frozen=True):
+    """The outcome of one cascade run for one symbol at one tick."""
+
+    tick_ms: int
+    symbol: str
+    kind: DecisionKind
+    path: EntryPath | None = None
+    side: Side | None = None
+    score: float | None = None
+    reasons: tuple[Reason, ...] = ()
+    entry_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    target_price: Decimal | None = None
+    qty: Decimal | None = None
+
+
+OrderAction = Literal["create", "amend", "cancel", "cancel_all", "trading_stop"]
+
+
+class OrderIntent(Message, frozen=True):
+    """What the router is asked to do on the exchange; Bybit fields, Pythonic names.
+
+    ``order_link_id`` is deterministic (derived from symbol, bar time, path and
+    side) so a retry or a restart can never place a second order.
+    """
+
+    action: OrderAction
+    symbol: str
+    order_link_id: str | None = None
+    side: Side | None = None
+    order_type: Literal["Limit", "Market"] = "Limit"
+    time_in_force: Literal["GTC", "IOC", "FOK", "PostOnly"] = "PostOnly"
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    position_idx: Literal[0, 1, 2] = 0
+    reduce_only: bool = False
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    tick_ms: int | None = None
+    reason: str = ""
+
+
+class OrderUpdate(Message, frozen=True):
+    """An order's state as the venue reported it (private WS ``order`` or REST)."""
+
+    symbol: str
+    order_id: str
+    order_link_id: str
+    side: Side
+    status: str
+    order_type: str
+    time_in_force: str
+    price: Decimal | None
+    qty: Decimal
+    cum_exec_qty: Decimal
+    avg_price: Decimal | None
+    position_idx: int
+    reduce_only: bool
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    reject_reason: str | None = None
+    updated_ms: int = 0
+
+
+class ExecutionUpdate(Message, frozen=True):
+    """One fill (private WS ``execution`` or REST execution list)."""
+
+    symbol: str
+    exec_id: str
+    order_id: str
+    order_link_id: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    is_maker: bool
+    exec_ms: int
+
+
+class PositionUpdate(Message, frozen=True):
+    """A position as the venue reported it; ``size == 0`` means flat."""
+
+    symbol: str
+    position_idx: int
+    side: Side | None
+    size: Decimal
+    avg_price: Decimal | None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    mark_price: Decimal | None = None
+    unrealised_pnl: Decimal | None = None
+    updated_ms: int = 0
+
+
+class JournalEvent(Message, frozen=True):
+    """Something worth remembering that is not a decision, order or fill."""
+
+    ts_ms: int
+    kind: str
+    source: str
+    message: str = ""
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    data: tuple[tuple[str, str], ...] = ()
+
+
+AnyMessage = Union[
+    Kline,
+    Tick,
+    FeedGap,
+    FrameState,
+    MarketState,
+    Reason,
+    Decision,
+    OrderIntent,
+    OrderUpdate,
+    ExecutionUpdate,
+    PositionUpdate,
+    JournalEvent,
+]
+
+_json_encoder = msgspec.json.Encoder(decimal_format="string")
+_json_decoder = msgspec.json.Decoder(AnyMessage)
+_msgpack_encoder = msgspec.msgpack.Encoder(decimal_format="string")
+_msgpack_decoder = msgspec.msgpack.Decoder(AnyMessage)
+
+
+def to_json(message: Message) -> bytes:
+    return _json_encoder.encode(message)
+
+
+def from_json(data: bytes | str) -> AnyMessage:
+    return _json_decoder.decode(data)
+
+
+def to_msgpack(message: Message) -> bytes:
+    return _msgpack_encoder.encode(message)
+
+
+def from_msgpack(data: bytes) -> AnyMessage:
+    return _msgpack_decoder.decode(data)

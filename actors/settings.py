@@ -1,0 +1,346 @@
+"""Typed settings: ``settings.toml`` (plus ``SMTBOT__SECTION__KEY`` overrides) decoded into
+frozen Structs once at boot, validated with errors that name the file, the key path and the
+bad value. Nothing reads the file or the environment after this.
+
+This module is pure: callers hand it the file's bytes and the environment mapping.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import msgspec
+from msgspec import Meta
+
+ENV_PREFIX = "SMTBOT__"
+
+Venue = Literal["sim", "testnet", "demo", "mainnet"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Symbol = Annotated[str, Meta(pattern=r"^[A-Z0-9]{2,20}USDT$")]
+Timeframe = Literal[1, 3, 5, 15]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+Positive = Annotated[float, Meta(gt=0)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+Count = Annotated[int, Meta(ge=1)]
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class BotSettings(_Section, frozen=True):
+    venue: Venue = "sim"
+    paper: bool = False
+    symbols: Annotated[tuple[Symbol, ...], Meta(min_length=1, max_length=500)] = (
+        "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT",
+    )
+    timeframes: Annotated[tuple[Timeframe, ...], Meta(min_length=1)] = (1, 3, 5, 15)
+    log_level: LogLevel = "INFO"
+    bootstrap_bars: Annotated[int, Meta(ge=50, le=1000)] = 400
+    tick_grace_ms: Annotated[int, Meta(ge=0, le=60_000)] = 2_000
+    heartbeat_timeout_ms: Annotated[int, Meta(ge=1_000, le=600_000)] = 90_000
+
+    def __post_init__(self) -> None:
+        if 1 not in self.timeframes:
+            raise ValueError("timeframes: must include 1 (every tick is a closed 1m bar)")
+        if len(set(self.timeframes)) != len(self.timeframes):
+            raise ValueError("timeframes: must not repeat a timeframe")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError("symbols: must not repeat a symbol")
+
+
+class SimSettings(_Section, frozen=True):
+    host: str = "127.0.0.1"
+    port: Port = 8765
+    speed: Union[Literal["realtime", "max"], Positive] = "max"
+    data_dir: str = "data/klines"
+    loop: bool = False
+    api_key: str = "smtbot-sim-key"
+    api_secret: str = "smtbot-sim-secret"
+    initial_equity: Positive = 10_000.0
+    maker_fee: NonNegative = 0.0002
+    taker_fee: NonNegative = 0.00055
+
+
+class StrategySettings(_Section, frozen=True):
+    wt_channel: Count = 9
+    wt_average: Count = 12
+    wt_ma: Count = 3
+    wt_oversold: float = -53.0
+    wt_overbought: float = 53.0
+    ha_flip_window: Count = 3
+    pre_cross_gap: Positive = 5.0
+    pre_cross_bars: Count = 2
+    ha_streak_min: Count = 3
+    score_min: float = 1.0
+    base_cross_based: float = 1.0
+    base_pre_cross: float = 0.6
+    base_ha_reversal: float = 0.4
+    weight_3m: float = 0.15
+    weight_5m: float = 0.2
+    weight_15m: float = 0.25
+    weight_bias: float = 0.3
+    swing_lookback: Count = 10
+    stop_buffer_ticks: Annotated[int, Meta(ge=0)] = 2
+    rr: Positive = 1.5
+    be_trigger_r: Positive = 1.0
+    entry_ttl_bars: Count = 3
+    min_stop_ticks: Count = 5
+    max_stop_pct: Annotated[float, Meta(gt=0, le=0.2)] = 0.02
+
+    def __post_init__(self) -> None:
+        if not self.wt_oversold < 0 < self.wt_overbought:
+            raise ValueError("wt_oversold: must be below 0, and wt_overbought above 0")
+
+
+class RiskSettings(_Section, frozen=True):
+    leverage: Annotated[int, Meta(ge=1, le=100)] = 10
+    risk_per_trade: Positive = 10.0
+    risk_mode: Literal["usdt", "pct"] = "usdt"
+    max_positions: Annotated[int, Meta(ge=1, le=100)] = 3
+    cooldown_bars: Annotated[int, Meta(ge=0)] = 5
+    daily_loss_limit: Positive = 100.0
+
+
+class JournalSettings(_Section, frozen=True):
+    path: str = "var/journal.sqlite"
+
+
+class WebSettings(_Section, frozen=True):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    enabled: bool = True
+
+
+class Settings(_Section, frozen=True):
+    bot: BotSettings = BotSettings()
+    sim: SimSettings = SimSettings()
+    strategy: StrategySettings = StrategySettings()
+    risk: RiskSettings = RiskSettings()
+    journal: JournalSettings = JournalSettings()
+    web: WebSettings = WebSettings()
+
+
+class Secret:
+    """A credential: shows as ``***`` in repr, str, f-strings and JSON; ``reveal()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not serialised")
+
+
+def secret_enc_hook(obj: Any) -> Any:
+    """msgspec ``enc_hook`` that writes any Secret as ``***``."""
+    if isinstance(obj, Secret):
+        return "***"
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+class Credentials(msgspec.Struct, frozen=True):
+    api_key: Secret
+    api_secret: Secret
+
+
+class SettingsError(Exception):
+    """A settings problem, already phrased for a one-line message."""
+
+    def __init__(self, source: str, key_path: str, message: str) -> None:
+        self.source = source
+        self.key_path = key_path
+        super().__init__(f"{source}: {key_path}: {message}" if key_path else f"{source}: {message}")
+
+
+def load_settings(text: bytes | str, env: Mapping[str, str], source: str = "settings.toml") -> Settings:
+    """Decode and validate settings from the file's text and the environment's overrides."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SettingsError(source, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(source, "", f"TOML syntax error: {exc}") from None
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX):
+            _apply_override(raw, name, value)
+    _check_keys(raw, Settings, (), source)
+    try:
+        return msgspec.convert(raw, Settings, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _phrase(exc, raw, source) from None
+
+
+def load_credentials(env: Mapping[str, str], venue: str) -> Credentials | None:
+    """API keys come only from the environment, and only live venues need them."""
+    key, secret = env.get("BYBIT_API_KEY", ""), env.get("BYBIT_API_SECRET", "")
+    if not key or not secret:
+        if venue == "sim":
+            return None
+        missing = [n for n, v in (("BYBIT_API_KEY", key), ("BYBIT_API_SECRET", secret)) if not v]
+        raise SettingsError("environment", " and ".join(missing), f"required for venue {venue!r} (the keys are never read from settings.toml)")
+    return Credentials(Secret(key), Secret(secret))
+
+
+def summarise(settings: Settings, credentials: Credentials | None) -> list[str]:
+    """Readable ``section.key = value`` lines for ``run.py check``; credentials masked."""
+    lines: list[str] = []
+    for section in Settings.__struct_fields__:
+        values = getattr(settings, section)
+        for key in type(values).__struct_fields__:
+            value = getattr(values, key)
+            if section == "sim" and key in ("api_key", "api_secret"):
+                value = "***"
+            lines.append(f"{section}.{key} = {_show(value)}")
+    if credentials is None:
+        lines.append("credentials = none (not needed for the simulator)")
+    else:
+        lines.append(f"credentials = BYBIT_API_KEY {credentials.api_key}, BYBIT_API_SECRET {credentials.api_secret}")
+    return lines
+
+
+def secret_values(settings: Settings, credentials: Credentials | None) -> list[str]:
+    """Every string the log redaction filter must never let through."""
+    values = [settings.sim.api_key, settings.sim.api_secret]
+    if credentials is not None:
+        values += [credentials.api_key.reveal(), credentials.api_secret.reveal()]
+    return [v for v in values if v]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _apply_override(raw: dict[str, Any], name: str, value: str) -> None:
+    parts = name[len(ENV_PREFIX):].lower().split("__")
+    if len(parts) != 2 or not all(parts):
+        raise SettingsError("environment", name, "expected SMTBOT__SECTION__KEY")
+    section, key = parts
+    table = raw.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise SettingsError("environment", name, f"[{section}] is not a table")
+    table[key] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    # Typed the way TOML types it (5, 0.5, true, ["A", "B"]); anything else is a plain string.
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _check_keys(raw: Any, struct: type, path: tuple[str, ...], source: str) -> None:
+    if not isinstance(raw, dict):
+        return
+    hints = get_type_hints(struct, include_extras=True)
+    fields = struct.__struct_fields__
+    for key, value in raw.items():
+        if key not in fields:
+            where = ".".join((*path, key))
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean {'.'.join((*path, close[0]))!r}?" if close else f"; known keys: {', '.join(fields)}"
+            raise SettingsError(source, where, f"unknown key{hint}")
+        sub = _struct_type(hints[key])
+        if sub is not None:
+            _check_keys(value, sub, (*path, key), source)
+
+
+def _struct_type(hint: Any) -> type | None:
+    hint = _strip(hint)
+    return hint if isinstance(hint, type) and issubclass(hint, msgspec.Struct) else None
+
+
+_PATH = re.compile(r" - at `\$((?:\.\w+|\[\d+\])*)`$")
+
+
+def _phrase(exc: msgspec.ValidationError, raw: dict[str, Any], source: str) -> SettingsError:
+    text = str(exc)
+    match = _PATH.search(text)
+    if not match:
+        return SettingsError(source, "", text)
+    message = text[: match.start()]
+    dotted = match.group(1).lstrip(".").replace("[", ".").replace("]", "")
+    # __post_init__ checks name their field as "field: message".
+    own = re.match(r"^(\w+): (.*)$", message)
+    if own:
+        dotted, message = f"{dotted}.{own.group(1)}", own.group(2)
+    if message.startswith("Invalid enum value"):
+        allowed = _allowed(dotted.split("."))
+        if allowed:
+            message = f"must be one of {', '.join(repr(a) for a in allowed)}"
+    value = _lookup(raw, dotted.split(".")) if dotted else None
+    shown = f" = {value!r}" if value is not _MISSING else ""
+    return SettingsError(source, f"{dotted}{shown}", _humane(message))
+
+
+_MISSING = object()
+
+
+def _allowed(parts: list[str]) -> tuple[Any, ...]:
+    """The values a Literal-typed setting accepts, found by walking the Struct types."""
+    hint: Any = Settings
+    for part in parts:
+        hint = _strip(hint)
+        if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+            hint = get_type_hints(hint, include_extras=True).get(part)
+        elif get_origin(hint) is tuple and part.isdigit():
+            hint = get_args(hint)[0]
+        else:
+            return ()
+    hint = _strip(hint)
+    if get_origin(hint) is Union:
+        hint = next((h for h in get_args(hint) if get_origin(h) is Literal), hint)
+    return get_args(hint) if get_origin(hint) is Literal else ()
+
+
+def _strip(hint: Any) -> Any:
+    while get_origin(hint) is Annotated:
+        hint = get_args(hint)[0]
+    return hint
+
+
+def _lookup(raw: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(raw, dict) and part in raw:
+            raw = raw[part]
+        elif isinstance(raw, list) and part.isdigit() and int(part) < len(raw):
+            raw = raw[int(part)]
+        else:
+            return _MISSING
+    return raw
+
+
+def _humane(message: str) -> str:
+    message = message.replace("Expected `", "expected ").replace("`", "")
+    return message[0].lower() + message[1:] if message else message
+

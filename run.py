@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""smtbot's command line: ``python run.py [--settings FILE] [COMMAND] [options]``.
+
+Every command loads and validates the settings first; a bad file or override ends the
+process with exit status 2 and one line naming the key path, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from actors.logfmt import configure_logging
+from actors.settings import SettingsError, load_credentials, load_settings, secret_values, summarise
+
+EXIT_USAGE = 2
+
+# name -> ("module:function" or None while not built yet, one-line help). Each command
+# module exposes ``add_arguments(parser)`` (optional) and ``main(args, settings, credentials) -> int``.
+COMMANDS: dict[str, tuple[str | None, str]] = {
+    "run": ("actors.supervisor:main", "run the bot with settings.toml (default)"),
+    "check": ("actors.check:main", "validate settings, keys, account mode, instruments, connectivity"),
+    "backtest": (None, "replay historical klines through the same cores, write a report"),
+    "tune": (None, "Optuna walk-forward tuning of [strategy]/[risk]"),
+    "replay": (None, "re-run a recorded journal and prove the decisions match"),
+    "download": (None, "fetch historical 1m klines from Bybit REST into data/"),
+    "sim": (None, "start the embedded Bybit V5 simulator server alone"),
+    "indicators": (None, "compute the Pine indicators for an OHLCV CSV"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description="smtbot: a Bybit USDT-perpetual scalper (actor model).")
+    parser.add_argument("--settings", default="settings.toml", metavar="FILE", help="settings file (default: settings.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (target, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text if target else f"{help_text} [not available yet]")
+        if target:
+            module = importlib.import_module(target.split(":")[0])
+            if hasattr(module, "add_arguments"):
+                module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    target = COMMANDS[command][0]
+    if target is None:
+        print(f"run.py {command}: not available yet: see README", file=sys.stderr)
+        return EXIT_USAGE
+    path = Path(args.settings)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        print(f"{path}: cannot read settings: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = load_settings(text, os.environ, source=str(path))
+        credentials = load_credentials(os.environ, settings.bot.venue if not settings.bot.paper else "sim")
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.bot.log_level, secret_values(settings, credentials))
+    module_name, func = target.split(":")
+    return int(getattr(importlib.import_module(module_name), func)(args, settings, credentials) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
