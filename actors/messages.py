@@ -179,6 +179,23 @@ class OrderIntent(Message, frozen=True):
     reason: str = ""
 
 
+class OrderAck(Message, frozen=True):
+    """The venue's answer to one ``OrderIntent``: what the router sent and what came back.
+
+    ``outcome`` separates the cases a trader cares about: ``ok``; ``would_take`` (a
+    PostOnly order that would have crossed: its own outcome, never a generic failure);
+    ``rejected`` (the venue said no, ``ret_code``/``ret_msg`` say why); ``failed`` (no
+    answer: timeout or transport error after retries).
+    """
+
+    intent: OrderIntent
+    ts_ms: int
+    outcome: Literal["ok", "would_take", "rejected", "failed"]
+    ret_code: int | None = None
+    ret_msg: str = ""
+    order_id: str | None = None
+
+
 class OrderUpdate(Message, frozen=True):
     """An order's state as the venue reported it (private WS ``order`` or REST)."""
 
@@ -231,6 +248,24 @@ class PositionUpdate(Message, frozen=True):
     updated_ms: int = 0
 
 
+class TradeClosed(Message, frozen=True):
+    """One closed round trip: entry to flat, with its result in USDT and in R."""
+
+    symbol: str
+    side: Side
+    path: EntryPath | None
+    entry_ms: int
+    exit_ms: int
+    entry_price: Decimal
+    exit_price: Decimal
+    qty: Decimal
+    fees: Decimal
+    pnl_usdt: Decimal
+    pnl_r: float | None
+    exit_reason: Literal["stop", "target", "break_even", "manual", "liquidation", "unknown"]
+    order_link_id: str = ""
+
+
 class JournalEvent(Message, frozen=True):
     """Something worth remembering that is not a decision, order or fill."""
 
@@ -251,9 +286,11 @@ AnyMessage = Union[
     Reason,
     Decision,
     OrderIntent,
+    OrderAck,
     OrderUpdate,
     ExecutionUpdate,
     PositionUpdate,
+    TradeClosed,
     JournalEvent,
 ]
 

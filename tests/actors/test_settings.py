@@ -1,0 +1,174 @@
+"""settings.toml decodes into validated frozen structs; every mistake names its key path."""
+
+import logging
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from actors.logfmt import configure_logging
+from actors.settings import (
+    Secret,
+    Settings,
+    SettingsError,
+    load_credentials,
+    load_settings,
+    secret_values,
+    secret_enc_hook,
+    summarise,
+)
+
+SHIPPED = Path(__file__).resolve().parents[2] / "settings.toml"
+
+
+def error_of(text: str, env: dict[str, str] | None = None) -> SettingsError:
+    with pytest.raises(SettingsError) as info:
+        load_settings(text, env or {})
+    return info.value
+
+
+def test_the_shipped_file_is_valid_and_equals_the_defaults():
+    # settings.toml shows every default: nothing hides in code that the file does not show.
+    assert load_settings(SHIPPED.read_bytes(), {}) == Settings()
+
+
+def test_the_shipped_file_names_every_setting():
+    text = SHIPPED.read_text()
+    for section in Settings.__struct_fields__:
+        assert f"[{section}]" in text
+        for key in type(getattr(Settings(), section)).__struct_fields__:
+            assert f"\n{key} = " in text, f"{section}.{key} missing from settings.toml"
+
+
+def test_settings_are_frozen():
+    settings = load_settings("", {})
+    with pytest.raises(AttributeError):
+        settings.risk.leverage = 50  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "words"),
+    [
+        ("[risk]\nleverage = 500", "risk.leverage = 500", "<= 100"),
+        ("[risk]\nleverage = 0", "risk.leverage = 0", ">= 1"),
+        ("[risk]\nleverage = \"5\"", "risk.leverage = '5'", "expected int"),
+        ("[risk]\nrisk_per_trade = 0", "risk.risk_per_trade = 0", "> 0"),
+        ("[bot]\nsymbols = [\"btcusdt\"]", "bot.symbols.0 = 'btcusdt'", "regex"),
+        ("[bot]\nsymbols = [\"BTCUSD\"]", "bot.symbols.0 = 'BTCUSD'", "regex"),
+        ("[bot]\ntimeframes = [1, 2]", "bot.timeframes.1 = 2", "one of 1, 3, 5, 15"),
+        ("[bot]\ntimeframes = [3, 5]", "bot.timeframes = [3, 5]", "must include 1"),
+        ("[bot]\nvenue = \"moon\"", "bot.venue = 'moon'", "'sim', 'testnet', 'demo', 'mainnet'"),
+        ("[sim]\nspeed = -2", "sim.speed = -2", "> 0"),
+        ("[web]\nport = 70000", "web.port = 70000", "<= 65535"),
+        ("[strategy]\nwt_oversold = 10.0", "strategy.wt_oversold", "below 0"),
+        ("bot = 3", "bot = 3", "expected object"),
+    ],
+)
+def test_a_bad_value_names_its_key_path_and_value(text, key_path, words):
+    error = error_of(text)
+    assert str(error).startswith(f"settings.toml: {key_path}")
+    assert words in str(error)
+    assert "\n" not in str(error)
+
+
+def test_an_unknown_key_suggests_the_nearest_known_one():
+    error = error_of("[risk]\nlevrage = 5")
+    assert str(error) == "settings.toml: risk.levrage: unknown key; did you mean 'risk.leverage'?"
+
+
+def test_an_unknown_section_is_rejected():
+    assert "unknown key" in str(error_of("[strategyy]\nrr = 2.0"))
+    assert "did you mean 'strategy'" in str(error_of("[strategyy]\nrr = 2.0"))
+
+
+def test_a_toml_syntax_error_is_one_line():
+    error = error_of("[risk\nleverage = 5")
+    assert str(error).startswith("settings.toml: TOML syntax error")
+    assert "\n" not in str(error)
+
+
+def test_non_utf8_bytes_are_rejected_clearly():
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        load_settings(b"[bot]\nvenue = \"\xff\"", {})
+
+
+def test_environment_overrides_are_typed_like_toml():
+    settings = load_settings(
+        "[risk]\nleverage = 3",
+        {
+            "SMTBOT__RISK__LEVERAGE": "7",
+            "SMTBOT__BOT__SYMBOLS": '["BTCUSDT", "ETHUSDT"]',
+            "SMTBOT__BOT__VENUE": "testnet",
+            "SMTBOT__SIM__SPEED": "60",
+            "SMTBOT__BOT__PAPER": "true",
+            "UNRELATED": "x",
+        },
+    )
+    assert settings.risk.leverage == 7
+    assert settings.bot.symbols == ("BTCUSDT", "ETHUSDT")
+    assert settings.bot.venue == "testnet"
+    assert settings.sim.speed == 60.0
+    assert settings.bot.paper is True
+
+
+def test_a_bad_environment_override_fails_like_a_bad_file_value():
+    assert "risk.leverage = 0" in str(error_of("", {"SMTBOT__RISK__LEVERAGE": "0"}))
+    assert "unknown key" in str(error_of("", {"SMTBOT__RISK__LEVRAGE": "3"}))
+    assert "SMTBOT__SECTION__KEY" in str(error_of("", {"SMTBOT__RISK": "3"}))
+
+
+def test_credentials_are_optional_for_the_simulator_only():
+    assert load_credentials({}, "sim") is None
+    with pytest.raises(SettingsError, match="BYBIT_API_KEY and BYBIT_API_SECRET"):
+        load_credentials({}, "mainnet")
+    with pytest.raises(SettingsError, match="BYBIT_API_SECRET"):
+        load_credentials({"BYBIT_API_KEY": "k"}, "testnet")
+
+
+SECRET = "s3cr3t-VALUE-never-shown"
+
+
+def test_a_secret_never_shows_in_repr_str_format_or_json():
+    creds = load_credentials({"BYBIT_API_KEY": "key-123", "BYBIT_API_SECRET": SECRET}, "mainnet")
+    assert creds.api_secret.reveal() == SECRET
+    shown = [repr(creds), str(creds), f"{creds.api_secret}", f"{creds.api_secret!r}", str(creds.api_secret)]
+    shown.append(msgspec.json.encode(creds, enc_hook=secret_enc_hook).decode())
+    for text in shown:
+        assert SECRET not in text and "key-123" not in text
+    assert '"***"' in shown[-1]
+
+
+def test_a_secret_refuses_to_be_pickled():
+    import pickle
+
+    with pytest.raises(TypeError):
+        pickle.dumps(Secret(SECRET))
+
+
+def test_the_summary_masks_every_credential():
+    settings = load_settings("", {})
+    creds = load_credentials({"BYBIT_API_KEY": "key-123", "BYBIT_API_SECRET": SECRET}, "demo")
+    text = "\n".join(summarise(settings, creds))
+    for hidden in (SECRET, "key-123", settings.sim.api_secret, settings.sim.api_key):
+        assert hidden not in text
+    assert "risk.leverage = 10" in text
+
+
+def test_no_log_record_ever_carries_a_secret(caplog):
+    settings = load_settings("", {})
+    creds = load_credentials({"BYBIT_API_KEY": "key-123", "BYBIT_API_SECRET": SECRET}, "demo")
+    configure_logging("DEBUG", secret_values(settings, creds))
+    log = logging.getLogger("smtbot.test")
+    with caplog.at_level(logging.DEBUG):
+        log.info("signing with %s", SECRET)
+        log.warning(f"raw {SECRET} and key-123 and {settings.sim.api_secret}")
+        log.info("extra field", extra={"secret_field": SECRET})
+        try:
+            raise RuntimeError(f"boom {SECRET}")
+        except RuntimeError:
+            log.exception("failed")
+    assert len(caplog.records) == 4
+    for record in caplog.records:
+        text = record.getMessage() + str(record.__dict__)
+        assert SECRET not in text and "key-123" not in text and settings.sim.api_secret not in text
+    assert "***" in caplog.records[0].getMessage()
