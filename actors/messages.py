@@ -8,7 +8,7 @@ sees. One tagged union means one decoder reads any message from JSON or msgpack.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal, Union
 
 import msgspec
@@ -124,6 +124,46 @@ class MarketState(Message, frozen=True):
         for f in self.frames:
             if f.interval == interval:
                 return f
+        return None
+
+
+# --- instrument rules --------------------------------------------------------------------
+
+
+class Instrument(Message, frozen=True):
+    """One symbol's trading rules from ``/v5/market/instruments-info``.
+
+    Kept as Decimal so rounding onto the tick and qty grids is exact; the strategy
+    and the router both round through these methods and nowhere else.
+    """
+
+    symbol: str
+    tick_size: Decimal
+    qty_step: Decimal
+    min_order_qty: Decimal
+    max_order_qty: Decimal | None = None
+    min_notional: Decimal = Decimal(0)
+
+    def round_price(self, price: Decimal | float, direction: Literal["down", "up"]) -> Decimal:
+        """``price`` on the tick grid, rounded toward ``direction`` (the caller knows the safe side)."""
+        steps = (Decimal(str(price)) / self.tick_size).to_integral_value(
+            ROUND_FLOOR if direction == "down" else ROUND_CEILING
+        )
+        return (steps * self.tick_size).quantize(self.tick_size)
+
+    def round_qty(self, qty: Decimal | float) -> Decimal:
+        """``qty`` rounded *down* onto the qty grid: never more than was asked for."""
+        steps = (Decimal(str(qty)) / self.qty_step).to_integral_value(ROUND_FLOOR)
+        return (steps * self.qty_step).quantize(self.qty_step)
+
+    def order_problem(self, qty: Decimal, price: Decimal) -> str | None:
+        """Why the exchange would refuse this size, or None when it is acceptable."""
+        if qty < self.min_order_qty:
+            return f"qty {qty} below minOrderQty {self.min_order_qty}"
+        if self.max_order_qty is not None and qty > self.max_order_qty:
+            return f"qty {qty} above maxOrderQty {self.max_order_qty}"
+        if qty * price < self.min_notional:
+            return f"notional {qty * price} below minNotionalValue {self.min_notional}"
         return None
 
 
@@ -283,6 +323,7 @@ AnyMessage = Union[
     FeedGap,
     FrameState,
     MarketState,
+    Instrument,
     Reason,
     Decision,
     OrderIntent,

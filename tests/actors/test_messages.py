@@ -110,3 +110,37 @@ def test_market_state_finds_a_frame_by_interval():
 def test_a_kline_knows_when_it_ends():
     kline = m.Kline(symbol="BTCUSDT", interval=3, start_ms=180_000, open=1, high=2, low=0.5, close=1.5, volume=3)
     assert kline.end_ms == 360_000
+
+
+class TestInstrumentRounding:
+    btc = m.Instrument(
+        symbol="BTCUSDT",
+        tick_size=Decimal("0.10"),
+        qty_step=Decimal("0.001"),
+        min_order_qty=Decimal("0.001"),
+        min_notional=Decimal("5"),
+    )
+
+    def test_price_rounds_toward_the_requested_side_onto_the_tick(self):
+        assert self.btc.round_price(Decimal("104217.57"), "down") == Decimal("104217.5")
+        assert self.btc.round_price(Decimal("104217.51"), "up") == Decimal("104217.6")
+
+    def test_a_price_on_the_grid_is_left_alone_either_way(self):
+        assert self.btc.round_price(104217.5, "down") == Decimal("104217.5")
+        assert self.btc.round_price(104217.5, "up") == Decimal("104217.5")
+
+    def test_qty_always_rounds_down(self):
+        assert self.btc.round_qty(Decimal("0.0129")) == Decimal("0.012")
+
+    @given(st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(10**6), places=6))
+    def test_rounded_values_are_on_their_grids(self, value):
+        for direction in ("down", "up"):
+            rounded = self.btc.round_price(value, direction)
+            assert rounded % self.btc.tick_size == 0
+            assert (rounded <= value) if direction == "down" else (rounded >= value)
+        assert self.btc.round_qty(value) % self.btc.qty_step == 0
+
+    def test_order_problems_name_the_rule(self):
+        assert "minOrderQty" in self.btc.order_problem(Decimal("0"), Decimal("100000"))
+        assert "minNotionalValue" in self.btc.order_problem(Decimal("0.001"), Decimal("1000"))
+        assert self.btc.order_problem(Decimal("0.001"), Decimal("100000")) is None
