@@ -317,6 +317,117 @@ class JournalEvent(Message, frozen=True):
     data: tuple[tuple[str, str], ...] = ()
 
 
+# --- between actors ------------------------------------------------------------------------
+# Control messages of the pipeline. They are journaled by nobody but recorded by replay
+# tests, so they are plain data like the rest.
+
+
+class BarReady(Message, frozen=True):
+    """Symbol → scheduler: every bar of ``symbol`` that closes at ``boundary_ms`` is in."""
+
+    symbol: str
+    boundary_ms: int
+
+
+class Decided(Message, frozen=True):
+    """Symbol → scheduler: the decision for ``tick_ms`` is made (and sent to the journal)."""
+
+    symbol: str
+    tick_ms: int
+    kind: DecisionKind
+
+
+class CycleDone(Message, frozen=True):
+    """Scheduler → router and journal: every symbol has decided for ``boundary_ms``.
+
+    ``missing`` names symbols that could not decide (their actor was being restarted).
+    """
+
+    boundary_ms: int
+    missing: tuple[str, ...] = ()
+
+
+class Backfill(Message, frozen=True):
+    """A symbol core asks its shell for the confirmed bars in ``[from_ms, to_ms)`` over REST."""
+
+    symbol: str
+    interval: int
+    from_ms: int
+    to_ms: int
+
+
+class BackfillResult(Message, frozen=True):
+    """What a backfill (or the start-up bootstrap) brought back; ``error`` when REST failed.
+
+    ``is_bootstrap`` bars are history: they warm the indicators but announce no tick.
+    """
+
+    symbol: str
+    interval: int
+    from_ms: int
+    to_ms: int
+    klines: tuple[Kline, ...] = ()
+    error: str = ""
+    is_bootstrap: bool = False
+
+
+class BiasState(Message, frozen=True):
+    """BTC/ETH symbol actors share their state of a tick for everyone's composite bias."""
+
+    state: MarketState
+
+
+class AccountView(Message, frozen=True):
+    """Router → symbols after each cycle: what the hard gates of the next decision need."""
+
+    ts_ms: int
+    equity: Decimal
+    realised_pnl_today: Decimal
+    open_symbols: tuple[str, ...] = ()
+    working_entry_symbols: tuple[str, ...] = ()
+    cooldown_until_ms: tuple[tuple[str, int], ...] = ()
+
+
+class Now(Message, frozen=True):
+    """The scheduler shell's clock pulse: the only way time enters the scheduler core."""
+
+    ts_ms: int
+
+
+class Reconnect(Message, frozen=True):
+    """Scheduler → feed: the stream went silent; reconnect and let the symbols backfill."""
+
+    reason: str
+
+
+class SymbolRestarted(Message, frozen=True):
+    """Supervisor → scheduler: ``symbol``'s actor was replaced; do not wait for its old cycles."""
+
+    symbol: str
+
+
+class WriteAhead(Message, frozen=True):
+    """Router → journal: make ``intent`` durable, then answer ``Durable`` — only then is it sent."""
+
+    intent: OrderIntent
+
+
+class Durable(Message, frozen=True):
+    """Journal → router: ``intent`` is committed; the router may now put it on the wire."""
+
+    intent: OrderIntent
+
+
+class VenueSnapshot(Message, frozen=True):
+    """The exchange's view at one moment (REST): every position and working order, and equity."""
+
+    ts_ms: int
+    positions: tuple[PositionUpdate, ...]
+    orders: tuple[OrderUpdate, ...]
+    equity: Decimal | None = None
+    error: str = ""
+
+
 AnyMessage = Union[
     Kline,
     Tick,
@@ -333,6 +444,19 @@ AnyMessage = Union[
     PositionUpdate,
     TradeClosed,
     JournalEvent,
+    BarReady,
+    Decided,
+    CycleDone,
+    Backfill,
+    BackfillResult,
+    BiasState,
+    AccountView,
+    Now,
+    Reconnect,
+    SymbolRestarted,
+    WriteAhead,
+    Durable,
+    VenueSnapshot,
 ]
 
 _json_encoder = msgspec.json.Encoder(decimal_format="string")
