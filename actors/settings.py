@@ -92,6 +92,8 @@ class StrategySettings(_Section, frozen=True):
     entry_ttl_bars: Count = 3
     min_stop_ticks: Count = 5
     max_stop_pct: Annotated[float, Meta(gt=0, le=0.2)] = 0.02
+    break_even_fees: Annotated[float, Meta(ge=0, le=0.01)] = 0.00075
+    close_slippage_pct: Annotated[float, Meta(gt=0, le=0.05)] = 0.005
 
     def __post_init__(self) -> None:
         if not self.wt_oversold < 0 < self.wt_overbought:
