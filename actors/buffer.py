@@ -78,6 +78,14 @@ class KlineBuffer:
             return Added.GAP
         return Added.DUPLICATE if self._holds(kline.start_ms) else Added.STALE
 
+    def accept_gap(self, kline: Kline) -> None:
+        """Append ``kline`` across a gap the venue confirmed it cannot fill (a halted market)."""
+        if not kline.confirmed or self.add(kline) is not Added.GAP:
+            raise ValueError("accept_gap is only for a confirmed bar after a gap")
+        self._bars.clear()  # the run restarts: older bars are not consecutive with it
+        self._bars.append(kline)
+        self.partial = None
+
     def gap_before(self, kline: Kline) -> Gap | None:
         """The missing span between the newest confirmed bar and ``kline``, if any."""
         expected = self.next_start_ms()

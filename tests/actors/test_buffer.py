@@ -80,3 +80,13 @@ def test_whatever_the_feed_does_the_buffer_holds_a_strictly_consecutive_run(even
     starts = [k.start_ms for k in buf.bars()]
     assert all(b - a == 60_000 for a, b in zip(starts, starts[1:]))
     assert all(k.confirmed for k in buf.bars())
+
+
+def test_a_gap_the_venue_cannot_fill_restarts_the_run_at_the_next_bar():
+    buf = KlineBuffer("BTCUSDT", 1, capacity=10)
+    buf.add(bar(0))
+    buf.accept_gap(bar(5))
+    assert [k.start_ms for k in buf.bars()] == [T0 + 300_000]
+    assert buf.add(bar(6)) is Added.APPENDED
+    with pytest.raises(ValueError):
+        buf.accept_gap(bar(7))  # no gap there

@@ -1,0 +1,149 @@
+"""The scheduler: the one clock reader. It turns "every symbol has its closed 1m bar"
+(or the grace period running out) into one ``Tick`` per minute, and closes the cycle
+once every symbol has decided.
+
+``SchedulerCore`` is pure: time arrives as ``Now`` pulses (wall clock live, venue time
+against the simulator), so a replay of its inputs reproduces its ticks exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from actors.messages import BarReady, CycleDone, Decided, JournalEvent, Message, Now, Reconnect, SymbolRestarted, Tick
+from actors.shell import CoreActor, Outbox
+
+MINUTE_MS = 60_000
+
+
+def closed_timeframes(boundary_ms: int, timeframes: Sequence[int]) -> tuple[int, ...]:
+    """Timeframes whose bar closes at ``boundary_ms`` (1 always; 15 only on quarter hours)."""
+    return tuple(tf for tf in sorted(timeframes) if boundary_ms % (tf * MINUTE_MS) == 0)
+
+
+class SchedulerCore:
+    """Decides when a boundary's tick goes out and when its cycle is complete."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        timeframes: Sequence[int],
+        *,
+        grace_ms: int,
+        heartbeat_timeout_ms: int,
+    ) -> None:
+        self.symbols = frozenset(symbols)
+        self.timeframes = tuple(timeframes)
+        self.grace_ms = grace_ms
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self.now_ms: int | None = None
+        self.last_tick_ms: int | None = None
+        self.last_bar_at_ms: int | None = None  # clock time of the newest BarReady: the feed heartbeat
+        self.ticks = 0
+        self.late_ticks = 0
+        self.reconnects_ordered = 0
+        self._ready: dict[int, set[str]] = {}
+        self._deciding: dict[int, set[str]] = {}  # tick -> symbols still to decide
+        self._restarted: dict[int, set[str]] = {}  # tick -> symbols whose actor died before deciding
+
+    def handle(self, message: Message) -> Outbox:
+        if isinstance(message, BarReady):
+            return self._on_bar_ready(message)
+        if isinstance(message, Now):
+            return self._on_now(message.ts_ms)
+        if isinstance(message, Decided):
+            return self._on_decided(message.symbol, message.tick_ms)
+        if isinstance(message, SymbolRestarted):
+            return self._on_restarted(message.symbol)
+        raise TypeError(f"scheduler cannot handle {type(message).__name__}")
+
+    def _on_bar_ready(self, message: BarReady) -> Outbox:
+        boundary = message.boundary_ms
+        if message.symbol not in self.symbols:
+            return []
+        if self.now_ms is not None:
+            self.last_bar_at_ms = self.now_ms
+        if self.last_tick_ms is not None and boundary <= self.last_tick_ms:
+            return []  # that tick already went out (the symbol was late): nothing to wait for
+        ready = self._ready.setdefault(boundary, set())
+        ready.add(message.symbol)
+        if ready == self.symbols:
+            return self._tick(boundary)
+        return []
+
+    def _on_now(self, now_ms: int) -> Outbox:
+        if self.now_ms is not None and now_ms < self.now_ms:
+            return []  # a clock never runs backwards; a late pulse changes nothing
+        self.now_ms = now_ms
+        out: Outbox = []
+        for boundary in sorted(self._ready):
+            if now_ms >= boundary + self.grace_ms and (self.last_tick_ms is None or boundary > self.last_tick_ms):
+                out += self._tick(boundary)
+        if self.last_bar_at_ms is None:
+            self.last_bar_at_ms = now_ms
+        elif now_ms - self.last_bar_at_ms >= self.heartbeat_timeout_ms:
+            # Sockets die silently; the watchdog does not trust the socket library to notice.
+            self.last_bar_at_ms = now_ms
+            self.reconnects_ordered += 1
+            silent = f"no closed bar for {self.heartbeat_timeout_ms} ms"
+            out.append(("feed", Reconnect(reason=silent)))
+            out.append(("journal", JournalEvent(ts_ms=now_ms, kind="feed_silent", source="scheduler", message=silent, level="WARNING")))
+        return out
+
+    def _tick(self, boundary: int) -> Outbox:
+        ready = self._ready.get(boundary, set())
+        late = tuple(sorted(self.symbols - ready))
+        out: Outbox = []
+        # A cycle nobody finished (an actor died mid-cycle) is closed before the next starts.
+        for stuck in sorted(self._deciding):
+            out += self._close_cycle(stuck)
+        if self.last_tick_ms is not None and boundary > self.last_tick_ms + MINUTE_MS:
+            skipped = (boundary - self.last_tick_ms) // MINUTE_MS - 1
+            out.append(("journal", JournalEvent(
+                ts_ms=boundary, kind="ticks_skipped", source="scheduler",
+                message=f"{skipped} boundaries had no bars from any symbol", level="WARNING",
+            )))
+        self.last_tick_ms = boundary
+        for old in [b for b in self._ready if b <= boundary]:
+            del self._ready[old]
+        self.ticks += 1
+        self.late_ticks += bool(late)
+        self._deciding[boundary] = set(self.symbols)
+        tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, self.timeframes), late=late)
+        out.append(("symbols", tick))
+        return out
+
+    def _on_decided(self, symbol: str, tick_ms: int) -> Outbox:
+        waiting = self._deciding.get(tick_ms)
+        if waiting is None:
+            return []
+        waiting.discard(symbol)
+        return self._close_cycle(tick_ms) if not waiting else []
+
+    def _on_restarted(self, symbol: str) -> Outbox:
+        out: Outbox = []
+        for tick_ms in sorted(self._deciding):
+            waiting = self._deciding[tick_ms]
+            if symbol in waiting:
+                waiting.discard(symbol)
+                self._restarted.setdefault(tick_ms, set()).add(symbol)
+                if not waiting:
+                    out += self._close_cycle(tick_ms)
+        return out
+
+    def _close_cycle(self, tick_ms: int) -> Outbox:
+        missing = tuple(sorted(self._deciding.pop(tick_ms) | self._restarted.pop(tick_ms, set())))
+        done = CycleDone(boundary_ms=tick_ms, missing=missing)
+        return [("journal", done), ("router", done)]
+
+
+class SchedulerActor(CoreActor):
+    """Shell: feeds ``Now`` pulses from ``clock`` (on every message) into the core."""
+
+    def __init__(self, core: SchedulerCore, deliver: Callable[[str, Message], None], clock: Callable[[], int]) -> None:
+        super().__init__(core, deliver)
+        self._clock = clock
+
+    def before(self, message: Message) -> None:
+        if not isinstance(message, Now):
+            self.dispatch(Now(ts_ms=self._clock()))

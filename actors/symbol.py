@@ -1,0 +1,281 @@
+"""One symbol's actor: its kline buffers, its streaming indicators, its decision per tick.
+
+``SymbolCore`` is pure. Bars go in (feed, backfill, bootstrap), indicator state advances
+once per confirmed bar, and on each ``Tick`` the core snapshots closed bars only into a
+``MarketState`` and asks the strategy. BTC and ETH share their state of the same tick
+with every other symbol, so the composite bias is never a stale one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from actors.buffer import Added, KlineBuffer
+from actors.messages import (
+    AccountView,
+    Backfill,
+    BackfillResult,
+    BarReady,
+    BiasState,
+    Decided,
+    Decision,
+    FeedGap,
+    FrameState,
+    JournalEvent,
+    Kline,
+    MarketState,
+    Message,
+    Reason,
+    Tick,
+)
+from actors.scheduler import MINUTE_MS, closed_timeframes
+from actors.shell import CoreActor, Deliver, Outbox
+
+log = logging.getLogger("smtbot.symbol")
+
+BIAS_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+class FrameIndicatorsLike(Protocol):
+    def update(self, kline: Kline) -> FrameState: ...
+
+    @property
+    def last(self) -> FrameState | None: ...
+
+
+# decide(state, bias states of the same tick, latest account view) -> Decision
+Decide = Callable[[MarketState, tuple[MarketState, ...], AccountView | None], Decision]
+BuildState = Callable[[str, int, dict[int, FrameState | None], bool], MarketState]
+
+
+class SymbolCore:
+    """Buffers + indicators + the per-tick decision of one symbol."""
+
+    def __init__(
+        self,
+        symbol: str,
+        timeframes: Sequence[int],
+        *,
+        capacity: int,
+        indicators: Callable[[int], FrameIndicatorsLike],
+        build_state: BuildState,
+        decide: Decide,
+        bias_symbols: Sequence[str] = (),
+    ) -> None:
+        self.symbol = symbol
+        self.timeframes = tuple(sorted(timeframes))
+        self.buffers = {tf: KlineBuffer(symbol, tf, capacity) for tf in self.timeframes}
+        self.indicators = {tf: indicators(tf) for tf in self.timeframes}
+        self._build_state = build_state
+        self._decide = decide
+        self.shares_bias = symbol in bias_symbols
+        self.needs_bias = frozenset(bias_symbols) - {symbol}
+        self.account: AccountView | None = None
+        self.last_decision: Decision | None = None
+        self.last_ready_ms: int | None = None
+        self.counts: Counter[str] = Counter()
+        self._pending: dict[int, dict[int, Kline]] = {tf: {} for tf in self.timeframes}  # bars waiting behind a gap
+        self._backfilling: set[int] = set()
+        self._bias: dict[str, MarketState] = {}
+        self._waiting: MarketState | None = None  # own state of a tick whose bias has not arrived yet
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def handle(self, message: Message) -> Outbox:
+        if isinstance(message, Kline):
+            return self._on_kline(message, announce=True)
+        if isinstance(message, Tick):
+            return self._on_tick(message)
+        if isinstance(message, BiasState):
+            return self._on_bias(message.state)
+        if isinstance(message, BackfillResult):
+            return self._on_backfill(message)
+        if isinstance(message, FeedGap):
+            return self._on_feed_gap(message)
+        if isinstance(message, AccountView):
+            self.account = message
+            return []
+        raise TypeError(f"symbol core cannot handle {type(message).__name__}")
+
+    # --- bars -------------------------------------------------------------------------
+
+    def _on_kline(self, kline: Kline, *, announce: bool) -> Outbox:
+        buffer = self.buffers.get(kline.interval)
+        if buffer is None or kline.symbol != self.symbol:
+            self.counts["foreign"] += 1
+            return []
+        added = buffer.add(kline)
+        self.counts[added.value] += 1
+        if added is Added.APPENDED:
+            return self._consume(kline, announce)
+        if added is Added.GAP:
+            self._pending[kline.interval][kline.start_ms] = kline
+            gap = buffer.gap_before(kline)
+            if gap is not None and kline.interval not in self._backfilling:
+                self._backfilling.add(kline.interval)
+                self.counts["backfill"] += 1
+                return [("self", Backfill(symbol=self.symbol, interval=kline.interval, from_ms=gap.from_ms, to_ms=gap.to_ms))]
+        return []
+
+    def _consume(self, kline: Kline, announce: bool) -> Outbox:
+        self.indicators[kline.interval].update(kline)
+        out: Outbox = [("journal", kline)]
+        boundary = kline.end_ms
+        if announce and (self.last_ready_ms is None or boundary > self.last_ready_ms) and self._has_all_bars_closing_at(boundary):
+            self.last_ready_ms = boundary
+            out.append(("scheduler", BarReady(symbol=self.symbol, boundary_ms=boundary)))
+        waiting = self._pending[kline.interval]
+        following = waiting.pop(kline.end_ms, None)
+        if following is not None:
+            out += self._on_kline(following, announce=announce)
+        return out
+
+    def _has_all_bars_closing_at(self, boundary: int) -> bool:
+        for tf in closed_timeframes(boundary, self.timeframes):
+            last = self.buffers[tf].last
+            if last is None or last.end_ms != boundary:
+                return False
+        return True
+
+    def _on_backfill(self, result: BackfillResult) -> Outbox:
+        self._backfilling.discard(result.interval)
+        out: Outbox = []
+        if result.error:
+            self.counts["backfill_failed"] += 1
+            out.append(("journal", JournalEvent(
+                ts_ms=result.to_ms, kind="backfill_failed", source=f"symbol:{self.symbol}",
+                message=f"{result.interval}m [{result.from_ms}, {result.to_ms}): {result.error}", level="WARNING",
+            )))
+        for kline in sorted(result.klines, key=lambda k: k.start_ms):
+            if kline.confirmed:
+                out += self._on_kline(kline, announce=not result.is_bootstrap)
+        waiting = self._pending[result.interval]
+        if waiting and not result.error:
+            # The venue answered and still has no bars for the hole: a halted market. Accept
+            # the gap rather than stall the symbol forever.
+            first = waiting.pop(min(waiting))
+            self.buffers[result.interval].accept_gap(first)
+            self.counts["gap_accepted"] += 1
+            out.append(("journal", JournalEvent(
+                ts_ms=first.start_ms, kind="gap_accepted", source=f"symbol:{self.symbol}",
+                message=f"{result.interval}m bars before {first.start_ms} do not exist on the venue", level="WARNING",
+            )))
+            out += self._consume(first, announce=True)
+        return out
+
+    def _on_feed_gap(self, gap: FeedGap) -> Outbox:
+        buffer = self.buffers.get(gap.interval)
+        if buffer is None or gap.interval in self._backfilling:
+            return []
+        start = buffer.next_start_ms()
+        start = gap.from_ms if start is None else min(start, gap.from_ms)
+        if start >= gap.to_ms:
+            return []
+        self._backfilling.add(gap.interval)
+        self.counts["backfill"] += 1
+        return [("self", Backfill(symbol=self.symbol, interval=gap.interval, from_ms=start, to_ms=gap.to_ms))]
+
+    # --- decisions --------------------------------------------------------------------
+
+    def _on_tick(self, tick: Tick) -> Outbox:
+        out: Outbox = []
+        if self._waiting is not None:
+            out += self._finish(self._reject(self._waiting.tick_ms, Reason(code="bias_missing")))
+        frames, stale = self._frames_at(tick.boundary_ms)
+        state = self._build_state(self.symbol, tick.boundary_ms, frames, bool(stale))
+        if self.shares_bias:
+            out.append(("symbols", BiasState(state=state)))
+        if stale:
+            return out + self._finish(self._reject(tick.boundary_ms, *(Reason(code="stale_data", value=tf) for tf in stale)))
+        self._waiting = state
+        return out + self._try_decide()
+
+    def _frames_at(self, boundary: int) -> tuple[dict[int, FrameState | None], list[int]]:
+        """Each timeframe's newest closed frame, and the timeframes whose frame is not the
+        one that should be closed at ``boundary`` (a late or missing bar)."""
+        frames: dict[int, FrameState | None] = {}
+        stale: list[int] = []
+        for tf in self.timeframes:
+            step = tf * MINUTE_MS
+            frame = self.indicators[tf].last
+            frames[tf] = frame
+            if frame is None or frame.start_ms + step != boundary - boundary % step:
+                stale.append(tf)
+        return frames, stale
+
+    def _on_bias(self, state: MarketState) -> Outbox:
+        if state.symbol not in self.needs_bias:
+            return []
+        self._bias[state.symbol] = state
+        return self._try_decide()
+
+    def _try_decide(self) -> Outbox:
+        state = self._waiting
+        if state is None:
+            return []
+        bias = tuple(self._bias[s] for s in sorted(self.needs_bias) if s in self._bias)
+        if len(bias) < len(self.needs_bias) or any(b.tick_ms != state.tick_ms for b in bias):
+            return []
+        self._waiting = None
+        return self._finish(self._decide(state, bias, self.account))
+
+    def _reject(self, tick_ms: int, *reasons: Reason) -> Decision:
+        return Decision(tick_ms=tick_ms, symbol=self.symbol, kind="REJECT", reasons=tuple(reasons))
+
+    def _finish(self, decision: Decision) -> Outbox:
+        self.last_decision = decision
+        self.counts[decision.kind] += 1
+        out: Outbox = [("journal", decision), ("status", decision)]
+        if decision.kind == "TAKE":
+            out.append(("router", decision))
+        out.append(("scheduler", Decided(symbol=self.symbol, tick_ms=decision.tick_ms, kind=decision.kind)))
+        return out
+
+
+Fetch = Callable[[str, int, int, int], list[Kline]]
+
+
+class SymbolActor(CoreActor):
+    """Shell: bootstraps history on start and performs the core's REST backfills."""
+
+    def __init__(self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int]) -> None:
+        super().__init__(core, deliver)
+        self.name = f"symbol:{core.symbol}"
+        self._fetch = fetch
+        self._bootstrap_bars = bootstrap_bars
+        self._now_ms = now_ms
+
+    def on_start(self) -> None:
+        try:
+            self._bootstrap()
+        except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
+            self._fail(Backfill(symbol=self.core.symbol, interval=1, from_ms=0, to_ms=0), exc)
+
+    def _bootstrap(self) -> None:
+        now = self._now_ms()
+        for tf in self.core.timeframes:
+            step = tf * MINUTE_MS
+            to_ms = now - now % step
+            self.dispatch(self._backfill(Backfill(
+                symbol=self.core.symbol, interval=tf, from_ms=to_ms - self._bootstrap_bars * step, to_ms=to_ms,
+            ), is_bootstrap=True))
+
+    def perform(self, request: Message) -> None:
+        if not isinstance(request, Backfill):
+            super().perform(request)
+            return
+        self.dispatch(self._backfill(request, is_bootstrap=False))
+
+    def _backfill(self, request: Backfill, *, is_bootstrap: bool) -> BackfillResult:
+        try:
+            klines = tuple(self._fetch(request.symbol, request.interval, request.from_ms, request.to_ms))
+            error = ""
+        except Exception as exc:  # noqa: BLE001 - a failed backfill is journaled; the next gap retries it
+            klines, error = (), f"{type(exc).__name__}: {exc}"
+        return BackfillResult(
+            symbol=request.symbol, interval=request.interval, from_ms=request.from_ms, to_ms=request.to_ms,
+            klines=klines, error=error, is_bootstrap=is_bootstrap,
+        )
