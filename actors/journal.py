@@ -1,0 +1,67 @@
+"""JournalActor: the thread that owns the journal's write connection.
+
+A thin shell around ``journal.writer.JournalWriter``: every message goes to the writer's
+``record`` (which holds the batching policy); ``Flush`` commits the batch in hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import msgspec
+import pykka
+
+from journal.writer import JournalWriter
+
+log = logging.getLogger("smtbot.journal")
+
+
+class Flush(msgspec.Struct, frozen=True, kw_only=True):
+    """Commit whatever is buffered now (the scheduler sends it once a tick's decisions are
+    all in, the supervisor before shutdown). ``tick_ms`` names the tick, for the log."""
+
+    tick_ms: int | None = None
+
+
+class JournalActor(pykka.ThreadingActor):
+    """Answers every message (``tell`` or ``ask``) with the journal's last seq, so an
+    ``ask`` returns only once the message is handled and, for orders, committed."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = path
+        self.writer: JournalWriter | None = None
+
+    def on_start(self) -> None:
+        # SQLite connections belong to the thread that opened them: the actor's, not ours.
+        self.writer = JournalWriter(self.path)
+        log.info("journal open", extra={"path": str(self.path), "last_seq": self.writer.last_seq})
+
+    def on_receive(self, message: object) -> int:
+        assert self.writer is not None
+        if isinstance(message, Flush):
+            self.writer.commit()
+        else:
+            self.writer.record(message)
+        return self.writer.last_seq
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, exception_type: object, exception_value: object, traceback: object) -> None:
+        log.error("journal actor failed", extra={"error": repr(exception_value), "path": str(self.path)})
+        self._close()
+
+    def _close(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        pending = writer.pending
+        try:
+            writer.close()
+        except Exception as exc:
+            # Nowhere left to journal this; the log is the last witness.
+            log.error("journal close lost rows", extra={"rows": pending, "error": repr(exc)})
+        else:
+            log.info("journal closed", extra={"path": str(self.path), "last_seq": writer.last_seq})

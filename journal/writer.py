@@ -1,0 +1,121 @@
+"""The journal's only writer: buffers rows, commits each batch in one transaction.
+
+Decisions, bars and position snapshots are buffered and committed once per tick, so a
+crash loses at most the batch in hand. Orders, fills, closed trades and events are
+committed the moment they arrive (``append_now``): when it returns, they are on disk,
+and the router may act on the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from actors import messages as m
+from journal.records import Row, record_for
+from journal.schema import JOURNAL_TABLES, columns, open_journal
+
+#: Messages that must be durable before anyone acts on them.
+IMMEDIATE = (m.OrderIntent, m.OrderAck, m.OrderUpdate, m.ExecutionUpdate, m.TradeClosed, m.JournalEvent, m.FeedGap)
+
+
+class JournalWriter:
+    """Owns the SQLite write connection. Not thread-safe: one owner (the JournalActor)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = open_journal(path)
+        self._pending: list[tuple[str, Row]] = []
+        self._statements = {
+            table: self._insert_sql(table) for table in JOURNAL_TABLES
+        }
+        self.last_seq: int = max(
+            self.db.execute(f"SELECT coalesce(max(seq), 0) FROM {t}").fetchone()[0] for t in JOURNAL_TABLES
+        )
+        self.current_tick_ms: int | None = self.db.execute(
+            "SELECT max(tick_ms) FROM decisions"
+        ).fetchone()[0]
+        self.committed_rows = 0
+        self.commits = 0
+
+    @staticmethod
+    def _insert_sql(table: str) -> str:
+        names = columns(table)
+        # A fill reported twice is one fill: the unique exec_id index keeps the first.
+        verb = "INSERT OR IGNORE" if table == "executions" else "INSERT"
+        return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+    @property
+    def pending(self) -> int:
+        """Rows appended but not yet committed (what a crash right now would lose)."""
+        return len(self._pending)
+
+    def append(self, messages: Iterable[object]) -> None:
+        """Buffer the rows for ``messages``; nothing reaches the file until ``commit``."""
+        for message in messages:
+            if isinstance(message, m.Tick):
+                self._note_tick(message.boundary_ms)
+                continue
+            record = record_for(message)
+            if record is None:
+                continue
+            table, row = record
+            if isinstance(message, m.Decision):
+                self._note_tick(message.tick_ms)
+            if row["tick_ms"] is None:
+                row["tick_ms"] = self.current_tick_ms
+            self.last_seq += 1
+            row["seq"] = self.last_seq
+            self._pending.append((table, row))
+
+    def commit(self) -> int:
+        """Write every buffered row in ONE transaction; returns how many were written."""
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, []
+        by_table: dict[str, list[tuple]] = {}
+        for table, row in batch:
+            by_table.setdefault(table, []).append(tuple(row.get(c) for c in columns(table)))
+        try:
+            with self.db.atomic():
+                for table, rows in by_table.items():
+                    self.db.conn.executemany(self._statements[table], rows)
+        except BaseException:
+            # The transaction rolled back; keep the rows so a retry (or close) can write them.
+            self._pending = batch + self._pending
+            raise
+        self.committed_rows += len(batch)
+        self.commits += 1
+        return len(batch)
+
+    def append_now(self, messages: Iterable[object]) -> int:
+        """Append and commit at once. Anything already buffered goes in the same
+        transaction, so the file's seq order never has a hole that fills in later."""
+        self.append(messages)
+        return self.commit()
+
+    def record(self, message: object) -> int:
+        """The batching policy in one place: a Tick closes the previous tick's batch,
+        order and fill events are committed on arrival, everything else waits.
+        Returns the rows committed by this call."""
+        if isinstance(message, m.Tick):
+            written = self.commit()
+            self._note_tick(message.boundary_ms)
+            return written
+        if isinstance(message, IMMEDIATE):
+            return self.append_now((message,))
+        self.append((message,))
+        return 0
+
+    def close(self) -> None:
+        """Flush what is buffered and release the connection; safe to call twice."""
+        if self.db is None:
+            return
+        try:
+            self.commit()
+        finally:
+            self.db.close()
+            self.db = None  # type: ignore[assignment]
+
+    def _note_tick(self, tick_ms: int) -> None:
+        if self.current_tick_ms is None or tick_ms > self.current_tick_ms:
+            self.current_tick_ms = tick_ms

@@ -1,0 +1,136 @@
+"""JournalActor: the one writer thread; what a crash can and cannot take from the journal."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pykka
+import pytest
+
+from actors import messages as m
+from actors.journal import Flush, JournalActor
+from tests.journal import samples as s
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def no_actor_left_behind():
+    yield
+    pykka.ActorRegistry.stop_all()
+    assert pykka.ActorRegistry.get_all() == []
+
+
+def rows(path, sql):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_decisions_wait_for_a_flush_orders_do_not(tmp_path):
+    path = tmp_path / "j.sqlite"
+    ref = JournalActor.start(path)
+    ref.tell(m.Tick(boundary_ms=s.T0, closed=(1,)))
+    ref.tell(s.decision(symbol="BTCUSDT"))
+    ref.ask(s.decision(symbol="ETHUSDT"))
+    assert rows(path, "SELECT count(*) FROM decisions") == [(0,)]
+    last_seq = ref.ask(s.ack())
+    assert rows(path, "SELECT kind, outcome FROM orders") == [("ack", "ok")]
+    assert last_seq == 3
+    ref.tell(s.decision(symbol="SOLUSDT"))
+    ref.ask(Flush(tick_ms=s.T0))
+    assert rows(path, "SELECT symbol FROM decisions ORDER BY seq") == [("BTCUSDT",), ("ETHUSDT",), ("SOLUSDT",)]
+
+
+def test_stopping_the_actor_flushes_the_batch_in_hand(tmp_path):
+    path = tmp_path / "j.sqlite"
+    ref = JournalActor.start(path)
+    ref.tell(s.decision())
+    ref.tell(s.bar())
+    ref.stop()
+    assert rows(path, "SELECT (SELECT count(*) FROM decisions), (SELECT count(*) FROM bars)") == [(1, 1)]
+
+
+CHILD = r"""
+import sys, time
+from actors import messages as m
+from actors.journal import JournalActor
+from tests.journal import samples as s
+
+path, mode = sys.argv[1], sys.argv[2]
+symbols = [f"S{i:02d}USDT" for i in range(25)]
+ref = JournalActor.start(path)
+i = 0
+while True:
+    tick = s.T0 + i * s.MIN
+    ref.tell(m.Tick(boundary_ms=tick, closed=(1,)))
+    for sym in symbols:
+        ref.tell(s.decision(tick_ms=tick, symbol=sym))
+    if mode == "pending" and i == 4:
+        ref.ask(s.decision(tick_ms=tick, symbol="LASTUSDT"))  # handled, buffered, not committed
+        print("pending", i, flush=True)
+        time.sleep(60)
+    if i % 3 == 0:
+        ref.ask(s.ack(tick_ms=tick, link=f"L{i}"))
+        ref.ask(s.execution(exec_id=f"E{i}", link=f"L{i}"))
+        print("committed", i, flush=True)
+    i += 1
+"""
+
+
+def run_and_kill(path, mode, until):
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), mode], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    seen = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            line = child.stdout.readline()
+            assert line, "the writer process exited before it was killed"
+            seen.append(line.split())
+            if until(seen):
+                break
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    return seen
+
+
+def decisions_per_tick(path):
+    return dict(rows(path, "SELECT tick_ms, count(*) FROM decisions GROUP BY tick_ms"))
+
+
+def test_sigkill_loses_exactly_the_uncommitted_decision_batch(tmp_path):
+    path = tmp_path / "j.sqlite"
+    run_and_kill(path, "pending", until=lambda seen: seen[-1][0] == "pending")
+    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+    per_tick = decisions_per_tick(path)
+    # Ticks 0-3 were closed by the next Tick; tick 4's 26 buffered decisions died with the process.
+    assert per_tick == {s.T0 + i * s.MIN: 25 for i in range(4)}
+    assert rows(path, "SELECT order_link_id FROM orders ORDER BY seq") == [("L0",), ("L3",)]
+    assert rows(path, "SELECT exec_id FROM executions ORDER BY seq") == [("E0",), ("E3",)]
+
+
+def test_sigkill_mid_stream_never_loses_a_committed_order_or_fill(tmp_path):
+    path = tmp_path / "j.sqlite"
+    seen = run_and_kill(path, "stream", until=lambda seen: len(seen) >= 40)
+    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+    committed = [int(i) for word, i in seen if word == "committed"]
+    links = {r[0] for r in rows(path, "SELECT order_link_id FROM orders")}
+    fills = {r[0] for r in rows(path, "SELECT exec_id FROM executions")}
+    assert {f"L{i}" for i in committed} <= links
+    assert {f"E{i}" for i in committed} <= fills
+    per_tick = decisions_per_tick(path)
+    ticks = sorted(per_tick)
+    # A tick's batch is one transaction: all 25 decisions or none, and only the newest tick can be missing.
+    assert set(per_tick.values()) == {25}
+    assert ticks == [s.T0 + i * s.MIN for i in range(len(ticks))]
+    assert ticks[-1] >= s.T0 + committed[-1] * s.MIN

@@ -1,0 +1,107 @@
+"""JournalWriter: batches per tick, commits orders and fills at once, one transaction per batch."""
+
+import sqlite3
+
+import pytest
+
+from actors import messages as m
+from journal.writer import JournalWriter
+from tests.journal import samples as s
+
+
+def count(path, table):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "journal.sqlite"
+
+
+def test_appended_rows_are_invisible_until_commit(path):
+    writer = JournalWriter(path)
+    writer.append([s.decision(symbol=sym) for sym in ("BTCUSDT", "ETHUSDT")])
+    assert writer.pending == 2
+    assert count(path, "decisions") == 0
+    assert writer.commit() == 2
+    assert (writer.pending, count(path, "decisions")) == (0, 2)
+    writer.close()
+
+
+def test_seq_is_one_counter_across_tables_and_continues_after_reopening(path):
+    writer = JournalWriter(path)
+    writer.append_now(s.one_of_each())
+    writer.close()
+    writer = JournalWriter(path)
+    writer.append_now([s.decision(tick_ms=s.T0 + s.MIN)])
+    writer.close()
+    conn = sqlite3.connect(path)
+    seqs = sorted(
+        seq for t in ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars")
+        for (seq,) in conn.execute(f"SELECT seq FROM {t}")
+    )
+    assert seqs == list(range(1, len(s.one_of_each()) + 2))
+    assert conn.execute("SELECT max(seq) FROM decisions").fetchone()[0] == seqs[-1]
+
+
+def test_rows_without_their_own_tick_carry_the_current_tick(path):
+    writer = JournalWriter(path)
+    writer.append_now([m.Tick(boundary_ms=s.T0 + s.MIN, closed=(1,)), s.execution(), s.position()])
+    writer.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT tick_ms, ts_ms FROM executions").fetchone() == (s.T0 + s.MIN, s.T0 + 30_000)
+    assert conn.execute("SELECT tick_ms FROM position_snapshots").fetchone() == (s.T0 + s.MIN,)
+
+
+def test_a_batch_is_one_transaction_a_bad_row_writes_nothing_and_keeps_the_batch(path):
+    writer = JournalWriter(path)
+    broken = m.Decision(tick_ms=s.T0, symbol=None, kind="NO_SETUP")  # NOT NULL symbol
+    writer.append([s.execution(), s.take(), broken])
+    with pytest.raises(sqlite3.IntegrityError):
+        writer.commit()
+    assert (count(path, "executions"), count(path, "decisions")) == (0, 0)
+    assert writer.pending == 3
+
+
+def test_a_tick_commits_the_previous_ticks_batch(path):
+    writer = JournalWriter(path)
+    writer.record(m.Tick(boundary_ms=s.T0, closed=(1,)))
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        assert writer.record(s.decision(symbol=sym)) == 0
+    writer.record(s.position())
+    assert count(path, "decisions") == 0
+    assert writer.record(m.Tick(boundary_ms=s.T0 + s.MIN, closed=(1,))) == 4
+    assert (count(path, "decisions"), count(path, "position_snapshots")) == (3, 1)
+
+
+@pytest.mark.parametrize("message", [s.intent(), s.ack(), s.order_update(), s.execution(), s.trade(), s.event()])
+def test_order_fill_trade_and_event_messages_are_on_disk_when_record_returns(path, message):
+    writer = JournalWriter(path)
+    writer.record(s.take())
+    assert writer.record(message) == 2
+    table = {m.OrderIntent: "orders", m.OrderAck: "orders", m.OrderUpdate: "orders", m.ExecutionUpdate: "executions",
+             m.TradeClosed: "trades", m.JournalEvent: "events"}[type(message)]
+    assert count(path, table) == 1
+    # The TAKE that led to the order went in the same transaction, ahead of it.
+    assert count(path, "decisions") == 1
+
+
+def test_a_fill_reported_twice_is_journaled_once(path):
+    writer = JournalWriter(path)
+    writer.append_now([s.execution(exec_id="e-9")])
+    writer.append_now([s.execution(exec_id="e-9"), s.execution(exec_id="e-10")])
+    writer.close()
+    conn = sqlite3.connect(path)
+    assert [r[0] for r in conn.execute("SELECT exec_id FROM executions ORDER BY seq")] == ["e-9", "e-10"]
+
+
+def test_close_flushes_the_batch_in_hand_and_is_idempotent(path):
+    writer = JournalWriter(path)
+    writer.append([s.decision(), s.bar()])
+    writer.close()
+    writer.close()
+    assert (count(path, "decisions"), count(path, "bars")) == (1, 1)
