@@ -1,0 +1,73 @@
+"""Money flow: ``ta.mfi`` and VuManChu Cipher B's "RSI+MFI area"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from indicators.pine import EPSILON, NA, div_array, run_stream
+from indicators.rolling_sum import RollingSum, Sma
+
+
+class Mfi:
+    """``ta.mfi(src, length)`` with ``volume``.
+
+    The direction test is tolerant (|change| <= 1e-10 is no move), the first bar's na change
+    counts as a move on both sides, a side whose rolling sum is within 1e-10 of zero is zero,
+    and a zero lower side gives 100 (pine.md, "Oscillators").
+    """
+
+    __slots__ = ("_prev", "_upper", "_lower")
+
+    def __init__(self, length: int = 14) -> None:
+        self._prev = NA
+        self._upper = RollingSum(length)
+        self._lower = RollingSum(length)
+
+    def update(self, src: float, volume: float) -> float:
+        if src != src:
+            return NA
+        chg = src - self._prev
+        self._prev = src
+        moved = chg != chg
+        upper = self._upper.update(volume * (0.0 if not moved and chg <= EPSILON else src))
+        lower = self._lower.update(volume * (0.0 if not moved and chg >= -EPSILON else src))
+        if upper != upper or lower != lower:
+            return NA
+        if -EPSILON <= lower <= EPSILON:
+            return 100.0
+        if -EPSILON <= upper <= EPSILON:
+            upper = 0.0
+        # The ratio first: ``100 - 100 * lower / (upper + lower)`` rounds differently.
+        return 100.0 - (100.0 / (1.0 + upper / lower))
+
+    @staticmethod
+    def batch(src: np.ndarray, volume: np.ndarray, length: int = 14) -> np.ndarray:
+        return run_stream(Mfi(length).update, src, volume)
+
+
+class RsiMfiArea:
+    """VuManChu's ``ta.sma(((close - open) / (high - low)) * multiplier, period) - pos_y``.
+
+    A flat bar (high == low) divides by zero, which Pine makes na; the sma then skips it and
+    repeats its previous value (na-compacted window).
+    """
+
+    __slots__ = ("multiplier", "pos_y", "_sma")
+
+    def __init__(self, period: int = 60, multiplier: float = 150.0, pos_y: float = 2.5) -> None:
+        self.multiplier = multiplier
+        self.pos_y = pos_y
+        self._sma = Sma(period)
+
+    def update(self, open_: float, high: float, low: float, close: float) -> float:
+        rng = high - low
+        term = NA if rng == 0.0 else ((close - open_) / rng) * self.multiplier
+        return self._sma.update(term) - self.pos_y
+
+    @staticmethod
+    def batch(
+        open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+        period: int = 60, multiplier: float = 150.0, pos_y: float = 2.5,
+    ) -> np.ndarray:
+        term = div_array(close - open_, high - low) * multiplier
+        return Sma.batch(term, period) - pos_y
