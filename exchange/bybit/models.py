@@ -1,0 +1,306 @@
+"""msgspec shapes of the V5 wire (REST envelopes, result rows, WebSocket frames) and their
+conversion into the pipeline's messages.
+
+Venue numbers arrive as JSON strings (bybit-v5.md §1.1). Prices, quantities and fees become
+``Decimal`` (exact, never via float); kline OHLCV become float64 because ``Kline`` feeds the
+indicators, which are float math. Every row field has a default: reconciliation must survive a
+missing or renamed field (DESIGN.md, "venue reports that surprise the decoder"); only the
+fields an update cannot exist without (symbol, ids, side) make a row unusable.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from actors.messages import ExecutionUpdate, Kline, OrderUpdate, PositionUpdate
+
+# --- REST ---------------------------------------------------------------------------------
+
+
+class Envelope(msgspec.Struct):
+    """Every REST answer (§1.2); ``result`` stays raw until the caller knows its shape."""
+
+    retCode: int
+    retMsg: str = ""
+    result: msgspec.Raw = msgspec.Raw(b"{}")
+    time: int = 0
+
+
+class ServerTime(msgspec.Struct):
+    timeSecond: str = ""
+    timeNano: str = ""
+
+
+class OrderIds(msgspec.Struct):
+    orderId: str = ""
+    orderLinkId: str = ""
+
+
+class KlineList(msgspec.Struct):
+    symbol: str = ""
+    rows: list[list[str]] = msgspec.field(default_factory=list, name="list")
+
+
+class Page(msgspec.Struct):
+    """A cursor-paged list; rows stay raw so one bad row cannot spoil the page."""
+
+    rows: list[msgspec.Raw] = msgspec.field(default_factory=list, name="list")
+    nextPageCursor: str = ""
+
+
+class OrderRow(msgspec.Struct):
+    """An order, as ``/v5/order/realtime``, ``/v5/order/history`` and the ``order`` topic send it."""
+
+    symbol: str = ""
+    orderId: str = ""
+    orderLinkId: str = ""
+    side: str = ""
+    orderStatus: str = ""
+    orderType: str = ""
+    timeInForce: str = ""
+    price: str = ""
+    qty: str = ""
+    cumExecQty: str = ""
+    avgPrice: str = ""
+    positionIdx: int = 0
+    reduceOnly: bool = False
+    stopLoss: str = ""
+    takeProfit: str = ""
+    rejectReason: str = ""
+    updatedTime: str = ""
+
+
+class ExecutionRow(msgspec.Struct):
+    symbol: str = ""
+    execId: str = ""
+    orderId: str = ""
+    orderLinkId: str = ""
+    side: str = ""
+    execPrice: str = ""
+    execQty: str = ""
+    execFee: str = ""
+    execType: str = "Trade"
+    isMaker: bool = False
+    execTime: str = ""
+
+
+class PositionRow(msgspec.Struct):
+    """REST calls the entry ``avgPrice``, the ``position`` topic ``entryPrice`` (§4.6)."""
+
+    symbol: str = ""
+    positionIdx: int = 0
+    side: str = ""
+    size: str = ""
+    avgPrice: str = ""
+    entryPrice: str = ""
+    stopLoss: str = ""
+    takeProfit: str = ""
+    markPrice: str = ""
+    unrealisedPnl: str = ""
+    updatedTime: str = ""
+
+
+class WalletCoin(msgspec.Struct):
+    coin: str = ""
+    equity: str = ""
+    walletBalance: str = ""
+
+
+class WalletAccount(msgspec.Struct):
+    accountType: str = ""
+    totalEquity: str = ""
+    totalAvailableBalance: str = ""
+    coin: list[WalletCoin] = []
+
+
+class WalletList(msgspec.Struct):
+    accounts: list[WalletAccount] = msgspec.field(default_factory=list, name="list")
+
+
+# --- WebSocket ----------------------------------------------------------------------------
+
+
+class KlineItem(msgspec.Struct):
+    start: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    turnover: str = ""
+    confirm: bool = False
+    end: int = 0
+    interval: str = ""
+    timestamp: int = 0
+
+
+class PublicFrame(msgspec.Struct):
+    """Any frame of the public linear stream: a kline push, or an op ack / pong (§3.1, §3.3)."""
+
+    topic: str = ""
+    data: list[KlineItem] = []
+    ts: int = 0
+    op: str = ""
+    success: bool | None = None
+    ret_msg: str = ""
+    req_id: str = ""
+
+
+class PrivateFrame(msgspec.Struct):
+    """Any frame of the private stream: a push ``{id, topic, creationTime, data}`` or an op answer."""
+
+    topic: str = ""
+    data: msgspec.Raw | None = None
+    creationTime: int = 0
+    op: str = ""
+    success: bool | None = None
+    ret_msg: str = ""
+    req_id: str = ""
+
+
+# --- conversions ---------------------------------------------------------------------------
+
+_SIDES = ("Buy", "Sell")
+_NONE_SPELLINGS = frozenset({"", "UNKNOWN"})
+
+
+def decimal_or_none(text: Any) -> Decimal | None:
+    """A venue decimal string as Decimal; ``""`` and garbage become None (§1.1 "not set")."""
+    if text is None or text in _NONE_SPELLINGS:
+        return None
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def price_or_none(text: Any) -> Decimal | None:
+    """Like ``decimal_or_none`` but ``"0"``/``"0.00"`` also mean "not set" (TP/SL, avgPrice)."""
+    value = decimal_or_none(text)
+    return None if value is None or value == 0 else value
+
+
+def int_or_zero(text: Any) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return 0
+
+
+class RowProblem(ValueError):
+    """A row lacks a field no update can exist without; the text says which."""
+
+
+def _require(value: str, name: str, row: msgspec.Struct) -> str:
+    if not value:
+        raise RowProblem(f"{type(row).__name__} without {name}")
+    return value
+
+
+def order_update(row: OrderRow) -> OrderUpdate:
+    side = row.side
+    if side not in _SIDES:
+        raise RowProblem(f"order {row.orderLinkId or row.orderId} with side {side!r}")
+    return OrderUpdate(
+        symbol=_require(row.symbol, "symbol", row),
+        order_id=_require(row.orderId, "orderId", row),
+        order_link_id=row.orderLinkId,
+        side=side,  # type: ignore[arg-type]
+        status=row.orderStatus,
+        order_type=row.orderType,
+        time_in_force=row.timeInForce,
+        price=price_or_none(row.price),
+        qty=decimal_or_none(row.qty) or Decimal(0),
+        cum_exec_qty=decimal_or_none(row.cumExecQty) or Decimal(0),
+        avg_price=price_or_none(row.avgPrice),
+        position_idx=row.positionIdx,
+        reduce_only=row.reduceOnly,
+        stop_loss=price_or_none(row.stopLoss),
+        take_profit=price_or_none(row.takeProfit),
+        reject_reason=None if row.rejectReason in ("", "EC_NoError") else row.rejectReason,
+        updated_ms=int_or_zero(row.updatedTime),
+    )
+
+
+def execution_update(row: ExecutionRow) -> ExecutionUpdate:
+    if row.side not in _SIDES:
+        raise RowProblem(f"execution {row.execId} with side {row.side!r}")
+    price, qty = decimal_or_none(row.execPrice), decimal_or_none(row.execQty)
+    if price is None or qty is None:
+        raise RowProblem(f"execution {row.execId} without execPrice/execQty")
+    return ExecutionUpdate(
+        symbol=_require(row.symbol, "symbol", row),
+        exec_id=_require(row.execId, "execId", row),
+        order_id=row.orderId,
+        order_link_id=row.orderLinkId,
+        side=row.side,  # type: ignore[arg-type]
+        price=price,
+        qty=qty,
+        fee=decimal_or_none(row.execFee) or Decimal(0),
+        is_maker=row.isMaker,
+        exec_ms=int_or_zero(row.execTime),
+    )
+
+
+def position_update(row: PositionRow) -> PositionUpdate:
+    size = decimal_or_none(row.size) or Decimal(0)
+    return PositionUpdate(
+        symbol=_require(row.symbol, "symbol", row),
+        position_idx=row.positionIdx,
+        side=row.side if row.side in _SIDES else None,  # type: ignore[arg-type]
+        size=size,
+        avg_price=price_or_none(row.avgPrice or row.entryPrice),
+        stop_loss=price_or_none(row.stopLoss),
+        take_profit=price_or_none(row.takeProfit),
+        mark_price=price_or_none(row.markPrice),
+        unrealised_pnl=decimal_or_none(row.unrealisedPnl),
+        updated_ms=int_or_zero(row.updatedTime),
+    )
+
+
+def kline_from_rest(symbol: str, interval: int, row: list[str]) -> Kline:
+    """``[startTime, open, high, low, close, volume, turnover]`` (§2.1)."""
+    return Kline(
+        symbol=symbol,
+        interval=interval,
+        start_ms=int(row[0]),
+        open=float(row[1]),
+        high=float(row[2]),
+        low=float(row[3]),
+        close=float(row[4]),
+        volume=float(row[5]),
+        turnover=float(row[6]) if len(row) > 6 and row[6] else None,
+        confirmed=True,
+    )
+
+
+def kline_from_ws(symbol: str, interval: int, item: KlineItem) -> Kline:
+    return Kline(
+        symbol=symbol,
+        interval=interval,
+        start_ms=item.start,
+        open=float(item.open),
+        high=float(item.high),
+        low=float(item.low),
+        close=float(item.close),
+        volume=float(item.volume),
+        turnover=float(item.turnover) if item.turnover else None,
+        confirmed=item.confirm,
+    )
+
+
+def is_post_only_refusal(update: OrderUpdate) -> bool:
+    """A PostOnly order the venue refused because it would have crossed (§5.10): nothing filled.
+
+    Bybit accepts such a create with retCode 0 and then ends the order ``Cancelled`` (linear)
+    or ``Rejected`` (seen on spot) with this reason; both mean "would take liquidity".
+    """
+    return (
+        update.reject_reason == "EC_PostOnlyWillTakeLiquidity"
+        and update.status in ("Cancelled", "Rejected")
+        and update.cum_exec_qty == 0
+    )
