@@ -1,0 +1,117 @@
+"""The one scoring engine every entry path shares: path base plus weighted soft factors.
+
+A soft factor is a vote in {-1, 0, +1} seen from the trade's side (+1 agrees with the
+trade, -1 opposes it, 0 is neutral or not yet computable). Five factors are read on each
+of 3m, 5m and 15m; the same fifteen on BTCUSDT and ETHUSDT give one composite bias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from actors.messages import EntryPath, FrameState, MarketState, Reason
+from actors.settings import StrategySettings
+from strategy.context import EntryContext
+
+SCORED_INTERVALS = (3, 5, 15)
+BIAS_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+# Scores are sums of float weights; a sum such as 0.6 + 0.15 + 0.25 lands a hair below
+# 1.0 in binary, so scores are compared after rounding away that noise.
+SCORE_DECIMALS = 9
+
+
+def sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
+def ha_colour(frame: FrameState) -> int:
+    """+1 green, -1 red, 0 doji: the colour of the frame's last Heikin-Ashi candle."""
+    return sign(frame.ha_close - frame.ha_open)
+
+
+def _versus(close: float, level: float | None) -> int:
+    return 0 if level is None else sign(close - level)
+
+
+# Each factor reads one frame and votes +1 bullish, -1 bearish, 0 neutral or na.
+FACTORS: dict[str, Callable[[FrameState], int]] = {
+    "wt_dir": lambda f: 0 if f.wt1 is None or f.wt2 is None else sign(f.wt1 - f.wt2),
+    "ha": ha_colour,
+    "mfi_area": lambda f: 0 if f.rsi_mfi_area is None else sign(f.rsi_mfi_area),
+    "ema200": lambda f: _versus(f.close, f.ema200),
+    "vwap": lambda f: _versus(f.close, f.vwap),
+}
+
+
+def market_votes(state: MarketState) -> dict[str, int]:
+    """Every bullish/bearish vote of one symbol, keyed ``"<interval>m.<factor>"``; a missing frame votes 0."""
+    votes: dict[str, int] = {}
+    for interval in SCORED_INTERVALS:
+        frame = state.frame(interval)
+        for name, factor in FACTORS.items():
+            votes[f"{interval}m.{name}"] = 0 if frame is None else factor(frame)
+    return votes
+
+
+def _weight(interval: int, s: StrategySettings) -> float:
+    return {3: s.weight_3m, 5: s.weight_5m, 15: s.weight_15m}[interval]
+
+
+def bias_sources(symbol: str, state_tick_ms: int, ctx: EntryContext) -> tuple[list[MarketState], list[Reason]]:
+    """The bias states this decision may use, and a reason for each one it had to leave out.
+
+    BTC and ETH take their bias from the other one only; a state from another tick or
+    marked stale is left out rather than read late.
+    """
+    usable: list[MarketState] = []
+    skipped: list[Reason] = []
+    for name, bias in zip(BIAS_SYMBOLS, (ctx.btc, ctx.eth)):
+        if name == symbol:
+            continue
+        if bias is None:
+            skipped.append(Reason(f"bias.{name}", "missing"))
+        elif bias.tick_ms != state_tick_ms or bias.is_stale:
+            skipped.append(Reason(f"bias.{name}", "stale"))
+        else:
+            usable.append(bias)
+    return usable, skipped
+
+
+def composite_bias(symbol: str, tick_ms: int, direction: int, ctx: EntryContext) -> tuple[float, list[Reason]]:
+    """The bias in [-1, +1] seen from ``direction``: each bias symbol's fifteen votes averaged, then the symbols averaged."""
+    usable, reasons = bias_sources(symbol, tick_ms, ctx)
+    means = []
+    for bias in usable:
+        votes = market_votes(bias)
+        mean = direction * sum(votes.values()) / len(votes)
+        means.append(mean)
+        reasons.append(Reason(f"bias.{bias.symbol}", round(mean, SCORE_DECIMALS)))
+    return (sum(means) / len(means) if means else 0.0), reasons
+
+
+def path_base(path: EntryPath, s: StrategySettings) -> float:
+    return {"cross_based": s.base_cross_based, "pre_cross": s.base_pre_cross, "ha_reversal": s.base_ha_reversal}[path]
+
+
+def score_candidate(path: EntryPath, direction: int, state: MarketState, ctx: EntryContext) -> tuple[float, tuple[Reason, ...]]:
+    """``path_base + Σ weight · factor`` for a trade in ``direction`` (+1 long, -1 short), with every term as a reason.
+
+    Every factor and bias reason carries its value as seen from the trade's side, so a
+    long and its mirrored short give identical reasons.
+    """
+    s = ctx.strategy
+    base = path_base(path, s)
+    total = base
+    reasons: list[Reason] = [Reason("base", base)]
+    for key, vote in market_votes(state).items():
+        aligned = vote * direction
+        total += _weight(int(key.split("m.")[0]), s) * aligned
+        reasons.append(Reason(key, aligned))
+    aligned_bias, bias_reasons = composite_bias(state.symbol, state.tick_ms, direction, ctx)
+    total += s.weight_bias * aligned_bias
+    reasons += bias_reasons
+    reasons.append(Reason("bias", round(aligned_bias, SCORE_DECIMALS)))
+    score = round(total, SCORE_DECIMALS)
+    reasons.append(Reason("score", score))
+    return score, tuple(reasons)
