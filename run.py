@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "tune": (None, "Optuna walk-forward tuning of [strategy]/[risk]"),
     "replay": (None, "re-run a recorded journal and prove the decisions match"),
     "download": (None, "fetch historical 1m klines from Bybit REST into data/"),
-    "sim": (None, "start the embedded Bybit V5 simulator server alone"),
+    "sim": ("exchange.sim.server:main", "start the embedded Bybit V5 simulator server alone"),
     "indicators": (None, "compute the Pine indicators for an OHLCV CSV"),
 }
 

@@ -1,0 +1,52 @@
+"""The simulator's own configuration: plain data, so the venue never imports the bot's settings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import msgspec
+
+IntrabarPath = Literal["direction", "OHLC", "OLHC"]
+
+
+class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything that shapes one simulator run.
+
+    ``speed``: "realtime" (one replayed minute per wall minute), a multiplier (60 = one minute
+    per second) or "max" (as fast as possible; with ``paced`` the server waits for ``ack``).
+    ``intrabar_path``: "direction" walks O→L→H→C on up bars (close ≥ open) and O→H→L→C on
+    down bars; "OHLC"/"OLHC" force one path. A resting limit fills only once the path trades
+    ``fill_through_ticks`` ticks beyond its price.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    speed: Union[Literal["realtime", "max"], float] = "max"
+    paced: bool = False
+    data_dir: str = "data/klines"
+    symbols: tuple[str, ...] = ()
+    loop: bool = False
+    warmup_minutes: int = 6000
+    api_key: str = "smtbot-sim-key"
+    api_secret: str = "smtbot-sim-secret"
+    initial_equity: float = 10_000.0
+    maker_fee: float = 0.0002
+    taker_fee: float = 0.00055
+    default_leverage: int = 10
+    maintenance_margin_rate: float = 0.005
+    intrabar_path: IntrabarPath = "direction"
+    fill_through_ticks: int = 1
+    sl_before_tp: bool = True
+    close_delay_ms: int = 50
+    idle_timeout_s: float = 600.0
+    rate_limits: bool = True
+    order_id_seed: int = 0
+
+    @classmethod
+    def from_settings(cls, sim: Any, **overrides: Any) -> "SimConfig":
+        """Map the bot's ``[sim]`` section (read by attribute, never imported) onto a SimConfig."""
+        fields = ("host", "port", "speed", "data_dir", "loop", "api_key", "api_secret",
+                  "initial_equity", "maker_fee", "taker_fee")
+        values = {name: getattr(sim, name) for name in fields if hasattr(sim, name)}
+        values.update(overrides)
+        return msgspec.convert(values, cls)

@@ -1,0 +1,89 @@
+"""How a 1m bar is walked: the price path through O/H/L/C and the order in which resting
+orders and triggers along it are met. Kept apart from the engine so the model is easy to read."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from exchange.sim.market import Bar
+
+if TYPE_CHECKING:
+    from exchange.sim.engine import Engine
+    from exchange.sim.orders import Order
+
+# Priority among events met at the same price: stops before take-profits before limits,
+# the pessimistic reading of an ambiguous bar.
+_STOP, _OTHER_TRIGGER, _TAKE_PROFIT, _LIMIT = 0, 1, 2, 3
+
+
+def bar_path(bar: Bar, model: str) -> list[Decimal]:
+    """The bar's price points in the order the model assumes they traded.
+
+    "direction" (default): an up bar (close ≥ open) goes O→L→H→C, a down bar O→H→L→C: the
+    extreme against the bar's direction comes first, which is the usual conservative guess.
+    """
+    if model == "OHLC":
+        return [bar.open, bar.high, bar.low, bar.close]
+    if model == "OLHC":
+        return [bar.open, bar.low, bar.high, bar.close]
+    if bar.close >= bar.open:
+        return [bar.open, bar.low, bar.high, bar.close]
+    return [bar.open, bar.high, bar.low, bar.close]
+
+
+def _touch(engine: "Engine", order: "Order", falling: bool, suppressed: set[str]) -> tuple[Decimal, int] | None:
+    """Where on a falling (or rising) segment ``order`` is hit, and its priority; None if never."""
+    if order.status == "Untriggered":
+        if order.order_id in suppressed:
+            return None
+        if falling != (order.trigger_direction == 2):
+            return None
+        kind = order.stop_order_type
+        priority = _STOP if kind == "StopLoss" else _TAKE_PROFIT if kind == "TakeProfit" else _OTHER_TRIGGER
+        return order.trigger_price, priority
+    if order.status in ("New", "PartiallyFilled") and order.order_type == "Limit":
+        ticks = engine.rules[order.symbol].tick_size * engine.config.fill_through_ticks
+        if falling and order.side == "Buy":
+            return order.price - ticks, _LIMIT
+        if not falling and order.side == "Sell":
+            return order.price + ticks, _LIMIT
+    return None
+
+
+def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppressed: set[str]) -> None:
+    """Move the price monotonically from ``a`` to ``b``, executing every event met on the way,
+    nearest first. Executing one event can create others (a fill attaches its stop-loss), so the
+    candidates are recomputed after each one."""
+    if a == b:
+        return
+    falling = b < a
+    done: set[str] = set()
+    while True:
+        best = None
+        for order in engine.resting(symbol):
+            if order.order_id in done:
+                continue
+            hit = _touch(engine, order, falling, suppressed)
+            if hit is None:
+                continue
+            price, priority = hit
+            reached = price >= b if falling else price <= b
+            if not reached:
+                continue
+            distance = max(Decimal(0), (a - price) if falling else (price - a))
+            key = (distance, priority, order.seq)
+            if best is None or key < best[0]:
+                best = (key, order, price)
+        if best is None:
+            return
+        (distance, _, _), order, price = best
+        done.add(order.order_id)
+        # A trigger already passed at the segment start fills where the path stood (a gap).
+        here = a if distance == 0 else price
+        if distance:
+            a = price
+        if order.status == "Untriggered":
+            engine.trigger(order, here)
+        else:
+            engine.fill(order, order.price, is_maker=True)

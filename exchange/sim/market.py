@@ -1,0 +1,181 @@
+"""Market data of the venue: 1m bars loaded from the shipped CSVs, instrument rules, and the
+replay-time view of both (a bar is visible only once the replay clock has passed its end)."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+from decimal import Decimal
+from pathlib import Path
+from typing import Sequence
+
+import msgspec
+
+MINUTE_MS = 60_000
+
+
+class Bar(msgspec.Struct, frozen=True):
+    """One candle. Prices keep the numeric type they were built from (Decimal in the venue)."""
+
+    start_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    turnover: Decimal | None = None
+
+
+class InstrumentRules(msgspec.Struct, frozen=True):
+    """Trading filters of one symbol, shaped like /v5/market/instruments-info.
+
+    The shipped CSV gives tickSize, qtyStep and minOrderQty; the other filters are
+    [SIM] values of Bybit's usual magnitude, derived from those (bybit-v5.md §2.2).
+    """
+
+    symbol: str
+    tick_size: Decimal
+    qty_step: Decimal
+    min_order_qty: Decimal
+    max_order_qty: Decimal
+    max_mkt_order_qty: Decimal
+    min_notional: Decimal = Decimal(5)
+    max_leverage: Decimal = Decimal(100)
+
+    @property
+    def base_coin(self) -> str:
+        return self.symbol.removesuffix("USDT")
+
+    @property
+    def price_scale(self) -> int:
+        return max(0, -self.tick_size.normalize().as_tuple().exponent)
+
+    @property
+    def min_price(self) -> Decimal:
+        return self.tick_size
+
+    @property
+    def max_price(self) -> Decimal:
+        return self.tick_size * 19_999_998
+
+    def on_tick(self, price: Decimal) -> bool:
+        return price % self.tick_size == 0
+
+    def on_step(self, qty: Decimal) -> bool:
+        return qty % self.qty_step == 0
+
+    def price_text(self, price: Decimal) -> str:
+        return format(price.quantize(self.tick_size), "f")
+
+    def qty_text(self, qty: Decimal) -> str:
+        return format(qty.quantize(self.qty_step), "f")
+
+
+def load_instruments(path: Path) -> dict[str, InstrumentRules]:
+    """Read the Lean-format rules file (columns described in data/klines/README.md)."""
+    rules: dict[str, InstrumentRules] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["market"] != "bybit" or row["type"] != "cryptofuture":
+                continue
+            step = Decimal(row["lot_size"])
+            min_qty = Decimal(row["minimum_order_size"])
+            rules[row["symbol"]] = InstrumentRules(
+                symbol=row["symbol"],
+                tick_size=Decimal(row["minimum_price_variation"]),
+                qty_step=step,
+                min_order_qty=min_qty,
+                max_order_qty=min_qty * 1_000_000,
+                max_mkt_order_qty=min_qty * 500_000,
+            )
+    return rules
+
+
+@functools.lru_cache(maxsize=16)
+def load_bars(path: Path) -> tuple[Bar, ...]:
+    """Every 1m bar of one ``SYMBOL-1m.csv.gz`` file, ascending; cached because tests start many servers."""
+    bars = []
+    with gzip.open(path, "rt", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for start, o, h, low, c, v, t in reader:
+            bars.append(Bar(int(start), Decimal(o), Decimal(h), Decimal(low), Decimal(c), Decimal(v),
+                            Decimal(t) if t else None))
+    return tuple(bars)
+
+
+class KlineStore:
+    """The replayed series of every symbol on one shared minute grid.
+
+    ``first_ms``..``end_ms`` is the window every symbol covers. With ``loop`` the replay goes on
+    past ``end_ms``: minute ``t`` then shows the bar of ``first_ms + (t - first_ms) % span``, so
+    time stays monotonic while the prices repeat (a price jump at each lap is the cost).
+    """
+
+    def __init__(self, bars: dict[str, Sequence[Bar]], loop: bool = False):
+        if not bars:
+            raise ValueError("no kline data")
+        self.bars = bars
+        self.loop = loop
+        self.first_ms = max(series[0].start_ms for series in bars.values())
+        self.end_ms = min(series[-1].start_ms for series in bars.values()) + MINUTE_MS
+        # Laps must keep every timeframe aligned, so the span is a whole number of 15m bars.
+        self.span_ms = (self.end_ms - self.first_ms) // (15 * MINUTE_MS) * (15 * MINUTE_MS)
+        self._origin = {s: series[0].start_ms for s, series in bars.items()}
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self.bars)
+
+    def bar_at(self, symbol: str, start_ms: int) -> Bar | None:
+        """The 1m bar starting at ``start_ms`` (on the replay timeline), or None outside the data."""
+        series = self.bars.get(symbol)
+        if series is None:
+            return None
+        lap_shift = 0
+        if self.loop and start_ms >= self.first_ms + self.span_ms and self.span_ms > 0:
+            laps = (start_ms - self.first_ms) // self.span_ms
+            lap_shift = laps * self.span_ms
+        source_ms = start_ms - lap_shift
+        index, rem = divmod(source_ms - self._origin[symbol], MINUTE_MS)
+        if rem or index < 0 or index >= len(series):
+            return None
+        bar = series[index]
+        return bar if not lap_shift else msgspec.structs.replace(bar, start_ms=start_ms)
+
+    def bars_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Bar]:
+        """1m bars with ``start_ms <= start < end_ms``, ascending."""
+        out = []
+        t = max(start_ms - start_ms % MINUTE_MS, self._earliest(symbol))
+        while t < end_ms:
+            bar = self.bar_at(symbol, t)
+            if bar is None and not self.loop and t >= self.end_ms:
+                break
+            if bar is not None:
+                out.append(bar)
+            t += MINUTE_MS
+        return out
+
+    def _earliest(self, symbol: str) -> int:
+        return self._origin.get(symbol, self.first_ms)
+
+    def is_finished(self, clock_ms: int) -> bool:
+        return not self.loop and clock_ms >= self.end_ms
+
+
+def load_store(data_dir: Path, symbols: Sequence[str] = (), loop: bool = False) -> tuple[KlineStore, dict[str, InstrumentRules]]:
+    """The venue's market: every ``SYMBOL-1m.csv.gz`` in ``data_dir`` (or only ``symbols``) and its rules."""
+    rules = load_instruments(data_dir / "instruments-bybit-linear.csv")
+    files = sorted(data_dir.glob("*-1m.csv.gz"))
+    wanted = set(symbols)
+    bars = {}
+    for f in files:
+        symbol = f.name.removesuffix("-1m.csv.gz")
+        if (wanted and symbol not in wanted) or symbol not in rules:
+            continue
+        bars[symbol] = load_bars(f.resolve())
+    missing = wanted - set(bars)
+    if missing:
+        raise ValueError(f"no kline file or instrument rules for {sorted(missing)} in {data_dir}")
+    return KlineStore(bars, loop=loop), {s: rules[s] for s in bars}
