@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "replay": (None, "re-run a recorded journal and prove the decisions match"),
     "download": (None, "fetch historical 1m klines from Bybit REST into data/"),
     "sim": ("exchange.sim.server:main", "start the embedded Bybit V5 simulator server alone"),
-    "indicators": (None, "compute the Pine indicators for an OHLCV CSV"),
+    "indicators": ("indicators.csv_tool:main", "compute the Pine indicators for an OHLCV CSV"),
 }
 
 

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
+
+
+class WaveTrendSettings(Protocol):
+    """The WaveTrend keys of settings.toml's ``[strategy]`` (``actors.settings.StrategySettings``)."""
+
+    wt_channel: int
+    wt_average: int
+    wt_ma: int
+    wt_oversold: float
+    wt_overbought: float
 
 
 class WaveTrendParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +43,17 @@ class IndicatorParams(msgspec.Struct, frozen=True, kw_only=True):
     ema_length: int = 200
     # 0 = the UTC day; a perpetual trades 24/7, so its session is the calendar day.
     vwap_session_start_ms: int = 0
+
+    @classmethod
+    def from_strategy(cls, strategy: WaveTrendSettings) -> IndicatorParams:
+        """The parameters the bot runs with: WaveTrend lengths and levels from ``[strategy]``."""
+        return cls(
+            wt_channel=strategy.wt_channel,
+            wt_average=strategy.wt_average,
+            wt_ma=strategy.wt_ma,
+            oversold=strategy.wt_oversold,
+            overbought=strategy.wt_overbought,
+        )
 
     @property
     def vmc(self) -> WaveTrendParams:
