@@ -183,13 +183,13 @@ class SymbolCore:
     def _on_tick(self, tick: Tick) -> Outbox:
         out: Outbox = []
         if self._waiting is not None:
-            out += self._finish(self._reject(self._waiting.tick_ms, Reason(code="bias_missing")))
+            out += self._finish(self._reject(self._waiting.tick_ms, Reason(code="data.bias_missing")))
         frames, stale = self._frames_at(tick.boundary_ms)
         state = self._build_state(self.symbol, tick.boundary_ms, frames, bool(stale))
         if self.shares_bias:
             out.append(("symbols", BiasState(state=state)))
         if stale:
-            return out + self._finish(self._reject(tick.boundary_ms, *(Reason(code="stale_data", value=tf) for tf in stale)))
+            return out + self._finish(self._reject(tick.boundary_ms, *(Reason(code="data.stale", value=tf) for tf in stale)))
         self._waiting = state
         return out + self._try_decide()
 
