@@ -55,26 +55,27 @@ def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppress
     """Move the price monotonically from ``a`` to ``b``, executing every event met on the way,
     nearest first. Executing one event can create others (a fill attaches its stop-loss), so the
     candidates are recomputed after each one."""
-    if a == b:
-        return
-    falling = b < a
+    # A flat segment (e.g. the open after an unchanged close) still settles whatever the price
+    # already stands beyond, in either direction.
+    directions = (b < a,) if a != b else (True, False)
     done: set[str] = set()
     while True:
         best = None
         for order in engine.resting(symbol):
             if order.order_id in done:
                 continue
-            hit = _touch(engine, order, falling, suppressed)
-            if hit is None:
-                continue
-            price, priority = hit
-            reached = price >= b if falling else price <= b
-            if not reached:
-                continue
-            distance = max(Decimal(0), (a - price) if falling else (price - a))
-            key = (distance, priority, order.seq)
-            if best is None or key < best[0]:
-                best = (key, order, price)
+            for falling in directions:
+                hit = _touch(engine, order, falling, suppressed)
+                if hit is None:
+                    continue
+                price, priority = hit
+                reached = price >= b if falling else price <= b
+                if not reached:
+                    continue
+                distance = max(Decimal(0), (a - price) if falling else (price - a))
+                key = (distance, priority, order.seq)
+                if best is None or key < best[0]:
+                    best = (key, order, price)
         if best is None:
             return
         (distance, _, _), order, price = best

@@ -49,7 +49,7 @@ class InstrumentRules(msgspec.Struct, frozen=True):
 
     @property
     def price_scale(self) -> int:
-        return max(0, -self.tick_size.normalize().as_tuple().exponent)
+        return max(0, -self.tick_size.as_tuple().exponent)
 
     @property
     def min_price(self) -> Decimal:
