@@ -428,6 +428,29 @@ class VenueSnapshot(Message, frozen=True):
     error: str = ""
 
 
+class SnapshotRequest(Message, frozen=True):
+    """Router core → its shell: read positions, working orders and equity from the venue."""
+
+    ts_ms: int
+
+
+class FillsRequest(Message, frozen=True):
+    """Router core → its shell: the executions of ``symbol`` in ``[since_ms, until_ms]``."""
+
+    symbol: str
+    side: Side
+    since_ms: int
+    until_ms: int
+
+
+class Fills(Message, frozen=True):
+    """The answer to a ``FillsRequest``; ``error`` when the venue could not be read."""
+
+    request: FillsRequest
+    fills: tuple[ExecutionUpdate, ...] = ()
+    error: str = ""
+
+
 AnyMessage = Union[
     Kline,
     Tick,
@@ -457,6 +480,9 @@ AnyMessage = Union[
     WriteAhead,
     Durable,
     VenueSnapshot,
+    SnapshotRequest,
+    FillsRequest,
+    Fills,
 ]
 
 _json_encoder = msgspec.json.Encoder(decimal_format="string")

@@ -1,0 +1,384 @@
+"""The order router: the only caller of private REST, one call at a time.
+
+``RouterCore`` is pure. It turns a TAKE into its entry order, and every cycle compares
+the exchange's own view (a ``VenueSnapshot``) with the exit doctrine: the planners in
+``strategy.exits`` say what must change, the core sends exactly that. Nothing is
+remembered that the exchange could contradict: stops, take-profits and break-even are
+re-derived from the venue every cycle (level-triggered), so a crash, a restart or a
+hand-placed position is healed by the next cycle.
+
+Every intent is journaled *before* it reaches the wire: the core asks the journal for
+``WriteAhead`` and sends only on ``Durable``; every answer is journaled as an ``OrderAck``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol
+
+from actors.messages import (
+    AccountView,
+    CycleDone,
+    Decision,
+    Durable,
+    ExecutionUpdate,
+    Fills,
+    FillsRequest,
+    Instrument,
+    JournalEvent,
+    Message,
+    OrderAck,
+    OrderIntent,
+    OrderUpdate,
+    PositionUpdate,
+    SnapshotRequest,
+    VenueSnapshot,
+    WriteAhead,
+)
+from actors.settings import RiskSettings, StrategySettings
+from actors.shell import CoreActor, Deliver, Outbox
+from strategy.context import cooldown_until
+from strategy.exits import TradePlan, entry_intent, plan_exits, stale_entries, trade_plan
+from strategy.trades import trade_closed
+
+log = logging.getLogger("smtbot.router")
+
+DAY_MS = 86_400_000
+WORKING = ("New", "PartiallyFilled", "Untriggered")
+
+
+class RouterCore:
+    """Entries from TAKEs, exits from the exchange's view, all through write-ahead."""
+
+    def __init__(
+        self,
+        instruments: dict[str, Instrument],
+        strategy: StrategySettings,
+        risk: RiskSettings,
+        *,
+        react_to_fills: bool = True,
+    ) -> None:
+        self.instruments = instruments
+        self.strategy = strategy
+        self.risk = risk
+        # Against a paced simulator fills only happen between cycles, so reacting to the
+        # private stream would only make the run depend on thread timing.
+        self.react_to_fills = react_to_fills
+        self.positions: dict[tuple[str, int], PositionUpdate] = {}
+        self.orders: dict[str, OrderUpdate] = {}  # working orders by order id
+        self.plans: dict[str, TradePlan] = {}
+        self.inflight: dict[str, OrderIntent] = {}
+        self.is_protective = True  # until the first good snapshot: manage exits, open nothing
+        self.now_ms = 0
+        self.equity = Decimal(0)
+        self.realised_today = Decimal(0)
+        self._day = 0
+        self.cooldowns: dict[str, int] = {}
+        self.counts: Counter[str] = Counter()
+        self._cycle: int | None = None
+        self._snapshot_due = False
+        self._requoted: set[str] = set()
+        self._seq = 0
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def handle(self, message: Message) -> Outbox:
+        if isinstance(message, Decision):
+            return self._on_decision(message)
+        if isinstance(message, Durable):
+            return [("self", message.intent)]
+        if isinstance(message, OrderAck):
+            return self._on_ack(message)
+        if isinstance(message, CycleDone):
+            return self._on_cycle(message.boundary_ms)
+        if isinstance(message, VenueSnapshot):
+            return self._on_snapshot(message)
+        if isinstance(message, Fills):
+            return self._on_fills(message)
+        if isinstance(message, OrderUpdate):
+            return self._on_order_update(message)
+        if isinstance(message, ExecutionUpdate):
+            self.counts["executions"] += 1
+            out: Outbox = [("journal", message)]
+            if self.react_to_fills:
+                out.append(("self", SnapshotRequest(ts_ms=message.exec_ms)))  # fill → protect, at once
+            return out
+        if isinstance(message, PositionUpdate):
+            return [("journal", message)]
+        if isinstance(message, JournalEvent) and message.kind == "private_reconnect":
+            # Whatever happened while the private stream was down, the exchange knows it.
+            return [("journal", message), ("self", SnapshotRequest(ts_ms=self.now_ms))]
+        raise TypeError(f"router cannot handle {type(message).__name__}")
+
+    # --- entries ----------------------------------------------------------------------
+
+    def _on_decision(self, decision: Decision) -> Outbox:
+        if decision.kind != "TAKE":
+            return []
+        symbol = decision.symbol
+        refusal = self._refusal(symbol)
+        if refusal:
+            self.counts["take_refused"] += 1
+            return [("journal", JournalEvent(
+                ts_ms=decision.tick_ms, kind="take_refused", source="router", message=refusal,
+                data=(("symbol", symbol),),
+            ))]
+        plan = trade_plan(decision)
+        self.plans[symbol] = plan
+        return self._send(entry_intent(decision))
+
+    def _refusal(self, symbol: str) -> str:
+        """Why a TAKE must not reach the wire now; the strategy's gates saw last cycle's view."""
+        if self.is_protective:
+            return "protective mode: the exchange has not been reconciled"
+        if symbol not in self.instruments:
+            return f"no instrument rules for {symbol}"
+        if any(key[0] == symbol for key in self.positions) or symbol in self._entry_symbols():
+            return f"{symbol} already has a position or a working entry"
+        open_or_opening = {key[0] for key in self.positions} | self._entry_symbols()
+        if len(open_or_opening) >= self.risk.max_positions:
+            return f"max_positions {self.risk.max_positions} reached"
+        return ""
+
+    def _entry_symbols(self) -> set[str]:
+        working = {o.symbol for o in self.orders.values() if not o.reduce_only}
+        sending = {i.symbol for i in self.inflight.values() if i.action == "create" and not i.reduce_only}
+        return working | sending | set(self.plans)
+
+    # --- the wire ---------------------------------------------------------------------
+
+    def _send(self, intent: OrderIntent) -> Outbox:
+        key = self._key(intent)
+        if key in self.inflight:
+            return []  # the same change is already on its way
+        self.inflight[key] = intent
+        self.counts[f"sent_{intent.action}"] += 1
+        return [("journal", WriteAhead(intent=intent))]
+
+    def _key(self, intent: OrderIntent) -> str:
+        if intent.action == "trading_stop":
+            return f"trading_stop:{intent.symbol}:{intent.position_idx}"
+        if intent.order_link_id:
+            return f"{intent.action}:{intent.order_link_id}"
+        self._seq += 1
+        return f"{intent.action}:{intent.symbol}:{self._seq}"
+
+    def _on_ack(self, ack: OrderAck) -> Outbox:
+        intent = ack.intent
+        for key, pending in list(self.inflight.items()):
+            if pending == intent:
+                del self.inflight[key]
+                break
+        self.counts[f"ack_{ack.outcome}"] += 1
+        out: Outbox = [("journal", ack)]
+        is_entry = intent.action == "create" and not intent.reduce_only
+        if is_entry and ack.outcome != "ok":
+            plan = self.plans.get(intent.symbol)
+            if plan is not None and plan.order_link_id == intent.order_link_id:
+                del self.plans[intent.symbol]
+            out.append(("journal", JournalEvent(
+                ts_ms=ack.ts_ms, kind="entry_not_placed", source="router", level="WARNING",
+                message=f"{intent.symbol} {ack.outcome}: {ack.ret_code} {ack.ret_msg}"[:300],
+                data=(("order_link_id", intent.order_link_id or ""),),
+            )))
+        elif intent.reduce_only and ack.outcome == "would_take" and intent.symbol not in self._requoted:
+            # The target is already through the book: read the mark now and let the planner
+            # re-place it at the nearest maker price (never a market exit). Once per cycle.
+            self._requoted.add(intent.symbol)
+            out.append(("self", SnapshotRequest(ts_ms=ack.ts_ms)))
+        elif ack.outcome == "failed" and intent.action == "trading_stop":
+            out.append(("journal", JournalEvent(
+                ts_ms=ack.ts_ms, kind="stop_not_set", source="router", level="ERROR",
+                message=f"{intent.symbol}: {ack.ret_msg}"[:300],
+            )))
+        return out + self._release_if_settled()
+
+    # --- the cycle --------------------------------------------------------------------
+
+    def _on_cycle(self, boundary_ms: int) -> Outbox:
+        self.now_ms = max(self.now_ms, boundary_ms)
+        if self.now_ms // DAY_MS != self._day:
+            self._day = self.now_ms // DAY_MS
+            self.realised_today = Decimal(0)
+        self._cycle = boundary_ms
+        self._requoted.clear()
+        self._snapshot_due = True
+        return [("self", SnapshotRequest(ts_ms=boundary_ms))]
+
+    def _on_snapshot(self, snap: VenueSnapshot) -> Outbox:
+        self._snapshot_due = False
+        if snap.error:
+            self.counts["snapshot_failed"] += 1
+            return [("journal", JournalEvent(
+                ts_ms=snap.ts_ms, kind="reconcile_failed", source="router", level="ERROR",
+                message=snap.error[:300] + (" (protective mode: no new entries)" if self.is_protective else ""),
+            ))] + self._release_if_settled()
+        out: Outbox = []
+        before = dict(self.positions)
+        self.positions = {(p.symbol, p.position_idx): p for p in snap.positions if p.size > 0}
+        self.orders = {o.order_id: o for o in snap.orders if o.status in WORKING}
+        if snap.equity is not None:
+            self.equity = snap.equity
+        if self.is_protective:
+            self.is_protective = False
+            adopted = sorted(p.symbol for p in self.positions.values() if p.symbol not in self.plans)
+            out.append(("journal", JournalEvent(
+                ts_ms=snap.ts_ms, kind="reconciled", source="router",
+                message=f"{len(self.positions)} positions ({len(adopted)} adopted), {len(self.orders)} working orders",
+                data=tuple(("adopted", s) for s in adopted),
+            )))
+        for key, position in before.items():
+            if key not in self.positions:
+                out += self._position_closed(position, snap.ts_ms)
+        out += self._forget_dead_plans(snap.ts_ms)
+        out += [("journal", p) for p in self.positions.values()]
+        out += self._plan(snap.ts_ms)
+        out.append(("symbols", self.account_view(snap.ts_ms)))
+        return out + self._release_if_settled()
+
+    def _plan(self, now_ms: int) -> Outbox:
+        working = tuple(self.orders.values())
+        intents: list[OrderIntent] = []
+        for position in self.positions.values():
+            instrument = self.instruments.get(position.symbol)
+            if instrument is None:
+                continue
+            intents += plan_exits(position, working, self.plans.get(position.symbol), instrument, self.strategy, now_ms)
+        # Our take-profits left behind by a position that is gone.
+        held = set(self.positions)
+        for symbol, idx in sorted({(o.symbol, o.position_idx) for o in working if o.reduce_only} - held):
+            flat = PositionUpdate(symbol=symbol, position_idx=idx, side=None, size=Decimal(0), avg_price=None, updated_ms=now_ms)
+            if symbol in self.instruments:
+                intents += plan_exits(flat, working, None, self.instruments[symbol], self.strategy, now_ms)
+        intents += stale_entries(working, now_ms, self.strategy)
+        out: Outbox = []
+        for intent in intents:
+            out += self._send(intent)
+        return out
+
+    def _position_closed(self, position: PositionUpdate, now_ms: int) -> Outbox:
+        plan = self.plans.pop(position.symbol, None)
+        self.cooldowns[position.symbol] = cooldown_until(now_ms, self.risk)
+        since = plan.opened_ms if plan is not None else position.updated_ms
+        assert position.side is not None
+        return [("self", FillsRequest(symbol=position.symbol, side=position.side, since_ms=since, until_ms=now_ms))]
+
+    def _forget_dead_plans(self, now_ms: int) -> Outbox:
+        """A plan whose entry is neither working, nor sending, nor filled ended unfilled."""
+        out: Outbox = []
+        links = {o.order_link_id for o in self.orders.values()} | {i.order_link_id for i in self.inflight.values()}
+        for symbol, plan in list(self.plans.items()):
+            if plan.order_link_id in links or any(key[0] == symbol for key in self.positions):
+                continue
+            del self.plans[symbol]
+            out.append(("journal", JournalEvent(
+                ts_ms=now_ms, kind="entry_ended_unfilled", source="router",
+                message=f"{symbol} entry {plan.order_link_id} is gone without a position",
+                data=(("order_link_id", plan.order_link_id),),
+            )))
+        return out
+
+    def _on_fills(self, result: Fills) -> Outbox:
+        request = result.request
+        if result.error:
+            return [("journal", JournalEvent(
+                ts_ms=request.until_ms, kind="trade_unaccounted", source="router", level="WARNING",
+                message=f"{request.symbol}: fills could not be read: {result.error}"[:300],
+            ))]
+        try:
+            trade = trade_closed(request.side, result.fills)
+        except ValueError as exc:
+            return [("journal", JournalEvent(
+                ts_ms=request.until_ms, kind="trade_unaccounted", source="router", level="WARNING",
+                message=f"{request.symbol}: {exc}"[:300],
+            ))]
+        self.realised_today += trade.pnl_usdt
+        self.counts["trades"] += 1
+        return [("journal", trade), ("status", trade)]
+
+    def _on_order_update(self, update: OrderUpdate) -> Outbox:
+        if update.status in WORKING:
+            self.orders[update.order_id] = update
+        else:
+            self.orders.pop(update.order_id, None)
+        return [("journal", update)]
+
+    def _release_if_settled(self) -> Outbox:
+        """Tell the pacer the cycle is over once nothing is in flight: against a paced
+        simulator this releases the next minute, so every order of this cycle rests before it."""
+        if self._cycle is None or self.inflight or self._snapshot_due:
+            return []
+        done, self._cycle = self._cycle, None
+        return [("pacer", CycleDone(boundary_ms=done))]
+
+    def account_view(self, ts_ms: int) -> AccountView:
+        return AccountView(
+            ts_ms=ts_ms,
+            equity=self.equity,
+            realised_pnl_today=self.realised_today,
+            open_symbols=tuple(sorted({key[0] for key in self.positions})),
+            working_entry_symbols=tuple(sorted(self._entry_symbols())),
+            cooldown_until_ms=tuple(sorted((s, t) for s, t in self.cooldowns.items() if t > ts_ms)),
+        )
+
+
+class Venue(Protocol):
+    """What the router shell needs from an exchange: ``BybitRest``, or the paper venue."""
+
+    def execute(self, intent: OrderIntent) -> OrderAck: ...
+
+    def positions(self, symbol: str | None = None) -> list[PositionUpdate]: ...
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]: ...
+
+    def wallet_equity(self) -> Decimal: ...
+
+    def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]: ...
+
+
+class RouterActor(CoreActor):
+    """Shell: reconciles on start, and performs the core's REST calls one at a time."""
+
+    name = "router"
+
+    def __init__(self, core: RouterCore, deliver: Deliver, venue: Venue, *, now_ms: Callable[[], int]) -> None:
+        super().__init__(core, deliver)
+        self._venue = venue
+        self._now_ms = now_ms
+
+    def on_start(self) -> None:
+        try:
+            self.perform(SnapshotRequest(ts_ms=self._now_ms()))
+        except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
+            self._fail(SnapshotRequest(ts_ms=0), exc)
+
+    def perform(self, request: Message) -> None:
+        if isinstance(request, OrderIntent):
+            self.dispatch(self._venue.execute(request))
+        elif isinstance(request, SnapshotRequest):
+            self.dispatch(self._snapshot(request.ts_ms))
+        elif isinstance(request, FillsRequest):
+            self.dispatch(self._fills(request))
+        else:
+            super().perform(request)
+
+    def _snapshot(self, ts_ms: int) -> VenueSnapshot:
+        try:
+            return VenueSnapshot(
+                ts_ms=ts_ms,
+                positions=tuple(self._venue.positions()),
+                orders=tuple(self._venue.open_orders()),
+                equity=self._venue.wallet_equity(),
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed read is journaled; the next cycle reads again
+            return VenueSnapshot(ts_ms=ts_ms, positions=(), orders=(), error=f"{type(exc).__name__}: {exc}")
+
+    def _fills(self, request: FillsRequest) -> Fills:
+        try:
+            fills = self._venue.executions(request.symbol, start_ms=request.since_ms, end_ms=request.until_ms + 60_000)
+        except Exception as exc:  # noqa: BLE001 - journaled as an unaccounted trade
+            return Fills(request=request, error=f"{type(exc).__name__}: {exc}")
+        return Fills(request=request, fills=tuple(f for f in fills if f.symbol == request.symbol))

@@ -1,0 +1,198 @@
+"""RouterCore: TAKE → write-ahead → wire; every cycle the exchange's view is made to follow
+the exit doctrine; the pacer is released only when nothing is in flight."""
+
+from decimal import Decimal
+
+from actors.messages import (
+    AccountView, CycleDone, Decision, Durable, ExecutionUpdate, Fills, FillsRequest, Instrument, JournalEvent,
+    OrderAck, OrderIntent, OrderUpdate, PositionUpdate, SnapshotRequest, TradeClosed, VenueSnapshot, WriteAhead,
+)
+from actors.router import RouterCore
+from actors.settings import RiskSettings, StrategySettings
+
+T = 1_748_700_000_000 - 1_748_700_000_000 % 60_000
+SOL = Instrument(symbol="SOLUSDT", tick_size=Decimal("0.010"), qty_step=Decimal("0.1"), min_order_qty=Decimal("0.1"), min_notional=Decimal("5"))
+D = Decimal
+
+
+def take(symbol="SOLUSDT", tick=T, side="Buy"):
+    d = 1 if side == "Buy" else -1
+    return Decision(
+        tick_ms=tick, symbol=symbol, kind="TAKE", path="cross_based", side=side, score=1.4,
+        entry_price=D("150.00"), stop_price=D("150.00") - d * D("1.50"), target_price=D("150.00") + d * D("2.25"), qty=D("6.6"),
+    )
+
+
+def router(**kw) -> RouterCore:
+    core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings(**kw), react_to_fills=False)
+    core.handle(VenueSnapshot(ts_ms=T - 60_000, positions=(), orders=(), equity=D("10000")))
+    return core
+
+
+def of(out, kind, to=None):
+    return [m for dest, m in out if isinstance(m, kind) and (to is None or dest == to)]
+
+
+def wire(core, out):
+    """Carry write-ahead through the journal and back, as the journal actor does: the
+    intents the core wants on the wire, in order."""
+    sent = []
+    for intent in [w.intent for w in of(out, WriteAhead, "journal")]:
+        (request,) = [m for dest, m in core.handle(Durable(intent=intent)) if dest == "self"]
+        sent.append(request)
+    return sent
+
+
+def position(size="6.6", stop="148.50", mark="150.50", side="Buy", tp=None):
+    return PositionUpdate(symbol="SOLUSDT", position_idx=1 if side == "Buy" else 2, side=side, size=D(size),
+                          avg_price=D("150.00"), stop_loss=None if stop is None else D(stop),
+                          mark_price=D(mark), updated_ms=T)
+
+
+def tp_order(qty="6.6", link="t-x"):
+    return OrderUpdate(symbol="SOLUSDT", order_id="o-tp", order_link_id=link, side="Sell", status="New",
+                       order_type="Limit", time_in_force="PostOnly", price=D("152.25"), qty=D(qty),
+                       cum_exec_qty=D(0), avg_price=None, position_idx=1, reduce_only=True)
+
+
+def test_nothing_opens_before_the_exchange_has_been_reconciled():
+    core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings())
+    out = core.handle(take())
+    assert of(out, WriteAhead) == []
+    assert [e.kind for e in of(out, JournalEvent)] == ["take_refused"] and "protective" in of(out, JournalEvent)[0].message
+
+
+def test_a_take_is_journaled_before_it_is_sent_and_sent_only_once():
+    core = router()
+    out = core.handle(take())
+    (ahead,) = of(out, WriteAhead, "journal")
+    assert ahead.intent.time_in_force == "PostOnly" and ahead.intent.stop_loss == D("148.50")
+    assert not [d for d, _ in out if d == "self"], "nothing reaches the wire before it is durable"
+    (sent,) = wire(core, out)
+    assert sent == ahead.intent
+    assert of(core.handle(take()), WriteAhead) == [], "a second TAKE for the same symbol is refused"
+
+
+def test_max_positions_counts_entries_still_working():
+    core = router(max_positions=1)
+    wire(core, core.handle(take("SOLUSDT")))
+    core.instruments["ETHUSDT"] = SOL
+    out = core.handle(take("ETHUSDT"))
+    assert of(out, WriteAhead) == [] and "max_positions" in of(out, JournalEvent)[0].message
+
+
+def test_an_entry_the_venue_refused_frees_the_symbol():
+    core = router()
+    (intent,) = wire(core, core.handle(take()))
+    out = core.handle(OrderAck(intent=intent, ts_ms=T, outcome="rejected", ret_code=110007, ret_msg="insufficient balance"))
+    assert of(out, OrderAck, "journal")
+    assert [e.kind for e in of(out, JournalEvent)] == ["entry_not_placed"]
+    assert "SOLUSDT" not in core.plans
+
+
+def test_a_filled_entry_gets_its_take_profit_from_the_next_snapshot():
+    core = router()
+    (intent,) = wire(core, core.handle(take()))
+    core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", ret_code=0, order_id="o-1"))
+    assert core.handle(CycleDone(boundary_ms=T + 60_000)) == [("self", SnapshotRequest(ts_ms=T + 60_000))]
+    out = core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(position(),), orders=(), equity=D("10000")))
+    (tp,) = wire(core, out)
+    assert tp.reduce_only and tp.time_in_force == "PostOnly" and tp.qty == D("6.6") and tp.price == D("152.25")
+    assert of(out, PositionUpdate, "journal"), "every snapshot of an open position is journaled"
+    assert of(out, AccountView, "symbols")[0].open_symbols == ("SOLUSDT",)
+
+
+def test_an_unchanged_exchange_makes_no_calls():
+    core = router()
+    out = core.handle(VenueSnapshot(ts_ms=T, positions=(position(),), orders=(tp_order(),), equity=D("10000")))
+    assert of(out, WriteAhead) == []
+
+
+def test_a_position_without_a_stop_gets_one_at_once():
+    core = router()
+    out = core.handle(VenueSnapshot(ts_ms=T, positions=(position(stop=None),), orders=(tp_order(),), equity=D("10000")))
+    (stop,) = wire(core, out)
+    assert stop.action == "trading_stop" and stop.stop_loss is not None and stop.stop_loss < D("150")
+
+
+def test_break_even_lock_is_sent_once_and_a_second_cycle_with_it_in_place_sends_nothing():
+    core = router()
+    wire(core, core.handle(take()))
+    far = position(mark="151.60")  # +1.6 against a 1.5 risk: past be_trigger_r = 1
+    (lock,) = wire(core, core.handle(VenueSnapshot(ts_ms=T, positions=(far,), orders=(tp_order(),), equity=D("1"))))
+    assert lock.action == "trading_stop" and lock.stop_loss >= D("150.00")
+    locked = PositionUpdate(**{**{f: getattr(far, f) for f in far.__struct_fields__}, "stop_loss": lock.stop_loss})
+    core.handle(OrderAck(intent=lock, ts_ms=T, outcome="ok"))
+    assert of(core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(locked,), orders=(tp_order(),))), WriteAhead) == []
+
+
+def test_the_pacer_is_released_only_after_every_intent_of_the_cycle_is_answered():
+    core = router()
+    core.handle(CycleDone(boundary_ms=T))
+    out = core.handle(VenueSnapshot(ts_ms=T, positions=(position(stop=None),), orders=(tp_order(),)))
+    assert of(out, CycleDone, "pacer") == []
+    (stop,) = wire(core, out)
+    assert core.handle(OrderAck(intent=stop, ts_ms=T, outcome="ok"))[-1] == ("pacer", CycleDone(boundary_ms=T))
+
+
+def test_a_quiet_cycle_releases_the_pacer_right_after_the_snapshot():
+    core = router()
+    core.handle(CycleDone(boundary_ms=T))
+    out = core.handle(VenueSnapshot(ts_ms=T, positions=(), orders=()))
+    assert out[-1] == ("pacer", CycleDone(boundary_ms=T))
+
+
+def test_a_failed_snapshot_is_journaled_and_still_ends_the_cycle():
+    core = router()
+    core.handle(CycleDone(boundary_ms=T))
+    out = core.handle(VenueSnapshot(ts_ms=T, positions=(), orders=(), error="ReadTimeout"))
+    assert [e.kind for e in of(out, JournalEvent)] == ["reconcile_failed"]
+    assert out[-1] == ("pacer", CycleDone(boundary_ms=T))
+
+
+def test_a_closed_position_is_accounted_from_its_fills_and_cools_the_symbol_down():
+    core = router(cooldown_bars=5)
+    wire(core, core.handle(take()))
+    core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(position(),), orders=(tp_order(),)))
+    out = core.handle(VenueSnapshot(ts_ms=T + 120_000, positions=(), orders=()))
+    (request,) = of(out, FillsRequest, "self")
+    assert request.symbol == "SOLUSDT" and request.since_ms == T
+    fills = (
+        ExecutionUpdate(symbol="SOLUSDT", exec_id="1", order_id="a", order_link_id="", side="Buy", price=D("150"), qty=D("6.6"), fee=D("0.198"), is_maker=True, exec_ms=T + 30_000),
+        ExecutionUpdate(symbol="SOLUSDT", exec_id="2", order_id="b", order_link_id="", side="Sell", price=D("148.5"), qty=D("6.6"), fee=D("0.54"), is_maker=False, exec_ms=T + 90_000),
+    )
+    (trade,) = of(core.handle(Fills(request=request, fills=fills)), TradeClosed, "journal")
+    assert trade.pnl_usdt == D("-9.9") - D("0.738")
+    assert core.realised_today == trade.pnl_usdt
+    view = core.account_view(T + 120_000)
+    assert view.cooldown_until_ms == (("SOLUSDT", T + 120_000 + 5 * 60_000),)
+
+
+def test_an_entry_that_vanished_unfilled_frees_its_plan():
+    core = router()
+    (intent,) = wire(core, core.handle(take()))
+    core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", order_id="o-1"))
+    out = core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(), orders=()))
+    assert [e.kind for e in of(out, JournalEvent)] == ["entry_ended_unfilled"]
+    assert core.plans == {}
+
+
+def test_a_stale_entry_is_cancelled_after_its_ttl():
+    core = router()
+    (intent,) = wire(core, core.handle(take()))
+    core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", order_id="o-1"))
+    working = OrderUpdate(symbol="SOLUSDT", order_id="o-1", order_link_id=intent.order_link_id, side="Buy", status="New",
+                          order_type="Limit", time_in_force="PostOnly", price=D("150"), qty=D("6.6"), cum_exec_qty=D(0),
+                          avg_price=None, position_idx=1, reduce_only=False)
+    ttl = StrategySettings().entry_ttl_bars * 60_000
+    assert wire(core, core.handle(VenueSnapshot(ts_ms=T + ttl - 60_000, positions=(), orders=(working,)))) == []
+    (cancel,) = wire(core, core.handle(VenueSnapshot(ts_ms=T + ttl, positions=(), orders=(working,))))
+    assert cancel.action == "cancel" and cancel.order_link_id == intent.order_link_id
+
+
+def test_a_take_profit_refused_by_post_only_is_repriced_from_a_fresh_snapshot_once():
+    core = router()
+    tp = OrderIntent(action="create", symbol="SOLUSDT", order_link_id="t-1", side="Sell", qty=D("6.6"), price=D("152.25"), reduce_only=True, position_idx=1)
+    out = core.handle(OrderAck(intent=tp, ts_ms=T, outcome="would_take"))
+    assert ("self", SnapshotRequest(ts_ms=T)) in out
+    assert not [m for d, m in core.handle(OrderAck(intent=tp, ts_ms=T, outcome="would_take")) if d == "self"]
