@@ -1,0 +1,58 @@
+"""A closed round trip, from its fills: what it made in USDT and in R, and why it ended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Literal
+
+from actors.messages import ExecutionUpdate, Side, TradeClosed
+from strategy.orders import TradePlan, opposite, parse_link_id
+
+ExitReason = Literal["stop", "target", "break_even", "unknown"]
+
+
+def _vwap(fills: Sequence[ExecutionUpdate]) -> Decimal:
+    return sum((f.price * f.qty for f in fills), Decimal(0)) / sum((f.qty for f in fills), Decimal(0))
+
+
+def _exit_reason(last_exit: ExecutionUpdate, exit_price: Decimal, d: int, plan: TradePlan | None) -> ExitReason:
+    """Our own exit orders say what they were; a fill without our id came from the exchange's
+    stop (or a hand), so the price relative to the entry tells a stop from a break-even exit."""
+    ours = parse_link_id(last_exit.order_link_id) if last_exit.order_link_id else None
+    if ours is not None and ours.kind in ("take_profit", "requoted_take_profit"):
+        return "target"
+    if ours is not None and ours.kind == "close":
+        return "stop"
+    if plan is None:
+        return "unknown"
+    return "stop" if d * (exit_price - plan.entry) < 0 else "break_even"
+
+
+def trade_closed(side: Side, fills: Sequence[ExecutionUpdate], plan: TradePlan | None = None) -> TradeClosed:
+    """The round trip of a ``side`` position made of ``fills`` (entries on ``side``, exits opposite).
+
+    ``pnl_usdt`` is exact: exit value minus entry value (mirrored for shorts) minus every fee
+    (a maker rebate is a negative fee). ``pnl_r`` divides it by the plan's risk for the
+    traded size; an adopted position without a plan has no R.
+    """
+    entries = sorted((f for f in fills if f.side == side), key=lambda f: f.exec_ms)
+    exits = sorted((f for f in fills if f.side == opposite(side)), key=lambda f: f.exec_ms)
+    qty = sum((f.qty for f in entries), Decimal(0))
+    if not entries or qty != sum((f.qty for f in exits), Decimal(0)):
+        raise ValueError("not a closed round trip: the exit fills do not add up to the entry fills")
+    d = 1 if side == "Buy" else -1
+    fees = sum((f.fee for f in fills), Decimal(0))
+    gross = d * sum((f.price * f.qty for f in exits), Decimal(0)) - d * sum((f.price * f.qty for f in entries), Decimal(0))
+    pnl = gross - fees
+    exit_price = _vwap(exits)
+    first = parse_link_id(entries[0].order_link_id) if entries[0].order_link_id else None
+    path = plan.path if plan is not None else (first.path if first is not None else None)
+    risk = plan.risk_per_unit * qty if plan is not None else Decimal(0)
+    return TradeClosed(
+        symbol=entries[0].symbol, side=side, path=path, entry_ms=entries[0].exec_ms, exit_ms=exits[-1].exec_ms,
+        entry_price=_vwap(entries), exit_price=exit_price, qty=qty, fees=fees, pnl_usdt=pnl,
+        pnl_r=float(pnl / risk) if risk > 0 else None,
+        exit_reason=_exit_reason(exits[-1], exit_price, d, plan),
+        order_link_id=entries[0].order_link_id,
+    )
