@@ -26,6 +26,7 @@ KLINE_TOPIC = re.compile(r"^kline\.(\d+)\.([A-Z0-9]+)$")
 PRIVATE_TOPICS = {"order", "execution", "position", "wallet"}
 CATEGORISED_TOPICS = {"order.linear", "execution.linear", "position.linear"}
 MAX_ARGS_CHARS = 21_000
+AUTH_HORIZON_MS = 3_600_000
 
 
 def _max_active_s(text: str | None, default: float) -> float:
@@ -198,7 +199,9 @@ class Streams:
             expires = int(expires)
         except (TypeError, ValueError):
             return False
-        if expires <= wall_ms() and expires <= self.server.now_ms():
+        # Judged against the wall clock (pybit) or the replay clock (a client synced to
+        # /v5/market/time), but never so far ahead of either that a stale value passes.
+        if not any(now < expires <= now + AUTH_HORIZON_MS for now in (wall_ms(), self.server.now_ms())):
             return False
         expected = signing.sign_ws_auth(cfg.api_secret, expires)
         return expected == signature.lower()
