@@ -153,7 +153,7 @@ class PrivateFrame(msgspec.Struct):
     """Any frame of the private stream: a push ``{id, topic, creationTime, data}`` or an op answer."""
 
     topic: str = ""
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")  # msgspec cannot put Raw in a union
     creationTime: int = 0
     op: str = ""
     success: bool | None = None
