@@ -44,13 +44,13 @@ FACTORS: dict[str, Callable[[FrameState], int]] = {
 }
 
 
-def market_votes(state: MarketState) -> dict[str, int]:
-    """Every bullish/bearish vote of one symbol, keyed ``"<interval>m.<factor>"``; a missing frame votes 0."""
-    votes: dict[str, int] = {}
+def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
+    """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0."""
+    votes: dict[tuple[int, str], int] = {}
     for interval in SCORED_INTERVALS:
         frame = state.frame(interval)
         for name, factor in FACTORS.items():
-            votes[f"{interval}m.{name}"] = 0 if frame is None else factor(frame)
+            votes[(interval, name)] = 0 if frame is None else factor(frame)
     return votes
 
 
@@ -104,10 +104,10 @@ def score_candidate(path: EntryPath, direction: int, state: MarketState, ctx: En
     base = path_base(path, s)
     total = base
     reasons: list[Reason] = [Reason("base", base)]
-    for key, vote in market_votes(state).items():
+    for (interval, name), vote in market_votes(state).items():
         aligned = vote * direction
-        total += _weight(int(key.split("m.")[0]), s) * aligned
-        reasons.append(Reason(key, aligned))
+        total += _weight(interval, s) * aligned
+        reasons.append(Reason(f"{interval}m.{name}", aligned))
     aligned_bias, bias_reasons = composite_bias(state.symbol, state.tick_ms, direction, ctx)
     total += s.weight_bias * aligned_bias
     reasons += bias_reasons
