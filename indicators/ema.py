@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from indicators.pine import NA, run_stream
+from indicators.kernels import seeded_average
+from indicators.pine import NA
 from indicators.rolling_sum import RollingSum
 
 
@@ -33,9 +34,11 @@ class _SeededAverage:
         self._value = v
         return v
 
+    _wilder = False
+
     @classmethod
     def batch(cls, x: np.ndarray, length: int) -> np.ndarray:
-        return run_stream(cls(length).update, x)
+        return seeded_average(x, length, cls._wilder)
 
 
 class Ema(_SeededAverage):
@@ -56,6 +59,7 @@ class Rma(_SeededAverage):
     """``ta.rma(x, length)``: Wilder's ``(prev * (length - 1) + x) / length``, not ema with alpha 1/length."""
 
     __slots__ = ()
+    _wilder = True
 
     def _step(self, prev: float, x: float) -> float:
         n = self.length

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from indicators import kernels
 from indicators.pine import EPSILON, NA, ohlc4, pine_max, pine_min
 
 
@@ -61,20 +62,11 @@ class HeikinAshi:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(ha_open, ha_high, ha_low, ha_close, streak) arrays; streak is int64."""
         ha_close = ohlc4(open_, high, low, close)
-        seed = ((open_ + close) / 2).tolist()
-        closes = ha_close.tolist()
-        opens = [NA] * len(closes)
-        streaks = [0] * len(closes)
-        prev_open = prev_close = NA
-        streak = 0
-        # ha_open[i] depends on ha_open[i-1]: a recurrence, so a loop in the streaming order.
-        for i, c in enumerate(closes):
-            o = seed[i] if prev_open != prev_open else (prev_open + prev_close) / 2
-            opens[i] = o
-            streak = streaks[i] = next_streak(streak, o, c)
-            prev_open, prev_close = o, c
-        ha_open = np.array(opens, dtype=np.float64)
+        ha_open = kernels.ha_open((open_ + close) / 2, ha_close)
+        diff = ha_close - ha_open
+        with np.errstate(invalid="ignore"):
+            colour = np.where(diff > EPSILON, 1, np.where(diff < -EPSILON, -1, 0))
         # np.maximum/np.minimum propagate NaN, as Pine's math.max/min do.
         ha_high = np.maximum(high, np.maximum(ha_open, ha_close))
         ha_low = np.minimum(low, np.minimum(ha_open, ha_close))
-        return ha_open, ha_high, ha_low, ha_close, np.array(streaks, dtype=np.int64)
+        return ha_open, ha_high, ha_low, ha_close, kernels.streak(colour)

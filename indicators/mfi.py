@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indicators.pine import EPSILON, NA, div_array, run_stream
+from indicators.pine import EPSILON, NA, div_array
 from indicators.rolling_sum import RollingSum, Sma
 
 
@@ -42,7 +42,18 @@ class Mfi:
 
     @staticmethod
     def batch(src: np.ndarray, volume: np.ndarray, length: int = 14) -> np.ndarray:
-        return run_stream(Mfi(length).update, src, volume)
+        out = np.full(len(src), np.nan)
+        valid = ~np.isnan(src)  # an na bar is skipped whole, as in update()
+        x, v = src[valid], volume[valid]
+        chg = np.concatenate(([np.nan], x[1:] - x[:-1]))
+        still = ~np.isnan(chg)
+        upper = RollingSum.batch(v * np.where(still & (chg <= EPSILON), 0.0, x), length)
+        lower = RollingSum.batch(v * np.where(still & (chg >= -EPSILON), 0.0, x), length)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mfi = 100.0 - (100.0 / (1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower))
+        mfi = np.where(np.abs(lower) <= EPSILON, 100.0, mfi)
+        out[valid] = np.where(np.isnan(upper) | np.isnan(lower), np.nan, mfi)
+        return out
 
 
 class RsiMfiArea:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from indicators.pine import NA, run_stream
+from indicators.kernels import rolling_sum
+from indicators.pine import NA
 
 
 class RollingSum:
@@ -83,7 +84,7 @@ class RollingSum:
 
     @staticmethod
     def batch(x: np.ndarray, length: int) -> np.ndarray:
-        return run_stream(RollingSum(length).update, x)
+        return rolling_sum(x, length)
 
 
 class Sma:
@@ -100,4 +101,4 @@ class Sma:
 
     @staticmethod
     def batch(x: np.ndarray, length: int) -> np.ndarray:
-        return run_stream(Sma(length).update, x)
+        return rolling_sum(x, length, length)

@@ -15,7 +15,7 @@ import numpy as np
 from indicators.crosses import Cross
 from indicators.ema import Ema
 from indicators.params import WaveTrendParams
-from indicators.pine import EPSILON, NA, div_array, hlc3, run_stream
+from indicators.pine import EPSILON, NA, div_array, hlc3
 from indicators.rolling_sum import Sma
 
 

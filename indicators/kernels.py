@@ -1,0 +1,168 @@
+"""Batch kernels: the streaming machines' recurrences as single loops over a whole series.
+
+pine.md: a batch form must run the same steps in the same order (no cumsum, lfilter or
+convolution for a recurrence). These loops do. When numba is importable they are compiled
+(IEEE double, no ``fastmath``, so no reassociation or fused multiply-add and the bits are
+kept); otherwise they run as plain Python over lists, still about twice as fast as stepping
+the streaming objects. tests/indicators/test_streaming_equals_batch.py holds both to the
+streaming forms bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # numba is optional: the project's dependencies do not require it
+    from numba import njit
+except ImportError:
+    njit = None
+
+IS_COMPILED = njit is not None
+
+
+def _rolling_sum(xs, n, scale, out, stored, raw):
+    """math.sum (scale 1) or ta.sma (scale n) for n >= 2; RollingSum.update is the reference."""
+    s = 0.0
+    comp = 0.0
+    count = 0
+    h = 0
+    for i in range(len(xs)):
+        x = xs[i]
+        if x != x:
+            out[i] = s / scale if count >= n else math.nan
+            continue
+        raw[h] = x
+        fires = False
+        if comp != 0.0 and x != 0.0:
+            b = comp if comp > 0.0 else -comp
+            r = x + b
+            if r != 0.0 and r - r == 0.0:
+                fires = b - (r - x) > 0.0
+        if fires:
+            s = x
+            j = h
+            for _ in range(count if count < n else n - 1):
+                j = j - 1 if j > 0 else n - 1
+                s = raw[j] + s
+            comp = 0.0
+            stored[h] = x
+        else:
+            y1 = -stored[h] - comp
+            t = s + y1
+            e1 = (t - s) - y1
+            y2 = x - e1
+            s_new = t + y2
+            comp = (s_new - t) - y2
+            s = s_new
+            stored[h] = y2
+        h = h + 1 if h + 1 < n else 0
+        if count < n:
+            count += 1
+        out[i] = s / scale if count >= n else math.nan
+
+
+def _average_tail(xs, start, seed, n, alpha, wilder, out):
+    """Ema (``prev + alpha * (x - prev)``) or Rma (``(prev * (n - 1) + x) / n``) from the seed bar on."""
+    v = seed
+    out[start] = v
+    for i in range(start + 1, len(xs)):
+        x = xs[i]
+        if x != x:
+            out[i] = math.nan
+        elif wilder:
+            v = (v * (n - 1) + x) / n
+            out[i] = v
+        else:
+            v = v + alpha * (x - v)
+            out[i] = v
+
+
+def _ha_open(seed, ha_close, out):
+    prev_open = math.nan
+    prev_close = math.nan
+    for i in range(len(seed)):
+        o = seed[i] if prev_open != prev_open else (prev_open + prev_close) / 2
+        out[i] = o
+        prev_open = o
+        prev_close = ha_close[i]
+
+
+def _streak(colour, out):
+    s = 0
+    for i in range(len(colour)):
+        c = colour[i]
+        if c > 0:
+            s = s + 1 if s > 0 else 1
+        elif c < 0:
+            s = s - 1 if s < 0 else -1
+        else:
+            s = 0
+        out[i] = s
+
+
+if IS_COMPILED:
+    _rolling_sum = njit(cache=True)(_rolling_sum)
+    _average_tail = njit(cache=True)(_average_tail)
+    _ha_open = njit(cache=True)(_ha_open)
+    _streak = njit(cache=True)(_streak)
+
+
+def _floats(x: np.ndarray):
+    return np.ascontiguousarray(x, dtype=np.float64) if IS_COMPILED else np.asarray(x, dtype=np.float64).tolist()
+
+
+def _result(out, dtype=np.float64) -> np.ndarray:
+    return out if IS_COMPILED else np.array(out, dtype=dtype)
+
+
+def _empty(m: int):
+    return np.empty(m) if IS_COMPILED else [math.nan] * m
+
+
+def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
+    """``math.sum(x, n) / scale`` for a whole series (scale n gives ``ta.sma``)."""
+    if n < 1:
+        raise ValueError(f"length must be >= 1, got {n}")
+    x = np.asarray(x, dtype=np.float64)
+    if n == 1:  # Pine's shortcut: the value itself, na included
+        return x / scale
+    out = _empty(len(x))
+    ring = np.zeros(n) if IS_COMPILED else [0.0] * n
+    raw = np.zeros(n) if IS_COMPILED else [0.0] * n
+    _rolling_sum(_floats(x), n, float(scale), out, ring, raw)
+    return _result(out)
+
+
+def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
+    """``ta.ema`` (wilder False) or ``ta.rma`` (True): the sma seed on the n-th non-na value, then the recurrence."""
+    if n < 1:
+        raise ValueError(f"length must be >= 1, got {n}")
+    x = np.asarray(x, dtype=np.float64)
+    if n == 1 and not wilder:
+        return x.copy()
+    out = np.full(len(x), np.nan)
+    valid = np.flatnonzero(~np.isnan(x))
+    if len(valid) < n:
+        return out
+    start = int(valid[n - 1])
+    seed = float(rolling_sum(x[: start + 1], n, n)[start])
+    tail = _empty(len(x)) if not IS_COMPILED else out
+    _average_tail(_floats(x), start, seed, n, 2 / (n + 1), wilder, tail)
+    if not IS_COMPILED:
+        out[start:] = tail[start:]
+    return out
+
+
+def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
+    out = _empty(len(seed))
+    _ha_open(_floats(seed), _floats(ha_close), out)
+    return _result(out)
+
+
+def streak(colour: np.ndarray) -> np.ndarray:
+    """The signed same-colour run length of a colour series (+1 green, -1 red, 0 doji)."""
+    out = np.empty(len(colour), dtype=np.int64) if IS_COMPILED else [0] * len(colour)
+    _streak(np.ascontiguousarray(colour, dtype=np.int64) if IS_COMPILED else colour.tolist(), out)
+    return _result(out, np.int64)
