@@ -87,6 +87,30 @@ def hlcc4(high, low, close):
     return (high + low + 2 * close) / 4
 
 
+class History:
+    """Series history access ``x[k]``: ``history[0]`` is this bar, ``history[k]`` k bars ago, na beyond what is kept."""
+
+    __slots__ = ("_ring", "_size", "_count", "_head")
+
+    def __init__(self, max_bars_back: int) -> None:
+        if max_bars_back < 0:
+            raise ValueError(f"max_bars_back must be >= 0, got {max_bars_back}")
+        self._size = max_bars_back + 1
+        self._ring = [NA] * self._size
+        self._count = 0
+        self._head = 0
+
+    def append(self, x: float) -> None:
+        self._ring[self._head] = x
+        self._head = (self._head + 1) % self._size
+        self._count += 1
+
+    def __getitem__(self, k: int) -> float:
+        if k < 0 or k >= self._size or k >= self._count:
+            return NA
+        return self._ring[(self._head - 1 - k) % self._size]
+
+
 class Change:
     """``ta.change(x)``: ``x - x[1]``, na on the first bar; an na bar yields na and is not remembered."""
 
@@ -101,6 +125,13 @@ class Change:
         prev = self._prev
         self._prev = x
         return x - prev
+
+    @staticmethod
+    def batch(x: np.ndarray) -> np.ndarray:
+        out = np.full(len(x), np.nan)
+        valid = np.flatnonzero(~np.isnan(x))
+        out[valid[1:]] = x[valid[1:]] - x[valid[:-1]]
+        return out
 
 
 def run_stream(update: Callable[..., float], *columns: np.ndarray) -> np.ndarray:

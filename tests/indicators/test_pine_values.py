@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from indicators.pine import NA, Change, div, div_array, eq, ge, gt, hlcc4, le, lt, nz, pine_max, pine_min
+from indicators.pine import NA, Change, History, div, div_array, eq, ge, gt, hlcc4, le, lt, nz, pine_max, pine_min
 from tv_oracle import load_tv, ulp_distance
 
 
@@ -49,6 +49,18 @@ def test_change_is_na_on_the_first_bar_and_skips_na_bars():
     assert ch.update(7.0) == 2.0
     assert math.isnan(ch.update(NA))
     assert ch.update(6.0) == -1.0
+
+
+def test_history_reads_k_bars_back_and_na_beyond_what_is_kept():
+    h = History(max_bars_back=2)
+    assert math.isnan(h[0])
+    for x in (1.0, 2.0, 3.0, 4.0):
+        h.append(x)
+    assert (h[0], h[1], h[2]) == (4.0, 3.0, 2.0)
+    assert math.isnan(h[3]) and math.isnan(h[-1])
+    short = History(max_bars_back=5)
+    short.append(7.0)
+    assert short[0] == 7.0 and math.isnan(short[1])
 
 
 def test_hlcc4_doubles_the_close_rather_than_adding_it_twice():

@@ -12,7 +12,7 @@ from indicators.extremes import Highest, Lowest
 from indicators.heikin_ashi import HeikinAshi
 from indicators.mfi import Mfi, RsiMfiArea
 from indicators.params import IndicatorParams
-from indicators.pine import NA, hlc3
+from indicators.pine import NA, Change, hlc3
 from indicators.rolling_sum import RollingSum, Sma
 from indicators.rsi import Rsi
 from indicators.vwap import SessionVwap
@@ -67,6 +67,8 @@ def test_moving_averages_and_sums(xs, length):
     for machine in (RollingSum, Sma, Ema, Rma, Rsi, Highest, Lowest):
         m = machine(length)
         assert_bits_equal([m.update(v) for v in xs], machine.batch(x, length), machine.__name__)
+    change = Change()
+    assert_bits_equal([change.update(v) for v in xs], Change.batch(x), "change")
 
 
 @settings(max_examples=60, deadline=None)

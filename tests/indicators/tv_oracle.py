@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 TV_DIR = Path(__file__).resolve().parents[1] / "data" / "tv"
+MORE_TV_DIR = Path(__file__).resolve().parent / "data"
 
 
-def load_tv(name: str) -> dict[str, np.ndarray]:
-    """Every column of ``tests/data/tv/NAME`` as float64 (TradingView's ``NaN`` is na)."""
-    with open(TV_DIR / name, newline="") as f:
+def load_tv(name: str, directory: Path = TV_DIR) -> dict[str, np.ndarray]:
+    """Every column of ``DIRECTORY/NAME`` as float64 (TradingView's ``NaN`` is na)."""
+    with open(directory / name, newline="") as f:
         rows = list(csv.DictReader(f))
     return {key: np.array([float(row[key]) for row in rows], dtype=np.float64) for key in rows[0]}
 
