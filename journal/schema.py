@@ -102,7 +102,7 @@ def _v2_read_indexes(db: sqlite_utils.Database) -> None:
     db["decisions"].create_index(["symbol", "seq"])
     db["decisions"].create_index(["kind", "seq"])
     db["orders"].create_index(["order_link_id", "seq"])
-    db["position_snapshots"].create_index(["symbol", "seq"])
+    db["position_snapshots"].create_index(["symbol", "position_idx", "seq"])
     db["trades"].create_index(["exit_ms"])
     db["trades"].create_index(["symbol", "exit_ms"])
     db["events"].create_index(["kind", "seq"])

@@ -1,0 +1,315 @@
+"""Read-only queries over the journal, for the web layer.
+
+The connection is opened with ``mode=ro`` (and ``query_only``), so nothing here can write
+even by mistake. Two facts of the writer keep the queries cheap on a large journal:
+rows are never changed, and a row with a lower ``seq`` is always committed no later than
+one with a higher ``seq``. So counters are folded incrementally (only rows above the last
+seen ``seq`` are read), and everything else is cached until the journal's last ``seq``
+moves.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from journal.schema import JOURNAL_TABLES
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+DAY_MS = 86_400_000
+
+Row = dict[str, Any]
+
+
+class JournalUnavailable(RuntimeError):
+    """The journal file does not exist (yet) or cannot be read."""
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+class JournalReader:
+    """Thread-safe: each thread gets its own read-only connection; caches are shared."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._connections: list[sqlite3.Connection] = []
+        self._folds: dict[str, tuple[int, Any]] = {}
+        self._cache: dict[str, tuple[tuple[int, Any], Any]] = {}
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if not self.path.exists():
+            raise JournalUnavailable(f"no journal at {self.path.name} yet")
+        try:
+            conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=2000")
+            conn.execute("SELECT 1 FROM decisions LIMIT 1")
+        except sqlite3.Error as exc:
+            raise JournalUnavailable(f"journal not readable: {exc}") from None
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        return [dict(r) for r in self._conn().execute(sql, tuple(params))]
+
+    def _value(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return self._conn().execute(sql, tuple(params)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # --- raw execution (for tests and tools that must prove the connection is read-only) ---
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Run any statement on the read-only connection; writes fail inside SQLite."""
+        return self._rows(sql, params)
+
+    # --- journal facts ----------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        """The newest row's seq across every table: the journal's version number."""
+        parts = ", ".join(f"(SELECT coalesce(max(seq), 0) FROM {t})" for t in JOURNAL_TABLES)
+        return self._value(f"SELECT max({parts})")
+
+    def _cached(self, name: str, extra: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, recomputed only when the journal grew or ``extra`` changed.
+        One slot per name, so the cache never grows."""
+        key = (self.last_seq(), extra)
+        with self._lock:
+            hit = self._cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            self._cache[name] = (key, value)
+        return value
+
+    def facts(self) -> Row:
+        """What /status says about the journal itself."""
+        return {
+            "schema_version": self._value("SELECT max(version) FROM schema_version"),
+            "last_seq": self.last_seq(),
+            "last_tick_ms": self._value("SELECT tick_ms FROM decisions ORDER BY seq DESC LIMIT 1"),
+            "bars": self.bars_count(),
+        }
+
+    # --- paged lists ------------------------------------------------------------------------
+
+    def decisions(self, symbol: str | None = None, kind: str | None = None, limit: int = DEFAULT_LIMIT,
+                  before: int | None = None) -> list[Row]:
+        """Newest first; ``before`` (a seq) pages back."""
+        where, params = _filters(symbol=symbol, kind=kind, before=before)
+        rows = self._rows(f"SELECT * FROM decisions{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
+        for row in rows:
+            row["reasons"] = json.loads(row["reasons"])
+        return rows
+
+    def trades(self, symbol: str | None = None, since: int | None = None, limit: int = DEFAULT_LIMIT,
+               before: int | None = None) -> list[Row]:
+        """Closed round trips, newest first; ``since`` is an exit time in ms."""
+        where, params = _filters(symbol=symbol, before=before, since=since)
+        return self._rows(f"SELECT * FROM trades{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
+
+    def events(self, kind: str | None = None, limit: int = DEFAULT_LIMIT, before: int | None = None) -> list[Row]:
+        where, params = _filters(kind=kind, before=before)
+        rows = self._rows(f"SELECT * FROM events{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
+        for row in rows:
+            row["data"] = json.loads(row["data"]) if row["data"] else {}
+        return rows
+
+    # --- current state ----------------------------------------------------------------------
+
+    def symbols(self, table: str = "decisions") -> list[str]:
+        """Every symbol a table mentions, by hopping along its symbol index (a loose index
+        scan): cost grows with the number of symbols, not of rows."""
+        return [r[0] for r in self._conn().execute(
+            f"WITH RECURSIVE s(symbol) AS (SELECT min(symbol) FROM {table} UNION ALL "
+            f"SELECT (SELECT min(symbol) FROM {table} WHERE symbol > s.symbol) FROM s WHERE s.symbol IS NOT NULL) "
+            "SELECT symbol FROM s WHERE symbol IS NOT NULL"
+        )]
+
+    def positions(self) -> list[Row]:
+        """The latest snapshot of every (symbol, position_idx) whose size is not zero."""
+        return self._cached("positions", None, self._positions)
+
+    def _positions(self) -> list[Row]:
+        open_ = []
+        for symbol in self.symbols("position_snapshots"):
+            for idx in (0, 1, 2):
+                rows = self._rows(
+                    "SELECT * FROM position_snapshots WHERE symbol = ? AND position_idx = ? ORDER BY seq DESC LIMIT 1",
+                    [symbol, idx],
+                )
+                if rows and Decimal(rows[0]["size"]) != 0:
+                    open_.append(rows[0])
+        return open_
+
+    def overview(self, symbols: Iterable[str] = ()) -> list[Row]:
+        """One row per symbol (the given ones plus every one the journal has decided on):
+        last closed 1m bar, last decision, open position."""
+        wanted = tuple(symbols)
+        return self._cached("overview", wanted, lambda: self._overview(wanted))
+
+    def _overview(self, wanted: tuple[str, ...]) -> list[Row]:
+        names = list(dict.fromkeys((*wanted, *self.symbols("decisions"))))
+        positions: dict[str, list[Row]] = {}
+        for p in self.positions():
+            positions.setdefault(p["symbol"], []).append(p)
+        rows = []
+        for symbol in names:
+            bar = self._rows("SELECT start_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = 1 "
+                             "ORDER BY start_ms DESC LIMIT 1", [symbol])
+            decision = self.decisions(symbol=symbol, limit=1)
+            rows.append({
+                "symbol": symbol,
+                "last_bar": bar[0] if bar else None,
+                "last_decision": decision[0] if decision else None,
+                "positions": positions.get(symbol, []),
+            })
+        return rows
+
+    # --- PnL ledger -------------------------------------------------------------------------
+
+    def pnl(self, now_ms: int) -> Row:
+        """Closed-trade PnL today (UTC), over the last 7 days and all time; in USDT (exact)
+        and in R; in total and per symbol."""
+        today = now_ms - now_ms % DAY_MS
+        # Floored to the minute so the 7-day window's cache lives a minute, not a request.
+        week = now_ms - now_ms % 60_000 - 7 * DAY_MS
+        windows = {
+            "today": (today, self._cached("pnl_today", today, lambda: _ledger(self._trades_since(today)))),
+            "7d": (week, self._cached("pnl_7d", week, lambda: _ledger(self._trades_since(week)))),
+            "all": (None, self._fold("pnl_all", "trades", "SELECT * FROM trades WHERE seq > ? AND seq <= ?",
+                                     _Ledger, _Ledger.add, _Ledger.as_dict)),
+        }
+        return {name: {"from_ms": start, **ledger} for name, (start, ledger) in windows.items()}
+
+    def _trades_since(self, start_ms: int) -> list[Row]:
+        return self._rows("SELECT symbol, pnl_usdt, pnl_r, fees FROM trades WHERE exit_ms >= ?", [start_ms])
+
+    # --- counters for /metrics ----------------------------------------------------------------
+
+    def _fold(self, name: str, table: str, sql: str, initial: Callable[[], Any],
+              step: Callable[[Any, list[Row]], Any], view: Callable[[Any], Any]) -> Any:
+        """Fold the rows of ``table`` with seq in (last seen, newest] into a running value
+        and return ``view`` of it. ``sql`` takes those two bounds; the upper one makes the
+        read a consistent snapshot even while the writer commits."""
+        with self._lock:
+            cursor, value = self._folds.get(name, (0, None))
+            if value is None:
+                value = initial()
+            top = self._value(f"SELECT coalesce(max(seq), 0) FROM {table}")
+            if top > cursor:
+                step(value, self._rows(sql, [cursor, top]))
+            self._folds[name] = (max(top, cursor), value)
+            return view(value)
+
+    def _count_by(self, table: str, column: str, where: str = "") -> dict[str, int]:
+        extra = f" AND {where}" if where else ""
+        return self._fold(
+            f"count:{table}:{column}:{where}", table,
+            f"SELECT {column} AS key, count(*) AS n FROM {table} WHERE seq > ? AND seq <= ?{extra} GROUP BY {column}",
+            Counter, lambda acc, rows: acc.update({r["key"]: r["n"] for r in rows}), dict,
+        )
+
+    def counters(self) -> Row:
+        """Totals since the journal began, each one counted once per row ever."""
+        events = self._count_by("events", "kind")
+        return {
+            "decisions_by_kind": self._count_by("decisions", "kind"),
+            "orders_by_result": self._count_by("orders", "outcome", "kind = 'ack'"),
+            "order_updates_by_status": self._count_by("orders", "status", "kind = 'update'"),
+            "events_by_kind": events,
+            "reconnects": events.get("reconnect", 0),
+            "executions": sum(self._count_by("executions", "symbol").values()),
+            "trades": sum(self._count_by("trades", "symbol").values()),
+            "bars": self.bars_count(),
+        }
+
+    def bars_count(self) -> int:
+        return sum(self._count_by("bars", "interval").values())
+
+
+def _filters(**given: Any) -> tuple[str, list[Any]]:
+    sql = {"symbol": "symbol = ?", "kind": "kind = ?", "before": "seq < ?", "since": "exit_ms >= ?"}
+    clauses = [(sql[k], v) for k, v in given.items() if v is not None]
+    if not clauses:
+        return "", []
+    return " WHERE " + " AND ".join(c for c, _ in clauses), [v for _, v in clauses]
+
+
+class _Ledger:
+    """Running sums of closed trades: USDT and fees as exact Decimals, R as float."""
+
+    def __init__(self) -> None:
+        self.total = _Sums()
+        self.by_symbol: dict[str, _Sums] = {}
+
+    def add(self, rows: list[Row]) -> None:
+        for row in rows:
+            self.total.add(row)
+            self.by_symbol.setdefault(row["symbol"], _Sums()).add(row)
+
+    def as_dict(self) -> Row:
+        return {"total": self.total.as_dict(), "by_symbol": {s: v.as_dict() for s, v in sorted(self.by_symbol.items())}}
+
+
+class _Sums:
+    __slots__ = ("trades", "wins", "losses", "pnl_usdt", "fees", "pnl_r", "r_trades")
+
+    def __init__(self) -> None:
+        self.trades = self.wins = self.losses = self.r_trades = 0
+        self.pnl_usdt = Decimal(0)
+        self.fees = Decimal(0)
+        self.pnl_r = 0.0
+
+    def add(self, row: Row) -> None:
+        pnl = Decimal(row["pnl_usdt"])
+        self.trades += 1
+        self.wins += pnl > 0
+        self.losses += pnl < 0
+        self.pnl_usdt += pnl
+        self.fees += Decimal(row["fees"]) if row["fees"] is not None else 0
+        if row["pnl_r"] is not None:
+            self.pnl_r += row["pnl_r"]
+            self.r_trades += 1
+
+    def as_dict(self) -> Row:
+        return {
+            "trades": self.trades, "wins": self.wins, "losses": self.losses,
+            "pnl_usdt": str(self.pnl_usdt), "fees": str(self.fees),
+            "pnl_r": round(self.pnl_r, 6), "r_trades": self.r_trades,
+        }
+
+
+def _ledger(rows: list[Row]) -> Row:
+    ledger = _Ledger()
+    ledger.add(rows)
+    return ledger.as_dict()
