@@ -27,6 +27,12 @@ MAX_ACTIVE_ORDERS = 500
 MAX_CONDITIONAL = 10
 PRICE_BAND = Decimal("0.1")
 DAY_MS = 86_400_000
+USDT_PRECISION = Decimal("1e-8")
+
+
+def money(value: Decimal) -> Decimal:
+    """USDT amounts (PnL, fees) carry 8 decimals, so the wallet is an exact sum of its records."""
+    return value.quantize(USDT_PRECISION)
 
 
 def _dec(req: Mapping[str, Any], key: str, *, required: bool = False) -> Decimal | None:
@@ -83,6 +89,7 @@ class Engine:
         self.last_price: dict[str, Decimal] = {}
         self.hedge: dict[str, bool] = {s: False for s in self.rules}
         self.orders: dict[str, Order] = {}
+        self._live: dict[str, dict[str, Order]] = {}
         self.by_link: dict[str, Order] = {}
         self.positions: dict[tuple[str, int], Position] = {}
         self.leverage: dict[str, Decimal] = {s: Decimal(config.default_leverage) for s in self.rules}
@@ -144,8 +151,21 @@ class Engine:
                     out.add(tp_id)
         return out
 
+    def _register(self, order: Order) -> None:
+        self.orders[order.order_id] = order
+        self._live.setdefault(order.symbol, {})[order.order_id] = order
+
     def resting(self, symbol: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.symbol == symbol and o.is_open]
+        """Open orders of ``symbol`` by creation; closed ones leave the index here, lazily, so a
+        long replay never rescans its whole order history on every bar."""
+        live = self._live.get(symbol, {})
+        closed = [oid for oid, o in live.items() if not o.is_open]
+        for oid in closed:
+            del live[oid]
+        return list(live.values())
+
+    def open_orders(self) -> list[Order]:
+        return [o for symbol in list(self._live) for o in self.resting(symbol)]
 
     # --- account math -----------------------------------------------------------------------
 
@@ -168,8 +188,8 @@ class Engine:
 
     def order_im(self) -> Decimal:
         total = ZERO
-        for o in self.orders.values():
-            if o.is_open and not o.is_conditional and not o.reduce_only and not self._is_closing(o):
+        for o in self.open_orders():
+            if not o.is_conditional and not o.reduce_only and not self._is_closing(o):
                 total += o.leaves_qty * o.price / self.leverage[o.symbol]
         return total
 
@@ -279,7 +299,7 @@ class Engine:
                 msg = ("reduce-only order has same side with current position" if pos.size and pos.side == side
                        else "current position is zero, cannot fix reduce-only order qty")
                 raise V5Error(110017, msg)
-        active = [o for o in self.orders.values() if o.symbol == symbol and o.is_open]
+        active = self.resting(symbol)
         if len(active) >= MAX_ACTIVE_ORDERS:
             raise V5Error(110020, "Too many active orders")
         if trigger_price and sum(1 for o in active if o.is_conditional and not o.is_position_tpsl) >= MAX_CONDITIONAL:
@@ -300,7 +320,7 @@ class Engine:
         )
         if order.trigger_by and order.trigger_by not in TRIGGER_BY:
             raise V5Error(10001, "params error: triggerBy invalid")
-        self.orders[order.order_id] = order
+        self._register(order)
         if link:
             self.by_link[link] = order
         if trigger_price:
@@ -405,14 +425,14 @@ class Engine:
             order.qty = order.cum_exec_qty + qty
         rate = self.maker_fee if is_maker else self.taker_fee
         value = price * qty
-        fee = value * rate
+        fee = money(value * rate)
         closed = min(qty, pos.size) if pos.side and pos.side != order.side else ZERO
         opened = qty - closed
         pnl = ZERO
         if closed:
-            pnl = (price - pos.avg_price) * closed * pos.sign
-            open_fee = pos.open_fee * closed / pos.size
-            close_fee = fee * closed / qty
+            pnl = money((price - pos.avg_price) * closed * pos.sign)
+            open_fee = money(pos.open_fee * closed / pos.size)
+            close_fee = money(fee * closed / qty)
             pos.open_fee -= open_fee
             entry_value = pos.avg_price * closed
             self.closed_pnl.append({
@@ -433,7 +453,7 @@ class Engine:
                 pos.created_ms = self.now_ms
             pos.avg_price = (pos.avg_price * pos.size + price * opened) / (pos.size + opened)
             pos.size += opened
-            pos.open_fee += fee * opened / qty
+            pos.open_fee += money(fee * opened / qty)
         self.wallet += pnl - fee
         pos.cur_realised += pnl - fee
         pos.cum_realised += pnl - fee
@@ -495,7 +515,7 @@ class Engine:
             stop_order_type=kind, trigger_price=value, trigger_direction=1 if rising else 2, trigger_by=by,
             tpsl_mode="Full", last_price_on_created=self.mark(pos.symbol), parent_order_link_id=parent,
         )
-        self.orders[order.order_id] = order
+        self._register(order)
         pos.tpsl_order_ids[kind] = order.order_id
         self._emit_order(order)
 
@@ -507,8 +527,8 @@ class Engine:
             order = self.orders.get(pos.tpsl_order_ids.pop(kind))
             if order is not None and order.is_open:
                 self._finish(order, "Deactivated", "CancelByTpSlTsClear")
-        for order in self.orders.values():
-            if (order.symbol == pos.symbol and order.position_idx == pos.position_idx and order.is_open
+        for order in self.resting(pos.symbol):
+            if (order.position_idx == pos.position_idx
                     and not order.is_conditional and (order.reduce_only or self._is_closing(order))):
                 self._finish(order, "Cancelled", "CancelByReduceOnly")
 
@@ -532,7 +552,7 @@ class Engine:
                 qty=pos.size, time_in_force="IOC", position_idx=pos.position_idx, seq=self._next_seq(),
                 created_ms=self.now_ms, reduce_only=True, create_type="CreateByLiq",
             )
-            self.orders[order.order_id] = order
+            self._register(order)
             self.fill(order, self.mark(pos.symbol), is_maker=False, exec_type="BustTrade")
 
     # --- amend / cancel ---------------------------------------------------------------------
@@ -609,9 +629,7 @@ class Engine:
             raise V5Error(10001, "params error: orderFilter invalid")
         stop_type = req.get("stopOrderType")
         done = []
-        for order in sorted(self.orders.values(), key=lambda o: o.seq):
-            if not order.is_open:
-                continue
+        for order in sorted(self.open_orders(), key=lambda o: o.seq):
             if symbol and order.symbol != symbol:
                 continue
             if not symbol and base and self.rules[order.symbol].base_coin != base:

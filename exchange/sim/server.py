@@ -96,7 +96,9 @@ class SimServer:
 
     def start(self) -> "SimServer":
         """Bind, serve and start the replay; returns once the port is listening."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only disables Nagle on accepted sockets that say they
+        # are TCP, and with Nagle on every two-write HTTP answer waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.port))
         self._port = sock.getsockname()[1]

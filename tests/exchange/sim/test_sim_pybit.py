@@ -92,8 +92,8 @@ def test_pybit_websocket_receives_in_progress_and_confirmed_klines(sim, pybit_ws
             (1, "BTCUSDT"), (5, "ETHUSDT")}, what="subscriptions")
         start = sim.clock_ms
         step(sim, 5)
-        wait_until(lambda: sum(1 for f in frames if f["data"][0]["confirm"]) >= 5 + (1 if start % 300_000 == 0 else 0),
-                   what="confirmed pushes")
+        wait_until(lambda: any(f["topic"] == "kline.1.BTCUSDT" and f["data"][0]["start"] == start + 300_000
+                               for f in frames), what="the forming candle after the fifth minute")
     finally:
         ws.exit()
     one_minute = [f["data"][0] for f in frames if f["topic"] == "kline.1.BTCUSDT"]
