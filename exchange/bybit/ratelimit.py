@@ -112,14 +112,20 @@ class RateLimiter:
             bucket.tokens = min(bucket.tokens, float(remaining))
 
     def block(self, path: str, now: float, reset_server_ms: int | None, server_offset_s: float = 0.0) -> float:
-        """After a 10006 / 429: no call on this endpoint until the reset; returns the wait."""
+        """After a 10006 / 429: no call on this endpoint until the reset; returns the wait.
+
+        The reset stamp is read on the venue's clock first, then on ours (a local venue may
+        stamp wall time while its clock replays the past); a stamp that fits neither within a
+        minute is ignored for the fallback wait.
+        """
         bucket = self._bucket(self.group_of(path), now)
+        wait = RESET_FALLBACK_S
         if reset_server_ms is not None:
-            until = reset_server_ms / 1000.0 - server_offset_s
-            until = min(max(until, now + 0.05), now + 60.0)  # a wild header must not stall for ever
-        else:
-            until = now + RESET_FALLBACK_S
-        bucket.blocked_until = max(bucket.blocked_until, until)
+            for candidate in (reset_server_ms / 1000.0 - server_offset_s - now, reset_server_ms / 1000.0 - now):
+                if 0.0 <= candidate <= 60.0:
+                    wait = max(candidate, 0.05)
+                    break
+        bucket.blocked_until = max(bucket.blocked_until, now + wait)
         bucket.tokens = min(bucket.tokens, 0.0)
         self.throttled += 1
         return bucket.blocked_until - now

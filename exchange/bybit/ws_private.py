@@ -60,7 +60,9 @@ class PrivateStream(V5Socket):
         )
 
     async def _open_session(self, ws: ClientConnection) -> None:
-        expires = self._server_time_ms() + AUTH_EXPIRES_MARGIN_MS
+        # Bybit only needs expires > its clock (§4.2), so the later of our two clocks is safe;
+        # it also keeps working against a replaying venue whose clock jumps ahead of our offset.
+        expires = max(self._server_time_ms(), int(self._clock() * 1000)) + AUTH_EXPIRES_MARGIN_MS
         signature = sign_ws_auth(self._credentials.api_secret.reveal(), expires)
         frame = {"req_id": self.next_req_id("auth"), "op": "auth", "args": [self._credentials.api_key.reveal(), expires, signature]}
         await ws.send(msgspec.json.encode(frame).decode())

@@ -56,6 +56,8 @@ class PublicStream(V5Socket):
             raise ValueError("too many topics for one public connection (21,000 characters of args)")
         self._pending: dict[str, list[str]] = {}
         self._last_confirmed: dict[str, int] = {}
+        # Per topic: the start of the next bar neither received nor already reported as a gap.
+        self._expected_next: dict[str, int] = {}
         self._first_connect_ms: int | None = None
         self.refused_topics: set[str] = set()
 
@@ -108,10 +110,21 @@ class PublicStream(V5Socket):
                     self.stats["duplicate_confirms"] += 1
                     continue
                 self._last_confirmed[frame.topic] = max(bar.start_ms, self._last_confirmed.get(frame.topic, bar.start_ms))
+                self._check_continuity(frame.topic, symbol, interval, bar.start_ms)
                 self.stats["confirmed"] += 1
             else:
                 self.stats["unconfirmed"] += 1
             self.deliver(bar)
+
+    def _check_continuity(self, topic: str, symbol: str, interval: int, start: int) -> None:
+        """A confirm later than the next expected bar means bars were skipped (§3.5 step 2): a
+        venue that missed a confirm, or a venue clock ahead of ours when the reconnect gap was cut."""
+        step = interval * 60_000
+        expected = self._expected_next.get(topic)
+        if expected is not None and start > expected:
+            self.stats["gaps_detected"] += 1
+            self.deliver(FeedGap(symbol=symbol, interval=interval, from_ms=expected, to_ms=start))
+        self._expected_next[topic] = max(expected or 0, start + step)
 
     def _on_ack(self, frame: PublicFrame) -> None:
         batch = self._pending.pop(frame.req_id, None)
@@ -150,5 +163,6 @@ class PublicStream(V5Socket):
                 start = ((self._first_connect_ms or now_ms) // step) * step - step
             # Up to the end of the bar forming now: a bar closing while we resubscribed, or a
             # few seconds of clock skew, still falls inside; the owner dedupes by start.
-            end = (now_ms // step + 1) * step
-            self.deliver(FeedGap(symbol=symbol, interval=interval, from_ms=start, to_ms=max(start, end)))
+            end = max(start, (now_ms // step + 1) * step)
+            self._expected_next[topic] = max(self._expected_next.get(topic, 0), end)
+            self.deliver(FeedGap(symbol=symbol, interval=interval, from_ms=start, to_ms=end))

@@ -37,7 +37,8 @@ def push(topic: str, *rows: dict) -> str:
 
 def make(venue: WsVenue, got: list, secret: str = SECRET, **kw) -> PrivateStream:
     creds = Credentials(Secret(KEY), Secret(secret))
-    return PrivateStream(venue.url.replace("public/linear", "private"), creds, got.append, server_time_ms=lambda: NOW, **{**FAST, **kw})
+    options = {**FAST, "clock": lambda: (NOW - 2_000) / 1000, **kw}
+    return PrivateStream(venue.url.replace("public/linear", "private"), creds, got.append, server_time_ms=lambda: NOW, **options)
 
 
 def run(coro):

@@ -301,3 +301,21 @@ def test_every_confirmed_bar_arrives_exactly_once_across_twenty_five_drops_with_
     # backfill and the stream brought is the owner's to dedupe, as above.
     assert max(ws_confirms.values()) == 1 and stream.stats["duplicate_confirms"] >= 1
     assert all(consumed[s].open == float(bar_row(s)[1]) and consumed[s].close == float(bar_row(s)[4]) for s in expected)
+
+
+def test_a_skipped_confirm_is_reported_as_a_gap_before_the_next_bar():
+    got: list = []
+
+    async def scenario():
+        async with WsVenue() as venue:
+            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
+            task = await started(stream)
+            for start in (T0, T0 + 3 * MINUTE, T0 + 4 * MINUTE):
+                await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, start, bar_row(start), True))
+            await until(lambda: len(got) == 4)
+            await finish(stream, task)
+            return stream
+
+    stream = run(scenario())
+    assert [type(m).__name__ for m in got] == ["Kline", "FeedGap", "Kline", "Kline"]
+    assert (got[1].from_ms, got[1].to_ms) == (T0 + MINUTE, T0 + 3 * MINUTE) and stream.stats["gaps_detected"] == 1
