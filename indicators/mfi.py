@@ -28,9 +28,9 @@ class Mfi:
             return NA
         chg = src - self._prev
         self._prev = src
-        moved = chg != chg
-        upper = self._upper.update(volume * (0.0 if not moved and chg <= EPSILON else src))
-        lower = self._lower.update(volume * (0.0 if not moved and chg >= -EPSILON else src))
+        first = chg != chg  # no previous value: Pine's na comparisons are false, so both sides take it
+        upper = self._upper.update(volume * (0.0 if not first and chg <= EPSILON else src))
+        lower = self._lower.update(volume * (0.0 if not first and chg >= -EPSILON else src))
         if upper != upper or lower != lower:
             return NA
         if -EPSILON <= lower <= EPSILON:
@@ -46,9 +46,9 @@ class Mfi:
         valid = ~np.isnan(src)  # an na bar is skipped whole, as in update()
         x, v = src[valid], volume[valid]
         chg = np.concatenate(([np.nan], x[1:] - x[:-1]))
-        still = ~np.isnan(chg)
-        upper = RollingSum.batch(v * np.where(still & (chg <= EPSILON), 0.0, x), length)
-        lower = RollingSum.batch(v * np.where(still & (chg >= -EPSILON), 0.0, x), length)
+        has_prev = ~np.isnan(chg)
+        upper = RollingSum.batch(v * np.where(has_prev & (chg <= EPSILON), 0.0, x), length)
+        lower = RollingSum.batch(v * np.where(has_prev & (chg >= -EPSILON), 0.0, x), length)
         with np.errstate(divide="ignore", invalid="ignore"):
             mfi = 100.0 - (100.0 / (1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower))
         mfi = np.where(np.abs(lower) <= EPSILON, 100.0, mfi)
