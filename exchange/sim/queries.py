@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from exchange.sim.engine import Engine, _int
+from exchange.sim.engine import Engine
+from exchange.sim.params import int_param
 from exchange.sim.orders import Order, V5Error
 
 WEEK_MS = 7 * 86_400_000
@@ -18,7 +19,7 @@ def _category(req: Mapping[str, Any]) -> None:
 
 
 def _limit(req: Mapping[str, Any], default: int, maximum: int) -> int:
-    limit = _int(req, "limit", default)
+    limit = int_param(req, "limit", default)
     if not 1 <= limit <= maximum:
         raise V5Error(10001, f"params error: limit must be within [1, {maximum}]")
     return limit
@@ -36,8 +37,8 @@ def _page(rows: Sequence[Any], req: Mapping[str, Any], default: int, maximum: in
 
 def _window(req: Mapping[str, Any], now_ms: int) -> tuple[int, int]:
     start, end = req.get("startTime"), req.get("endTime")
-    end_ms = _int(req, "endTime", now_ms)
-    start_ms = _int(req, "startTime", end_ms - WEEK_MS)
+    end_ms = int_param(req, "endTime", now_ms)
+    start_ms = int_param(req, "startTime", end_ms - WEEK_MS)
     if start is not None and end is None:
         end_ms = start_ms + WEEK_MS
     if end_ms < start_ms or end_ms - start_ms > WEEK_MS:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from exchange import signing
 from exchange.sim import queries
-from exchange.sim.engine import _int
+from exchange.sim.params import int_param
 from exchange.sim.orders import V5Error
 
 if TYPE_CHECKING:
@@ -213,11 +213,11 @@ class RestApi:
         interval = req.get("interval")
         if not interval:
             raise V5Error(10001, "params error: interval is required")
-        limit = _int(req, "limit", 200)
+        limit = int_param(req, "limit", 200)
         if not 1 <= limit <= 1000:
             raise V5Error(10001, "params error: limit must be within [1, 1000]")
-        start = _int(req, "start", -1)
-        end = _int(req, "end", -1)
+        start = int_param(req, "start", -1)
+        end = int_param(req, "end", -1)
         bars = self.server.venue.klines(symbol, interval, start if start >= 0 else None,
                                         end if end >= 0 else None, limit)
         return {"category": "linear", "symbol": symbol, "list": [
@@ -230,7 +230,7 @@ class RestApi:
         symbol = req.get("symbol")
         status = req.get("status")
         base = req.get("baseCoin")
-        limit = _int(req, "limit", 500)
+        limit = int_param(req, "limit", 500)
         if not 1 <= limit <= 1000:
             raise V5Error(10001, "params error: limit must be within [1, 1000]")
         rows = []

@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ from exchange.sim.config import SimConfig
 from exchange.sim.faults import FaultPlan, FaultState
 from exchange.sim.market import MINUTE_MS, load_store
 from exchange.sim.rest import RestApi
-from exchange.sim.streams import PUSH_INTERVALS, Streams
+from exchange.sim.streams import Streams
 from exchange.sim.venue import Venue
 
 log = logging.getLogger(__name__)
@@ -371,7 +372,7 @@ def main(args: argparse.Namespace, settings: Any, credentials: Any) -> int:
         try:
             overrides["speed"] = _parse_speed(args.speed)
         except ValueError:
-            print(f'run.py sim: --speed must be "realtime", "max" or a positive number, not {args.speed!r}')
+            print(f'run.py sim: --speed must be "realtime", "max" or a positive number, not {args.speed!r}', file=sys.stderr)
             return 2
     if getattr(args, "paced", False):
         overrides["paced"] = True
