@@ -63,7 +63,7 @@ _KLINE_PAGE = 1000
 T = TypeVar("T")
 
 _envelope = msgspec.json.Decoder(models.Envelope)
-_encode = msgspec.json.Encoder(decimal_format="string").encode
+encode_body = msgspec.json.Encoder(decimal_format="string").encode
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -71,7 +71,7 @@ def _decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _query_string(params: dict[str, Any]) -> str:
+def query_string(params: dict[str, Any]) -> str:
     # Built once, signed and sent verbatim; "%" stays literal so venue cursors (already
     # percent-encoded, §5.7) travel unchanged.
     return "&".join(f"{k}={quote(str(v), safe='-_.~%,')}" for k, v in params.items() if v is not None)
@@ -168,12 +168,12 @@ class BybitRest:
         """One attempt. Returns the envelope and the HTTP status; raises the typed error otherwise."""
         headers: dict[str, str] = {}
         if method == "GET":
-            payload = _query_string(params)
+            payload = query_string(params)
             url = f"{path}?{payload}" if payload else path
             body = None
             signed_payload: bytes = payload.encode()
         else:
-            body = _encode(params)
+            body = encode_body(params)
             url = path
             signed_payload = body
             headers["Content-Type"] = "application/json"

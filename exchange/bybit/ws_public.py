@@ -13,7 +13,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection
 
 from actors.messages import FeedGap, JournalEvent, Message
-from exchange.bybit.models import PublicFrame, kline_from_ws
+from exchange.bybit.models import PUBLIC_FRAME_DECODER, PublicFrame, kline_from_ws
 from exchange.bybit.ws_conn import V5Socket
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ KLINE_INTERVALS = frozenset({1, 3, 5, 15, 30, 60, 120, 240, 360, 720})
 TOPICS_PER_REQUEST = 10
 MAX_ARGS_CHARS = 21_000
 
-_decoder = msgspec.json.Decoder(PublicFrame)
 
 
 class PublicStream(V5Socket):
@@ -79,7 +78,7 @@ class PublicStream(V5Socket):
 
     async def _handle_frame(self, ws: ClientConnection, raw: str | bytes) -> None:
         try:
-            frame = _decoder.decode(raw)
+            frame = PUBLIC_FRAME_DECODER.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.malformed("undecodable", str(exc))
             return

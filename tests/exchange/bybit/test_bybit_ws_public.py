@@ -83,10 +83,13 @@ def test_malformed_frames_are_counted_logged_once_per_kind_and_never_fatal(caplo
         async with WsVenue() as venue:
             stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
             task = await started(stream)
-            bad_values = json.loads(kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
-            bad_values["data"][0]["open"] = "not-a-number"
+            bad_open = json.loads(kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
+            bad_open["data"][0]["open"] = "not-a-number"
+            bad_turnover = json.loads(kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
+            bad_turnover["data"][0]["turnover"] = "n/a"
             for frame in ["{not json", "{not json either", '{"topic":"kline.1.BTCUSDT","data":[{"start":"x"}]}',
-                          json.dumps(bad_values), '{"topic":"kline.1.NOPEUSDT","data":[]}', b"\x00\x01binary"]:
+                          json.dumps(bad_open), json.dumps(bad_turnover), '{"topic":"kline.1.NOPEUSDT","data":[]}',
+                          b"\x00\x01binary"]:
                 await venue.send_raw(frame)
             await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
             await until(lambda: len(got) == 1)
@@ -95,7 +98,7 @@ def test_malformed_frames_are_counted_logged_once_per_kind_and_never_fatal(caplo
 
     with caplog.at_level(logging.WARNING, logger="exchange.bybit"):
         stream = run(scenario())
-    assert stream.stats["malformed"] == 6 and stream.connections == 1
+    assert stream.stats["malformed"] == 7 and stream.connections == 1
     kinds = [r.kind for r in caplog.records if r.getMessage() == "malformed frame skipped"]
     assert sorted(kinds) == ["bad kline values", "undecodable", "unsubscribed topic"]
     assert got[0].start_ms == T0
