@@ -1,0 +1,80 @@
+"""Who may read, and what a response may never contain."""
+
+import base64
+
+import pytest
+
+from tests.web.conftest import NOW, SIM_SECRET, TOKEN, serving, status_with_secrets
+from web.app import create_app
+from web.auth import TOKEN_ENV, WebConfigError, presented_token, token_for
+
+ROUTES = ("/", "/status", "/positions", "/trades", "/decisions", "/pnl", "/events", "/healthz", "/metrics", "/static/app.js")
+
+
+def test_loopback_needs_no_token():
+    assert token_for("127.0.0.1", {}) is None
+    assert token_for("::1", {}) is None
+    assert token_for("localhost", {}) is None
+
+
+def test_loopback_still_uses_a_token_when_one_is_given():
+    assert token_for("127.0.0.1", {TOKEN_ENV: TOKEN}) == TOKEN
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "bot.example.org"])
+def test_binding_elsewhere_without_a_token_refuses_to_start(host):
+    with pytest.raises(WebConfigError, match=TOKEN_ENV):
+        token_for(host, {})
+
+
+def test_a_short_token_is_refused():
+    with pytest.raises(WebConfigError, match="at least 16"):
+        token_for("0.0.0.0", {TOKEN_ENV: "short"})
+
+
+def test_bearer_and_basic_headers_both_present_the_token():
+    assert presented_token(f"Bearer {TOKEN}") == TOKEN
+    assert presented_token("Basic " + base64.b64encode(f"me:{TOKEN}".encode()).decode()) == TOKEN
+    assert presented_token("Basic !!notbase64") is None
+    assert presented_token(f"Token {TOKEN}") is None
+
+
+@pytest.fixture
+def guarded(journal_path):
+    app = create_app(str(journal_path), status_with_secrets, token=TOKEN, secrets=[SIM_SECRET], clock=lambda: NOW)
+    with serving(app) as client:
+        yield client
+
+
+def test_with_a_token_every_route_is_401_without_it(guarded):
+    for path in ROUTES:
+        response = guarded.get(path)
+        assert response.status_code == 401, path
+        assert "Basic" in response.headers["www-authenticate"] and "Bearer" in response.headers["www-authenticate"]
+        assert response.json() == {"error": "authentication required"}
+
+
+def test_with_a_token_a_wrong_one_is_401(guarded):
+    for header in (f"Bearer {TOKEN}x", "Bearer", f"bearer {TOKEN[:-1]}", "Basic " + base64.b64encode(b"me:nope").decode()):
+        assert guarded.get("/status", headers={"Authorization": header}).status_code == 401, header
+
+
+def test_with_a_token_bearer_and_basic_both_open_every_route(guarded):
+    basic = "Basic " + base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
+    for path in ROUTES:
+        for header in (f"Bearer {TOKEN}", basic):
+            assert guarded.get(path, headers={"Authorization": header}).status_code == 200, (path, header)
+
+
+def test_secrets_never_appear_in_any_response(guarded):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for path in (*ROUTES, "/decisions?limit=0", "/nowhere"):
+        response = guarded.get(path, headers=headers)
+        text = response.text + " ".join(f"{k}: {v}" for k, v in response.headers.items())
+        for secret in (TOKEN, SIM_SECRET):
+            assert secret not in text, (path, secret)
+    status = guarded.get("/status", headers=headers).json()
+    assert status["api_secret"] == "***"
+    assert status["credentials"] == "***"
+    assert status["note"] == "signed with ***"
+    assert status["venue"] == "sim"

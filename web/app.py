@@ -1,0 +1,179 @@
+"""The read-only web: JSON over the journal plus the supervisor's live status, Prometheus
+metrics, and the dashboard page. Every route is GET; nothing here can write.
+
+``status`` is the supervisor's callable returning a plain dict of live facts. Keys this
+module understands (all optional, anything else is passed through to /status):
+``symbols`` (configured symbols), ``feed`` ({symbol: {...}} feed health per symbol),
+``cycle_latency_ms`` (recent cycle latencies), ``equity``, ``queue_depth``
+({actor: depth}).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from journal.reader import JournalReader, JournalUnavailable
+from web import metrics, query
+from web.auth import Guard
+from web.redact import Redactor
+
+STATIC = Path(__file__).parent / "static"
+_encoder = msgspec.json.Encoder()
+
+StatusSource = Callable[[], dict[str, Any]]
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def create_app(
+    journal_path: str,
+    status: StatusSource | None = None,
+    *,
+    token: str | None = None,
+    secrets: Iterable[str] = (),
+    clock: Callable[[], int] = _wall_ms,
+) -> Starlette:
+    """The web app. ``token`` (from ``web.auth.token_for``) guards every route when set;
+    ``secrets`` are values masked wherever they would appear in a response."""
+    reader = JournalReader(journal_path)
+    redactor = Redactor([*secrets, *([token] if token else [])])
+
+    def live() -> tuple[dict[str, Any], str | None]:
+        if status is None:
+            return {}, None
+        try:
+            return dict(status()), None
+        except Exception as exc:
+            return {}, f"status unavailable: {type(exc).__name__}"
+
+    def json(data: Any, code: int = 200) -> Response:
+        body = redactor.body(_encoder.encode(redactor.value(data)))
+        return Response(body, status_code=code, media_type="application/json")
+
+    def route(name: str, handler: Callable[..., Any]) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            repeated = Counter(k for k, _ in request.query_params.multi_items())
+            try:
+                return handler(**query.parse(name, request.query_params, repeated))
+            except query.BadQuery as exc:
+                return json({"error": str(exc)}, 400)
+            except JournalUnavailable as exc:
+                return json({"error": str(exc)}, 503)
+        return endpoint
+
+    def get_status() -> Response:
+        now = clock()
+        bot, problem = live()
+        latencies = bot.pop("cycle_latency_ms", None)
+        feed = bot.get("feed") if isinstance(bot.get("feed"), dict) else {}
+        rows = []
+        for row in reader.overview(s for s in bot.get("symbols", ()) if isinstance(s, str)):
+            bar = row["last_bar"]
+            rows.append({
+                **row,
+                "bar_age_ms": now - (bar["start_ms"] + 60_000) if bar else None,
+                "unrealised_pnl": _sum_decimal(p["unrealised_pnl"] for p in row["positions"]),
+                "feed": feed.get(row["symbol"]),
+            })
+        return json({
+            **bot,
+            "now_ms": now,
+            "status_error": problem,
+            "cycle_latency_ms": _latency_summary(latencies),
+            "journal": reader.facts(),
+            "open_positions": len(reader.positions()),
+            "symbols": rows,
+        })
+
+    def get_positions() -> Response:
+        return json({"positions": reader.positions()})
+
+    def get_pnl() -> Response:
+        now = clock()
+        return json({"now_ms": now, **reader.pnl(now)})
+
+    def paged(items: list[dict[str, Any]], key: str, limit: int) -> Response:
+        more = len(items) == limit and items[-1]["seq"] > 1
+        return json({key: items, "next_before": items[-1]["seq"] if more else None})
+
+    def get_decisions(limit: int, **filters: Any) -> Response:
+        return paged(reader.decisions(limit=limit, **filters), "decisions", limit)
+
+    def get_trades(limit: int, **filters: Any) -> Response:
+        return paged(reader.trades(limit=limit, **filters), "trades", limit)
+
+    def get_events(limit: int, **filters: Any) -> Response:
+        return paged(reader.events(limit=limit, **filters), "events", limit)
+
+    def get_healthz() -> Response:
+        checks: dict[str, str] = {}
+        try:
+            reader.last_seq()
+            checks["journal"] = "ok"
+        except JournalUnavailable as exc:
+            checks["journal"] = str(exc)
+        checks["status"] = live()[1] or "ok"
+        healthy = all(v == "ok" for v in checks.values())
+        return json({"ok": healthy, **checks}, 200 if healthy else 503)
+
+    def get_metrics() -> Response:
+        bot, _ = live()
+        text = metrics.render(reader.counters(), len(reader.positions()), bot, reader.last_seq())
+        return Response(redactor.body(text.encode()), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def get_index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    def unavailable(request: Request, exc: Exception) -> Response:
+        return json({"error": str(exc)}, 503)
+
+    routes = [
+        Route("/", get_index),
+        Route("/status", route("none", get_status)),
+        Route("/positions", route("none", get_positions)),
+        Route("/trades", route("trades", get_trades)),
+        Route("/decisions", route("decisions", get_decisions)),
+        Route("/pnl", route("none", get_pnl)),
+        Route("/events", route("events", get_events)),
+        Route("/healthz", route("none", get_healthz)),
+        Route("/metrics", route("none", get_metrics)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, token=token)],
+        exception_handlers={JournalUnavailable: unavailable},
+    )
+    app.state.reader = reader
+    return app
+
+
+def _latency_summary(samples: Any) -> dict[str, Any] | None:
+    if not isinstance(samples, (list, tuple)):
+        return None
+    values = sorted(float(v) for v in samples if isinstance(v, (int, float)))
+    if not values:
+        return {"n": 0, "p50": None, "p99": None, "max": None}
+    p99 = values[min(len(values) - 1, int(0.99 * len(values)))]
+    return {"n": len(values), "p50": statistics.median(values), "p99": p99, "max": values[-1]}
+
+
+def _sum_decimal(values: Iterable[str | None]) -> str | None:
+    present = [Decimal(v) for v in values if v is not None]
+    return str(sum(present, Decimal(0))) if present else None

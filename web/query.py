@@ -1,0 +1,82 @@
+"""Query-string validation for the read routes: every parameter known, typed and bounded,
+or a 400 that says which one and why."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from journal.reader import DEFAULT_LIMIT, MAX_LIMIT
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}USDT$")
+_KINDS = ("TAKE", "NO_SETUP", "REJECT")
+_EVENT_KIND = re.compile(r"^[a-z0-9_.-]{1,40}$")
+_MAX_MS = 2**53
+
+
+class BadQuery(ValueError):
+    """A query parameter the route cannot accept; the message is shown to the caller."""
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"-?\d{1,17}", raw):
+        raise BadQuery(f"{name}: expected an integer, got {raw[:40]!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise BadQuery(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _symbol(raw: str) -> str:
+    if not _SYMBOL.fullmatch(raw):
+        raise BadQuery(f"symbol: expected a USDT perpetual like BTCUSDT, got {raw[:40]!r}")
+    return raw
+
+
+def _kind(raw: str) -> str:
+    if raw not in _KINDS:
+        raise BadQuery(f"kind: must be one of {', '.join(_KINDS)}, got {raw[:40]!r}")
+    return raw
+
+
+def _event_kind(raw: str) -> str:
+    if not _EVENT_KIND.fullmatch(raw):
+        raise BadQuery(f"kind: expected a lower-case event kind like reconnect, got {raw[:40]!r}")
+    return raw
+
+
+def _limit(raw: str) -> int:
+    return _int("limit", raw, 1, MAX_LIMIT)
+
+
+def _since(raw: str) -> int:
+    return _int("since", raw, 0, _MAX_MS)
+
+
+def _before(raw: str) -> int:
+    return _int("before", raw, 1, _MAX_MS)
+
+
+ROUTE_PARAMS: dict[str, dict[str, Callable[[str], Any]]] = {
+    "decisions": {"symbol": _symbol, "kind": _kind, "limit": _limit, "before": _before},
+    "trades": {"symbol": _symbol, "since": _since, "limit": _limit, "before": _before},
+    "events": {"kind": _event_kind, "limit": _limit, "before": _before},
+    "none": {},
+}
+
+
+def parse(route: str, params: Mapping[str, str], repeated: Mapping[str, int]) -> dict[str, Any]:
+    """Validated keyword arguments for the reader; ``limit`` defaults to DEFAULT_LIMIT."""
+    allowed = ROUTE_PARAMS[route]
+    parsed: dict[str, Any] = {"limit": DEFAULT_LIMIT} if "limit" in allowed else {}
+    for name, raw in params.items():
+        if name not in allowed:
+            known = ", ".join(allowed) or "none"
+            raise BadQuery(f"{name[:40]}: unknown parameter (this route takes: {known})")
+        if repeated.get(name, 1) > 1:
+            raise BadQuery(f"{name}: given more than once")
+        if raw == "":
+            continue
+        parsed[name] = allowed[name](raw)
+    return parsed
