@@ -223,8 +223,6 @@ class OrderEntry:
         if qty is not None:
             if not rules.on_step(qty) or qty < rules.min_order_qty:
                 raise V5Error(10001, "params error: qty invalid")
-            if qty <= order.cum_exec_qty:
-                raise V5Error(110064, "The modified contract quantity cannot be less than or equal to the filled quantity")
         if price is not None and order.order_type == "Limit":
             if not rules.on_tick(price) or not rules.min_price <= price <= rules.max_price:
                 raise V5Error(10001, "params error: price invalid")

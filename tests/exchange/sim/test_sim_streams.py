@@ -135,6 +135,26 @@ def test_rest_faults_fire_on_the_nth_call_then_stop(sim):
     assert httpx.delete(f"{sim.rest_url}/sim/faults").json()["plan"]["rest"] == []
 
 
+def test_every_rest_fault_kind_answers_like_bybit_would(sim):
+    sim.set_faults(FaultPlan(rest=(
+        RestFault(kind="http403", nth=(1,)), RestFault(kind="http500", nth=(2,)), RestFault(kind="10002", nth=(3,)),
+        RestFault(kind="10016", nth=(4,)), RestFault(kind="timeout_before", nth=(5,), stall_s=0.05),
+    )))
+    answers = [httpx.get(f"{sim.rest_url}/v5/market/time") for _ in range(6)]
+    assert [(a.status_code, a.text if a.status_code == 403 else None) for a in answers[:2]] == [
+        (403, "access too frequent"), (500, None)]
+    assert [a.json()["retCode"] for a in answers[2:]] == [10002, 10016, 10000, 0]
+    assert httpx.get(f"{sim.rest_url}/sim/faults").json()["injected"] == 5
+
+
+def test_multiplied_speed_advances_the_clock_on_its_own():
+    with SimServer(SimConfig(port=0, symbols=("BTCUSDT",), speed=1200.0, close_delay_ms=0)) as server:
+        start = server.clock_ms
+        wait_until(lambda: server.clock_ms >= start + 3 * MINUTE_MS, timeout=5, what="three replayed minutes")
+        body = httpx.get(f"{server.rest_url}/v5/market/time").json()
+        assert server.clock_ms - MINUTE_MS <= body["time"] < server.clock_ms + 2 * MINUTE_MS
+
+
 def test_timeout_after_processing_leaves_the_order_in_place(sim):
     sim.set_faults(FaultPlan(rest=(RestFault(kind="timeout_after", path_prefix="/v5/order/create", nth=(1,), stall_s=1.0),)))
     req = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.01",
