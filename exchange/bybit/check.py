@@ -14,8 +14,9 @@ import httpx
 from actors.settings import Credentials
 from exchange.bybit.errors import BybitError, TransportError
 from exchange.bybit.instruments import InstrumentProblem, is_tradable, parse_instrument
-from exchange.bybit.rest import BASE_URLS, BybitRest
-from exchange.bybit.ws_public import WS_PUBLIC_URLS, PublicStream
+from exchange.bybit.rest import BybitRest
+from exchange.bybit.venues import REST_URLS, WS_PUBLIC_URLS
+from exchange.bybit.ws_public import PublicStream
 
 PositionMode = Literal["one-way", "hedge"]
 CLOCK_ALARM_MS = 500
@@ -141,7 +142,7 @@ def run_venue_check(
 ) -> int:
     """Print one line per check (``ok`` / ``FAIL``); 0 when everything passed, 1 otherwise."""
     symbols = list(symbols)
-    with BybitRest(base_url or BASE_URLS[venue], credentials, transport=transport, max_attempts=2) as rest:
+    with BybitRest(base_url or REST_URLS[venue], credentials, transport=transport, max_attempts=2) as rest:
         lines = check_venue(rest, symbols, signed=credentials is not None, expected_position_mode=expected_position_mode)
     stream_url = ws_public_url or WS_PUBLIC_URLS.get(venue)
     if stream_url and symbols:

@@ -8,6 +8,7 @@ the edge. A pure core: the caller passes the time and does the waiting.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
 DEFAULT_LIMITS: dict[str, int] = {
@@ -35,6 +36,9 @@ MARKET_BURST = 60.0
 FALLBACK_LIMIT = 5
 # 10006 without a reset header (public endpoints, bybit-exchange/pybit#340): wait this long.
 RESET_FALLBACK_S = 1.0
+# The venue's count and ours differ by clock alignment; beyond this many calls the difference
+# is someone else spending the same key's budget (DESIGN.md: limits are per UID across processes).
+FOREIGN_SLACK = 2
 
 
 class TokenBucket:
@@ -70,8 +74,10 @@ class RateLimiter:
     def __init__(self, limits: Mapping[str, int] | None = None) -> None:
         self._limits = dict(DEFAULT_LIMITS if limits is None else limits)
         self._buckets: dict[str, TokenBucket] = {}
+        self._sent: dict[str, deque[float]] = {}
         self.waited_s = 0.0
         self.throttled = 0
+        self.foreign_usage = 0
 
     @staticmethod
     def group_of(path: str) -> str:
@@ -89,10 +95,20 @@ class RateLimiter:
         return bucket
 
     def reserve(self, path: str, now: float) -> float:
-        wait = self._bucket(self.group_of(path), now).reserve(now)
+        group = self.group_of(path)
+        wait = self._bucket(group, now).reserve(now)
         if wait > 0:
             self.waited_s += wait
+        self._sent.setdefault(group, deque()).append(now + wait)
         return wait
+
+    def _ours_in_window(self, group: str, now: float) -> int:
+        sent = self._sent.get(group)
+        if not sent:
+            return 0
+        while sent and sent[0] <= now - 1.0:
+            sent.popleft()
+        return len(sent)
 
     def observe(self, path: str, headers: Mapping[str, str], now: float, server_offset_s: float = 0.0) -> None:
         """Adopt the venue's view: its limit, what remains, and when a breach resets.
@@ -110,6 +126,8 @@ class RateLimiter:
         if remaining is not None:
             bucket._refill(now)
             bucket.tokens = min(bucket.tokens, float(remaining))
+            if remaining < bucket.capacity - self._ours_in_window(group, now) - FOREIGN_SLACK:
+                self.foreign_usage += 1
 
     def block(self, path: str, now: float, reset_server_ms: int | None, server_offset_s: float = 0.0) -> float:
         """After a 10006 / 429: no call on this endpoint until the reset; returns the wait.

@@ -36,6 +36,7 @@ from exchange.bybit.errors import (
     AlreadyDoneError,
     AmbiguousError,
     BybitError,
+    IpBannedError,
     RateLimitedError,
     ResyncError,
     RetryableError,
@@ -45,17 +46,16 @@ from exchange.bybit.errors import (
 )
 from exchange.bybit.instruments import InstrumentProblem, InstrumentRow, is_tradable, parse_instrument, prepare_intent
 from exchange.bybit.ratelimit import RateLimiter
+from exchange.bybit.venues import REST_URLS
 from exchange.signing import HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_SIGN, HEADER_SIGN_TYPE, HEADER_TIMESTAMP, sign
 
 log = logging.getLogger(__name__)
 
-BASE_URLS: dict[str, str] = {
-    "mainnet": "https://api.bybit.com",
-    "testnet": "https://api-testnet.bybit.com",
-    "demo": "https://api-demo.bybit.com",
-}
+BASE_URLS = REST_URLS
 
 CATEGORY = "linear"
+# After an HTTP 403 (IP limit) Bybit wants every REST session stopped for at least 10 minutes (§1.5).
+IP_BAN_PAUSE_S = 600.0
 SETTLE_COIN = "USDT"
 MAX_PAGES = 50
 _KLINE_PAGE = 1000
@@ -115,6 +115,8 @@ class BybitRest:
         )
         self._instruments: dict[str, Instrument] = {}
         self._logged_kinds: set[str] = set()
+        self._paused_until = 0.0
+        self._warned_foreign = False
         self.offset_ms = 0
         self.last_attempts = 0
         self.stats: Counter[str] = Counter()
@@ -187,6 +189,8 @@ class BybitRest:
             headers[HEADER_RECV_WINDOW] = self._recv_window
             headers[HEADER_SIGN] = sign(self._credentials.api_secret.reveal(), stamp, key, self._recv_window, signed_payload)
             headers[HEADER_SIGN_TYPE] = "2"
+        if self._clock() < self._paused_until:
+            raise IpBannedError(403, f"REST paused after an HTTP 403 for {self._paused_until - self._clock():.0f} s more", path=path)
         with self._lock:
             wait = self._limiter.reserve(path, self._clock())
         if wait > 0:
@@ -204,6 +208,11 @@ class BybitRest:
         offset_s = self.offset_ms / 1000.0
         with self._lock:
             self._limiter.observe(path, response.headers, self._clock(), offset_s)
+            foreign = self._limiter.foreign_usage
+        if foreign and not self._warned_foreign:
+            self._warned_foreign = True
+            log.warning("another process seems to spend this API key's rate limit", extra={"path": path})
+        self.stats["foreign_usage"] = foreign
         try:
             env = _envelope.decode(response.content)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -213,6 +222,10 @@ class BybitRest:
             text = self._scrub(response.text[:200].strip())
             if status >= 500:
                 raise TransportError(f"HTTP {status} {text}", path=path)
+            if status == 403:
+                self._paused_until = self._clock() + IP_BAN_PAUSE_S
+                self.stats["ip_bans"] += 1
+                log.error("HTTP 403 from the venue: pausing every REST call", extra={"path": path, "pause_s": IP_BAN_PAUSE_S})
             if status != 200:
                 raise error_for(status, f"HTTP {status} {text}".strip(), path=path, is_write=is_write, http_status=status)
             raise TransportError(f"not a V5 envelope: {text!r}", path=path)

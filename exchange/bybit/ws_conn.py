@@ -25,6 +25,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from actors.messages import Message
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG, the private auth frame (API key, signature) included;
+# the connections log through this logger, pinned at INFO, so no logging setup can surface them.
+wire_log = logging.getLogger("exchange.bybit.wire")
+wire_log.setLevel(logging.INFO)
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -101,6 +105,7 @@ class V5Socket:
                     close_timeout=1.0,
                     proxy=None if urlparse(self.url).hostname in _LOOPBACK else True,
                     max_queue=1024,
+                    logger=wire_log,
                 ) as ws:
                     self._ws = ws
                     self.connections += 1

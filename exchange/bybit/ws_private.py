@@ -19,11 +19,6 @@ from exchange.bybit import models
 from exchange.bybit.ws_conn import V5Socket
 from exchange.signing import sign_ws_auth
 
-WS_PRIVATE_URLS: dict[str, str] = {
-    "mainnet": "wss://stream.bybit.com/v5/private",
-    "testnet": "wss://stream-testnet.bybit.com/v5/private",
-    "demo": "wss://stream-demo.bybit.com/v5/private",
-}
 TOPICS = ("order", "execution", "position", "wallet")
 # pybit's 1 s margin fails on slow hosts (pitfall 10); 10 s is the spec's recommendation.
 AUTH_EXPIRES_MARGIN_MS = 10_000

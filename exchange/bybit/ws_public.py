@@ -18,12 +18,6 @@ from exchange.bybit.ws_conn import V5Socket
 
 log = logging.getLogger(__name__)
 
-WS_PUBLIC_URLS: dict[str, str] = {
-    "mainnet": "wss://stream.bybit.com/v5/public/linear",
-    "testnet": "wss://stream-testnet.bybit.com/v5/public/linear",
-    # Demo has no public stream: its public data is mainnet's (§0.1).
-    "demo": "wss://stream.bybit.com/v5/public/linear",
-}
 KLINE_INTERVALS = frozenset({1, 3, 5, 15, 30, 60, 120, 240, 360, 720})
 # Futures have no per-request args limit, but 10 per request is known to work everywhere and
 # the connection's total args must stay under 21,000 characters (§3.4).

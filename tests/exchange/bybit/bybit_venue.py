@@ -62,6 +62,7 @@ class FakeRestVenue:
         self.page_size = 1000
         self._ids = itertools.count(1)
         self.extra_routes: dict[str, Callable[[dict], dict]] = {}
+        self.limit_headers: dict[str, str] = {}
 
     # --- helpers --------------------------------------------------------------------------
     def server_ms(self) -> int:
@@ -105,6 +106,7 @@ class FakeRestVenue:
             response = getattr(self, "r_" + path.strip("/").replace("/", "_").replace("-", "_"))(params)
         if fault is not None and fault.timeout_after_accept:
             raise httpx.ReadTimeout("scripted timeout after the venue acted", request=request)
+        response.headers.update(self.limit_headers)
         return response
 
     def check_auth(self, request: httpx.Request, payload: bytes) -> httpx.Response | None:

@@ -357,3 +357,31 @@ def test_instrument_row_missing_filters_is_not_tradable_and_orders_for_it_are_re
     ack = rest.execute(entry(symbol="ETHUSDT"))
     assert ack.outcome == "rejected" and "ETHUSDT" in ack.ret_msg
     assert not any(r.url.path == "/v5/order/create" for r in venue.requests)
+
+
+def test_an_http_403_pauses_every_rest_call_without_touching_the_venue():
+    venue = FakeRestVenue()
+    clock = [venue.now_ms / 1000.0]
+    rest, _ = make(venue, clock=lambda: clock[0])
+    venue.faults.append(Fault("/v5/order/realtime", status=403, body=b"access too frequent"))
+    with pytest.raises(errors.IpBannedError):
+        rest.open_orders()
+    ack = rest.execute(entry())
+    assert ack.outcome == "rejected" and ack.ret_code == 403 and "paused" in ack.ret_msg
+    assert len(venue.requests) == 1
+    clock[0] += 601
+    assert rest.execute(entry()).outcome == "ok"
+
+
+def test_a_second_process_spending_the_same_key_is_noticed(caplog):
+    venue = FakeRestVenue()
+    rest, _ = make(venue)
+    venue.limit_headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "49"}
+    rest.open_orders()
+    assert rest.stats["foreign_usage"] == 0
+    venue.limit_headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "41"}  # we made 2 calls this second, not 9
+    with caplog.at_level(logging.WARNING):
+        rest.open_orders()
+        rest.open_orders()
+    assert rest.stats["foreign_usage"] == 2
+    assert [r.getMessage() for r in caplog.records] == ["another process seems to spend this API key's rate limit"]

@@ -14,7 +14,7 @@ from actors.messages import ExecutionUpdate, JournalEvent, OrderUpdate, Position
 from actors.settings import Credentials, Secret
 from exchange.bybit.ws_private import AUTH_EXPIRES_MARGIN_MS, PrivateStream
 
-KEY, SECRET = "ws-key-abc", "ws-secret-xyz"
+KEY, SECRET = "Wk7PqZ3mR9tLx2VbNc", "ws-secret-xyz-9f8e7d6c5b4a39281706"  # real keys are 18 characters
 FAST = dict(ping_interval_s=0.1, silence_timeout_s=0.4, backoff_initial_s=0.01, backoff_max_s=0.05, open_timeout_s=2.0)
 NOW = 1_700_000_060_000
 
@@ -94,7 +94,8 @@ def test_a_wrong_secret_is_reported_retried_with_backoff_and_never_logged(caplog
     assert not stream.healthy and venue.connections >= 3
     assert not any(m["op"] == "subscribe" for m in venue.received)
     texts = caplog.text + repr(stream) + "".join(str(m) for m in got)
-    assert "not-the-secret" not in texts and KEY not in texts
+    # websockets logs frames at DEBUG (the auth frame too): not even a prefix may surface.
+    assert "not-the-secret" not in texts and KEY[:6] not in texts
 
 
 def test_after_a_reconnect_the_owner_is_told_to_reconcile_and_bad_rows_are_skipped():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -39,7 +40,10 @@ class WsVenue:
         self.subscribed = asyncio.Event()
 
     async def __aenter__(self) -> WsVenue:
-        self._server = await serve(self._handler, "127.0.0.1", 0)
+        # The venue's own frame log would show the client's auth frame: keep it out of captures.
+        quiet = logging.getLogger("tests.ws_venue.wire")
+        quiet.setLevel(logging.INFO)
+        self._server = await serve(self._handler, "127.0.0.1", 0, logger=quiet)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
