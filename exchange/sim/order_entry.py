@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from exchange.sim.market import InstrumentRules
 from exchange.sim.orders import ZERO, Order, V5Error, text
-from exchange.sim.params import LINK_ID, TRIGGER_BY, bool_param, decimal_param, int_param
+from exchange.sim.params import LINK_ID, TRIGGER_BY, bool_param, checked, decimal_param, int_param
 
 MAX_ACTIVE_ORDERS = 500
 MAX_CONDITIONAL = 10
@@ -36,6 +36,7 @@ class OrderEntry:
 
     def place_order(self, req: Mapping[str, Any], now_ms: int) -> dict:
         """POST /v5/order/create, validated in the order of bybit-v5.md §5.1."""
+        req = checked(req)
         self.now_ms = now_ms
         rules = self._rules_for(req)
         symbol = rules.symbol
@@ -214,6 +215,7 @@ class OrderEntry:
         return order
 
     def amend_order(self, req: Mapping[str, Any], now_ms: int) -> dict:
+        req = checked(req)
         self.now_ms = now_ms
         rules = self._rules_for(req)
         order = self._find(req, rules)
@@ -251,6 +253,7 @@ class OrderEntry:
         return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
 
     def cancel_order(self, req: Mapping[str, Any], now_ms: int) -> dict:
+        req = checked(req)
         self.now_ms = now_ms
         rules = self._rules_for(req)
         order = self._find(req, rules)
@@ -259,6 +262,7 @@ class OrderEntry:
         return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
 
     def cancel_all(self, req: Mapping[str, Any], now_ms: int) -> dict:
+        req = checked(req)
         self.now_ms = now_ms
         if req.get("category") != "linear":
             raise V5Error(10001, "params error: category only support linear")

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from exchange.sim.orders import ZERO, V5Error, text
-from exchange.sim.params import TRIGGER_BY, decimal_param, int_param
+from exchange.sim.params import TRIGGER_BY, checked, decimal_param, int_param
 
 
 class PositionAdmin:
@@ -15,6 +15,7 @@ class PositionAdmin:
 
     def set_trading_stop(self, req: Mapping[str, Any], now_ms: int) -> dict:
         """POST /v5/position/trading-stop, Full mode (bybit-v5.md §6.2)."""
+        req = checked(req)
         self.now_ms = now_ms
         rules = self._rules_for(req)
         mode = req.get("tpslMode")
@@ -54,6 +55,7 @@ class PositionAdmin:
         return {}
 
     def set_leverage(self, req: Mapping[str, Any], now_ms: int) -> dict:
+        req = checked(req)
         self.now_ms = now_ms
         rules = self._rules_for(req)
         buy, sell = decimal_param(req, "buyLeverage", required=True), decimal_param(req, "sellLeverage", required=True)
@@ -70,6 +72,7 @@ class PositionAdmin:
         return {}
 
     def switch_mode(self, req: Mapping[str, Any], now_ms: int) -> dict:
+        req = checked(req)
         self.now_ms = now_ms
         if req.get("category") != "linear":
             raise V5Error(10001, "params error: category only support linear")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from exchange.sim.engine import Engine
-from exchange.sim.params import int_param
+from exchange.sim.params import checked, int_param
 from exchange.sim.orders import Order, V5Error
 
 WEEK_MS = 7 * 86_400_000
@@ -85,6 +85,7 @@ def _filter_kind(order: Order, flt: Any) -> bool:
 
 def open_orders(engine: Engine, req: Mapping[str, Any]) -> dict:
     """GET /v5/order/realtime: open orders, or (openOnly=1) the last 500 closed; lookup by id finds both."""
+    req = checked(req)
     _category(req)
     found = _by_id(engine, req)
     if found is not False:
@@ -103,6 +104,7 @@ def open_orders(engine: Engine, req: Mapping[str, Any]) -> dict:
 
 def order_history(engine: Engine, req: Mapping[str, Any], now_ms: int) -> dict:
     """GET /v5/order/history: 7-day window; cancelled/rejected/deactivated orders kept 24 hours."""
+    req = checked(req)
     _category(req)
     start_ms, end_ms = _window(req, now_ms)
     found = _by_id(engine, req)
@@ -128,6 +130,7 @@ def order_history(engine: Engine, req: Mapping[str, Any], now_ms: int) -> dict:
 
 
 def executions(engine: Engine, req: Mapping[str, Any], now_ms: int) -> dict:
+    req = checked(req)
     _category(req)
     start_ms, end_ms = _window(req, now_ms)
     in_scope = _scope(engine, req, required=False)
@@ -142,6 +145,7 @@ def executions(engine: Engine, req: Mapping[str, Any], now_ms: int) -> dict:
 
 def positions(engine: Engine, req: Mapping[str, Any]) -> dict:
     """GET /v5/position/list: with a symbol every slot of it (flat ones too), else only open positions."""
+    req = checked(req)
     _category(req)
     symbol = req.get("symbol")
     in_scope = _scope(engine, req)
@@ -165,6 +169,7 @@ def positions(engine: Engine, req: Mapping[str, Any]) -> dict:
 
 
 def closed_pnl(engine: Engine, req: Mapping[str, Any], now_ms: int) -> dict:
+    req = checked(req)
     _category(req)
     start_ms, end_ms = _window(req, now_ms)
     symbol = req.get("symbol")
@@ -177,6 +182,7 @@ def closed_pnl(engine: Engine, req: Mapping[str, Any], now_ms: int) -> dict:
 
 
 def wallet_balance(engine: Engine, req: Mapping[str, Any]) -> dict:
+    req = checked(req)
     if req.get("accountType") != "UNIFIED":
         raise V5Error(10001, "params error: accountType only support UNIFIED")
     coins = req.get("coin")
@@ -187,6 +193,7 @@ def wallet_balance(engine: Engine, req: Mapping[str, Any]) -> dict:
 
 
 def fee_rates(engine: Engine, req: Mapping[str, Any]) -> dict:
+    req = checked(req)
     _category(req)
     symbol = req.get("symbol")
     if symbol and symbol not in engine.rules:
