@@ -144,7 +144,7 @@ class BybitRest:
         t0 = self._clock()
         env, _ = self._call("GET", "/v5/market/time", {}, signed=False)
         t1 = self._clock()
-        answer = msgspec.json.decode(env.result, type=models.ServerTime)
+        answer = self._result(env, models.ServerTime, "/v5/market/time")
         if answer.timeNano:
             server_ms = int(answer.timeNano) // 1_000_000
         elif answer.timeSecond:
@@ -168,6 +168,14 @@ class BybitRest:
 
     def _send(self, method: str, path: str, params: dict[str, Any], *, signed: bool, is_write: bool) -> tuple[models.Envelope, int]:
         """One attempt. Returns the envelope and the HTTP status; raises the typed error otherwise."""
+        if self._clock() < self._paused_until:
+            raise IpBannedError(403, f"REST paused after an HTTP 403 for {self._paused_until - self._clock():.0f} s more", path=path)
+        # Wait first, sign after: a timestamp must not age in the rate limiter's queue.
+        with self._lock:
+            wait = self._limiter.reserve(path, self._clock())
+        if wait > 0:
+            self.stats["rate_waits"] += 1
+            self._sleep(wait)
         headers: dict[str, str] = {}
         if method == "GET":
             payload = query_string(params)
@@ -189,13 +197,6 @@ class BybitRest:
             headers[HEADER_RECV_WINDOW] = self._recv_window
             headers[HEADER_SIGN] = sign(self._credentials.api_secret.reveal(), stamp, key, self._recv_window, signed_payload)
             headers[HEADER_SIGN_TYPE] = "2"
-        if self._clock() < self._paused_until:
-            raise IpBannedError(403, f"REST paused after an HTTP 403 for {self._paused_until - self._clock():.0f} s more", path=path)
-        with self._lock:
-            wait = self._limiter.reserve(path, self._clock())
-        if wait > 0:
-            self.stats["rate_waits"] += 1
-            self._sleep(wait)
         self.stats["requests"] += 1
         try:
             response = self._http.request(method, url, content=body, headers=headers)
@@ -297,6 +298,14 @@ class BybitRest:
         log.warning("retrying", extra={"path": path, "attempt": attempt, "error": str(exc), "delay_s": round(delay, 3)})
         self._sleep(delay)
 
+    @staticmethod
+    def _result(env: models.Envelope, shape: type[T], path: str) -> T:
+        """``result`` in the shape this endpoint promises, or a TransportError saying it is not."""
+        try:
+            return msgspec.json.decode(env.result, type=shape)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise TransportError(f"unexpected result shape: {exc}", path=path) from None
+
     def _log_once(self, kind: str, message: str, **extra: Any) -> None:
         self.stats["row_problems"] += 1
         if kind not in self._logged_kinds:
@@ -308,7 +317,7 @@ class BybitRest:
         cursor = ""
         for _ in range(MAX_PAGES):
             env, _ = self._call("GET", path, {**params, "cursor": cursor or None}, signed=True)
-            page = msgspec.json.decode(env.result, type=models.Page)
+            page = self._result(env, models.Page, path)
             for raw in page.rows:
                 try:
                     yield msgspec.json.decode(raw, type=row_type)
@@ -334,7 +343,7 @@ class BybitRest:
         rows: dict[str, InstrumentRow] = {}
         for symbol in symbols:
             env, _ = self._call("GET", "/v5/market/instruments-info", {"category": CATEGORY, "symbol": symbol}, signed=False)
-            page = msgspec.json.decode(env.result, type=models.Page)
+            page = self._result(env, models.Page, "/v5/market/instruments-info")
             for raw in page.rows:
                 try:
                     row = msgspec.json.decode(raw, type=InstrumentRow)
@@ -362,7 +371,7 @@ class BybitRest:
     def _kline_page(self, symbol: str, interval: int, start_ms: int | None, end_ms: int | None, limit: int) -> tuple[list[Kline], int]:
         params = {"category": CATEGORY, "symbol": symbol, "interval": str(interval), "start": start_ms, "end": end_ms, "limit": limit}
         env, _ = self._call("GET", "/v5/market/kline", params, signed=False)
-        answer = msgspec.json.decode(env.result, type=models.KlineList)
+        answer = self._result(env, models.KlineList, "/v5/market/kline")
         bars: dict[int, Kline] = {}
         for row in answer.rows:
             try:
@@ -436,7 +445,7 @@ class BybitRest:
 
     def wallet_account(self) -> models.WalletAccount:
         env, _ = self._call("GET", "/v5/account/wallet-balance", {"accountType": "UNIFIED", "coin": SETTLE_COIN}, signed=True)
-        answer = msgspec.json.decode(env.result, type=models.WalletList)
+        answer = self._result(env, models.WalletList, "/v5/account/wallet-balance")
         if not answer.accounts:
             raise TransportError("wallet-balance answered with no account", path="/v5/account/wallet-balance")
         return answer.accounts[0]
@@ -506,10 +515,13 @@ class BybitRest:
             return self._ack_error(intent, ts, exc)
         except BybitError as exc:
             return self._ack_error(intent, ts, exc)
-        ids = msgspec.json.decode(env.result, type=models.OrderIds)
+        try:
+            order_id = self._result(env, models.OrderIds, path).orderId or None
+        except TransportError:
+            order_id = None  # accepted all the same: the order stream and reconciliation carry the id
         if attempts > 1:
             self.stats["writes_resent"] += 1
-        return OrderAck(intent=intent, ts_ms=ts, outcome="ok", ret_code=0, ret_msg=env.retMsg, order_id=ids.orderId or None)
+        return OrderAck(intent=intent, ts_ms=ts, outcome="ok", ret_code=0, ret_msg=env.retMsg, order_id=order_id)
 
     def _ack_error(self, intent: OrderIntent, ts: int, exc: BybitError | TransportError) -> OrderAck:
         if isinstance(exc, TransportError):

@@ -385,3 +385,29 @@ def test_a_second_process_spending_the_same_key_is_noticed(caplog):
         rest.open_orders()
     assert rest.stats["foreign_usage"] == 2
     assert [r.getMessage() for r in caplog.records] == ["another process seems to spend this API key's rate limit"]
+
+
+def test_a_result_of_an_unexpected_shape_is_a_transport_error_not_a_crash():
+    venue = FakeRestVenue()
+    rest, _ = make(venue)
+    venue.extra_routes["/v5/order/realtime"] = lambda p: None
+    with pytest.raises(errors.TransportError, match="unexpected result shape"):
+        rest.open_orders()
+    venue.extra_routes["/v5/order/create"] = lambda p: None
+    ack = rest.execute(entry())
+    assert ack.outcome == "ok" and ack.order_id is None
+
+
+def test_a_request_is_signed_after_its_rate_limit_wait_not_before():
+    venue = FakeRestVenue()
+    clock = [venue.now_ms / 1000.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+        venue.now_ms = int(clock[0] * 1000)
+
+    rest = BybitRest("http://venue.test", CREDS, clock=lambda: clock[0], transport=venue.transport(), sleep=sleep)
+    venue.faults.append(Fault("/v5/order/realtime", ret_code=10006, headers={"X-Bapi-Limit-Reset-Timestamp": str(venue.server_ms() + 4_000)}))
+    rest.open_orders()
+    first, second = (int(r.headers["x-bapi-timestamp"]) for r in venue.requests)
+    assert second - first == 4_000

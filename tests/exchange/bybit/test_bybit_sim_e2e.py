@@ -3,6 +3,7 @@ over real sockets, for orders, positions, fills, klines and both streams with in
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from collections import Counter
@@ -73,7 +74,8 @@ def test_market_data_round_trip(sim, rest):
     assert five[-1].end_ms <= sim.clock_ms
 
 
-def test_place_amend_cancel_round_trip(rest):
+def test_place_amend_cancel_round_trip(sim, rest, caplog):
+    caplog.set_level(logging.DEBUG)
     price = last_price(rest) * Decimal("0.99")
     entry = OrderIntent(action="create", symbol="BTCUSDT", order_link_id="e2e-entry-1", side="Buy", qty=Decimal("0.0105"),
                         price=price, stop_loss=price * Decimal("0.99"))
@@ -91,6 +93,8 @@ def test_place_amend_cancel_round_trip(rest):
     again = rest.execute(cancel)
     assert (again.outcome, again.ret_code) == ("rejected", 110001)
     assert rest.open_orders("BTCUSDT") == []
+    assert "httpx" in caplog.text  # the HTTP stack did log at DEBUG ...
+    assert sim.config.api_key not in caplog.text and sim.config.api_secret not in caplog.text  # ... but no credential
 
 
 def test_a_crossing_post_only_entry_ends_as_would_take(rest):
