@@ -4,14 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 run: $(VENV)/.installed
 	$(BIN)/python run.py run
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# The dashboard's browser test drives a real headless chromium: Debian's package, installed
+# once here (no-op when present). Only where apt itself is missing does the test skip.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && exit 0; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium: apt-get unavailable, the dashboard browser test will be skipped"; exit 0; fi; \
+	SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO="sudo -n"; \
+	echo "chromium: installing Debian's chromium for the dashboard browser test"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
+		{ echo "chromium: apt-get install failed (see: apt-get install -y chromium)"; exit 1; }
 
 bench: $(VENV)/.installed-test
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

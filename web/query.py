@@ -10,7 +10,7 @@ from typing import Any
 from journal.reader import DEFAULT_LIMIT, MAX_LIMIT
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}USDT$")
-_KINDS = ("TAKE", "NO_SETUP", "REJECT")
+_KINDS = re.compile(r"^(TAKE|NO_SETUP|REJECT)$")
 _EVENT_KIND = re.compile(r"^[a-z0-9_.-]{1,40}$")
 _MAX_MS = 2**53
 
@@ -28,22 +28,17 @@ def _int(name: str, raw: str, low: int, high: int) -> int:
     return value
 
 
-def _symbol(raw: str) -> str:
-    if not _SYMBOL.fullmatch(raw):
-        raise BadQuery(f"symbol: expected a USDT perpetual like BTCUSDT, got {raw[:40]!r}")
-    return raw
+def _matching(name: str, pattern: re.Pattern[str], expected: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.fullmatch(raw):
+            raise BadQuery(f"{name}: expected {expected}, got {raw[:40]!r}")
+        return raw
+    return parse
 
 
-def _kind(raw: str) -> str:
-    if raw not in _KINDS:
-        raise BadQuery(f"kind: must be one of {', '.join(_KINDS)}, got {raw[:40]!r}")
-    return raw
-
-
-def _event_kind(raw: str) -> str:
-    if not _EVENT_KIND.fullmatch(raw):
-        raise BadQuery(f"kind: expected a lower-case event kind like reconnect, got {raw[:40]!r}")
-    return raw
+_symbol = _matching("symbol", _SYMBOL, "a USDT perpetual like BTCUSDT")
+_kind = _matching("kind", _KINDS, "one of TAKE, NO_SETUP, REJECT")
+_event_kind = _matching("kind", _EVENT_KIND, "a lower-case event kind like reconnect")
 
 
 def _limit(raw: str) -> int:

@@ -95,7 +95,7 @@ def test_a_missing_journal_answers_503_not_500(tmp_path):
         (f"/decisions?limit={MAX_LIMIT + 1}", "limit: must be between 1 and 500"),
         ("/decisions?limit=ten", "limit: expected an integer"),
         ("/decisions?limit=1e3", "limit: expected an integer"),
-        ("/decisions?kind=MAYBE", "kind: must be one of TAKE, NO_SETUP, REJECT"),
+        ("/decisions?kind=MAYBE", "kind: expected one of TAKE, NO_SETUP, REJECT"),
         ("/decisions?symbol=btcusdt", "symbol: expected a USDT perpetual"),
         ("/decisions?symbol=BTCUSDT%27%20OR%201%3D1", "symbol: expected a USDT perpetual"),
         ("/decisions?before=0", "before: must be between 1"),
