@@ -1,17 +1,20 @@
 """JournalActor: the thread that owns the journal's write connection.
 
 A thin shell around ``journal.writer.JournalWriter``: every message goes to the writer's
-``record`` (which holds the batching policy); ``Flush`` commits the batch in hand.
+``record`` (which holds the batching policy); ``Flush`` commits the batch in hand; a
+``WriteAhead`` is answered with ``Durable`` to the router once its intent is committed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import pykka
 
+from actors.messages import Durable, Message, WriteAhead
 from journal.writer import JournalWriter
 
 log = logging.getLogger("smtbot.journal")
@@ -28,10 +31,12 @@ class JournalActor(pykka.ThreadingActor):
     """Answers every message (``tell`` or ``ask``) with the journal's last seq, so an
     ``ask`` returns only once the message is handled and, for orders, committed."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, deliver: Callable[[str, Message], None] | None = None) -> None:
         super().__init__()
         self.path = path
         self.writer: JournalWriter | None = None
+        # Where ``Durable`` answers go: the router sends an intent only once it is committed.
+        self._deliver = deliver
 
     def on_start(self) -> None:
         # SQLite connections belong to the thread that opened them: the actor's, not ours.
@@ -44,6 +49,8 @@ class JournalActor(pykka.ThreadingActor):
             self.writer.commit()
         else:
             self.writer.record(message)
+            if isinstance(message, WriteAhead) and self._deliver is not None:
+                self._deliver("router", Durable(intent=message.intent))
         return self.writer.last_seq
 
     def on_stop(self) -> None:

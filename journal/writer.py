@@ -94,13 +94,18 @@ class JournalWriter:
         return self.commit()
 
     def record(self, message: object) -> int:
-        """The batching policy in one place: a Tick closes the previous tick's batch,
-        order and fill events are committed on arrival, everything else waits.
+        """The batching policy in one place: a Tick closes the previous tick's batch and
+        CycleDone closes the current one; order and fill events (and a router's write-ahead
+        intent) are committed on arrival, everything else waits.
         Returns the rows committed by this call."""
         if isinstance(message, m.Tick):
             written = self.commit()
             self._note_tick(message.boundary_ms)
             return written
+        if isinstance(message, m.CycleDone):
+            return self.commit()  # every decision of the tick is in: the batch is complete
+        if isinstance(message, m.WriteAhead):
+            return self.append_now((message.intent,))
         if isinstance(message, IMMEDIATE):
             return self.append_now((message,))
         self.append((message,))

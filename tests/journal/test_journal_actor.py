@@ -134,3 +134,18 @@ def test_sigkill_mid_stream_never_loses_a_committed_order_or_fill(tmp_path):
     assert set(per_tick.values()) == {25}
     assert ticks == [s.T0 + i * s.MIN for i in range(len(ticks))]
     assert ticks[-1] >= s.T0 + committed[-1] * s.MIN
+
+
+def test_write_ahead_is_answered_durable_only_after_the_intent_is_on_disk(tmp_path):
+    path = tmp_path / "j.sqlite"
+    delivered = []
+
+    def deliver(to, message):
+        # Whoever receives Durable may send the order at once: the row must already be readable.
+        delivered.append((to, message, rows(path, "SELECT kind, order_link_id FROM orders")))
+
+    ref = JournalActor.start(path, deliver)
+    ref.ask(m.WriteAhead(intent=s.intent(link="wa-7")))
+    assert delivered == [("router", m.Durable(intent=s.intent(link="wa-7")), [("intent", "wa-7")])]
+    ref.ask(s.ack(link="wa-7"))
+    assert len(delivered) == 1

@@ -105,3 +105,20 @@ def test_close_flushes_the_batch_in_hand_and_is_idempotent(path):
     writer.close()
     writer.close()
     assert (count(path, "decisions"), count(path, "bars")) == (1, 1)
+
+
+def test_cycle_done_commits_the_ticks_batch_without_waiting_for_the_next_tick(path):
+    writer = JournalWriter(path)
+    writer.record(m.Tick(boundary_ms=s.T0, closed=(1,)))
+    writer.record(s.decision(symbol="BTCUSDT"))
+    writer.record(s.decision(symbol="ETHUSDT"))
+    assert count(path, "decisions") == 0
+    assert writer.record(m.CycleDone(boundary_ms=s.T0)) == 2
+    assert count(path, "decisions") == 2
+
+
+def test_a_write_ahead_intent_is_committed_as_the_intent_itself(path):
+    writer = JournalWriter(path)
+    assert writer.record(m.WriteAhead(intent=s.intent(link="wa-1"))) == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT kind, order_link_id, qty FROM orders").fetchall() == [("intent", "wa-1", "0.010")]
