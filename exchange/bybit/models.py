@@ -120,6 +120,68 @@ class WalletList(msgspec.Struct):
     accounts: list[WalletAccount] = msgspec.field(default_factory=list, name="list")
 
 
+class TickerRow(msgspec.Struct):
+    symbol: str = ""
+    lastPrice: str = ""
+    markPrice: str = ""
+    indexPrice: str = ""
+    bid1Price: str = ""
+    ask1Price: str = ""
+
+
+class FeeRateRow(msgspec.Struct):
+    symbol: str = ""
+    makerFeeRate: str = ""
+    takerFeeRate: str = ""
+
+
+class ClosedPnlRow(msgspec.Struct):
+    symbol: str = ""
+    orderId: str = ""
+    side: str = ""
+    qty: str = ""
+    closedSize: str = ""
+    avgEntryPrice: str = ""
+    avgExitPrice: str = ""
+    closedPnl: str = ""
+    openFee: str = ""
+    closeFee: str = ""
+    createdTime: str = ""
+    updatedTime: str = ""
+
+
+class Ticker(msgspec.Struct, frozen=True):
+    """Current prices of one symbol; the stop-trigger check reads ``mark_price`` or ``last_price``."""
+
+    symbol: str
+    last_price: Decimal | None
+    mark_price: Decimal | None
+    index_price: Decimal | None
+    bid: Decimal | None
+    ask: Decimal | None
+
+
+class FeeRate(msgspec.Struct, frozen=True):
+    symbol: str
+    maker: Decimal
+    taker: Decimal
+
+
+class ClosedPnl(msgspec.Struct, frozen=True):
+    """One closing order's realised result as the venue computed it (§6.5)."""
+
+    symbol: str
+    order_id: str
+    side: str
+    closed_size: Decimal
+    avg_entry_price: Decimal | None
+    avg_exit_price: Decimal | None
+    closed_pnl: Decimal
+    open_fee: Decimal | None
+    close_fee: Decimal | None
+    updated_ms: int
+
+
 # --- WebSocket ----------------------------------------------------------------------------
 
 
@@ -265,6 +327,42 @@ def position_update(row: PositionRow) -> PositionUpdate:
         take_profit=price_or_none(row.takeProfit),
         mark_price=price_or_none(row.markPrice),
         unrealised_pnl=decimal_or_none(row.unrealisedPnl),
+        updated_ms=int_or_zero(row.updatedTime),
+    )
+
+
+def ticker(row: TickerRow) -> Ticker:
+    return Ticker(
+        symbol=_require(row.symbol, "symbol", row),
+        last_price=price_or_none(row.lastPrice),
+        mark_price=price_or_none(row.markPrice),
+        index_price=price_or_none(row.indexPrice),
+        bid=price_or_none(row.bid1Price),
+        ask=price_or_none(row.ask1Price),
+    )
+
+
+def fee_rate(row: FeeRateRow) -> FeeRate:
+    maker, taker = decimal_or_none(row.makerFeeRate), decimal_or_none(row.takerFeeRate)
+    if maker is None or taker is None:
+        raise RowProblem(f"fee rate of {row.symbol or '?'} without makerFeeRate/takerFeeRate")
+    return FeeRate(symbol=_require(row.symbol, "symbol", row), maker=maker, taker=taker)
+
+
+def closed_pnl(row: ClosedPnlRow) -> ClosedPnl:
+    pnl = decimal_or_none(row.closedPnl)
+    if pnl is None:
+        raise RowProblem(f"closed-pnl of order {row.orderId or '?'} without closedPnl")
+    return ClosedPnl(
+        symbol=_require(row.symbol, "symbol", row),
+        order_id=row.orderId,
+        side=row.side,
+        closed_size=decimal_or_none(row.closedSize) or decimal_or_none(row.qty) or Decimal(0),
+        avg_entry_price=price_or_none(row.avgEntryPrice),
+        avg_exit_price=price_or_none(row.avgExitPrice),
+        closed_pnl=pnl,
+        open_fee=decimal_or_none(row.openFee),
+        close_fee=decimal_or_none(row.closeFee),
         updated_ms=int_or_zero(row.updatedTime),
     )
 

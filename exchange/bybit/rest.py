@@ -408,6 +408,19 @@ class BybitRest:
             cursor = oldest - 1
         return [collected[k] for k in sorted(collected) if start_ms <= k < end_ms and collected[k].end_ms <= server_ms]
 
+    def ticker(self, symbol: str) -> models.Ticker:
+        """Last, mark and index price now (§2.3): what a stop trigger is judged against."""
+        path = "/v5/market/tickers"
+        env, _ = self._call("GET", path, {"category": CATEGORY, "symbol": symbol}, signed=False)
+        for raw in self._result(env, models.Page, path).rows:
+            try:
+                row = msgspec.json.decode(raw, type=models.TickerRow)
+                if row.symbol == symbol:
+                    return models.ticker(row)
+            except (msgspec.DecodeError, msgspec.ValidationError, models.RowProblem) as exc:
+                self._log_once(f"{path}:{exc}", "ticker row unusable; skipped", error=str(exc))
+        raise TransportError(f"no ticker for {symbol}", path=path)
+
     # --- account state ---------------------------------------------------------------------
 
     def _scope(self, symbol: str | None) -> dict[str, Any]:
@@ -462,6 +475,35 @@ class BybitRest:
         if value is None:
             raise TransportError("wallet-balance without equity", path="/v5/account/wallet-balance")
         return value
+
+    def fee_rates(self, symbol: str | None = None) -> dict[str, models.FeeRate]:
+        """The account's maker/taker rates (§7.2): read them at boot, never hard-code them."""
+        path = "/v5/account/fee-rate"
+        rows = self._pages(path, {"category": CATEGORY, "symbol": symbol}, models.FeeRateRow)
+        return {f.symbol: f for f in self._convert(rows, models.fee_rate, path)}
+
+    def closed_pnl(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[models.ClosedPnl]:
+        """Realised results per closing order (§6.5), oldest first."""
+        path = "/v5/position/closed-pnl"
+        params = {"category": CATEGORY, "symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": 100}
+        found = self._convert(self._pages(path, params, models.ClosedPnlRow), models.closed_pnl, path)
+        return sorted(found, key=lambda c: (c.updated_ms, c.order_id))
+
+    def set_leverage(self, symbol: str, leverage: int | Decimal) -> bool:
+        """Both sides to ``leverage``; False when it already was (110043 is success, §6.3)."""
+        value = format(Decimal(leverage), "f")
+        return self._idempotent("/v5/position/set-leverage", {"category": CATEGORY, "symbol": symbol, "buyLeverage": value, "sellLeverage": value})
+
+    def switch_position_mode(self, symbol: str, *, hedge: bool) -> bool:
+        """One-way (mode 0) or hedge (mode 3); False when it already was (110025 is success, §6.4)."""
+        return self._idempotent("/v5/position/switch-mode", {"category": CATEGORY, "symbol": symbol, "mode": 3 if hedge else 0})
+
+    def _idempotent(self, path: str, params: dict[str, Any]) -> bool:
+        try:
+            self._call("POST", path, params, signed=True, is_write=True)
+        except AlreadyDoneError:
+            return False
+        return True
 
     # --- orders ----------------------------------------------------------------------------
 

@@ -212,3 +212,21 @@ def test_private_stream_reports_orders_and_asks_for_reconciliation_after_a_drop(
         assert event.level == "WARNING" and stream.connections == 2
     finally:
         assert bridge.stop(timeout=5)
+
+
+def test_ticker_fee_rates_leverage_mode_and_closed_pnl(sim, rest):
+    ticker = rest.ticker("BTCUSDT")
+    assert ticker.symbol == "BTCUSDT" and ticker.last_price is not None and ticker.mark_price is not None
+    fees = rest.fee_rates("BTCUSDT")
+    assert (fees["BTCUSDT"].maker, fees["BTCUSDT"].taker) == (Decimal("0.0002"), Decimal("0.00055"))
+    assert rest.set_leverage("BTCUSDT", 10) is False  # already 10: 110043 is success
+    assert rest.set_leverage("BTCUSDT", 5) is True
+    assert rest.switch_position_mode("BTCUSDT", hedge=False) is False  # already one-way: 110025
+    for side, link in (("Buy", "e2e-pnl-open"), ("Sell", "e2e-pnl-close")):
+        ack = rest.execute(OrderIntent(action="create", symbol="BTCUSDT", order_link_id=link, side=side, order_type="Market",
+                                       time_in_force="IOC", qty=Decimal("0.01"), reduce_only=side == "Sell"))
+        assert ack.outcome == "ok"
+    closed = wait(lambda: rest.closed_pnl("BTCUSDT"))
+    assert len(closed) == 1 and closed[0].closed_size == Decimal("0.010") and closed[0].side == "Sell"
+    fees_paid = closed[0].open_fee + closed[0].close_fee
+    assert closed[0].closed_pnl == (closed[0].avg_exit_price - closed[0].avg_entry_price) * Decimal("0.010") - fees_paid
