@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-RestFaultKind = Literal["http500", "http503", "http403", "10000", "10002", "10006", "10016",
+RestFaultKind = Literal["http500", "http503", "http403", "http429", "10000", "10002", "10006", "10016",
                         "timeout_after", "timeout_before"]
 
 
@@ -35,11 +35,14 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True):
     """The whole fault configuration, replaced at once by ``POST /sim/faults``.
 
     Streams: ``ws_stall_s`` holds every push for that long (pings are still answered);
-    ``skip_confirm_rate`` / ``duplicate_confirm_rate`` drop or repeat ``confirm:true`` kline pushes.
+    ``silent_topics`` are never pushed while the plan holds (the connection stays healthy, so only a
+    data watchdog notices); ``skip_confirm_rate`` / ``duplicate_confirm_rate`` drop or repeat
+    ``confirm:true`` kline pushes.
     """
 
     rest: tuple[RestFault, ...] = ()
     ws_stall_s: float = 0.0
+    silent_topics: tuple[str, ...] = ()
     skip_confirm_rate: float = 0.0
     duplicate_confirm_rate: float = 0.0
     seed: int = 0

@@ -102,9 +102,10 @@ class RestApi:
         if fault is not None and fault.kind == "timeout_before":
             await asyncio.sleep(fault.stall_s)
             return envelope(10000, "Server Timeout", {}, self.server.now_ms())
-        if fault is not None and fault.kind in ("http500", "http503", "http403"):
+        if fault is not None and fault.kind.startswith("http"):
             status = int(fault.kind[4:])
-            body = "access too frequent" if status == 403 else "Service Unavailable" if status == 503 else "Internal Server Error"
+            body = {403: "access too frequent", 429: "Too Many Requests", 503: "Service Unavailable"}.get(
+                status, "Internal Server Error")
             return PlainTextResponse(body, status_code=status)
         if fault is not None and fault.kind in ("10000", "10002", "10006", "10016"):
             code = int(fault.kind)

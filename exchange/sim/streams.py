@@ -74,6 +74,7 @@ class Streams:
         self.stall_until = 0.0
         self._conn_seq = 0
         self.pushes_sent = 0
+        self._push_seq = 0
 
     def _conn_id(self) -> str:
         self._conn_seq += 1
@@ -91,6 +92,8 @@ class Streams:
         return out
 
     def publish_public(self, topic: str, payload: dict) -> None:
+        if topic in self.server.faults.plan.silent_topics:
+            return
         text = json.dumps(payload, separators=(",", ":"))
         for conn in self.connections:
             if conn.stream == "public" and topic in conn.topics:
@@ -105,7 +108,8 @@ class Streams:
                 name = topic if topic in conn.topics else f"{topic}.linear" if f"{topic}.linear" in conn.topics else None
                 if name is None:
                     continue
-                conn.queue.put_nowait(json.dumps({"id": f"{conn.conn_id}-{now_ms}", "topic": name,
+                self._push_seq += 1
+                conn.queue.put_nowait(json.dumps({"id": f"{conn.conn_id}-{self._push_seq}", "topic": name,
                                                   "creationTime": now_ms, "data": [data]}, separators=(",", ":")))
 
     async def drop(self, stream: str = "all") -> int:

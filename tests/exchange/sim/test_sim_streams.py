@@ -137,14 +137,15 @@ def test_rest_faults_fire_on_the_nth_call_then_stop(sim):
 
 def test_every_rest_fault_kind_answers_like_bybit_would(sim):
     sim.set_faults(FaultPlan(rest=(
-        RestFault(kind="http403", nth=(1,)), RestFault(kind="http500", nth=(2,)), RestFault(kind="10002", nth=(3,)),
-        RestFault(kind="10016", nth=(4,)), RestFault(kind="timeout_before", nth=(5,), stall_s=0.05),
+        RestFault(kind="http403", nth=(1,)), RestFault(kind="http500", nth=(2,)), RestFault(kind="http429", nth=(3,)),
+        RestFault(kind="10002", nth=(4,)), RestFault(kind="10016", nth=(5,)),
+        RestFault(kind="timeout_before", nth=(6,), stall_s=0.05),
     )))
-    answers = [httpx.get(f"{sim.rest_url}/v5/market/time") for _ in range(6)]
-    assert [(a.status_code, a.text if a.status_code == 403 else None) for a in answers[:2]] == [
-        (403, "access too frequent"), (500, None)]
-    assert [a.json()["retCode"] for a in answers[2:]] == [10002, 10016, 10000, 0]
-    assert httpx.get(f"{sim.rest_url}/sim/faults").json()["injected"] == 5
+    answers = [httpx.get(f"{sim.rest_url}/v5/market/time") for _ in range(7)]
+    assert [(a.status_code, a.text if a.status_code == 403 else None) for a in answers[:3]] == [
+        (403, "access too frequent"), (500, None), (429, None)]
+    assert [a.json()["retCode"] for a in answers[3:]] == [10002, 10016, 10000, 0]
+    assert httpx.get(f"{sim.rest_url}/sim/faults").json()["injected"] == 6
 
 
 def test_multiplied_speed_advances_the_clock_on_its_own():
@@ -182,6 +183,17 @@ def test_dropped_connections_and_skipped_confirms(sim):
         assert httpx.post(f"{sim.rest_url}/sim/ws/drop", json={"stream": "public"}).json()["dropped"] == 1
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
+
+
+def test_duplicated_confirms_and_silent_topics(sim):
+    with connect(sim.ws_public_url) as ws:
+        ask(ws, {"op": "subscribe", "args": ["kline.1.BTCUSDT", "kline.1.ETHUSDT"]})
+        sim.set_faults(FaultPlan(duplicate_confirm_rate=1.0, silent_topics=("kline.1.ETHUSDT",)))
+        step(sim)
+        pushes = [json.loads(ws.recv(timeout=5)) for _ in range(3)]
+        assert [(p["topic"], p["data"][0]["confirm"]) for p in pushes] == [
+            ("kline.1.BTCUSDT", True), ("kline.1.BTCUSDT", True), ("kline.1.BTCUSDT", False)]
+        assert ask(ws, {"op": "ping"})["ret_msg"] == "pong"
 
 
 def test_stalled_stream_still_answers_pings(sim):
