@@ -222,10 +222,15 @@ class SimServer:
             # Yield so REST and WS keep flowing even when the replay runs free.
             await asyncio.sleep(0)
             return
-        due = self._boundary_wall + MINUTE_MS / 1000 / speed
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        minute_s = MINUTE_MS / 1000 / speed
+        # Two in-progress updates inside the minute (at 1/3 and 2/3), then the boundary.
+        for points in (1, 2, 3):
+            delay = self._boundary_wall + minute_s * points / 3 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if points < 3 and not self.venue.is_finished:
+                self.venue.reveal(points)
+                self._push_forming(self.now_ms())
         if self.config.close_delay_ms:
             await asyncio.sleep(self.config.close_delay_ms / 1000 / max(speed, 1.0))
 
@@ -246,11 +251,15 @@ class SimServer:
                     self._push_kline(topic, interval, closed[0], True, now)
                     if self.faults.duplicate_confirm():
                         self._push_kline(topic, interval, closed[0], True, now)
-        for interval, symbol in sorted(wanted):
+        self._push_forming(now)
+
+    def _push_forming(self, now_ms: int) -> None:
+        clock = self.venue.clock_ms
+        for interval, symbol in sorted(self.streams.subscribed_klines()):
             span = interval * MINUTE_MS
-            forming = self.venue.candle(symbol, interval, boundary - boundary % span)
+            forming = self.venue.candle(symbol, interval, clock - clock % span)
             if forming is not None and not forming[1]:
-                self._push_kline(f"kline.{interval}.{symbol}", interval, forming[0], False, now)
+                self._push_kline(f"kline.{interval}.{symbol}", interval, forming[0], False, now_ms)
 
     def _push_kline(self, topic: str, interval: int, bar, confirm: bool, now_ms: int) -> None:
         end = bar.start_ms + interval * MINUTE_MS - 1

@@ -13,6 +13,7 @@ from decimal import Decimal
 from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
 from exchange.sim.engine import Engine
+from exchange.sim.intrabar import bar_path
 from exchange.sim.market import MINUTE_MS, Bar, InstrumentRules, KlineStore
 from exchange.sim.orders import V5Error
 
@@ -34,6 +35,7 @@ class Venue:
             if last is not None:
                 self.engine.set_last_price(symbol, last.close)
         self.engine.now_ms = self.clock_ms
+        self.revealed = 0
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -55,6 +57,7 @@ class Venue:
                 self.engine.on_bar(symbol, bar, boundary)
         self.clock_ms = boundary
         self.engine.now_ms = boundary
+        self.revealed = 0
         return boundary
 
     def candle(self, symbol: str, interval: int, start_ms: int) -> tuple[Bar, bool] | None:
@@ -67,12 +70,26 @@ class Venue:
         if not confirmed:
             current = self.store.bar_at(symbol, self.clock_ms)
             if current is not None:
-                o = current.open
-                minutes.append(Bar(self.clock_ms, o, o, o, o, ZERO, ZERO if current.turnover is not None else None))
+                minutes.append(self._forming_minute(current))
         if not minutes:
             return None
         bars = aggregate(minutes, interval, partial=True)
         return (bars[-1], confirmed) if bars else None
+
+    def reveal(self, points: int) -> None:
+        """Show ``points`` more points (0..2) of the current minute's intrabar path in forming candles.
+
+        Realtime replays call this during the minute so the forming candle moves as a live one
+        would; the close is never shown before the boundary.
+        """
+        self.revealed = max(0, min(2, points))
+
+    def _forming_minute(self, current: Bar) -> Bar:
+        shown = bar_path(current, self.config.intrabar_path)[: self.revealed + 1]
+        exponent = Decimal(1).scaleb(current.volume.as_tuple().exponent)
+        volume = (current.volume * self.revealed / 3).quantize(exponent) if self.revealed else ZERO
+        turnover = ZERO if current.turnover is not None else None
+        return Bar(self.clock_ms, shown[0], max(shown), min(shown), shown[-1], volume, turnover)
 
     def klines(self, symbol: str, interval_text: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[Bar]:
         """GET /v5/market/kline: candles with start in [start, end], newest ``limit``, newest first,

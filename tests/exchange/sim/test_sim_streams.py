@@ -156,6 +156,27 @@ def test_multiplied_speed_advances_the_clock_on_its_own():
         assert server.clock_ms - MINUTE_MS <= body["time"] < server.clock_ms + 2 * MINUTE_MS
 
 
+def test_realtime_replay_moves_the_forming_candle_inside_the_minute():
+    with SimServer(SimConfig(port=0, symbols=("BTCUSDT",), speed=600.0, close_delay_ms=0)) as server:
+        with connect(server.ws_public_url) as ws:
+            ask(ws, {"op": "subscribe", "args": ["kline.1.BTCUSDT"]})
+            frames = [json.loads(ws.recv(timeout=5))["data"][0] for _ in range(12)]
+    closed = {k["start"]: k for k in frames if k["confirm"]}
+    by_start: dict[int, list[dict]] = {}
+    for k in frames:
+        if not k["confirm"]:
+            by_start.setdefault(k["start"], []).append(k)
+    complete = [start for start, forming in by_start.items() if start in closed and len(forming) == 3]
+    assert complete, "no minute seen whole: its three in-progress pushes and its close"
+    for start in complete:
+        final, forming = closed[start], by_start[start]
+        assert [f["open"] for f in forming] == [final["open"]] * 3
+        assert float(forming[0]["high"]) == float(forming[0]["low"]) == float(final["open"])
+        for f in forming:
+            assert float(final["low"]) <= float(f["low"]) <= float(f["high"]) <= float(final["high"])
+        assert float(forming[1]["high"]) <= float(forming[2]["high"]) and float(forming[1]["low"]) >= float(forming[2]["low"])
+
+
 def test_timeout_after_processing_leaves_the_order_in_place(sim):
     sim.set_faults(FaultPlan(rest=(RestFault(kind="timeout_after", path_prefix="/v5/order/create", nth=(1,), stall_s=1.0),)))
     req = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.01",
