@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from actors.messages import Kline, OrderIntent  # noqa: E402
-from actors.settings import Credentials, Secret  # noqa: E402
 from exchange.bybit.models import PUBLIC_FRAME_DECODER, kline_from_ws  # noqa: E402
-from exchange.bybit.rest import BybitRest, encode_body, query_string  # noqa: E402
+from exchange.bybit.orders import order_request  # noqa: E402
+from exchange.bybit.wire import encode_body, query_string  # noqa: E402
 from exchange.signing import sign  # noqa: E402
 
 FRAMES = 5_000
@@ -100,13 +100,12 @@ def main() -> None:
     msgspec_rate = best_rate(decode_msgspec, frames)
     stdlib_rate = best_rate(decode_stdlib, frames)
 
-    rest = BybitRest("http://bench.invalid", Credentials(Secret("bench-key"), Secret("bench-secret")))
     intent = OrderIntent(action="create", symbol="BTCUSDT", order_link_id="smt-BTC-1700000060-e1", side="Buy",
                          qty=Decimal("0.010"), price=Decimal("37000.00"), stop_loss=Decimal("36800.00"))
-    params, _ = rest._params(intent)
+    params, _ = order_request(intent, "MarkPrice")
 
     def build_encode_sign() -> str:
-        body, _ = rest._params(intent)
+        body, _ = order_request(intent, "MarkPrice")
         return sign("bench-secret", 1700000000000, "bench-key", "5000", encode_body(body))
 
     def post_msgspec() -> str:
@@ -138,7 +137,6 @@ def main() -> None:
          f"json.dumps + sign {figures['create_encode_sign_us_stdlib']:.2f} µs"),
         ("GET: query string + sign", f"{figures['get_query_sign_us']:.2f} µs", "", ""),
     ]
-    rest.close()
     header = ("what", "figure", "target", "peer")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
     for r in (header, *rows):
