@@ -92,6 +92,8 @@ def configure_logging(level: str, secrets: Iterable[str], stream=None) -> Redact
     handler._smtbot = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO: at a REST call per cycle that buries the bot's own lines.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     return redactor
 
 

@@ -73,4 +73,4 @@ class PostOffice:
         except pykka.ActorDeadError:
             self.dropped[name] += 1
             if self.dropped[name] == 1:
-                log.warning("message dropped", extra={"to": name, "message": type(message).__name__})
+                log.warning("message dropped", extra={"to": name, "kind": type(message).__name__})

@@ -70,6 +70,7 @@ class RouterCore:
         self.positions: dict[tuple[str, int], PositionUpdate] = {}
         self.orders: dict[str, OrderUpdate] = {}  # working orders by order id
         self.plans: dict[str, TradePlan] = {}
+        self._closing: dict[str, TradePlan] = {}  # plans of positions whose fills are being read
         self.inflight: dict[str, OrderIntent] = {}
         self.is_protective = True  # until the first good snapshot: manage exits, open nothing
         self.now_ms = 0
@@ -263,6 +264,8 @@ class RouterCore:
         plan = self.plans.pop(position.symbol, None)
         self.cooldowns[position.symbol] = cooldown_until(now_ms, self.risk)
         since = plan.opened_ms if plan is not None else position.updated_ms
+        if plan is not None:
+            self._closing[position.symbol] = plan  # its risk makes the trade's R
         assert position.side is not None
         return [("self", FillsRequest(symbol=position.symbol, side=position.side, since_ms=since, until_ms=now_ms))]
 
@@ -283,13 +286,14 @@ class RouterCore:
 
     def _on_fills(self, result: Fills) -> Outbox:
         request = result.request
+        plan = self._closing.pop(request.symbol, None)
         if result.error:
             return [("journal", JournalEvent(
                 ts_ms=request.until_ms, kind="trade_unaccounted", source="router", level="WARNING",
                 message=f"{request.symbol}: fills could not be read: {result.error}"[:300],
             ))]
         try:
-            trade = trade_closed(request.side, result.fills)
+            trade = trade_closed(request.side, result.fills, plan)
         except ValueError as exc:
             return [("journal", JournalEvent(
                 ts_ms=request.until_ms, kind="trade_unaccounted", source="router", level="WARNING",

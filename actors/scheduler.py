@@ -110,6 +110,7 @@ class SchedulerCore:
         self.late_ticks += bool(late)
         self._deciding[boundary] = set(self.symbols)
         tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, self.timeframes), late=late)
+        out.append(("journal", tick))
         out.append(("symbols", tick))
         return out
 

@@ -1,16 +1,276 @@
 """The headless supervisor: builds the actor system from settings, keeps it alive, and
-shuts it down cleanly on SIGINT/SIGTERM."""
+shuts it down cleanly on SIGINT/SIGTERM.
+
+``Bot`` is the whole wiring, usable from tests: venue (the embedded simulator by default),
+REST and WebSocket clients, the journal, router, scheduler and one actor per symbol, the
+status board and the web endpoint. A failed actor is replaced by a new one rebuilt from
+the source of truth (symbols by REST bootstrap, the router by reconciliation).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import signal
 import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
-from actors.settings import Credentials, Settings
+import pykka
+
+from actors.decide import strategy_decide
+from actors.journal import Flush, JournalActor
+from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
+from actors.post import PostOffice
+from actors.router import RouterActor, RouterCore
+from actors.scheduler import SchedulerActor, SchedulerCore
+from actors.settings import Credentials, Secret, Settings
+from actors.status import StatusBoard
+from actors.symbol import BIAS_SYMBOLS, SymbolActor, SymbolCore
+from exchange.bybit.bridge import StreamThread
+from exchange.bybit.rest import BybitRest
+from exchange.bybit.venues import venue_urls
+from exchange.bybit.ws_private import PrivateStream
+from exchange.bybit.ws_public import PublicStream
+from exchange.sim.config import SimConfig
+from exchange.sim.server import SimServer
+from indicators.frame import FrameIndicators, build_market_state
+from indicators.params import IndicatorParams
 
 log = logging.getLogger("smtbot.supervisor")
+
+PULSE_S = 0.2
+# Bars each buffer keeps: the bootstrap plus a day of 1m bars, so a restart never needs
+# more than the buffer holds and memory stays bounded at 500 symbols.
+BUFFER_SLACK = 100
+
+
+class Bot:
+    """One running smtbot: ``start()``, then ``stop()`` (idempotent)."""
+
+    def __init__(self, settings: Settings, credentials: Credentials | None, *, sim_config: SimConfig | None = None) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._sim_config = sim_config
+        bot = settings.bot
+        self.symbols = tuple(bot.symbols)
+        self.post = PostOffice()
+        self.sim: SimServer | None = None
+        self.paced = False
+        self.board = StatusBoard(mode="paper" if bot.paper else "live", venue=bot.venue, symbols=self.symbols)
+        self.failures: queue.Queue[str] = queue.Queue()
+        self.restarts = 0
+        self.instruments: dict[str, Any] = {}
+        self._streams: StreamThread | None = None
+        self._public: PublicStream | None = None
+        self._rest: BybitRest | None = None
+        self._market: BybitRest | None = None
+        self._web: Any = None
+        self._pulse_stop = threading.Event()
+        self._pulse: threading.Thread | None = None
+        self._stopped = False
+
+    # --- wiring -----------------------------------------------------------------------
+
+    def deliver(self, to: str, message: Message) -> None:
+        self.board.observe(to, message)
+        self.post.deliver(to, message)
+
+    def clock_ms(self) -> int:
+        if self.sim is not None:
+            return self.sim.now_ms()
+        assert self._market is not None
+        return self._market.now_ms()
+
+    def start(self) -> Bot:
+        settings = self.settings
+        bot = settings.bot
+        if bot.paper:
+            raise NotImplementedError("paper mode is not wired yet")
+        if bot.venue == "sim":
+            config = self._sim_config or SimConfig.from_settings(
+                settings.sim, symbols=self.symbols, paced=settings.sim.speed == "max",
+            )
+            self.paced = config.paced
+            self.sim = SimServer(config).start()
+            credentials = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
+            rest_url, public_url, private_url = self.sim.rest_url, self.sim.ws_public_url, self.sim.ws_private_url
+        else:
+            if self.credentials is None:
+                raise RuntimeError(f"venue {bot.venue} needs BYBIT_API_KEY and BYBIT_API_SECRET")
+            credentials = self.credentials
+            rest_url, public_url, private_url = venue_urls(bot.venue)
+        # Against the simulator the venue's replay time is the clock: signatures and
+        # recv_window then hold however fast the replay runs.
+        clock = (lambda: self.sim.now_ms() / 1000) if self.sim is not None else time.time
+        self._rest = BybitRest(rest_url, credentials, clock=clock)
+        self._market = BybitRest(rest_url, None, clock=clock)
+        self._rest.sync_time()
+        self._market.sync_time()
+        self.instruments = self._rest.instruments(self.symbols)
+
+        self.post.register_sink("status", lambda message: None)  # the board sees every delivery
+        self.post.register_sink("supervisor", self._on_failure)
+        self.post.register_sink("pacer", self._on_cycle_done)
+        self.post.register_sink("feed", lambda message: self._streams and self._streams.reconnect_public(getattr(message, "reason", "")))
+        self.post.register("journal", JournalActor.start(settings.journal.path, self.deliver))
+        self.deliver("journal", JournalEvent(ts_ms=self.clock_ms(), kind="started", source="supervisor",
+                                             message=f"venue={bot.venue} symbols={len(self.symbols)}"))
+        self._start_router()
+        for symbol in self.symbols:
+            self._start_symbol(symbol)
+        self._start_scheduler()
+
+        self._public = PublicStream(public_url, self.symbols, bot.timeframes, self._from_feed)
+        private = PrivateStream(private_url, credentials, lambda message: self.deliver("router", message),
+                                server_time_ms=self._rest.now_ms)
+        self._streams = StreamThread([self._public, private])
+        self._streams.start()
+        self._pulse = threading.Thread(target=self._pulse_loop, name="scheduler-pulse", daemon=True)
+        self._pulse.start()
+        if self.sim is not None and self.paced:
+            self._wait_for_subscriptions()
+            self.sim.ack(self.sim.clock_ms)  # everything is listening: release the first minute
+        if settings.web.enabled:
+            self._start_web()
+        log.info("bot started", extra={"venue": bot.venue, "symbols": len(self.symbols), "paced": self.paced})
+        return self
+
+    def _start_router(self) -> None:
+        assert self._rest is not None
+        core = RouterCore(self.instruments, self.settings.strategy, self.settings.risk, react_to_fills=not self.paced)
+        self.post.register("router", RouterActor.start(core, self.deliver, self._rest, now_ms=self.clock_ms))
+
+    def _start_symbol(self, symbol: str) -> None:
+        assert self._market is not None
+        settings = self.settings
+        params = IndicatorParams.from_strategy(settings.strategy)
+        hist = max(16, settings.strategy.swing_lookback, settings.strategy.pre_cross_bars + 2, settings.strategy.ha_flip_window + 2)
+        core = SymbolCore(
+            symbol, settings.bot.timeframes,
+            capacity=settings.bot.bootstrap_bars + BUFFER_SLACK,
+            indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
+            build_state=build_market_state,
+            decide=strategy_decide(settings.strategy, settings.risk, self.instruments[symbol]),
+            bias_symbols=tuple(s for s in BIAS_SYMBOLS if s in self.symbols),
+        )
+        ref = SymbolActor.start(core, self.deliver, self._market.klines_range,
+                                bootstrap_bars=settings.bot.bootstrap_bars, now_ms=self.clock_ms)
+        self.post.register(f"symbol:{symbol}", ref)
+
+    def _start_scheduler(self) -> None:
+        bot = self.settings.bot
+        core = SchedulerCore(self.symbols, bot.timeframes, grace_ms=bot.tick_grace_ms, heartbeat_timeout_ms=bot.heartbeat_timeout_ms)
+        self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.clock_ms))
+
+    def _from_feed(self, message: Message) -> None:
+        """Called on the stream thread: route each bar to its symbol's actor."""
+        if isinstance(message, (Kline, FeedGap)):
+            self.deliver(f"symbol:{message.symbol}", message)
+        else:
+            self.deliver("journal", message)
+
+    def _pulse_loop(self) -> None:
+        while not self._pulse_stop.wait(PULSE_S):
+            self.deliver("scheduler", Now(ts_ms=self.clock_ms()))
+
+    def _wait_for_subscriptions(self, timeout_s: float = 30.0) -> None:
+        assert self.sim is not None
+        wanted = len(self.symbols) * len(self.settings.bot.timeframes)
+        deadline = time.monotonic() + timeout_s
+        while len(self.sim.streams.subscribed_klines()) < wanted:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the public stream did not subscribe to every kline topic in time")
+            time.sleep(0.01)
+
+    def _on_cycle_done(self, message: Message) -> None:
+        if self.sim is not None and self.paced:
+            self.sim.ack(message.boundary_ms)  # type: ignore[attr-defined]
+
+    # --- failures ---------------------------------------------------------------------
+
+    def _on_failure(self, message: Message) -> None:
+        if isinstance(message, JournalEvent):
+            self.failures.put(message.source)
+
+    def restart(self, name: str) -> None:
+        """Replace a failed actor with a new one rebuilt from the source of truth."""
+        old = self.post.actor(name)
+        if old is not None:
+            old.stop(block=False)
+        if name.startswith("symbol:"):
+            symbol = name.split(":", 1)[1]
+            self._start_symbol(symbol)
+            self.deliver("scheduler", SymbolRestarted(symbol=symbol))
+        elif name == "router":
+            self._start_router()
+        elif name == "scheduler":
+            self._start_scheduler()
+        else:
+            raise RuntimeError(f"no restart rule for {name}")
+        self.restarts += 1
+        self.deliver("journal", JournalEvent(ts_ms=self.clock_ms(), kind="actor_restarted", source="supervisor", message=name))
+
+    def supervise(self, stop: threading.Event, *, until: Callable[[], bool] | None = None) -> None:
+        """Restart failed actors until ``stop`` is set (or ``until()`` holds)."""
+        while not stop.is_set() and not (until is not None and until()):
+            try:
+                name = self.failures.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            log.warning("restarting actor", extra={"actor": name})
+            self.restart(name)
+
+    # --- web --------------------------------------------------------------------------
+
+    def _start_web(self) -> None:
+        from web.serve import WebServer
+
+        self._web = WebServer(self.settings.journal.path, self.board.snapshot, self.settings.web.host, self.settings.web.port).start()
+
+    @property
+    def web_url(self) -> str | None:
+        return None if self._web is None else self._web.url
+
+    # --- shutdown ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._pulse_stop.set()
+        if self._streams is not None:
+            self._streams.stop(timeout=5)
+        for name in ["scheduler", *(f"symbol:{s}" for s in self.symbols), "router"]:
+            ref = self.post.actor(name)
+            if ref is not None:
+                try:
+                    ref.stop(block=True, timeout=10)
+                except pykka.ActorDeadError:
+                    pass
+        journal = self.post.actor("journal")
+        if journal is not None:
+            try:
+                journal.ask(Flush(), timeout=10)
+                journal.stop(block=True, timeout=10)
+            except pykka.ActorDeadError:
+                pass
+        if self._web is not None:
+            self._web.stop()
+        for client in (self._rest, self._market):
+            if client is not None:
+                client.close()
+        if self.sim is not None:
+            self.sim.stop()
+        log.info("bot stopped")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--until-end", action="store_true", help="stop when the simulator's replay data ends")
 
 
 def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
@@ -22,10 +282,17 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    log.info(
-        "supervisor started",
-        extra={"venue": settings.bot.venue, "paper": settings.bot.paper, "symbols": len(settings.bot.symbols)},
-    )
-    stop.wait()
+    Path(settings.journal.path).parent.mkdir(parents=True, exist_ok=True)
+    bot = Bot(settings, credentials)
+    try:
+        bot.start()
+        if bot.web_url:
+            log.info("status endpoint", extra={"url": f"{bot.web_url}/status"})
+        until = None
+        if getattr(args, "until_end", False) and bot.sim is not None:
+            until = bot.sim.finished.is_set
+        bot.supervise(stop, until=until)
+    finally:
+        bot.stop()
     log.info("supervisor stopped cleanly")
     return 0

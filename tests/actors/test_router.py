@@ -163,6 +163,7 @@ def test_a_closed_position_is_accounted_from_its_fills_and_cools_the_symbol_down
     )
     (trade,) = of(core.handle(Fills(request=request, fills=fills)), TradeClosed, "journal")
     assert trade.pnl_usdt == D("-9.9") - D("0.738")
+    assert trade.exit_reason == "stop" and trade.pnl_r < -1, "R comes from the plan's risk"
     assert core.realised_today == trade.pnl_usdt
     view = core.account_view(T + 120_000)
     assert view.cooldown_until_ms == (("SOLUSDT", T + 120_000 + 5 * 60_000),)

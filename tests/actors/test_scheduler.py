@@ -13,7 +13,10 @@ def core(**kw) -> SchedulerCore:
 
 
 def ticks(out):
-    return [m for to, m in out if isinstance(m, Tick)]
+    """The ticks broadcast to the symbols (each is journaled too)."""
+    broadcast = [m for to, m in out if isinstance(m, Tick) and to == "symbols"]
+    assert broadcast == [m for to, m in out if isinstance(m, Tick) and to == "journal"]
+    return broadcast
 
 
 def test_closed_timeframes_follow_the_clock():
@@ -28,7 +31,8 @@ def test_the_tick_goes_out_the_moment_the_last_symbol_is_in():
     assert s.handle(BarReady(symbol="BTCUSDT", boundary_ms=H)) == []
     assert s.handle(BarReady(symbol="ETHUSDT", boundary_ms=H)) == []
     out = s.handle(BarReady(symbol="SOLUSDT", boundary_ms=H))
-    assert out == [("symbols", Tick(boundary_ms=H, closed=(1, 3, 5, 15), late=()))]
+    tick = Tick(boundary_ms=H, closed=(1, 3, 5, 15), late=())
+    assert out == [("journal", tick), ("symbols", tick)]
 
 
 def test_grace_expiry_ticks_without_the_late_symbol_and_names_it():
