@@ -76,9 +76,7 @@ class OrderEntry:
                 raise V5Error(10001, f"params error: price must be a multiple of tickSize {text(rules.tick_size)}")
             if not rules.min_price <= price <= rules.max_price:
                 raise V5Error(10001, "params error: price out of range")
-            if last and ((side == "Buy" and price > last * (1 + PRICE_BAND))
-                         or (side == "Sell" and price < last * (1 - PRICE_BAND))):
-                raise V5Error(110003, "Order price is out of permissible range")
+            self._check_band(side, price, last)
         else:
             price = last
         if not reduce_only and not self._is_closing_params(side, idx) and qty * (price or last) < rules.min_notional:
@@ -102,10 +100,7 @@ class OrderEntry:
         if trigger_price:
             if direction not in (1, 2):
                 raise V5Error(10001, "params error: triggerDirection is required with triggerPrice")
-            if direction == 1 and trigger_price <= last:
-                raise V5Error(110092, f"expect Rising, but trigger_price[{text(trigger_price)}] <= current[{text(last)}]??LastPrice")
-            if direction == 2 and trigger_price >= last:
-                raise V5Error(110093, f"expect Falling, but trigger_price[{text(trigger_price)}] >= current[{text(last)}]??LastPrice")
+            self._check_trigger(direction, trigger_price, last)
         if link and link in self.by_link:
             raise V5Error(110072, "OrderLinkedID is duplicate")
         closing = self._is_closing_params(side, idx)
@@ -147,6 +142,20 @@ class OrderEntry:
             self._activate(order, now_ms)
         self._emit_position(symbol, idx)
         return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
+
+    @staticmethod
+    def _check_band(side: str, price: Decimal, last: Decimal) -> None:
+        """A limit too far through the market is refused (Bybit's price-limit band, §5.1 110003)."""
+        if last and ((side == "Buy" and price > last * (1 + PRICE_BAND))
+                     or (side == "Sell" and price < last * (1 - PRICE_BAND))):
+            raise V5Error(110003, "Order price is out of permissible range")
+
+    @staticmethod
+    def _check_trigger(direction: int, trigger: Decimal, last: Decimal) -> None:
+        if direction == 1 and trigger <= last:
+            raise V5Error(110092, f"expect Rising, but trigger_price[{text(trigger)}] <= current[{text(last)}]??LastPrice")
+        if direction == 2 and trigger >= last:
+            raise V5Error(110093, f"expect Falling, but trigger_price[{text(trigger)}] >= current[{text(last)}]??LastPrice")
 
     def _is_closing_params(self, side: str, idx: int) -> bool:
         return (idx == 1 and side == "Sell") or (idx == 2 and side == "Buy")
@@ -225,9 +234,20 @@ class OrderEntry:
         if qty is not None:
             if not rules.on_step(qty) or qty < rules.min_order_qty:
                 raise V5Error(10001, "params error: qty invalid")
+        last = self.mark(order.symbol)
         if price is not None and order.order_type == "Limit":
             if not rules.on_tick(price) or not rules.min_price <= price <= rules.max_price:
                 raise V5Error(10001, "params error: price invalid")
+            self._check_band(order.side, price, last)
+        if trigger is not None:
+            if not order.is_conditional:
+                raise V5Error(10001, "params error: triggerPrice can only be amended on an untriggered conditional order")
+            self._check_trigger(order.trigger_direction, trigger, last)
+        if (tp or sl) and order.reduce_only:
+            raise V5Error(10001, "params error: TP/SL cannot be set on a reduce-only order")
+        for key in ("tpTriggerBy", "slTriggerBy"):
+            if req.get(key) and req[key] not in TRIGGER_BY:
+                raise V5Error(10001, f"params error: {key} invalid")
         new = (qty if qty is not None else order.qty, price if price is not None else order.price,
                trigger if trigger is not None else order.trigger_price,
                tp if tp is not None else order.take_profit, sl if sl is not None else order.stop_loss)
@@ -241,12 +261,12 @@ class OrderEntry:
         if (order.take_profit or order.stop_loss) and not order.tpsl_mode:
             order.tpsl_mode = "Full"
         order.updated_ms = now_ms
-        if order.status != "Untriggered" and self._crosses(order, self.mark(order.symbol)):
+        if order.status != "Untriggered" and self._crosses(order, last):
             if order.time_in_force == "PostOnly":
                 # [SIM] bybit-v5.md §5.4: amending a PostOnly across the market cancels it; the amend itself succeeds.
                 self._finish(order, "Cancelled", "UNKNOWN", "EC_PostOnlyWillTakeLiquidity")
             else:
-                self.fill(order, self.mark(order.symbol), is_maker=False)
+                self.fill(order, last, is_maker=False)
         else:
             self._emit_order(order)
         self._emit_position(order.symbol, order.position_idx)

@@ -299,6 +299,20 @@ def test_amend_moves_a_resting_order_and_a_crossing_post_only_amend_cancels_it(m
     assert rejected(lambda: market.engine.amend_order(dict(base, price="29000"), T0)).code == 110001
 
 
+def test_amend_checks_the_band_the_trigger_side_and_reduce_only_stops(market):
+    base = {"category": "linear", "symbol": "BTCUSDT"}
+    post_only_buy(market, "29000", orderLinkId="lim")
+    assert rejected(lambda: market.engine.amend_order(dict(base, orderLinkId="lim", price="34000"), T0)).code == 110003
+    assert rejected(lambda: market.engine.amend_order(dict(base, orderLinkId="lim", triggerPrice="31000"), T0)).code == 10001
+    market.order(side="Buy", orderType="Market", qty="0.01", triggerPrice="30500", triggerDirection=1, orderLinkId="cond")
+    assert rejected(lambda: market.engine.amend_order(dict(base, orderLinkId="cond", triggerPrice="29500"), T0)).code == 110092
+    market.engine.amend_order(dict(base, orderLinkId="cond", triggerPrice="30600"), T0)
+    assert market.engine.by_link["cond"].trigger_price == D("30600")
+    market.order(side="Buy", orderType="Market", qty="0.01")
+    market.order(side="Sell", orderType="Limit", qty="0.01", price="30500", reduceOnly=True, orderLinkId="ro")
+    assert rejected(lambda: market.engine.amend_order(dict(base, orderLinkId="ro", stopLoss="31000"), T0)).code == 10001
+
+
 def test_cancel_all_with_order_filter_keeps_the_position_stop(market):
     open_long_with_stops(market)
     post_only_buy(market, "29000")
