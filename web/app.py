@@ -82,12 +82,19 @@ def create_app(
         bot, problem = live()
         latencies = bot.pop("cycle_latency_ms", None)
         feed = bot.get("feed") if isinstance(bot.get("feed"), dict) else {}
+        # ``symbols`` may be the configured names, or {name: live facts} (last_bar_ms, last_close, ...).
+        configured = bot.get("symbols") or ()
+        live_rows = configured if isinstance(configured, dict) else {}
         rows = []
-        for row in reader.overview(s for s in bot.get("symbols", ()) if isinstance(s, str)):
-            bar = row["last_bar"]
+        for row in reader.overview(s for s in configured if isinstance(s, str)):
+            symbol_live = live_rows.get(row["symbol"]) if isinstance(live_rows.get(row["symbol"]), dict) else {}
+            bar_ms, close = _newest_bar(row["last_bar"], symbol_live)
             rows.append({
                 **row,
-                "bar_age_ms": now - (bar["start_ms"] + 60_000) if bar else None,
+                "live": symbol_live or None,
+                "last_bar_ms": bar_ms,
+                "last_close": close,
+                "bar_age_ms": now - (bar_ms + 60_000) if bar_ms is not None else None,
                 "unrealised_pnl": _sum_decimal(p["unrealised_pnl"] for p in row["positions"]),
                 "feed": feed.get(row["symbol"]),
             })
@@ -172,6 +179,16 @@ def _latency_summary(samples: Any) -> dict[str, Any] | None:
         return {"n": 0, "p50": None, "p99": None, "max": None}
     p99 = values[min(len(values) - 1, int(0.99 * len(values)))]
     return {"n": len(values), "p50": statistics.median(values), "p99": p99, "max": values[-1]}
+
+
+def _newest_bar(journal_bar: dict[str, Any] | None, live: dict[str, Any]) -> tuple[int | None, Any]:
+    """The newer of the journal's last 1m bar and the live feed's: (start_ms, close)."""
+    candidates = []
+    if journal_bar is not None:
+        candidates.append((journal_bar["start_ms"], journal_bar["close"]))
+    if isinstance(live.get("last_bar_ms"), int):
+        candidates.append((live["last_bar_ms"], live.get("last_close")))
+    return max(candidates, key=lambda c: c[0]) if candidates else (None, None)
 
 
 def _sum_decimal(values: Iterable[str | None]) -> str | None:

@@ -170,3 +170,23 @@ def test_the_server_listens_on_a_real_loopback_socket(journal_path):
     finally:
         server.stop()
     assert not server.thread.is_alive()
+
+
+def test_status_takes_live_per_symbol_facts_when_they_are_newer_than_the_journal(journal_path):
+    board = {
+        "venue": "sim",
+        "symbols": {
+            "BTCUSDT": {"last_bar_ms": s.T0, "last_close": 97200.0, "last_decision": None},
+            "ETHUSDT": {"last_bar_ms": s.T0 - 5 * s.MIN, "last_close": 3000.0, "last_decision": None},
+        },
+        "cycle_latency_ms": [],
+    }
+    with serving(create_app(str(journal_path), lambda: board, clock=lambda: NOW)) as c:
+        body = c.get("/status").json()
+    rows = {r["symbol"]: r for r in body["symbols"]}
+    assert list(rows) == ["BTCUSDT", "ETHUSDT"]
+    assert (rows["BTCUSDT"]["last_bar_ms"], rows["BTCUSDT"]["last_close"], rows["BTCUSDT"]["bar_age_ms"]) == (s.T0, 97200.0, s.MIN)
+    assert rows["BTCUSDT"]["live"]["last_close"] == 97200.0
+    # The journal's ETH bar (09:39) is newer than the live one (09:35): the newer wins.
+    assert (rows["ETHUSDT"]["last_bar_ms"], rows["ETHUSDT"]["last_close"]) == (s.T0 - s.MIN, 3050.25)
+    assert body["cycle_latency_ms"] == {"n": 0, "p50": None, "p99": None, "max": None}

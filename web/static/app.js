@@ -58,8 +58,8 @@ function renderStatus(status) {
   replaceRows("symbols", status.symbols.map((row) => {
     const tr = el("tr", null, { "data-symbol": row.symbol });
     tr.appendChild(el("th", row.symbol));
-    cell(tr, "Last bar", row.last_bar ? time(row.last_bar.start_ms) : "–", null, "bar_time");
-    cell(tr, "Close", row.last_bar ? row.last_bar.close : "–", null, "close");
+    cell(tr, "Last bar", time(row.last_bar_ms), null, "bar_time");
+    cell(tr, "Close", row.last_close !== null ? row.last_close : "–", null, "close");
     const d = row.last_decision;
     cell(tr, "Decision", d ? [d.kind, d.path, d.side, d.score !== null ? d.score.toFixed(2) : null].filter(Boolean).join(" ") : "–",
       d ? d.kind : null, "decision");
