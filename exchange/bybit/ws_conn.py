@@ -117,8 +117,14 @@ class V5Socket:
                 self.stats["disconnects"] += 1
                 if not self._stopping:
                     log.warning("stream connection lost", extra={"stream": self.name, "error": f"{type(exc).__name__}: {exc}"})
+            except Exception:
+                # A bug in a frame handler must not end the feed for good: log it, reconnect.
+                self.stats["session_errors"] += 1
+                log.exception("stream session failed", extra={"stream": self.name})
             finally:
                 self._ws = None
+                if self.healthy and not self._stopping:
+                    self._on_session_lost()
             if self._stopping:
                 break
             if self._end_reason and self._end_reason != "stopping":
@@ -174,6 +180,9 @@ class V5Socket:
 
     def _ping_frame(self) -> str:
         return msgspec.json.encode({"req_id": self.next_req_id("ping"), "op": "ping"}).decode()
+
+    def _on_session_lost(self) -> None:
+        """A session that had finished its opening just ended (before the reconnect)."""
 
     async def _open_session(self, ws: ClientConnection) -> None:
         raise NotImplementedError

@@ -43,7 +43,6 @@ class PrivateStream(V5Socket):
         self._credentials = credentials
         self._topics = tuple(topics)
         self._server_time_ms = server_time_ms or (lambda: int(self._clock() * 1000))
-        self._down_since_ms: int | None = None
 
     def __repr__(self) -> str:
         return f"PrivateStream({self.url!r}, topics={self._topics})"
@@ -53,6 +52,10 @@ class PrivateStream(V5Socket):
             ts_ms=int(self._clock() * 1000), kind=kind, source=self.name, message=message, level=level,  # type: ignore[arg-type]
             data=tuple((k, str(v)) for k, v in data.items()),
         )
+
+    def _on_session_lost(self) -> None:
+        # Until the reconnect is reported, the owner is blind to fills and stop triggers.
+        self.deliver(self._event("private_disconnected", "private stream lost: order, fill and position pushes paused", "WARNING"))
 
     async def _open_session(self, ws: ClientConnection) -> None:
         # Bybit only needs expires > its clock (§4.2), so the later of our two clocks is safe;

@@ -112,13 +112,14 @@ def test_after_a_reconnect_the_owner_is_told_to_reconcile_and_bad_rows_are_skipp
             await venue.send_raw(push("order", dict(ORDER, side=""), {"symbol": "BTCUSDT"}, dict(ORDER, orderStatus="New", rejectReason="EC_NoError")))
             await venue.send_raw(push("position", {"symbol": "BTCUSDT", "size": "0"}))
             await venue.send_raw('{"topic":"order","data":"oops"}')
-            await until(lambda: len(got) == 3)
+            await until(lambda: len(got) == 4)
             stream.stop()
             await task
             return stream
 
     stream = run(scenario())
-    reconnect, order, flat = got
+    lost, reconnect, order, flat = got
+    assert lost.kind == "private_disconnected" and lost.level == "WARNING"
     assert reconnect.kind == "private_reconnect" and reconnect.level == "WARNING"
     assert isinstance(order, OrderUpdate) and order.status == "New" and order.reject_reason is None
     assert isinstance(flat, PositionUpdate) and flat.size == 0 and flat.side is None and flat.avg_price is None

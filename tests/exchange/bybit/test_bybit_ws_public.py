@@ -322,3 +322,28 @@ def test_a_skipped_confirm_is_reported_as_a_gap_before_the_next_bar():
     stream = run(scenario())
     assert [type(m).__name__ for m in got] == ["Kline", "FeedGap", "Kline", "Kline"]
     assert (got[1].from_ms, got[1].to_ms) == (T0 + MINUTE, T0 + 3 * MINUTE) and stream.stats["gaps_detected"] == 1
+
+
+def test_a_bug_in_a_frame_handler_costs_a_reconnect_not_the_feed():
+    got: list = []
+
+    async def scenario():
+        async with WsVenue() as venue:
+            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
+            task = await started(stream)
+            original = stream._on_push
+
+            def broken_once(frame):
+                stream._on_push = original
+                raise TypeError("a handler bug")
+
+            stream._on_push = broken_once
+            await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
+            await until(lambda: stream.stats["session_errors"] == 1 and stream.healthy and venue.conns)
+            await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0 + MINUTE, bar_row(T0 + MINUTE), True))
+            await until(lambda: any(isinstance(m, Kline) for m in got))
+            await finish(stream, task)
+            return stream
+
+    stream = run(scenario())
+    assert stream.connections == 2 and [type(m) for m in got] == [FeedGap, Kline]
