@@ -91,7 +91,7 @@ class Engine(OrderEntry, PositionAdmin):
         for a, b in zip(points, points[1:]):
             walk_segment(self, symbol, a, b, suppressed_tp)
         self.last_price[symbol] = bar.close
-        self._check_liquidation(symbol)
+        self._check_liquidation()
 
     def _tps_losing_to_sl(self, symbol: str, bar: Bar) -> set[str]:
         """Take-profits that share a bar with their position's stop-loss: the stop wins (conservative)."""
@@ -198,6 +198,8 @@ class Engine(OrderEntry, PositionAdmin):
         fee = money(value * rate)
         closed = min(qty, pos.size) if pos.side and pos.side != order.side else ZERO
         opened = qty - closed
+        # Closing the whole position (also on a one-way flip) ends its TP/SL and reduce-only orders.
+        closes_out = bool(closed) and closed == pos.size
         pnl = ZERO
         if closed:
             pnl = money((price - pos.avg_price) * closed * pos.sign)
@@ -250,11 +252,11 @@ class Engine(OrderEntry, PositionAdmin):
         self.executions.append(execution)
         self.events.append(("execution", execution))
         self._emit_order(order)
+        if closes_out:
+            self._clear_position_orders(pos)
         if opened and (order.take_profit or order.stop_loss):
             self._attach_tpsl(pos, order.take_profit, order.stop_loss, order.tp_trigger_by, order.sl_trigger_by,
                               parent=order.order_link_id)
-        if not pos.size:
-            self._clear_position_orders(pos)
         self._emit_position(symbol, order.position_idx)
         self._emit_wallet()
 
@@ -307,7 +309,7 @@ class Engine(OrderEntry, PositionAdmin):
         order.updated_ms = self.now_ms
         self._emit_order(order)
 
-    def _check_liquidation(self, symbol: str) -> None:
+    def _check_liquidation(self) -> None:
         """Cross margin: when equity falls below total maintenance margin, every position is closed at mark."""
         if not any(p.size for p in self.positions.values()):
             return

@@ -200,6 +200,17 @@ def test_one_way_order_larger_than_the_position_flips_it(market):
     assert D(market.engine.executions[-1]["execPnl"]) == D("1.00")
 
 
+def test_a_flip_ends_the_old_positions_stop_and_reduce_only_orders(market):
+    open_long_with_stops(market)
+    tp = market.get(market.order(side="Sell", orderType="Limit", qty="0.01", price="30500", reduceOnly=True))
+    market.order(side="Sell", orderType="Market", qty="0.03")
+    pos = market.position()
+    assert (pos.side, pos.size, pos.stop_loss) == ("Sell", D("0.02"), 0)
+    assert [(o.stop_order_type, o.status, o.cancel_type) for o in market.engine.orders.values() if o.is_position_tpsl] == [
+        ("StopLoss", "Deactivated", "CancelByTpSlTsClear")]
+    assert (tp.status, tp.cancel_type) == ("Cancelled", "CancelByReduceOnly")
+
+
 def test_hedge_mode_keeps_a_long_and_a_short_apart(hedge_market):
     m = hedge_market
     assert rejected(lambda: m.order(side="Buy", orderType="Market", qty="0.01")).code == 10001
