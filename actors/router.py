@@ -343,6 +343,41 @@ class Venue(Protocol):
     def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]: ...
 
 
+class RouterIO:
+    """The router's side effects, apart from any thread: each request of the core becomes
+    the venue's answer as a message. The pykka shell and the one-thread backtest share it."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+
+    def perform(self, request: Message) -> Message:
+        if isinstance(request, OrderIntent):
+            return self.venue.execute(request)
+        if isinstance(request, SnapshotRequest):
+            return self.snapshot(request.ts_ms)
+        if isinstance(request, FillsRequest):
+            return self.fills(request)
+        raise TypeError(f"the router performs no {type(request).__name__}")
+
+    def snapshot(self, ts_ms: int) -> VenueSnapshot:
+        try:
+            return VenueSnapshot(
+                ts_ms=ts_ms,
+                positions=tuple(self.venue.positions()),
+                orders=tuple(self.venue.open_orders()),
+                equity=self.venue.wallet_equity(),
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed read is journaled; the next cycle reads again
+            return VenueSnapshot(ts_ms=ts_ms, positions=(), orders=(), error=f"{type(exc).__name__}: {exc}")
+
+    def fills(self, request: FillsRequest) -> Fills:
+        try:
+            fills = self.venue.executions(request.symbol, start_ms=request.since_ms, end_ms=request.until_ms + 60_000)
+        except Exception as exc:  # noqa: BLE001 - journaled as an unaccounted trade
+            return Fills(request=request, error=f"{type(exc).__name__}: {exc}")
+        return Fills(request=request, fills=tuple(f for f in fills if f.symbol == request.symbol))
+
+
 class RouterActor(CoreActor):
     """Shell: reconciles on start, and performs the core's REST calls one at a time."""
 
@@ -350,7 +385,7 @@ class RouterActor(CoreActor):
 
     def __init__(self, core: RouterCore, deliver: Deliver, venue: Venue, *, now_ms: Callable[[], int]) -> None:
         super().__init__(core, deliver)
-        self._venue = venue
+        self.io = RouterIO(venue)
         self._now_ms = now_ms
 
     def on_start(self) -> None:
@@ -360,29 +395,4 @@ class RouterActor(CoreActor):
             self._fail(SnapshotRequest(ts_ms=0), exc)
 
     def perform(self, request: Message) -> None:
-        if isinstance(request, OrderIntent):
-            self.dispatch(self._venue.execute(request))
-        elif isinstance(request, SnapshotRequest):
-            self.dispatch(self._snapshot(request.ts_ms))
-        elif isinstance(request, FillsRequest):
-            self.dispatch(self._fills(request))
-        else:
-            super().perform(request)
-
-    def _snapshot(self, ts_ms: int) -> VenueSnapshot:
-        try:
-            return VenueSnapshot(
-                ts_ms=ts_ms,
-                positions=tuple(self._venue.positions()),
-                orders=tuple(self._venue.open_orders()),
-                equity=self._venue.wallet_equity(),
-            )
-        except Exception as exc:  # noqa: BLE001 - a failed read is journaled; the next cycle reads again
-            return VenueSnapshot(ts_ms=ts_ms, positions=(), orders=(), error=f"{type(exc).__name__}: {exc}")
-
-    def _fills(self, request: FillsRequest) -> Fills:
-        try:
-            fills = self._venue.executions(request.symbol, start_ms=request.since_ms, end_ms=request.until_ms + 60_000)
-        except Exception as exc:  # noqa: BLE001 - journaled as an unaccounted trade
-            return Fills(request=request, error=f"{type(exc).__name__}: {exc}")
-        return Fills(request=request, fills=tuple(f for f in fills if f.symbol == request.symbol))
+        self.dispatch(self.io.perform(request))

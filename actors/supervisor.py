@@ -22,15 +22,15 @@ from typing import Any
 
 import pykka
 
-from actors.decide import strategy_decide
+from actors.cores import router_core, scheduler_core, symbol_core
 from actors.journal import Flush, JournalActor
 from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
 from actors.post import PostOffice
-from actors.router import RouterActor, RouterCore
-from actors.scheduler import SchedulerActor, SchedulerCore
+from actors.router import RouterActor
+from actors.scheduler import SchedulerActor
 from actors.settings import Credentials, Secret, Settings
 from actors.status import StatusBoard
-from actors.symbol import BIAS_SYMBOLS, SymbolActor, SymbolCore
+from actors.symbol import SymbolActor
 from exchange.bybit.bridge import StreamThread
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.venues import venue_urls
@@ -38,15 +38,10 @@ from exchange.bybit.ws_private import PrivateStream
 from exchange.bybit.ws_public import PublicStream
 from exchange.sim.config import SimConfig
 from exchange.sim.server import SimServer
-from indicators.frame import FrameIndicators, build_market_state
-from indicators.params import IndicatorParams
 
 log = logging.getLogger("smtbot.supervisor")
 
 PULSE_S = 0.2
-# Bars each buffer keeps: the bootstrap plus a day of 1m bars, so a restart never needs
-# more than the buffer holds and memory stays bounded at 500 symbols.
-BUFFER_SLACK = 100
 
 
 class Bot:
@@ -142,29 +137,18 @@ class Bot:
 
     def _start_router(self) -> None:
         assert self._rest is not None
-        core = RouterCore(self.instruments, self.settings.strategy, self.settings.risk, react_to_fills=not self.paced)
+        core = router_core(self.settings, self.instruments, react_to_fills=not self.paced)
         self.post.register("router", RouterActor.start(core, self.deliver, self._rest, now_ms=self.clock_ms))
 
     def _start_symbol(self, symbol: str) -> None:
         assert self._market is not None
-        settings = self.settings
-        params = IndicatorParams.from_strategy(settings.strategy)
-        hist = max(16, settings.strategy.swing_lookback, settings.strategy.pre_cross_bars + 2, settings.strategy.ha_flip_window + 2)
-        core = SymbolCore(
-            symbol, settings.bot.timeframes,
-            capacity=settings.bot.bootstrap_bars + BUFFER_SLACK,
-            indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
-            build_state=build_market_state,
-            decide=strategy_decide(settings.strategy, settings.risk, self.instruments[symbol]),
-            bias_symbols=tuple(s for s in BIAS_SYMBOLS if s in self.symbols),
-        )
+        core = symbol_core(self.settings, symbol, self.instruments[symbol], self.symbols)
         ref = SymbolActor.start(core, self.deliver, self._market.klines_range,
-                                bootstrap_bars=settings.bot.bootstrap_bars, now_ms=self.clock_ms)
+                                bootstrap_bars=self.settings.bot.bootstrap_bars, now_ms=self.clock_ms)
         self.post.register(f"symbol:{symbol}", ref)
 
     def _start_scheduler(self) -> None:
-        bot = self.settings.bot
-        core = SchedulerCore(self.symbols, bot.timeframes, grace_ms=bot.tick_grace_ms, heartbeat_timeout_ms=bot.heartbeat_timeout_ms)
+        core = scheduler_core(self.settings, self.symbols)
         self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.clock_ms))
 
     def _from_feed(self, message: Message) -> None:

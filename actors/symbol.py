@@ -238,38 +238,24 @@ class SymbolCore:
 Fetch = Callable[[str, int, int, int], list[Kline]]
 
 
-class SymbolActor(CoreActor):
-    """Shell: bootstraps history on start and performs the core's REST backfills."""
+class SymbolIO:
+    """A symbol's side effects, apart from any thread: REST bootstrap and backfills.
+    The pykka shell and the one-thread backtest share it."""
 
-    def __init__(self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int]) -> None:
-        super().__init__(core, deliver)
-        self.name = f"symbol:{core.symbol}"
+    def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
-        self._bootstrap_bars = bootstrap_bars
-        self._now_ms = now_ms
 
-    def on_start(self) -> None:
-        try:
-            self._bootstrap()
-        except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
-            self._fail(Backfill(symbol=self.core.symbol, interval=1, from_ms=0, to_ms=0), exc)
-
-    def _bootstrap(self) -> None:
-        now = self._now_ms()
-        for tf in self.core.timeframes:
+    @staticmethod
+    def bootstrap_requests(symbol: str, timeframes: Sequence[int], bars: int, now_ms: int) -> list[Backfill]:
+        """The closed history to load at start: ``bars`` bars of each timeframe before ``now_ms``."""
+        requests = []
+        for tf in timeframes:
             step = tf * MINUTE_MS
-            to_ms = now - now % step
-            self.dispatch(self._backfill(Backfill(
-                symbol=self.core.symbol, interval=tf, from_ms=to_ms - self._bootstrap_bars * step, to_ms=to_ms,
-            ), is_bootstrap=True))
+            to_ms = now_ms - now_ms % step
+            requests.append(Backfill(symbol=symbol, interval=tf, from_ms=to_ms - bars * step, to_ms=to_ms))
+        return requests
 
-    def perform(self, request: Message) -> None:
-        if not isinstance(request, Backfill):
-            super().perform(request)
-            return
-        self.dispatch(self._backfill(request, is_bootstrap=False))
-
-    def _backfill(self, request: Backfill, *, is_bootstrap: bool) -> BackfillResult:
+    def backfill(self, request: Backfill, *, is_bootstrap: bool = False) -> BackfillResult:
         try:
             klines = tuple(self._fetch(request.symbol, request.interval, request.from_ms, request.to_ms))
             error = ""
@@ -279,3 +265,27 @@ class SymbolActor(CoreActor):
             symbol=request.symbol, interval=request.interval, from_ms=request.from_ms, to_ms=request.to_ms,
             klines=klines, error=error, is_bootstrap=is_bootstrap,
         )
+
+
+class SymbolActor(CoreActor):
+    """Shell: bootstraps history on start and performs the core's REST backfills."""
+
+    def __init__(self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int]) -> None:
+        super().__init__(core, deliver)
+        self.name = f"symbol:{core.symbol}"
+        self.io = SymbolIO(fetch)
+        self._bootstrap_bars = bootstrap_bars
+        self._now_ms = now_ms
+
+    def on_start(self) -> None:
+        try:
+            for request in self.io.bootstrap_requests(self.core.symbol, self.core.timeframes, self._bootstrap_bars, self._now_ms()):
+                self.dispatch(self.io.backfill(request, is_bootstrap=True))
+        except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
+            self._fail(Backfill(symbol=self.core.symbol, interval=1, from_ms=0, to_ms=0), exc)
+
+    def perform(self, request: Message) -> None:
+        if not isinstance(request, Backfill):
+            super().perform(request)
+            return
+        self.dispatch(self.io.backfill(request))

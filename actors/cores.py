@@ -1,0 +1,47 @@
+"""The pure cores of one bot, built from settings: the one recipe the supervisor, the
+backtest and replays all follow, so every run mode decides with identical parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from actors.decide import strategy_decide
+from actors.messages import Instrument
+from actors.router import RouterCore
+from actors.scheduler import SchedulerCore
+from actors.settings import Settings
+from actors.symbol import BIAS_SYMBOLS, SymbolCore
+from indicators.frame import FrameIndicators, build_market_state
+from indicators.params import IndicatorParams
+
+# Bars each buffer keeps beyond the bootstrap, so a backfill after a short outage never
+# pushes out history the indicators were warmed with; memory stays bounded at 500 symbols.
+BUFFER_SLACK = 100
+
+
+def history_length(settings: Settings) -> int:
+    """How many past values each FrameState carries: enough for every strategy lookback."""
+    s = settings.strategy
+    return max(16, s.swing_lookback, s.pre_cross_bars + 2, s.ha_flip_window + 2)
+
+
+def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols: Sequence[str]) -> SymbolCore:
+    params = IndicatorParams.from_strategy(settings.strategy)
+    hist = history_length(settings)
+    return SymbolCore(
+        symbol, settings.bot.timeframes,
+        capacity=settings.bot.bootstrap_bars + BUFFER_SLACK,
+        indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
+        build_state=build_market_state,
+        decide=strategy_decide(settings.strategy, settings.risk, instrument),
+        bias_symbols=tuple(s for s in BIAS_SYMBOLS if s in symbols),
+    )
+
+
+def router_core(settings: Settings, instruments: Mapping[str, Instrument], *, react_to_fills: bool) -> RouterCore:
+    return RouterCore(dict(instruments), settings.strategy, settings.risk, react_to_fills=react_to_fills)
+
+
+def scheduler_core(settings: Settings, symbols: Sequence[str]) -> SchedulerCore:
+    bot = settings.bot
+    return SchedulerCore(symbols, bot.timeframes, grace_ms=bot.tick_grace_ms, heartbeat_timeout_ms=bot.heartbeat_timeout_ms)
