@@ -84,14 +84,16 @@ class OrderEntry:
         tp, sl = decimal_param(req, "takeProfit"), decimal_param(req, "stopLoss")
         tp, sl = tp or ZERO, sl or ZERO
         trigger_price = decimal_param(req, "triggerPrice") or ZERO
-        if (tp or sl) and reduce_only:
+        closing = self._is_closing_params(side, idx)
+        if (tp or sl) and (reduce_only or closing):
             raise V5Error(10001, "params error: TP/SL cannot be set on a reduce-only order")
         tpsl_mode = req.get("tpslMode") or ("Full" if (tp or sl) else "")
         if tpsl_mode not in ("", "Full"):
             raise V5Error(10001, "params error: only tpslMode Full is supported by the simulator")
         tp_by = req.get("tpTriggerBy") or ("LastPrice" if tp else "")
         sl_by = req.get("slTriggerBy") or ("LastPrice" if sl else "")
-        for by in (tp_by, sl_by):
+        trigger_by = (req.get("triggerBy") or "LastPrice") if trigger_price else ""
+        for by in (tp_by, sl_by, trigger_by):
             if by and by not in TRIGGER_BY:
                 raise V5Error(10001, "params error: triggerBy invalid")
         base = trigger_price or price or last
@@ -103,7 +105,6 @@ class OrderEntry:
             self._check_trigger(direction, trigger_price, last)
         if link and link in self.by_link:
             raise V5Error(110072, "OrderLinkedID is duplicate")
-        closing = self._is_closing_params(side, idx)
         if reduce_only or closing:
             reducible = self._reducible(symbol, side, idx)
             if reducible == 0:
@@ -127,11 +128,8 @@ class OrderEntry:
             reduce_only=reduce_only, close_on_trigger=close_on_trigger, take_profit=tp, stop_loss=sl,
             tp_trigger_by=tp_by, sl_trigger_by=sl_by, tpsl_mode=tpsl_mode, last_price_on_created=last,
             trigger_price=trigger_price, trigger_direction=direction if trigger_price else 0,
-            trigger_by=(req.get("triggerBy") or "LastPrice") if trigger_price else "",
-            stop_order_type="Stop" if trigger_price else "",
+            trigger_by=trigger_by, stop_order_type="Stop" if trigger_price else "",
         )
-        if order.trigger_by and order.trigger_by not in TRIGGER_BY:
-            raise V5Error(10001, "params error: triggerBy invalid")
         self._register(order)
         if link:
             self.by_link[link] = order
