@@ -8,6 +8,8 @@ and the router may act on the next step.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,6 +38,7 @@ class JournalWriter:
         ).fetchone()[0]
         self.committed_rows = 0
         self.commits = 0
+        self.rejected_rows = 0
 
     @staticmethod
     def _insert_sql(table: str) -> str:
@@ -68,17 +71,23 @@ class JournalWriter:
             self._pending.append((table, row))
 
     def commit(self) -> int:
-        """Write every buffered row in ONE transaction; returns how many were written."""
+        """Write every buffered row in ONE transaction; returns how many were written.
+
+        If SQLite cannot write at all (locked, disk full), the batch stays buffered for
+        the next commit and the error propagates. If one row breaks a constraint, that
+        row alone is replaced by an ERROR event saying so: a malformed decision must not
+        take the orders and fills of its batch down with it.
+        """
         if not self._pending:
             return 0
         batch, self._pending = self._pending, []
-        by_table: dict[str, list[tuple]] = {}
-        for table, row in batch:
-            by_table.setdefault(table, []).append(tuple(row.get(c) for c in columns(table)))
         try:
-            with self.db.atomic():
-                for table, rows in by_table.items():
-                    self.db.conn.executemany(self._statements[table], rows)
+            try:
+                with self.db.atomic():
+                    self._insert_batch(batch)
+            except sqlite3.IntegrityError:
+                with self.db.atomic():
+                    self._insert_row_by_row(batch)
         except BaseException:
             # The transaction rolled back; keep the rows so a retry (or close) can write them.
             self._pending = batch + self._pending
@@ -86,6 +95,22 @@ class JournalWriter:
         self.committed_rows += len(batch)
         self.commits += 1
         return len(batch)
+
+    def _insert_batch(self, batch: list[tuple[str, Row]]) -> None:
+        by_table: dict[str, list[tuple]] = {}
+        for table, row in batch:
+            by_table.setdefault(table, []).append(_values(table, row))
+        for table, rows in by_table.items():
+            self.db.conn.executemany(self._statements[table], rows)
+
+    def _insert_row_by_row(self, batch: list[tuple[str, Row]]) -> None:
+        for table, row in batch:
+            try:
+                with self.db.atomic():  # a savepoint: only this row is undone
+                    self.db.conn.execute(self._statements[table], _values(table, row))
+            except sqlite3.IntegrityError as exc:
+                self.rejected_rows += 1
+                self.db.conn.execute(self._statements["events"], _values("events", _rejection(table, row, exc)))
 
     def append_now(self, messages: Iterable[object]) -> int:
         """Append and commit at once. Anything already buffered goes in the same
@@ -124,3 +149,17 @@ class JournalWriter:
     def _note_tick(self, tick_ms: int) -> None:
         if self.current_tick_ms is None or tick_ms > self.current_tick_ms:
             self.current_tick_ms = tick_ms
+
+
+def _values(table: str, row: Row) -> tuple:
+    return tuple(row.get(c) for c in columns(table))
+
+
+def _rejection(table: str, row: Row, exc: Exception) -> Row:
+    """The event that takes a refused row's place (and its seq, so seq stays unique)."""
+    return {
+        "seq": row["seq"], "tick_ms": row.get("tick_ms"), "ts_ms": row.get("ts_ms"),
+        "kind": "journal_row_refused", "source": "journal", "level": "ERROR",
+        "message": f"{table} row refused by SQLite: {exc}",
+        "data": json.dumps({"table": table, "row": row}, default=str, sort_keys=True),
+    }

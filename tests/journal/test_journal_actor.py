@@ -13,6 +13,7 @@ import pytest
 
 from actors import messages as m
 from actors.journal import Flush, JournalActor
+from journal.writer import JournalWriter
 from tests.journal import samples as s
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +150,32 @@ def test_write_ahead_is_answered_durable_only_after_the_intent_is_on_disk(tmp_pa
     assert delivered == [("router", m.Durable(intent=s.intent(link="wa-7")), [("intent", "wa-7")])]
     ref.ask(s.ack(link="wa-7"))
     assert len(delivered) == 1
+
+
+def test_a_failing_actor_still_flushes_its_batch_and_says_why(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "j.sqlite"
+    original = JournalWriter.record
+
+    def record(self, message):
+        if isinstance(message, m.JournalEvent) and message.kind == "poison":
+            raise RuntimeError("poison pill")
+        return original(self, message)
+
+    monkeypatch.setattr(JournalWriter, "record", record)
+    ref = JournalActor.start(path)
+    ref.tell(s.decision(symbol="BTCUSDT"))
+    ref.ask(s.decision(symbol="ETHUSDT"))
+    with caplog.at_level("ERROR", logger="smtbot.journal"):
+        with pytest.raises(RuntimeError, match="poison pill"):
+            ref.ask(s.event(kind="poison"))
+        ref.tell(s.decision(symbol="SOLUSDT"))  # ask failures keep the actor alive (pykka); tell ones do not
+        ref.ask(Flush())
+    assert rows(path, "SELECT symbol FROM decisions ORDER BY seq") == [("BTCUSDT",), ("ETHUSDT",), ("SOLUSDT",)]
+    ref.tell(s.decision(symbol="ADAUSDT"))  # buffered when the actor dies
+    ref.tell(s.event(kind="poison"))
+    deadline = time.monotonic() + 10
+    while ref.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not ref.is_alive()
+    assert rows(path, "SELECT symbol FROM decisions WHERE seq = 4") == [("ADAUSDT",)]
+    assert any(r.getMessage() == "journal actor failed" and "poison pill" in r.error for r in caplog.records)

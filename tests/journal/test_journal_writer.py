@@ -1,5 +1,6 @@
 """JournalWriter: batches per tick, commits orders and fills at once, one transaction per batch."""
 
+import json
 import sqlite3
 
 import pytest
@@ -57,14 +58,34 @@ def test_rows_without_their_own_tick_carry_the_current_tick(path):
     assert conn.execute("SELECT tick_ms FROM position_snapshots").fetchone() == (s.T0 + s.MIN,)
 
 
-def test_a_batch_is_one_transaction_a_bad_row_writes_nothing_and_keeps_the_batch(path):
+def test_a_batch_that_cannot_be_written_stays_buffered_and_is_written_by_the_next_commit(path):
+    writer = JournalWriter(path)
+    writer.db.execute("PRAGMA busy_timeout=20")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: SQLite cannot write now
+    writer.append([s.execution(), s.take(), s.ack()])
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        writer.commit()
+    assert writer.pending == 3
+    blocker.execute("ROLLBACK")
+    writer.append([s.decision(symbol="ETHUSDT")])
+    assert writer.commit() == 4
+    assert (count(path, "executions"), count(path, "decisions"), count(path, "orders")) == (1, 2, 1)
+
+
+def test_a_malformed_row_becomes_an_error_event_and_the_rest_of_its_batch_is_kept(path):
     writer = JournalWriter(path)
     broken = m.Decision(tick_ms=s.T0, symbol=None, kind="NO_SETUP")  # NOT NULL symbol
-    writer.append([s.execution(), s.take(), broken])
-    with pytest.raises(sqlite3.IntegrityError):
-        writer.commit()
-    assert (count(path, "executions"), count(path, "decisions")) == (0, 0)
-    assert writer.pending == 3
+    writer.append([s.take(), broken, s.execution()])
+    assert writer.commit() == 3
+    assert (writer.pending, writer.rejected_rows) == (0, 1)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT seq, kind FROM decisions").fetchall() == [(1, "TAKE")]
+    assert conn.execute("SELECT seq, exec_id FROM executions").fetchall() == [(3, "e-1")]
+    seq, kind, level, message, data = conn.execute("SELECT seq, kind, level, message, data FROM events").fetchone()
+    assert (seq, kind, level) == (2, "journal_row_refused", "ERROR")
+    assert "NOT NULL constraint failed: decisions.symbol" in message
+    assert json.loads(data)["table"] == "decisions"
 
 
 def test_a_tick_commits_the_previous_ticks_batch(path):
