@@ -84,9 +84,10 @@ class Streams:
 
     def subscribed_klines(self) -> set[tuple[int, str]]:
         out = set()
-        for conn in self.connections:
+        # Copies: tests and admin code may call this from outside the server loop.
+        for conn in list(self.connections):
             if conn.stream == "public":
-                for topic in conn.topics:
+                for topic in list(conn.topics):
                     _, interval, symbol = topic.split(".")
                     out.add((int(interval), symbol))
         return out

@@ -114,7 +114,7 @@ def test_pybit_private_stream_authenticates_and_sees_the_order_lifecycle(sim, se
     try:
         ws.order_stream(callback=frames.append)
         ws.execution_stream(callback=frames.append)
-        wait_until(lambda: any(c.authed and len(c.topics) == 2 for c in sim.streams.connections), what="auth")
+        wait_until(lambda: any(c.authed and len(c.topics) == 2 for c in list(sim.streams.connections)), what="auth")
         session.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.01",
                             orderLinkId="m-1")
         wait_until(lambda: len(frames) >= 3, what="private pushes")
