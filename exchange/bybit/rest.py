@@ -139,9 +139,13 @@ class BybitRest(V5Http):
     def _scope(self, symbol: str | None) -> dict[str, Any]:
         return {"category": CATEGORY, "symbol": symbol} if symbol else {"category": CATEGORY, "settleCoin": SETTLE_COIN}
 
-    def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+    def open_orders(self, symbol: str | None = None, *, conditional: bool = False) -> list[OrderUpdate]:
+        """Open orders. By default only plain orders: the position's own TP/SL live on as
+        ``Untriggered`` conditional orders (§5.2), and reconciliation must never mistake them for
+        strays to cancel; they show on ``positions()``. ``conditional=True`` lists every kind."""
         path = "/v5/order/realtime"
-        rows = self._pages(path, {**self._scope(symbol), "openOnly": 0, "limit": 50}, models.OrderRow)
+        params = {**self._scope(symbol), "openOnly": 0, "orderFilter": None if conditional else "Order", "limit": 50}
+        rows = self._pages(path, params, models.OrderRow)
         return self._convert(rows, models.order_update, path)
 
     def positions(self, symbol: str | None = None) -> list[PositionUpdate]:

@@ -133,6 +133,9 @@ def test_a_fill_makes_a_position_whose_stop_moves_idempotently(sim, rest):
     first, second = rest.execute(stop), rest.execute(stop)
     assert (first.outcome, first.ret_code, second.outcome, second.ret_code) == ("ok", 0, "ok", 34040)
     assert rest.positions("BTCUSDT")[0].stop_loss == first.intent.stop_loss
+    assert rest.open_orders("BTCUSDT") == []  # the position's stop is not a stray order
+    stops = rest.open_orders("BTCUSDT", conditional=True)
+    assert [(o.status, o.side, o.order_link_id) for o in stops] == [("Untriggered", "Sell", "")]
     assert rest.wallet_equity() < Decimal(10_000)  # the taker fee was paid
 
 

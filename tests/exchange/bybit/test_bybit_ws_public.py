@@ -4,6 +4,7 @@ refuse topics and send garbage; and the gap-fill contract with the REST client."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import Counter
@@ -35,14 +36,24 @@ async def finish(stream: PublicStream, task: asyncio.Task) -> None:
     await asyncio.wait_for(task, 3)
 
 
+@contextlib.asynccontextmanager
+async def streaming(symbols, intervals, deliver, *, venue_options=None, **options):
+    """A scripted venue and a healthy stream subscribed to it, stopped on the way out."""
+    async with WsVenue(**(venue_options or {})) as venue:
+        stream = PublicStream(venue.url, symbols, intervals, deliver, **{**FAST, **options})
+        task = await started(stream)
+        try:
+            yield venue, stream
+        finally:
+            await finish(stream, task)
+
+
 def test_subscribes_in_batches_of_ten_and_decodes_confirmed_and_forming_bars():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-            stream = PublicStream(venue.url, symbols, [1, 3, 5, 15], got.append, **FAST)
-            task = await started(stream)
+        symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+        async with streaming(symbols, [1, 3, 5, 15], got.append) as (venue, stream):
             subs = [m for m in venue.received if m["op"] == "subscribe"]
             assert [len(m["args"]) for m in subs] == [10, 2]
             assert sorted(a for m in subs for a in m["args"]) == sorted(f"kline.{i}.{s}" for s in symbols for i in (1, 3, 5, 15))
@@ -50,7 +61,6 @@ def test_subscribes_in_batches_of_ten_and_decodes_confirmed_and_forming_bars():
             await venue.push("kline.5.ETHUSDT", kline_frame("ETHUSDT", 5, T0, row, confirm=False))
             await venue.push("kline.5.ETHUSDT", kline_frame("ETHUSDT", 5, T0, row, confirm=True))
             await until(lambda: len(got) == 2)
-            await finish(stream, task)
 
     run(scenario())
     forming, closed = got
@@ -63,11 +73,8 @@ def test_sends_the_json_heartbeat_and_swallows_pongs():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             await until(lambda: stream.stats["pongs"] >= 3)
-            await finish(stream, task)
             return venue, stream
 
     venue, stream = run(scenario())
@@ -80,9 +87,7 @@ def test_malformed_frames_are_counted_logged_once_per_kind_and_never_fatal(caplo
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             bad_open = json.loads(kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
             bad_open["data"][0]["open"] = "not-a-number"
             bad_turnover = json.loads(kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
@@ -93,7 +98,6 @@ def test_malformed_frames_are_counted_logged_once_per_kind_and_never_fatal(caplo
                 await venue.send_raw(frame)
             await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
             await until(lambda: len(got) == 1)
-            await finish(stream, task)
             return stream
 
     with caplog.at_level(logging.WARNING, logger="exchange.bybit"):
@@ -108,13 +112,10 @@ def test_a_duplicated_confirm_is_delivered_once():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             for start in (T0, T0, T0 + MINUTE):
                 await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, start, bar_row(start), True))
             await until(lambda: len(got) == 2)
-            await finish(stream, task)
             return stream
 
     stream = run(scenario())
@@ -127,9 +128,7 @@ def test_a_dropped_connection_reconnects_resubscribes_and_reports_the_gap_of_eve
     now = {"ms": T0 + 5 * MINUTE + 1_000}
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT", "ETHUSDT"], [1, 5], got.append, clock=lambda: now["ms"] / 1000, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT", "ETHUSDT"], [1, 5], got.append, clock=lambda: now["ms"] / 1000) as (venue, stream):
             await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0 + 3 * MINUTE, bar_row(T0), True))
             await until(lambda: len(got) == 1)
             now["ms"] = T0 + 9 * MINUTE + 30_000
@@ -138,7 +137,6 @@ def test_a_dropped_connection_reconnects_resubscribes_and_reports_the_gap_of_eve
             assert venue.connections == 2
             subs = [m for m in venue.received if m["op"] == "subscribe"]
             assert len(subs) == 2 and subs[0]["args"] == subs[1]["args"]
-            await finish(stream, task)
 
     run(scenario())
     gaps = {(g.symbol, g.interval): (g.from_ms, g.to_ms) for g in got if isinstance(g, FeedGap)}
@@ -155,14 +153,11 @@ def test_a_silent_connection_is_abandoned_and_replaced():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             venue.silent = True
             await until(lambda: stream.stats["silences"] == 1, timeout=3)
             venue.silent = False
             await until(lambda: stream.healthy and venue.connections == 2, timeout=3)
-            await finish(stream, task)
             return stream
 
     stream = run(scenario())
@@ -174,12 +169,9 @@ def test_request_reconnect_from_a_watchdog_reopens_the_stream():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             stream.request_reconnect("no confirmed 1m bar")
             await until(lambda: venue.connections == 2 and stream.healthy)
-            await finish(stream, task)
 
     run(scenario())
     assert [type(m) for m in got] == [FeedGap]
@@ -189,13 +181,10 @@ def test_a_refused_topic_is_dropped_reported_and_the_rest_resubscribed():
     got: list = []
 
     async def scenario():
-        async with WsVenue(refuse=frozenset({"kline.1.NOPEUSDT"})) as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT", "NOPEUSDT"], [1], got.append, **FAST)
-            task = asyncio.create_task(stream.run())
-            await until(lambda: stream.healthy)
+        refuse = frozenset({"kline.1.NOPEUSDT"})
+        async with streaming(["BTCUSDT", "NOPEUSDT"], [1], got.append, venue_options=dict(refuse=refuse)) as (venue, stream):
             await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
             await until(lambda: any(isinstance(m, Kline) for m in got))
-            await finish(stream, task)
             return stream, venue
 
     stream, venue = run(scenario())
@@ -226,13 +215,10 @@ def test_an_owner_that_raises_does_not_kill_the_stream():
         raise RuntimeError("actor is dead")
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], deliver, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], deliver) as (venue, stream):
             for start in (T0, T0 + MINUTE):
                 await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, start, bar_row(start), True))
             await until(lambda: len(calls) == 2)
-            await finish(stream, task)
             return stream
 
     stream = run(scenario())
@@ -273,10 +259,8 @@ def test_every_confirmed_bar_arrives_exactly_once_across_twenty_five_drops_with_
                 order.append(bar.start_ms)
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], deliver, clock=lambda: rest_venue.now_ms / 1000,
-                                  **{**FAST, "backoff_initial_s": 0.002, "backoff_max_s": 0.004})
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], deliver, clock=lambda: rest_venue.now_ms / 1000,
+                             backoff_initial_s=0.002, backoff_max_s=0.004) as (venue, stream):
             drops = 0
             for k in range(bars):
                 start = first + k * MINUTE
@@ -292,7 +276,6 @@ def test_every_confirmed_bar_arrives_exactly_once_across_twenty_five_drops_with_
                     drops += 1
                     await asyncio.sleep(0.002)
             await until(lambda: stream.healthy and stream.stats["gaps_reported"] >= drops, timeout=5)
-            await finish(stream, task)
             return stream, drops
 
     stream, drops = run(scenario())
@@ -310,13 +293,10 @@ def test_a_skipped_confirm_is_reported_as_a_gap_before_the_next_bar():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             for start in (T0, T0 + 3 * MINUTE, T0 + 4 * MINUTE):
                 await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, start, bar_row(start), True))
             await until(lambda: len(got) == 4)
-            await finish(stream, task)
             return stream
 
     stream = run(scenario())
@@ -328,9 +308,7 @@ def test_a_bug_in_a_frame_handler_costs_a_reconnect_not_the_feed():
     got: list = []
 
     async def scenario():
-        async with WsVenue() as venue:
-            stream = PublicStream(venue.url, ["BTCUSDT"], [1], got.append, **FAST)
-            task = await started(stream)
+        async with streaming(["BTCUSDT"], [1], got.append) as (venue, stream):
             original = stream._on_push
 
             def broken_once(frame):
@@ -342,7 +320,6 @@ def test_a_bug_in_a_frame_handler_costs_a_reconnect_not_the_feed():
             await until(lambda: stream.stats["session_errors"] == 1 and stream.healthy and venue.conns)
             await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0 + MINUTE, bar_row(T0 + MINUTE), True))
             await until(lambda: any(isinstance(m, Kline) for m in got))
-            await finish(stream, task)
             return stream
 
     stream = run(scenario())
