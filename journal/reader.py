@@ -10,12 +10,13 @@ moves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,20 @@ class JournalReader:
 
     def _value(self, sql: str, params: Iterable[Any] = ()) -> Any:
         return self._conn().execute(sql, tuple(params)).fetchone()[0]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every query inside sees the journal as of one moment, even while the writer
+        commits (one read transaction on this thread's connection)."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ metrics, and the dashboard page. Every route is GET; nothing here can write.
 module understands (all optional, anything else is passed through to /status):
 ``symbols`` (configured symbols), ``feed`` ({symbol: {...}} feed health per symbol),
 ``cycle_latency_ms`` (recent cycle latencies), ``equity``, ``queue_depth``
-({actor: depth}).
+({actor: depth}), ``now_ms`` (the bot's clock, which in a replay is the data's time).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from web.auth import Guard
 from web.redact import Redactor
 
 STATIC = Path(__file__).parent / "static"
+STALE_AFTER_MS = 150_000
 _encoder = msgspec.json.Encoder()
 
 StatusSource = Callable[[], dict[str, Any]]
@@ -78,23 +79,29 @@ def create_app(
         return endpoint
 
     def get_status() -> Response:
-        now = clock()
         bot, problem = live()
+        now = _now(bot, clock)
         latencies = bot.pop("cycle_latency_ms", None)
         feed = bot.get("feed") if isinstance(bot.get("feed"), dict) else {}
         # ``symbols`` may be the configured names, or {name: live facts} (last_bar_ms, last_close, ...).
         configured = bot.get("symbols") or ()
         live_rows = configured if isinstance(configured, dict) else {}
+        with reader.snapshot():  # symbol rows, facts and positions from one journal version
+            overview = reader.overview(s for s in configured if isinstance(s, str))
+            facts = reader.facts()
+            open_positions = len(reader.positions())
         rows = []
-        for row in reader.overview(s for s in configured if isinstance(s, str)):
+        for row in overview:
             symbol_live = live_rows.get(row["symbol"]) if isinstance(live_rows.get(row["symbol"]), dict) else {}
             bar_ms, close = _newest_bar(row["last_bar"], symbol_live)
+            age = now - (bar_ms + 60_000) if bar_ms is not None else None
             rows.append({
                 **row,
                 "live": symbol_live or None,
                 "last_bar_ms": bar_ms,
                 "last_close": close,
-                "bar_age_ms": now - (bar_ms + 60_000) if bar_ms is not None else None,
+                "bar_age_ms": age,
+                "is_stale": _is_stale(feed.get(row["symbol"]), age),
                 "unrealised_pnl": _sum_decimal(p["unrealised_pnl"] for p in row["positions"]),
                 "feed": feed.get(row["symbol"]),
             })
@@ -103,8 +110,8 @@ def create_app(
             "now_ms": now,
             "status_error": problem,
             "cycle_latency_ms": _latency_summary(latencies),
-            "journal": reader.facts(),
-            "open_positions": len(reader.positions()),
+            "journal": facts,
+            "open_positions": open_positions,
             "symbols": rows,
         })
 
@@ -112,7 +119,7 @@ def create_app(
         return json({"positions": reader.positions()})
 
     def get_pnl() -> Response:
-        now = clock()
+        now = _now(live()[0], clock)
         return json({"now_ms": now, **reader.pnl(now)})
 
     def paged(items: list[dict[str, Any]], key: str, limit: int) -> Response:
@@ -179,6 +186,21 @@ def _latency_summary(samples: Any) -> dict[str, Any] | None:
         return {"n": 0, "p50": None, "p99": None, "max": None}
     p99 = values[min(len(values) - 1, int(0.99 * len(values)))]
     return {"n": len(values), "p50": statistics.median(values), "p99": p99, "max": values[-1]}
+
+
+def _now(bot: dict[str, Any], clock: Callable[[], int]) -> int:
+    """The bot's own time when its status gives one (a replay runs on the data's clock),
+    else the wall clock: "today" and "stale" must mean the same thing to bot and page."""
+    now = bot.get("now_ms")
+    return now if isinstance(now, int) and not isinstance(now, bool) else clock()
+
+
+def _is_stale(feed: Any, age_ms: int | None) -> bool:
+    """The feed's own verdict when it gives one; otherwise no closed 1m bar for over
+    two and a half minutes (one missed boundary plus grace) is stale."""
+    if isinstance(feed, dict) and isinstance(feed.get("stale"), bool):
+        return feed["stale"]
+    return age_ms is None or age_ms > STALE_AFTER_MS
 
 
 def _newest_bar(journal_bar: dict[str, Any] | None, live: dict[str, Any]) -> tuple[int | None, Any]:

@@ -136,3 +136,14 @@ def test_facts_name_the_schema_version_and_the_last_tick(writer, reader):
     facts = reader.facts()
     assert facts["last_seq"] == 2 and facts["last_tick_ms"] == s.T0 + s.MIN and facts["bars"] == 1
     assert facts["schema_version"] >= 2
+
+
+def test_a_snapshot_sees_one_journal_version_while_the_writer_commits(writer, reader):
+    writer.append_now([s.decision(symbol="BTCUSDT")])
+    with reader.snapshot():
+        before = reader.last_seq()
+        writer.append_now([s.take(symbol="BTCUSDT"), s.decision(symbol="ETHUSDT")])
+        assert reader.last_seq() == before
+        assert [d["kind"] for d in reader.decisions()] == ["NO_SETUP"]
+    assert reader.last_seq() == before + 2
+    assert [d["kind"] for d in reader.decisions()] == ["NO_SETUP", "TAKE", "NO_SETUP"]

@@ -190,3 +190,23 @@ def test_status_takes_live_per_symbol_facts_when_they_are_newer_than_the_journal
     # The journal's ETH bar (09:39) is newer than the live one (09:35): the newer wins.
     assert (rows["ETHUSDT"]["last_bar_ms"], rows["ETHUSDT"]["last_close"]) == (s.T0 - s.MIN, 3050.25)
     assert body["cycle_latency_ms"] == {"n": 0, "p50": None, "p99": None, "max": None}
+
+
+def test_the_bots_own_clock_decides_today_and_staleness(journal_path):
+    # A replay's "now" is the data's time: with it, the seeded bars are fresh and the trades are today's.
+    replay_now = s.T0 + 10 * s.MIN
+    board = {"symbols": ["BTCUSDT"], "now_ms": replay_now, "feed": {"ETHUSDT": {"stale": True}}}
+    with serving(create_app(str(journal_path), lambda: board, clock=lambda: s.T0 + 400 * 86_400_000)) as c:
+        status = c.get("/status").json()
+        pnl = c.get("/pnl").json()
+    rows = {r["symbol"]: r for r in status["symbols"]}
+    assert status["now_ms"] == replay_now and pnl["now_ms"] == replay_now
+    assert (rows["BTCUSDT"]["bar_age_ms"], rows["BTCUSDT"]["is_stale"]) == (10 * s.MIN, True)
+    assert rows["ETHUSDT"]["is_stale"] is True  # the feed's own verdict
+    assert pnl["today"]["total"]["trades"] == 2
+
+
+def test_a_bar_within_two_and_a_half_minutes_is_fresh(client):
+    rows = {r["symbol"]: r for r in client.get("/status").json()["symbols"]}
+    assert (rows["BTCUSDT"]["bar_age_ms"], rows["BTCUSDT"]["is_stale"]) == (2 * s.MIN, False)
+    assert rows["SOLUSDT"]["is_stale"] is True  # no bar at all, and the feed says so too

@@ -31,7 +31,7 @@ PAGE_FACTS = """(() => {
     ledger[tr.dataset.window] = f;
   }
   return JSON.stringify({
-    polls: Number(document.body.dataset.polls), rows, ledger,
+    polls: Number(document.body.dataset.polls), seq: Number(document.body.dataset.seq), rows, ledger,
     trades: [...document.querySelectorAll('#trades tbody tr')].map(tr => tr.querySelector('[data-field=pnl_usdt]').textContent),
     events: [...document.querySelectorAll('#events tbody tr')].map(tr => tr.querySelector('[data-field=kind]').textContent),
     problem: document.getElementById('problem').hidden ? null : document.getElementById('problem').textContent,

@@ -37,14 +37,15 @@ function replaceRows(tableId, rows) {
 
 function ago(ms) {
   if (ms === null || ms === undefined) return "no bars";
-  const s = Math.round(ms / 1000);
-  return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`;
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
 }
 
 function feedText(row) {
-  const feed = row.feed || {};
-  const stale = feed.stale === true || (row.bar_age_ms !== null && row.bar_age_ms > 150000);
-  return { text: stale ? `stale · ${ago(row.bar_age_ms)}` : `ok · ${ago(row.bar_age_ms)}`, cls: stale ? "warn" : "up" };
+  return { text: `${row.is_stale ? "stale" : "ok"} · ${ago(row.bar_age_ms)}`, cls: row.is_stale ? "warn" : "up" };
 }
 
 function renderStatus(status) {
@@ -143,6 +144,7 @@ async function poll() {
     problem.hidden = !status.status_error;
     problem.textContent = status.status_error || "";
     document.querySelector('#summary [data-field="updated"]').textContent = time(status.now_ms);
+    document.body.dataset.seq = String(status.journal.last_seq);  // the journal version this render shows
     document.body.dataset.polls = String(Number(document.body.dataset.polls) + 1);
   } catch (err) {
     problem.hidden = false;
