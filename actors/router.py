@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -342,6 +342,10 @@ class Venue(Protocol):
 
     def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]: ...
 
+    def switch_position_mode(self, symbol: str, *, hedge: bool) -> bool: ...
+
+    def set_leverage(self, symbol: str, leverage: int | Decimal) -> bool: ...
+
 
 class RouterIO:
     """The router's side effects, apart from any thread: each request of the core becomes
@@ -349,6 +353,23 @@ class RouterIO:
 
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
+
+    def prepare_account(self, symbols: Sequence[str], leverage: int, ts_ms: int) -> list[JournalEvent]:
+        """Hedge mode and the configured leverage on every traded symbol, before any order:
+        entries use positionIdx 1/2. Already-set is success; a refusal is journaled, and that
+        symbol's entries will be refused by the venue (reported, never silently retried)."""
+        events = []
+        for symbol in symbols:
+            try:
+                changed = [self.venue.switch_position_mode(symbol, hedge=True), self.venue.set_leverage(symbol, leverage)]
+            except Exception as exc:  # noqa: BLE001 - the venue's reason goes to the journal
+                events.append(JournalEvent(ts_ms=ts_ms, kind="account_setup_failed", source="router", level="ERROR",
+                                           message=f"{symbol}: {type(exc).__name__}: {exc}"[:300]))
+                continue
+            if any(changed):
+                events.append(JournalEvent(ts_ms=ts_ms, kind="account_setup", source="router",
+                                           message=f"{symbol}: hedge mode, leverage {leverage}"))
+        return events
 
     def perform(self, request: Message) -> Message:
         if isinstance(request, OrderIntent):
@@ -383,13 +404,16 @@ class RouterActor(CoreActor):
 
     name = "router"
 
-    def __init__(self, core: RouterCore, deliver: Deliver, venue: Venue, *, now_ms: Callable[[], int]) -> None:
+    def __init__(self, core: RouterCore, deliver: Deliver, venue: Venue, *, now_ms: Callable[[], int], leverage: int) -> None:
         super().__init__(core, deliver)
         self.io = RouterIO(venue)
         self._now_ms = now_ms
+        self._leverage = leverage
 
     def on_start(self) -> None:
         try:
+            for event in self.io.prepare_account(sorted(self.core.instruments), self._leverage, self._now_ms()):
+                self._deliver("journal", event)
             self.perform(SnapshotRequest(ts_ms=self._now_ms()))
         except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
             self._fail(SnapshotRequest(ts_ms=0), exc)

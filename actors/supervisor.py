@@ -120,7 +120,8 @@ class Bot:
             self._start_symbol(symbol)
         self._start_scheduler()
 
-        self._public = PublicStream(public_url, self.symbols, bot.timeframes, self._from_feed)
+        self._public = PublicStream(public_url, self.symbols, bot.timeframes, self._from_feed,
+                                    clock=lambda: self._rest.now_ms() / 1000)
         private = PrivateStream(private_url, credentials, lambda message: self.deliver("router", message),
                                 server_time_ms=self._rest.now_ms)
         self._streams = StreamThread([self._public, private])
@@ -138,7 +139,8 @@ class Bot:
     def _start_router(self) -> None:
         assert self._rest is not None
         core = router_core(self.settings, self.instruments, react_to_fills=not self.paced)
-        self.post.register("router", RouterActor.start(core, self.deliver, self._rest, now_ms=self.clock_ms))
+        self.post.register("router", RouterActor.start(core, self.deliver, self._rest, now_ms=self.clock_ms,
+                                                     leverage=self.settings.risk.leverage))
 
     def _start_symbol(self, symbol: str) -> None:
         assert self._market is not None
