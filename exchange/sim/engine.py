@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from exchange.sim.config import SimConfig
-from exchange.sim.intrabar import bar_path, walk_segment
+from exchange.sim.intrabar import bar_path, can_meet_any, walk_segment
 from exchange.sim.market import Bar, InstrumentRules
 from exchange.sim.order_entry import OrderEntry
 from exchange.sim.orders import ZERO, Order, Position, text
@@ -40,6 +40,7 @@ class Engine(OrderEntry, PositionAdmin):
         self.maker_fee = Decimal(str(config.maker_fee))
         self.taker_fee = Decimal(str(config.taker_fee))
         self.mm_rate = Decimal(str(config.maintenance_margin_rate))
+        self.fill_offset = {s: r.tick_size * config.fill_through_ticks for s, r in self.rules.items()}
         self.initial_equity = Decimal(str(config.initial_equity))
         self.wallet = self.initial_equity
         self.last_price: dict[str, Decimal] = {}
@@ -86,10 +87,12 @@ class Engine(OrderEntry, PositionAdmin):
         if symbol not in self.rules:
             return
         last = self.last_price.get(symbol, bar.open)
-        suppressed_tp = self._tps_losing_to_sl(symbol, bar)
         points = [last, *bar_path(bar, self.config.intrabar_path)]
-        for a, b in zip(points, points[1:]):
-            walk_segment(self, symbol, a, b, suppressed_tp)
+        # Most bars meet no order at all: one reachability scan spares walking every segment.
+        if can_meet_any(self, self.resting(symbol), min(points), max(points)):
+            suppressed_tp = self._tps_losing_to_sl(symbol, bar)
+            for a, b in zip(points, points[1:]):
+                walk_segment(self, symbol, a, b, suppressed_tp)
         self.last_price[symbol] = bar.close
         self._check_liquidation()
 

@@ -43,12 +43,22 @@ def _touch(engine: "Engine", order: "Order", falling: bool, suppressed: set[str]
         priority = _STOP if kind == "StopLoss" else _TAKE_PROFIT if kind == "TakeProfit" else _OTHER_TRIGGER
         return order.trigger_price, priority
     if order.status in ("New", "PartiallyFilled") and order.order_type == "Limit":
-        ticks = engine.rules[order.symbol].tick_size * engine.config.fill_through_ticks
+        ticks = engine.fill_offset[order.symbol]
         if falling and order.side == "Buy":
             return order.price - ticks, _LIMIT
         if not falling and order.side == "Sell":
             return order.price + ticks, _LIMIT
     return None
+
+
+def can_meet_any(engine: "Engine", orders: list["Order"], low: Decimal, high: Decimal) -> bool:
+    """Whether any of ``orders`` would be met by a path that stays within [low, high]."""
+    for order in orders:
+        for falling in (True, False):
+            hit = _touch(engine, order, falling, set())
+            if hit is not None and (hit[0] >= low if falling else hit[0] <= high):
+                return True
+    return False
 
 
 def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppressed: set[str]) -> None:

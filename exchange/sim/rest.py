@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from decimal import Decimal
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
 
@@ -127,19 +128,21 @@ class RestApi:
         return response
 
     async def _dispatch(self, request: Request, path: str) -> Response:
-        method = request.method
-        body = await request.body()
+        return self.respond(request.method, path, request.url.query, await request.body(), request.headers)
+
+    def respond(self, method: str, path: str, query: str, body: bytes, h: Mapping[str, str]) -> Response:
+        """One request past the fault gate, without sockets: the in-process venue calls this
+        directly, so a backtest's requests meet the same checks as the served ones."""
         if method == "GET" and body:
             return PlainTextResponse("GET with a body is forbidden", status_code=403)
         if path in self.public:
             if method != "GET":
                 return PlainTextResponse("Not Found", status_code=404)
-            params = dict(parse_qsl(request.url.query, keep_blank_values=True))
+            params = dict(parse_qsl(query, keep_blank_values=True))
             return self._answer(lambda: self.public[path](params))
         route = self.private.get(path)
         if route is None or route[0] != method:
             return PlainTextResponse("Not Found", status_code=404)
-        h = request.headers
         key, sign, ts = h.get(signing.HEADER_API_KEY), h.get(signing.HEADER_SIGN), h.get(signing.HEADER_TIMESTAMP)
         if not key or not sign or not ts:
             return PlainTextResponse("missing authentication headers", status_code=401)
@@ -159,7 +162,7 @@ class RestApi:
             return envelope(10002, f"invalid request, please check your server timestamp or recv_window param. "
                                    f"req_timestamp[{ts_ms}],server_timestamp[{now_wall}],recv_window[{window_ms}]",
                             {}, self.server.now_ms())
-        payload = request.url.query.encode() if method == "GET" else body
+        payload = query.encode() if method == "GET" else body
         if not signing.is_valid_signature(cfg.api_secret, ts, key, recv_window, payload, sign):
             origin = f"{ts}{key}{recv_window}{payload.decode('utf-8', 'replace')}"
             return envelope(10004, f"error sign! origin_string[{origin}]", {}, self.server.now_ms())
@@ -169,7 +172,7 @@ class RestApi:
             if not allowed:
                 return envelope(10006, "Too many visits!", {}, self.server.now_ms(), headers)
         if method == "GET":
-            params = dict(parse_qsl(request.url.query, keep_blank_values=True))
+            params = dict(parse_qsl(query, keep_blank_values=True))
         else:
             try:
                 params = json.loads(body) if body else {}

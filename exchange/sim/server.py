@@ -35,13 +35,27 @@ from starlette.routing import Route, WebSocketRoute
 
 from exchange.sim.config import SimConfig
 from exchange.sim.faults import FaultPlan, FaultState
-from exchange.sim.market import MINUTE_MS, load_store
+from exchange.sim.market import MINUTE_MS, Bar, load_store
 from exchange.sim.rest import RestApi
 from exchange.sim.streams import Streams
 from exchange.sim.venue import Venue
 
 log = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def kline_push(topic: str, interval: int, bar: Bar, confirm: bool, now_ms: int) -> dict:
+    """One public-stream kline frame (bybit-v5.md §3.3); the in-process venue hands out the same."""
+    end = bar.start_ms + interval * MINUTE_MS - 1
+    return {
+        "topic": topic, "type": "snapshot", "ts": now_ms,
+        "data": [{"start": bar.start_ms, "end": end, "interval": str(interval),
+                  "open": format(bar.open, "f"), "close": format(bar.close, "f"),
+                  "high": format(bar.high, "f"), "low": format(bar.low, "f"),
+                  "volume": format(bar.volume, "f"),
+                  "turnover": format(bar.turnover, "f") if bar.turnover is not None else "0",
+                  "confirm": confirm, "timestamp": min(end, now_ms)}],
+    }
 
 
 class SimServer:
@@ -262,16 +276,7 @@ class SimServer:
                 self._push_kline(f"kline.{interval}.{symbol}", interval, forming[0], False, now_ms)
 
     def _push_kline(self, topic: str, interval: int, bar, confirm: bool, now_ms: int) -> None:
-        end = bar.start_ms + interval * MINUTE_MS - 1
-        self.streams.publish_public(topic, {
-            "topic": topic, "type": "snapshot", "ts": now_ms,
-            "data": [{"start": bar.start_ms, "end": end, "interval": str(interval),
-                      "open": format(bar.open, "f"), "close": format(bar.close, "f"),
-                      "high": format(bar.high, "f"), "low": format(bar.low, "f"),
-                      "volume": format(bar.volume, "f"),
-                      "turnover": format(bar.turnover, "f") if bar.turnover is not None else "0",
-                      "confirm": confirm, "timestamp": min(end, now_ms)}],
-        })
+        self.streams.publish_public(topic, kline_push(topic, interval, bar, confirm, now_ms))
 
     def publish_private(self) -> None:
         events = self.venue.engine.drain_events()

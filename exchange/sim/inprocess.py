@@ -1,0 +1,152 @@
+"""The simulator venue inside the caller's thread: no sockets, no event loop, no clock of its own.
+
+A backtest (and paper mode) must meet the venue through the same V5 requests and answers as
+``make run`` does, or the two would not decide alike. So this is the served venue minus the
+wire: ``transport`` is an httpx transport that hands each request to the same ``RestApi.respond``
+the HTTP server runs (signature, recv window, parameter checks, V5 envelope), and the stream
+pushes are the same frames the WebSocket endpoints send, queued for the caller to read.
+
+Two ways to move time:
+- ``advance()``: the next minute of the replayed files (a backtest), as the server's replay does;
+- ``on_bar(symbol, bar)``: a closed 1m bar that arrived from outside (paper mode: live public
+  data, fills simulated here). The engine matches that symbol's resting orders against it and the
+  clock moves to the bar's end. The venue's own kline endpoint keeps serving its store only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from exchange.sim.config import SimConfig
+from exchange.sim.faults import FaultState
+from exchange.sim.market import MINUTE_MS, Bar, InstrumentRules, KlineStore, load_store
+from exchange.sim.rest import RestApi
+from exchange.sim.server import kline_push
+from exchange.sim.venue import Venue
+
+
+class InProcessSim:
+    """The venue, its REST face as an httpx transport, and its stream pushes as queued frames.
+
+    Single-threaded by design: whoever calls ``advance``/``on_bar`` also makes the requests.
+    """
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.config = venue.config
+        self.faults = FaultState()
+        self.rest = RestApi(self)
+        self._private: list[bytes] = []
+        self._push_seq = 0
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def replay(cls, config: SimConfig, *, start_ms: int | None = None) -> InProcessSim:
+        """Replay ``config.data_dir``; the clock starts at ``start_ms`` (a minute boundary), or
+        ``config.warmup_minutes`` after the data's common start, as the server's does."""
+        store, rules = load_store(Path(config.data_dir), config.symbols, config.loop)
+        if start_ms is not None:
+            if start_ms % MINUTE_MS or not store.first_ms <= start_ms < store.end_ms:
+                raise ValueError(f"start {start_ms} is not a minute inside the data [{store.first_ms}, {store.end_ms})")
+            config = msgspec.structs.replace(config, warmup_minutes=(start_ms - store.first_ms) // MINUTE_MS)
+        return cls(Venue(store, rules, config))
+
+    @classmethod
+    def fed(cls, rules: Mapping[str, InstrumentRules], config: SimConfig, last_bars: Mapping[str, Bar]) -> InProcessSim:
+        """A venue driven by ``on_bar`` alone (paper mode). ``last_bars`` holds each symbol's newest
+        closed 1m bar, all on the same minute: its close is the last price orders are judged against."""
+        starts = {bar.start_ms for bar in last_bars.values()}
+        if len(starts) != 1 or set(last_bars) - set(rules):
+            raise ValueError("last_bars needs one bar per known symbol, all starting on the same minute")
+        store = KlineStore({symbol: [bar] for symbol, bar in last_bars.items()})
+        venue = Venue(store, {s: rules[s] for s in last_bars}, msgspec.structs.replace(config, warmup_minutes=0, loop=False))
+        venue.clock_ms = venue.engine.now_ms = starts.pop() + MINUTE_MS  # those bars are closed
+        for symbol, bar in last_bars.items():
+            venue.engine.set_last_price(symbol, bar.close)
+        return cls(venue)
+
+    # --- the clock ------------------------------------------------------------------------
+
+    @property
+    def clock_ms(self) -> int:
+        return self.venue.clock_ms
+
+    def now_ms(self) -> int:
+        return self.venue.clock_ms
+
+    @property
+    def is_finished(self) -> bool:
+        return self.venue.is_finished
+
+    def advance(self) -> int:
+        """The next replayed minute: match it, queue its private pushes; returns the new boundary."""
+        boundary = self.venue.advance()
+        self.publish_private()
+        return boundary
+
+    def on_bar(self, symbol: str, bar: Bar) -> int:
+        """A closed 1m ``bar`` of ``symbol`` from outside: match ``symbol``'s resting orders against
+        it and move the clock to its end (never backwards). Returns the clock.
+
+        Call it once per symbol per minute, as each closed bar arrives; a bar that ends before the
+        clock still matches (a late symbol), it just leaves the clock where it is."""
+        end = bar.start_ms + MINUTE_MS
+        boundary = max(self.venue.clock_ms, end)
+        self.venue.engine.on_bar(symbol, bar, boundary)
+        self.venue.clock_ms = boundary
+        self.publish_private()
+        return boundary
+
+    # --- REST -----------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> httpx.BaseTransport:
+        """Give this to ``httpx.Client(transport=...)`` (any base URL): requests never leave the process."""
+        return InProcessTransport(self)
+
+    def publish_private(self) -> None:
+        """Queue the engine's private events as the private stream would push them (RestApi calls
+        this after every request, as the server does)."""
+        for topic, data in self.venue.engine.drain_events():
+            self._push_seq += 1
+            frame = {"id": f"inprocess-{self._push_seq}", "topic": topic, "creationTime": self.now_ms(), "data": [data]}
+            self._private.append(json.dumps(frame, separators=(",", ":")).encode())
+
+    # --- streams --------------------------------------------------------------------------
+
+    def drain_private(self) -> list[bytes]:
+        """Private-stream frames (execution → order → position → wallet) queued since the last call."""
+        frames, self._private = self._private, []
+        return frames
+
+    def closed_klines(self, boundary_ms: int, intervals: Iterable[int], symbols: Iterable[str] | None = None) -> list[bytes]:
+        """The ``confirm:true`` public frames the server pushes at ``boundary_ms``, in its order
+        (sorted by interval, then symbol): every interval that closes there, for every symbol."""
+        wanted = sorted((i, s) for i in set(intervals) for s in (self.venue.symbols if symbols is None else symbols))
+        frames = []
+        for interval, symbol in wanted:
+            span = interval * MINUTE_MS
+            if boundary_ms % span:
+                continue
+            closed = self.venue.candle(symbol, interval, boundary_ms - span)
+            if closed is not None and closed[1]:
+                topic = f"kline.{interval}.{symbol}"
+                frames.append(json.dumps(kline_push(topic, interval, closed[0], True, boundary_ms), separators=(",", ":")).encode())
+        return frames
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """httpx → ``RestApi.respond`` in the calling thread: same checks, same envelope, no socket."""
+
+    def __init__(self, sim: InProcessSim) -> None:
+        self.sim = sim
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self.sim.rest.respond(request.method, request.url.path, request.url.query.decode(), request.read(), request.headers)
+        return httpx.Response(answer.status_code, headers=answer.headers.items(), content=answer.body, request=request)
