@@ -78,3 +78,25 @@ def test_secrets_never_appear_in_any_response(guarded):
     assert status["credentials"] == "***"
     assert status["note"] == "signed with ***"
     assert status["venue"] == "sim"
+
+
+def test_the_supervisors_endpoint_refuses_to_serve_a_network_address_without_a_token(journal_path):
+    from web.serve import WebServer
+
+    with pytest.raises(WebConfigError, match="not loopback"):
+        WebServer(str(journal_path), status_with_secrets, "0.0.0.0", 0)
+
+
+def test_the_supervisors_endpoint_serves_guarded_with_a_token_and_masks_secrets(journal_path):
+    import httpx
+
+    from web.serve import WebServer
+
+    server = WebServer(str(journal_path), status_with_secrets, "127.0.0.1", 0, token=TOKEN, secrets=[SIM_SECRET]).start()
+    try:
+        assert server.port and server.url == f"http://127.0.0.1:{server.port}"
+        assert httpx.get(f"{server.url}/status", timeout=5).status_code == 401
+        body = httpx.get(f"{server.url}/status", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).text
+        assert '"venue":"sim"' in body and SIM_SECRET not in body
+    finally:
+        server.stop()
