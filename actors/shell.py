@@ -57,7 +57,10 @@ class CoreActor(pykka.ThreadingActor):
 
     def dispatch(self, message: Message) -> None:
         self.handled += 1
-        for to, out in self.core.handle(message):
+        self.post(self.core.handle(message))
+
+    def post(self, outbox: Outbox) -> None:
+        for to, out in outbox:
             if to == "self":
                 self.perform(out)
             else:

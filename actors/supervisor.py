@@ -68,6 +68,8 @@ class Bot:
         self._pulse_stop = threading.Event()
         self._pulse: threading.Thread | None = None
         self._stopped = False
+        self._clock_seen = 0
+        self._clock_seen_at = 0.0
 
     # --- wiring -----------------------------------------------------------------------
 
@@ -80,6 +82,17 @@ class Bot:
             return self.sim.now_ms()
         assert self._market is not None
         return self._market.now_ms()
+
+    def scheduler_clock_ms(self) -> int:
+        """The venue's time, except that a paced replay waiting on us keeps moving at wall
+        speed: if a bar never comes, grace and heartbeat still run out (and unblock it)."""
+        now = self.clock_ms()
+        if not self.paced:
+            return now
+        wall = time.monotonic()
+        if now != self._clock_seen:
+            self._clock_seen, self._clock_seen_at = now, wall
+        return now + int((wall - self._clock_seen_at) * 1000)
 
     def start(self) -> Bot:
         settings = self.settings
@@ -142,16 +155,16 @@ class Bot:
         self.post.register("router", RouterActor.start(core, self.deliver, self._rest, now_ms=self.clock_ms,
                                                      leverage=self.settings.risk.leverage))
 
-    def _start_symbol(self, symbol: str) -> None:
+    def _start_symbol(self, symbol: str, *, is_restart: bool = False) -> None:
         assert self._market is not None
         core = symbol_core(self.settings, symbol, self.instruments[symbol], self.symbols)
         ref = SymbolActor.start(core, self.deliver, self._market.klines_range,
-                                bootstrap_bars=self.settings.bot.bootstrap_bars, now_ms=self.clock_ms)
+                                bootstrap_bars=self.settings.bot.bootstrap_bars, now_ms=self.clock_ms, is_restart=is_restart)
         self.post.register(f"symbol:{symbol}", ref)
 
     def _start_scheduler(self) -> None:
         core = scheduler_core(self.settings, self.symbols)
-        self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.clock_ms))
+        self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.scheduler_clock_ms))
 
     def _from_feed(self, message: Message) -> None:
         """Called on the stream thread: route each bar to its symbol's actor."""
@@ -162,7 +175,7 @@ class Bot:
 
     def _pulse_loop(self) -> None:
         while not self._pulse_stop.wait(PULSE_S):
-            self.deliver("scheduler", Now(ts_ms=self.clock_ms()))
+            self.deliver("scheduler", Now(ts_ms=self.scheduler_clock_ms()))
 
     def _wait_for_subscriptions(self, timeout_s: float = 30.0) -> None:
         assert self.sim is not None
@@ -190,7 +203,7 @@ class Bot:
             old.stop(block=False)
         if name.startswith("symbol:"):
             symbol = name.split(":", 1)[1]
-            self._start_symbol(symbol)
+            self._start_symbol(symbol, is_restart=True)
             self.deliver("scheduler", SymbolRestarted(symbol=symbol))
         elif name == "router":
             self._start_router()

@@ -133,6 +133,17 @@ class SymbolCore:
             out += self._on_kline(following, announce=announce)
         return out
 
+    def ready_after_bootstrap(self) -> Outbox:
+        """A restarted actor may have loaded the bar of the boundary the scheduler is still
+        waiting for as history: say so, or that tick would wait for a bar already here."""
+        last = self.buffers[self.timeframes[0]].last
+        if last is None or (self.last_ready_ms is not None and last.end_ms <= self.last_ready_ms):
+            return []
+        if not self._has_all_bars_closing_at(last.end_ms):
+            return []
+        self.last_ready_ms = last.end_ms
+        return [("scheduler", BarReady(symbol=self.symbol, boundary_ms=last.end_ms))]
+
     def _has_all_bars_closing_at(self, boundary: int) -> bool:
         for tf in closed_timeframes(boundary, self.timeframes):
             last = self.buffers[tf].last
@@ -270,9 +281,13 @@ class SymbolIO:
 class SymbolActor(CoreActor):
     """Shell: bootstraps history on start and performs the core's REST backfills."""
 
-    def __init__(self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int],
+        is_restart: bool = False,
+    ) -> None:
         super().__init__(core, deliver)
         self.name = f"symbol:{core.symbol}"
+        self._is_restart = is_restart
         self.io = SymbolIO(fetch)
         self._bootstrap_bars = bootstrap_bars
         self._now_ms = now_ms
@@ -281,6 +296,8 @@ class SymbolActor(CoreActor):
         try:
             for request in self.io.bootstrap_requests(self.core.symbol, self.core.timeframes, self._bootstrap_bars, self._now_ms()):
                 self.dispatch(self.io.backfill(request, is_bootstrap=True))
+            if self._is_restart:
+                self.post(self.core.ready_after_bootstrap())
         except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
             self._fail(Backfill(symbol=self.core.symbol, interval=1, from_ms=0, to_ms=0), exc)
 

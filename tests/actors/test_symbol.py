@@ -216,3 +216,14 @@ def test_the_account_view_reaches_the_strategy():
 def test_messages_it_does_not_know_are_refused_loudly():
     with pytest.raises(TypeError):
         make().handle(Decided(symbol="X", tick_ms=1, kind="TAKE"))
+
+
+def test_a_restarted_symbol_announces_the_boundary_its_bootstrap_already_holds():
+    core = make()
+    history = feed("SOLUSDT", 100)
+    for tf in TFS:
+        mine = tuple(k for k in history if k.interval == tf)
+        core.handle(BackfillResult(symbol="SOLUSDT", interval=tf, from_ms=0, to_ms=1, klines=mine, is_bootstrap=True))
+    last_end = max(k.end_ms for k in history if k.interval == 1)
+    assert core.ready_after_bootstrap() == [("scheduler", BarReady(symbol="SOLUSDT", boundary_ms=last_end))]
+    assert core.ready_after_bootstrap() == [], "announced once"
