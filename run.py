@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "run": ("actors.supervisor:main", "run the bot with settings.toml (default)"),
     "check": ("actors.check:main", "validate settings, keys, account mode, instruments, connectivity"),
-    "backtest": (None, "replay historical klines through the same cores, write a report"),
+    "backtest": ("backtest.cli:main", "replay historical klines through the same cores, write a report"),
     "tune": (None, "Optuna walk-forward tuning of [strategy]/[risk]"),
     "replay": (None, "re-run a recorded journal and prove the decisions match"),
     "download": (None, "fetch historical 1m klines from Bybit REST into data/"),

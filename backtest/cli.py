@@ -1,0 +1,121 @@
+"""``run.py backtest``: replay historical 1m klines through the bot's cores and write a report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from actors.settings import Credentials, Settings, SettingsError, load_settings
+from backtest import metrics, report
+from backtest.run import FillModel, Window, run_backtest
+
+EXIT_USAGE = 2
+
+
+def parse_time(text: str) -> int:
+    """``2025-06-01`` or ``2025-06-01T12:30`` (UTC) → ms, on a whole minute."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use 2025-06-01 or 2025-06-01T12:30, UTC)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    ms = int(when.timestamp() * 1000)
+    return ms - ms % 60_000
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbols", default=None, help="comma-separated symbols (default: [bot] symbols)")
+    parser.add_argument("--from", dest="start", type=parse_time, default=None, metavar="DATE",
+                        help="first boundary, UTC (default: as the simulator, 6000 minutes into the data)")
+    parser.add_argument("--to", dest="end", type=parse_time, default=None, metavar="DATE", help="last boundary, UTC (default: end of data)")
+    parser.add_argument("--data", default=None, metavar="DIR", help="kline files (default: [sim] data_dir, the shipped sample)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one setting for this run (repeatable), typed like TOML: --set strategy.rr=2.0")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_window_arguments(parser)
+    parser.add_argument("--out", default="var/backtest", metavar="DIR", help="report.json, report.md, equity.png, journal.sqlite")
+    parser.add_argument("--force", action="store_true", help="replace a journal.sqlite already in --out")
+    parser.add_argument("--equity", type=float, default=None, help="starting equity in USDT (default: [sim] initial_equity)")
+    parser.add_argument("--maker-fee", type=float, default=None, help="maker fee rate (default: [sim] maker_fee)")
+    parser.add_argument("--taker-fee", type=float, default=None, help="taker fee rate (default: [sim] taker_fee)")
+    parser.add_argument("--intrabar-path", choices=("direction", "OHLC", "OLHC"), default="direction",
+                        help="price path inside a 1m bar (default: direction, O-L-H-C on up bars)")
+    parser.add_argument("--fill-through-ticks", type=int, default=1,
+                        help="a resting limit fills once the path trades this many ticks beyond it (0 = a touch fills)")
+    parser.add_argument("--tp-first", action="store_true", help="when stop and target share a bar, the target fills (default: the stop)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def settings_with(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with ``--set`` overrides applied, validated like the environment's."""
+    if not args.overrides:
+        return settings
+    env = dict(os.environ)
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2:
+            raise SettingsError("--set", key, "expected SECTION.KEY=VALUE")
+        env[f"SMTBOT__{parts[0].upper()}__{parts[1].upper()}"] = value
+    return load_settings(Path(args.settings).read_bytes(), env, source=args.settings)
+
+
+def window_of(args: argparse.Namespace) -> Window:
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip()) if args.symbols else ()
+    return Window(symbols=symbols, start_ms=args.start, end_ms=args.end, data_dir=args.data)
+
+
+def progress_printer(enabled: bool):
+    """A rich progress bar when rich is importable, else a line per update on stderr."""
+    if not enabled:
+        return None, lambda: None
+    try:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    except ImportError:
+        def plain(done: int, total: int) -> None:
+            print(f"\rbacktest {done}/{total} minutes", end="", file=sys.stderr, flush=True)
+        return plain, lambda: print(file=sys.stderr)
+    bar = Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} min"),
+                   TimeRemainingColumn(), transient=True)
+    task = bar.add_task("backtest", total=None)
+    bar.start()
+    return (lambda done, total: bar.update(task, completed=done, total=total)), bar.stop
+
+
+def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
+    try:
+        settings = settings_with(args, settings)
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    journal = out / "journal.sqlite"
+    if journal.exists():
+        if not args.force:
+            print(f"{journal} exists: pass --force to replace it, or choose another --out", file=sys.stderr)
+            return EXIT_USAGE
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{journal}{suffix}").unlink(missing_ok=True)
+    fills = FillModel(maker_fee=args.maker_fee, taker_fee=args.taker_fee, intrabar_path=args.intrabar_path,
+                      fill_through_ticks=args.fill_through_ticks, sl_before_tp=not args.tp_first, initial_equity=args.equity)
+    update, finish = progress_printer(not args.no_progress and sys.stderr.isatty())
+    try:
+        result = run_backtest(settings, window_of(args), fills, journal_path=journal, progress=update)
+    except (ValueError, FileExistsError) as exc:
+        print(f"run.py backtest: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        finish()
+    m = metrics.compute(result.trades, result.equity, result.initial_equity, result.start_ms, result.end_ms)
+    notes = report.write(result, m, out)
+    print(report.terminal(result, m))
+    for note in notes:
+        print(note)
+    print(f"written: {out / 'report.json'}, {out / 'report.md'}, {journal}")
+    return 0

@@ -1,0 +1,118 @@
+"""A run's report: ``report.json`` (everything, machine-readable), ``report.md`` and the same
+table on the terminal, and ``equity.png`` (equity with drawdown underneath) when matplotlib is
+installed (the optional ``plot`` extra); without it the chart is skipped with a message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+import msgspec
+
+from backtest.metrics import Group, Metrics
+from backtest.run import Result
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _num(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def _duration(ms: int) -> str:
+    hours, minutes = divmod(ms // 60_000, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h{minutes:02d}" if days else f"{hours}h{minutes:02d}"
+
+
+def summary_rows(m: Metrics) -> list[tuple[str, str]]:
+    dd = m.max_drawdown
+    return [
+        ("trades", str(m.trades)),
+        ("win rate", _pct(m.win_rate)),
+        ("avg R / median R", f"{_num(m.avg_r, 3)} / {_num(m.median_r, 3)}"),
+        ("expectancy", f"{_num(m.expectancy_r, 3)} R, {_num(m.expectancy_usdt)} USDT"),
+        ("profit factor", _num(m.profit_factor) if m.profit_factor is not None else ("inf" if m.trades and m.net_pnl_usdt > 0 else "n/a")),
+        ("net PnL after fees", f"{_num(m.net_pnl_usdt)} USDT (fees {_num(m.fees_usdt)})"),
+        ("final equity / return", f"{_num(m.final_equity)} USDT / {_num(m.return_pct, 2, ' %')}"),
+        ("max drawdown", f"{_num(dd.usdt)} USDT, {_num(dd.pct, 2, ' %')}, {_duration(dd.duration_ms)}"),
+        ("Sharpe / Sortino / Calmar", f"{_num(m.sharpe)} / {_num(m.sortino)} / {_num(m.calmar)}"),
+        ("exposure", _pct(m.exposure)),
+        ("days / trades per day", f"{_num(m.days, 1)} / {_num(m.trades_per_day)}"),
+    ]
+
+
+def _group_rows(groups: dict[str, Group]) -> list[tuple[str, str, str, str, str]]:
+    return [(name, str(g.trades), _pct(g.win_rate), _num(g.avg_r, 3), _num(g.net_pnl_usdt)) for name, g in groups.items()]
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
+
+
+def markdown(result: Result, m: Metrics) -> str:
+    lines = [
+        "# Backtest report", "",
+        f"{', '.join(result.symbols)} from {_when(result.start_ms)} to {_when(result.end_ms)} UTC "
+        f"({result.ticks} ticks, {len(result.decisions)} decisions, starting equity {result.initial_equity} USDT).", "",
+        *_table(("metric", "value"), summary_rows(m)), "",
+    ]
+    for title, groups in (("By entry path", m.by_path), ("By symbol", m.by_symbol), ("Long vs short", m.by_side)):
+        lines += [f"## {title}", ""]
+        lines += _table(("", "trades", "win rate", "avg R", "net USDT"), _group_rows(groups)) if groups else ["no trades"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def terminal(result: Result, m: Metrics) -> str:
+    width = max(len(k) for k, _ in summary_rows(m))
+    head = f"backtest {', '.join(result.symbols)}  {_when(result.start_ms)} → {_when(result.end_ms)} UTC  ({result.wall_s:.1f} s)"
+    return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in summary_rows(m))])
+
+
+def write(result: Result, m: Metrics, out: Path) -> list[str]:
+    """Write the files; returns notes for the user (e.g. why the chart is missing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "symbols": list(result.symbols), "start_ms": result.start_ms, "end_ms": result.end_ms,
+        "ticks": result.ticks, "decisions": len(result.decisions), "initial_equity": str(result.initial_equity),
+        "metrics": msgspec.to_builtins(m), "trades": msgspec.to_builtins(result.trades), "counts": result.counts,
+    }
+    (out / "report.json").write_bytes(msgspec.json.format(msgspec.json.encode(payload), indent=2) + b"\n")
+    (out / "report.md").write_text(markdown(result, m) + "\n")
+    if importlib.util.find_spec("matplotlib") is None:
+        return ["equity.png skipped: matplotlib is not installed (pip install -e '.[plot]')"]
+    equity_png(result, out / "equity.png")
+    return []
+
+
+def equity_png(result: Result, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    import matplotlib.pyplot as plt
+
+    times = [dt.datetime.fromtimestamp(ts / 1000, dt.timezone.utc) for ts, _, _ in result.equity]
+    values = [float(v) for _, v, _ in result.equity]
+    peak, drawdown = float("-inf"), []
+    for v in values:
+        peak = max(peak, v)
+        drawdown.append((v / peak - 1) * 100 if peak > 0 else 0.0)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(times, values, linewidth=1)
+    top.set_ylabel("equity (USDT)")
+    top.set_title(f"{', '.join(result.symbols)}")
+    bottom.fill_between(times, drawdown, 0, color="tab:red", alpha=0.4)
+    bottom.set_ylabel("drawdown (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
