@@ -3,6 +3,7 @@ masked wherever they appear, and known secret values are masked wherever they oc
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +21,7 @@ class Redactor:
     def value(self, obj: Any) -> Any:
         """A copy of ``obj`` with secret keys and secret values masked."""
         if isinstance(obj, dict):
-            return {k: MASK if isinstance(k, str) and _SECRET_KEY.search(k) else self.value(v) for k, v in obj.items()}
+            return {k: MASK if _is_secret_key(k) else self.value(v) for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
             return [self.value(v) for v in obj]
         if isinstance(obj, str):
@@ -34,3 +35,8 @@ class Redactor:
         for secret in self._encoded:
             data = data.replace(secret, MASK.encode())
         return data
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and _SECRET_KEY.search(key) is not None

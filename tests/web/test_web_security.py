@@ -100,3 +100,20 @@ def test_the_supervisors_endpoint_serves_guarded_with_a_token_and_masks_secrets(
         assert '"venue":"sim"' in body and SIM_SECRET not in body
     finally:
         server.stop()
+
+
+def test_secrets_written_into_journal_events_are_masked_on_the_way_out(journal_path):
+    from actors import messages as m
+    from journal.writer import JournalWriter
+
+    writer = JournalWriter(journal_path)
+    writer.append_now([m.JournalEvent(ts_ms=NOW, kind="config", source="supervisor", message=f"token is {TOKEN}",
+                                      data=(("api_secret", "plain-secret-value"), ("venue", "sim")))])
+    writer.close()
+    app = create_app(str(journal_path), status_with_secrets, token=TOKEN, secrets=[SIM_SECRET], clock=lambda: NOW)
+    with serving(app) as client:
+        response = client.get("/events?kind=config", headers={"Authorization": f"Bearer {TOKEN}"})
+    event = response.json()["events"][0]
+    assert event["message"] == "token is ***"
+    assert event["data"] == {"api_secret": "***", "venue": "sim"}
+    assert TOKEN not in response.text and "plain-secret-value" not in response.text
