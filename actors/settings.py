@@ -55,6 +55,7 @@ class BotSettings(_Section, frozen=True):
 
 
 class SimSettings(_Section, frozen=True):
+    embedded: bool = True
     host: str = "127.0.0.1"
     port: Port = 8765
     speed: Union[Literal["realtime", "max"], Positive] = "max"

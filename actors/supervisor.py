@@ -37,6 +37,7 @@ from exchange.bybit.venues import venue_urls
 from exchange.bybit.ws_private import PrivateStream
 from exchange.bybit.ws_public import PublicStream
 from exchange.sim.config import SimConfig
+from exchange.sim.remote import RemoteSim
 from exchange.sim.server import SimServer
 
 log = logging.getLogger("smtbot.supervisor")
@@ -54,7 +55,7 @@ class Bot:
         bot = settings.bot
         self.symbols = tuple(bot.symbols)
         self.post = PostOffice()
-        self.sim: SimServer | None = None
+        self.sim: SimServer | RemoteSim | None = None
         self.paced = False
         self.board = StatusBoard(mode="paper" if bot.paper else "live", venue=bot.venue, symbols=self.symbols)
         self.failures: queue.Queue[str] = queue.Queue()
@@ -99,7 +100,7 @@ class Bot:
         bot = settings.bot
         if bot.paper:
             raise NotImplementedError("paper mode is not wired yet")
-        if bot.venue == "sim":
+        if bot.venue == "sim" and settings.sim.embedded:
             config = self._sim_config or SimConfig.from_settings(
                 settings.sim, symbols=self.symbols, paced=settings.sim.speed == "max",
             )
@@ -107,6 +108,11 @@ class Bot:
             self.sim = SimServer(config).start()
             credentials = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
             rest_url, public_url, private_url = self.sim.rest_url, self.sim.ws_public_url, self.sim.ws_private_url
+        elif bot.venue == "sim":
+            rest_url, public_url, private_url = venue_urls("sim", sim_host=settings.sim.host, sim_port=settings.sim.port)
+            self.sim = RemoteSim(rest_url)
+            self.paced = self.sim.paced
+            credentials = Credentials(api_key=Secret(settings.sim.api_key), api_secret=Secret(settings.sim.api_secret))
         else:
             if self.credentials is None:
                 raise RuntimeError(f"venue {bot.venue} needs BYBIT_API_KEY and BYBIT_API_SECRET")
@@ -178,10 +184,10 @@ class Bot:
             self.deliver("scheduler", Now(ts_ms=self.scheduler_clock_ms()))
 
     def _wait_for_subscriptions(self, timeout_s: float = 30.0) -> None:
-        assert self.sim is not None
-        wanted = len(self.symbols) * len(self.settings.bot.timeframes)
+        """A paced replay must not release a minute before every topic is subscribed."""
+        assert self._public is not None
         deadline = time.monotonic() + timeout_s
-        while len(self.sim.streams.subscribed_klines()) < wanted:
+        while not self._public.healthy:
             if time.monotonic() > deadline:
                 raise RuntimeError("the public stream did not subscribe to every kline topic in time")
             time.sleep(0.01)

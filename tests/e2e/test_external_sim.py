@@ -1,0 +1,60 @@
+"""The bot against a simulator in another process (``run.py sim --paced``): the set-up the
+reliability suite uses to kill and restart the bot while the venue lives on."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from actors.supervisor import Bot
+from tests.e2e.conftest import Running, settings_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def external_sim():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "run.py", "sim", "--paced", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={"SMTBOT__BOT__SYMBOLS": '["BTCUSDT","ETHUSDT","SOLUSDT"]', "PATH": "/usr/bin:/bin"},
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the simulator did not come up"
+            time.sleep(0.1)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_the_bot_paces_an_external_simulator_through_its_admin_routes(external_sim, tmp_path):
+    settings = settings_for(tmp_path, extra=f"[sim]\nembedded = false\nport = {external_sim}\n")
+    run = Running(Bot(settings, None))
+    run.bot.start()
+    run.thread.start()
+    try:
+        run.wait_ticks(15)
+    finally:
+        run.stop()
+    clock = httpx.get(f"http://127.0.0.1:{external_sim}/sim/clock").json()
+    assert clock["acked_through_ms"] >= clock["clock_ms"] - 60_000
+    assert run.bot.board.decisions["NO_SETUP"] + run.bot.board.decisions["REJECT"] + run.bot.board.decisions["TAKE"] >= 45
