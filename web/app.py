@@ -168,9 +168,6 @@ def create_app(
     def get_index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
-    def unavailable(request: Request, exc: Exception) -> Response:
-        return json({"error": str(exc)}, 503)
-
     routes = [
         Route("/", get_index),
         Route("/status", route("none", get_status, inline=True)),
@@ -183,12 +180,8 @@ def create_app(
         Route("/metrics", route("none", get_metrics)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(Guard, token=token)],
-        exception_handlers={JournalUnavailable: unavailable},
-    )
-    app.state.reader = reader
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, token=token)])
+    app.state.reader = reader  # so whoever serves the app can close its connections
     return app
 
 

@@ -39,3 +39,4 @@ class WebServer:
 
     def stop(self) -> None:
         self._server.stop()
+        self.app.state.reader.close()

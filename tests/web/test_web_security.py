@@ -117,3 +117,27 @@ def test_secrets_written_into_journal_events_are_masked_on_the_way_out(journal_p
     assert event["message"] == "token is ***"
     assert event["data"] == {"api_secret": "***", "venue": "sim"}
     assert TOKEN not in response.text and "plain-secret-value" not in response.text
+
+
+def test_a_websocket_upgrade_without_the_token_is_closed_before_routing(journal_path):
+    import asyncio
+
+    from web.auth import Guard
+
+    sent = []
+    reached = []
+
+    async def app(scope, receive, send):
+        reached.append(scope["type"])
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    guard = Guard(app, TOKEN)
+    asyncio.run(guard({"type": "websocket", "headers": []}, receive, send))
+    assert sent == [{"type": "websocket.close", "code": 1008}] and reached == []
+    asyncio.run(guard({"type": "websocket", "headers": [(b"authorization", f"Bearer {TOKEN}".encode())]}, receive, send))
+    assert reached == ["websocket"]
