@@ -143,3 +143,14 @@ def test_a_write_ahead_intent_is_committed_as_the_intent_itself(path):
     assert writer.record(m.WriteAhead(intent=s.intent(link="wa-1"))) == 1
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT kind, order_link_id, qty FROM orders").fetchall() == [("intent", "wa-1", "0.010")]
+
+
+def test_a_reopened_writer_resumes_the_current_tick_from_the_journal(path):
+    writer = JournalWriter(path)
+    writer.append_now([s.decision(tick_ms=s.T0), s.decision(tick_ms=s.T0 + s.MIN)])
+    writer.close()
+    writer = JournalWriter(path)
+    assert writer.current_tick_ms == s.T0 + s.MIN
+    writer.append_now([s.execution()])
+    writer.close()
+    assert sqlite3.connect(path).execute("SELECT tick_ms FROM executions").fetchone() == (s.T0 + s.MIN,)
