@@ -88,10 +88,19 @@ class Pipeline:
         for kline in self.venue.closed_klines(boundary, self.timeframes, self.symbols):
             self._deliver(f"symbol:{kline.symbol}", kline)
         self.pump()
-        if not self.cycles_done or self.cycles_done[-1] != boundary:
+        if not self._is_done(boundary):
+            # A bar is missing: live, the paced replay waits while the scheduler's clock runs on
+            # wall time until its grace expires and the tick goes out without the late symbols.
+            self._deliver("scheduler", Now(ts_ms=boundary + self.settings.bot.tick_grace_ms))
+            self.pump()
+            self.counts["ticks_by_grace"] += 1
+        if not self._is_done(boundary):
             self.counts["cycles_unfinished"] += 1
         self.equity.append((boundary, self.router.equity, len(self.router.positions)))
         return boundary
+
+    def _is_done(self, boundary: int) -> bool:
+        return bool(self.cycles_done) and self.cycles_done[-1] == boundary
 
     def feed(self, kline: Kline) -> None:
         """A bar from outside the venue (replays, paper mode): to its symbol core, then settle."""

@@ -1,0 +1,83 @@
+"""Parity: the supervisor on the served simulator (paced, speed "max": what ``make run`` does)
+and a backtest over the same data make the same decisions, tick by tick and symbol by symbol."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.settings import load_settings
+from actors.supervisor import Bot
+from backtest.run import Window, run_backtest
+from exchange.sim.config import SimConfig
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+
+def settings_for(tmp_path: Path, symbols: tuple[str, ...]):
+    text = f"""
+[bot]
+symbols = {list(symbols)!r}
+bootstrap_bars = 250
+[journal]
+path = "{tmp_path / 'live.sqlite'}"
+[web]
+enabled = false
+"""
+    return load_settings(text.replace("'", '"'), {})
+
+
+def live_decisions(tmp_path: Path, symbols: tuple[str, ...], ticks: int) -> tuple:
+    settings = settings_for(tmp_path, symbols)
+    config = SimConfig.from_settings(settings.sim, symbols=symbols, paced=True, port=0)
+    bot = Bot(settings, None, sim_config=config)
+    stop = threading.Event()
+    supervisor = threading.Thread(target=bot.supervise, args=(stop,), daemon=True)
+    try:
+        bot.start()
+        supervisor.start()
+        deadline = time.monotonic() + 20 + ticks * 0.2
+        while bot.board.ticks < ticks:
+            assert time.monotonic() < deadline, f"only {bot.board.ticks} of {ticks} ticks"
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        if supervisor.is_alive():
+            supervisor.join(timeout=10)
+        bot.stop()
+    with sqlite3.connect(settings.journal.path) as db:
+        rows = db.execute("select tick_ms, symbol, kind, path, side, score from decisions order by tick_ms, symbol").fetchall()
+    return settings, rows
+
+
+def backtest_decisions(settings, symbols, last_tick: int) -> list[tuple]:
+    result = run_backtest(settings, Window(symbols=symbols, end_ms=last_tick))
+    return sorted((d.tick_ms, d.symbol, d.kind, d.path, d.side, d.score) for d in result.decisions)
+
+
+def check_parity(tmp_path: Path, symbols: tuple[str, ...], ticks: int) -> None:
+    settings, live = live_decisions(tmp_path, symbols, ticks)
+    complete = sorted({t for t, *_ in live if sum(1 for r in live if r[0] == t) == len(symbols)})
+    assert len(complete) >= ticks - 1
+    replayed = backtest_decisions(settings, symbols, complete[-1])
+    live_part = [r for r in live if r[0] <= complete[-1]]
+    assert [r[:2] for r in replayed] == [r[:2] for r in live_part], "the same ticks and symbols"
+    for ours, theirs in zip(replayed, live_part):
+        assert ours == theirs, f"first difference at tick {ours[0]} {ours[1]}: backtest {ours[2:]} vs bot {theirs[2:]}"
+    assert len({r[2] for r in live_part}) >= 2, "more than one kind of decision, or parity proves little"
+
+
+def test_backtest_and_the_bot_on_the_simulator_decide_alike(tmp_path):
+    check_parity(tmp_path, SYMBOLS, 150)
+
+
+@pytest.mark.soak
+@pytest.mark.skipif(not os.environ.get("SMTBOT_SOAK"), reason="long form: set SMTBOT_SOAK=1")
+def test_backtest_and_the_bot_decide_alike_over_a_day_of_seven_symbols(tmp_path):
+    check_parity(tmp_path, ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT"), 1440)
+
