@@ -120,9 +120,9 @@ class Bot:
             rest_url, public_url, private_url = venue_urls(bot.venue)
         # Against the simulator the venue's replay time is the clock: signatures and
         # recv_window then hold however fast the replay runs.
-        clock = (lambda: self.sim.now_ms() / 1000) if self.sim is not None else time.time
-        self._rest = BybitRest(rest_url, credentials, clock=clock)
-        self._market = BybitRest(rest_url, None, clock=clock)
+        clock = (lambda: self.sim.now_ms() / 1000) if isinstance(self.sim, SimServer) else time.time
+        self._rest = BybitRest(rest_url, credentials, clock=clock, rate_clock=time.time)
+        self._market = BybitRest(rest_url, None, clock=clock, rate_clock=time.time)
         self._rest.sync_time()
         self._market.sync_time()
         self.instruments = self._rest.instruments(self.symbols)
@@ -250,7 +250,7 @@ class Bot:
         self._pulse_stop.set()
         if self._streams is not None:
             self._streams.stop(timeout=5)
-        for name in ["scheduler", *(f"symbol:{s}" for s in self.symbols), "router"]:
+        for name in ["scheduler", "router", *(f"symbol:{s}" for s in self.symbols)]:
             ref = self.post.actor(name)
             if ref is not None:
                 try:

@@ -74,11 +74,15 @@ class V5Http:
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 4.0,
         rate_limiter: RateLimiter | None = None,
+        rate_clock: Callable[[], float] | None = None,
     ) -> None:
         self.base_url = base_url
         self._credentials = credentials
         self._recv_window = str(recv_window_ms)
         self._clock = clock
+        # Rate-limit windows pass in wall time even when ``clock`` is a replay's clock that
+        # jumps a minute per step (the simulator): then the two must differ.
+        self._rate_clock = rate_clock or clock
         self._sleep = sleep
         self._max_attempts = max(1, max_attempts)
         self._backoff_base_s = backoff_base_s
@@ -149,7 +153,7 @@ class V5Http:
             raise IpBannedError(403, f"REST paused after an HTTP 403 for {self._paused_until - self._clock():.0f} s more", path=path)
         # Wait first, sign after: a timestamp must not age in the rate limiter's queue.
         with self._lock:
-            wait = self._limiter.reserve(path, self._clock())
+            wait = self._limiter.reserve(path, self._rate_clock())
         if wait > 0:
             self.stats["rate_waits"] += 1
             self._sleep(wait)
@@ -185,7 +189,7 @@ class V5Http:
             raise TransportError(f"{type(exc).__name__}: {self._scrub(str(exc))}", path=path) from None
         offset_s = self.offset_ms / 1000.0
         with self._lock:
-            self._limiter.observe(path, response.headers, self._clock(), offset_s)
+            self._limiter.observe(path, response.headers, self._rate_clock(), offset_s)
             foreign = self._limiter.foreign_usage
         if foreign and not self._warned_foreign:
             self._warned_foreign = True
@@ -256,7 +260,7 @@ class V5Http:
             except RateLimitedError as exc:
                 self.stats["rate_limited"] += 1
                 with self._lock:
-                    wait = self._limiter.block(path, self._clock(), exc.reset_ms, self.offset_ms / 1000.0)
+                    wait = self._limiter.block(path, self._rate_clock(), exc.reset_ms, self.offset_ms / 1000.0)
                 if attempt >= self._max_attempts:
                     raise
                 self._sleep(wait)
