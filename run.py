@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "check": ("actors.check:main", "validate settings, keys, account mode, instruments, connectivity"),
     "backtest": ("backtest.cli:main", "replay historical klines through the same cores, write a report"),
     "tune": (None, "Optuna walk-forward tuning of [strategy]/[risk]"),
-    "replay": (None, "re-run a recorded journal and prove the decisions match"),
+    "replay": ("backtest.replay:main", "re-run a recorded journal and prove the decisions match"),
     "download": (None, "fetch historical 1m klines from Bybit REST into data/"),
     "sim": ("exchange.sim.server:main", "start the embedded Bybit V5 simulator server alone"),
     "indicators": ("indicators.csv_tool:main", "compute the Pine indicators for an OHLCV CSV"),

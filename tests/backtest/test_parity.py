@@ -13,6 +13,7 @@ import pytest
 
 from actors.settings import load_settings
 from actors.supervisor import Bot
+from backtest.replay import replay
 from backtest.run import Window, run_backtest
 from exchange.sim.config import SimConfig
 
@@ -70,6 +71,9 @@ def check_parity(tmp_path: Path, symbols: tuple[str, ...], ticks: int) -> None:
     for ours, theirs in zip(replayed, live_part):
         assert ours == theirs, f"first difference at tick {ours[0]} {ours[1]}: backtest {ours[2:]} vs bot {theirs[2:]}"
     assert len({r[2] for r in live_part}) >= 2, "more than one kind of decision, or parity proves little"
+    # The bot's own journal is a flight recorder the one-thread replay reads back identically.
+    compared, difference = replay(settings, Path(settings.journal.path), rules_file=Path("data/klines/instruments-bybit-linear.csv"))
+    assert difference is None and compared == len(live)
 
 
 def test_backtest_and_the_bot_on_the_simulator_decide_alike(tmp_path):

@@ -1,0 +1,186 @@
+"""``run.py replay``: the flight recorder played back. The bars a journal recorded go through
+fresh cores built from the current code and settings; the first decision that differs from the
+recorded one is named, or the run is declared identical.
+
+The account the decisions saw is rebuilt, not read: the router core runs against an in-process
+venue fed the recorded 1m bars (``on_bar``, the paper-mode path), so positions, cooldowns and
+equity follow from the replayed orders as they did from the recorded ones on the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sqlite3
+import sys
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from actors.messages import Kline
+from actors.settings import Credentials, Settings, SettingsError
+from backtest.cli import settings_with
+from backtest.pipeline import Pipeline
+from backtest.venue import InProcessVenue
+from exchange.sim.config import SimConfig
+from exchange.sim.inprocess import InProcessSim
+from exchange.sim.market import MINUTE_MS, Bar, load_instruments
+from journal.records import record_for
+
+COMPARED = ("kind", "path", "side", "score", "reasons", "entry_price", "stop_price", "target_price", "qty")
+
+
+class Recording(msgspec.Struct, kw_only=True):
+    """What a journal holds for a replay: its confirmed bars and its decisions, in order."""
+
+    bars: dict[tuple[str, int], list[Kline]]
+    decisions: list[dict]
+    symbols: tuple[str, ...]
+
+    @property
+    def first_tick(self) -> int:
+        return self.decisions[0]["tick_ms"]
+
+    @property
+    def last_tick(self) -> int:
+        return self.decisions[-1]["tick_ms"]
+
+
+def read_journal(path: Path, order: Iterable[str] = ()) -> Recording:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        bars: dict[tuple[str, int], list[Kline]] = {}
+        for r in db.execute("select symbol, interval, start_ms, open, high, low, close, volume, turnover from bars "
+                            "where confirmed = 1 order by symbol, interval, start_ms, seq"):
+            series = bars.setdefault((r["symbol"], r["interval"]), [])
+            if series and series[-1].start_ms == r["start_ms"]:
+                continue  # a bar journaled twice (a restart's bootstrap) is one bar
+            series.append(Kline(symbol=r["symbol"], interval=r["interval"], start_ms=r["start_ms"], open=r["open"], high=r["high"],
+                                low=r["low"], close=r["close"], volume=r["volume"], turnover=r["turnover"]))
+        decisions = [dict(r) for r in db.execute(f"select tick_ms, symbol, {', '.join(COMPARED)} from decisions order by seq")]
+    if not decisions:
+        raise ValueError(f"{path} holds no decisions to replay")
+    found = {d["symbol"] for d in decisions}
+    symbols = tuple(s for s in order if s in found) + tuple(sorted(found - set(order)))
+    return Recording(bars=bars, decisions=decisions, symbols=symbols)
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(value))  # the shortest text that reads back as the same float: the venue's text
+
+
+def _bar(k: Kline) -> Bar:
+    return Bar(k.start_ms, _decimal(k.open), _decimal(k.high), _decimal(k.low), _decimal(k.close), _decimal(k.volume))
+
+
+class RecordedVenue(InProcessVenue):
+    """The in-process venue, with the journal's bars for market data: backfills read them, each
+    minute's 1m bars fill orders (``on_bar``), and the bars closing at a boundary are pushed."""
+
+    def __init__(self, recording: Recording, rules_file: Path, config: SimConfig) -> None:
+        start = recording.first_tick - MINUTE_MS
+        self.recording = recording
+        self._by_start = {key: {k.start_ms: k for k in series} for key, series in recording.bars.items()}
+        seeds = {s: _bar(self._by_start[(s, 1)][start - MINUTE_MS]) for s in recording.symbols}
+        super().__init__(InProcessSim.fed(load_instruments(rules_file), config, seeds))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.sim.clock_ms >= self.recording.last_tick
+
+    def advance(self) -> int:
+        start = self.sim.clock_ms
+        for symbol in self.recording.symbols:
+            bar = self._by_start.get((symbol, 1), {}).get(start)
+            if bar is not None:
+                self.sim.on_bar(symbol, _bar(bar))
+        self.sim.venue.clock_ms = self.sim.venue.engine.now_ms = start + MINUTE_MS  # a minute without bars still passes
+        return start + MINUTE_MS
+
+    def klines_range(self, symbol: str, interval: int, start_ms: int, end_ms: int) -> list[Kline]:
+        clock = self.sim.clock_ms
+        return [k for k in self.recording.bars.get((symbol, interval), ())
+                if start_ms <= k.start_ms < end_ms and k.start_ms + interval * MINUTE_MS <= clock]
+
+    def closed_klines(self, boundary_ms: int, timeframes: Iterable[int], symbols: Iterable[str]) -> list[Kline]:
+        out = []
+        for interval, symbol in sorted((i, s) for i in set(timeframes) for s in symbols):
+            bar = self._by_start.get((symbol, interval), {}).get(boundary_ms - interval * MINUTE_MS)
+            if bar is not None:
+                out.append(bar)
+        return out
+
+
+def replay(settings: Settings, journal: Path, *, rules_file: Path, equity: float | None = None) -> tuple[int, str | None]:
+    """(decisions compared, the first difference in words or None)."""
+    recording = read_journal(journal, settings.bot.symbols)
+    overrides: dict[str, object] = {"symbols": recording.symbols, "rate_limits": False}
+    if equity is not None:
+        overrides["initial_equity"] = equity
+    venue = RecordedVenue(recording, rules_file, SimConfig.from_settings(settings.sim, **overrides))
+    try:
+        pipeline = Pipeline(settings, venue, None, recording.symbols)
+        pipeline.start()
+        while not venue.is_finished:
+            pipeline.step()
+    finally:
+        venue.close()
+    replayed: dict[tuple[int, str], dict] = {}
+    for decision in pipeline.decisions:
+        _, row = record_for(decision)  # type: ignore[misc]
+        replayed[(decision.tick_ms, decision.symbol)] = row
+    for n, recorded in enumerate(recording.decisions):
+        key = (recorded["tick_ms"], recorded["symbol"])
+        when = dt.datetime.fromtimestamp(key[0] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        ours = replayed.get(key)
+        if ours is None:
+            return n, f"tick {key[0]} ({when} UTC) {key[1]}: recorded {recorded['kind']}, the replay made no decision"
+        for field in COMPARED:
+            if ours[field] != recorded[field]:
+                mine, theirs = _narrowed(field, ours[field], recorded[field])
+                return n, f"tick {key[0]} ({when} UTC) {key[1]}: {field} recorded {theirs}, replayed {mine}"
+    return len(recording.decisions), None
+
+
+def _narrowed(field: str, ours: object, theirs: object) -> tuple[str, str]:
+    """The differing part: for reasons, the first reason that differs, not the whole list."""
+    if field == "reasons" and isinstance(ours, str) and isinstance(theirs, str):
+        a, b = json.loads(ours), json.loads(theirs)
+        for x, y in zip(a, b):
+            if x != y:
+                return json.dumps(x), json.dumps(y)
+        return f"{len(a)} reasons", f"{len(b)} reasons"
+    return repr(ours), repr(theirs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--journal", required=True, metavar="FILE", help="the journal (flight recorder) to play back")
+    parser.add_argument("--equity", type=float, default=None, help="starting equity of the recorded run (default: [sim] initial_equity)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one setting for the replay (repeatable)")
+
+
+def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
+    try:
+        settings = settings_with(args, settings)
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    journal = Path(args.journal)
+    if not journal.is_file():
+        print(f"run.py replay: no journal at {journal}", file=sys.stderr)
+        return 2
+    try:
+        compared, difference = replay(settings, journal, rules_file=Path(settings.sim.data_dir) / "instruments-bybit-linear.csv",
+                                      equity=args.equity)
+    except (ValueError, KeyError) as exc:
+        print(f"run.py replay: {exc}", file=sys.stderr)
+        return 2
+    if difference is None:
+        print(f"identical: {compared} decisions")
+        return 0
+    print(f"differs after {compared} identical decisions: {difference}")
+    return 1
