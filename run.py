@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "backtest": ("backtest.cli:main", "replay historical klines through the same cores, write a report"),
     "tune": (None, "Optuna walk-forward tuning of [strategy]/[risk]"),
     "replay": ("backtest.replay:main", "re-run a recorded journal and prove the decisions match"),
-    "download": (None, "fetch historical 1m klines from Bybit REST into data/"),
+    "download": ("backtest.download:main", "fetch historical 1m klines from Bybit REST into data/"),
     "sim": ("exchange.sim.server:main", "start the embedded Bybit V5 simulator server alone"),
     "indicators": ("indicators.csv_tool:main", "compute the Pine indicators for an OHLCV CSV"),
 }
