@@ -107,6 +107,9 @@ class SymbolCore:
         if buffer is None or kline.symbol != self.symbol:
             self.counts["foreign"] += 1
             return []
+        if kline.start_ms % buffer.step_ms:
+            self.counts["off_grid"] += 1  # no venue bar starts there; the buffer would raise
+            return []
         added = buffer.add(kline)
         self.counts[added.value] += 1
         if added is Added.APPENDED:

@@ -10,6 +10,7 @@ fields an update cannot exist without (symbol, ids, side) make a row unusable.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -367,9 +368,30 @@ def closed_pnl(row: ClosedPnlRow) -> ClosedPnl:
     )
 
 
+# No listed contract comes near it, and it keeps price x volume products (VWAP, MFI) far from
+# float overflow.
+_KLINE_CEILING = 1e15
+
+
+def checked_kline(bar: Kline) -> Kline:
+    """``bar`` if an indicator may take it, else ``ValueError`` saying why. Indicator state is
+    recursive (an EMA never forgets a NaN, a buffer never accepts a bar before a bogus one), so
+    a bar the venue could not have meant is refused here, at the edge, never downstream."""
+    if bar.start_ms < 0:
+        raise ValueError(f"kline start {bar.start_ms} is before 1970")
+    prices = (bar.open, bar.high, bar.low, bar.close)
+    if not all(0 < p < _KLINE_CEILING for p in prices):  # also False for NaN
+        raise ValueError(f"kline {bar.start_ms}: prices {prices} are not all finite and positive")
+    if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+        raise ValueError(f"kline {bar.start_ms}: low/high {bar.low}/{bar.high} do not bracket open/close")
+    if not 0 <= bar.volume < _KLINE_CEILING or (bar.turnover is not None and not 0 <= bar.turnover < math.inf):
+        raise ValueError(f"kline {bar.start_ms}: volume {bar.volume} / turnover {bar.turnover} unusable")
+    return bar
+
+
 def kline_from_rest(symbol: str, interval: int, row: list[str]) -> Kline:
     """``[startTime, open, high, low, close, volume, turnover]`` (§2.1)."""
-    return Kline(
+    return checked_kline(Kline(
         symbol=symbol,
         interval=interval,
         start_ms=int(row[0]),
@@ -380,11 +402,11 @@ def kline_from_rest(symbol: str, interval: int, row: list[str]) -> Kline:
         volume=float(row[5]),
         turnover=float(row[6]) if len(row) > 6 and row[6] else None,
         confirmed=True,
-    )
+    ))
 
 
 def kline_from_ws(symbol: str, interval: int, item: KlineItem) -> Kline:
-    return Kline(
+    return checked_kline(Kline(
         symbol=symbol,
         interval=interval,
         start_ms=item.start,
@@ -395,7 +417,7 @@ def kline_from_ws(symbol: str, interval: int, item: KlineItem) -> Kline:
         volume=item.volume,
         turnover=float(item.turnover) if item.turnover else None,
         confirmed=item.confirm,
-    )
+    ))
 
 
 def is_post_only_refusal(update: OrderUpdate) -> bool:
