@@ -109,9 +109,12 @@ class RouterCore:
             return out
         if isinstance(message, PositionUpdate):
             return [("journal", message)]
-        if isinstance(message, JournalEvent) and message.kind == "private_reconnect":
-            # Whatever happened while the private stream was down, the exchange knows it.
-            return [("journal", message), ("self", SnapshotRequest(ts_ms=self.now_ms))]
+        if isinstance(message, JournalEvent):
+            # The private stream's own reports (lost, auth refused, reconnected) are journaled;
+            # only a reconnect asks for more: whatever happened meanwhile, the exchange knows it.
+            if message.kind == "private_reconnect":
+                return [("journal", message), ("self", SnapshotRequest(ts_ms=self.now_ms))]
+            return [("journal", message)]
         raise TypeError(f"router cannot handle {type(message).__name__}")
 
     # --- entries ----------------------------------------------------------------------
