@@ -17,7 +17,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from actors.messages import CycleDone, Decision, Durable, WriteAhead
+from actors.messages import Decision
 from actors.router import RouterCore, RouterIO
 from actors.settings import Credentials, RiskSettings, Secret, StrategySettings
 from exchange.bybit.rest import BybitRest
@@ -26,6 +26,7 @@ from exchange.sim.faults import FaultPlan, RestFault
 from exchange.sim.server import SimServer
 from journal.writer import JournalWriter
 from strategy.orders import parse_link_id
+from tests.e2e.test_router_on_sim import Harness
 from tests.reliability.conftest import scale
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT")
@@ -49,12 +50,14 @@ def fault_plan(seed: int) -> FaultPlan:
     ))
 
 
-class Harness:
-    """The router's shell in one thread: write-ahead, then the wire, then the ack."""
+class FaultHarness(Harness):
+    """The router's shell in one thread (write-ahead, wire, ack) on five symbols, with a client
+    that gives up quickly: every held answer becomes a timeout the router has to live with."""
 
     def __init__(self, sim: SimServer, journal: JournalWriter) -> None:
         self.sim = sim
         self.journal = journal
+        self.acks = []
         creds = Credentials(api_key=Secret(sim.config.api_key), api_secret=Secret(sim.config.api_secret))
         self.rest = BybitRest(sim.rest_url, creds, clock=lambda: sim.now_ms() / 1000, rate_clock=time.time, timeout_s=TIMEOUT_S,
                               backoff_base_s=0.01, backoff_cap_s=0.05)
@@ -65,24 +68,6 @@ class Harness:
         for event in self.io.prepare_account(SYMBOLS, 10, sim.clock_ms):
             journal.record(event)
         self.send(self.io.snapshot(sim.clock_ms))
-
-    def send(self, message) -> None:
-        queue = [message]
-        while queue:
-            for to, out in self.core.handle(queue.pop(0)):
-                if to == "journal":
-                    self.journal.record(out)
-                    if isinstance(out, WriteAhead):
-                        queue.append(Durable(intent=out.intent))
-                elif to == "self":
-                    queue.append(self.io.perform(out))
-
-    def next_minute(self) -> None:
-        before = self.sim.clock_ms
-        self.sim.ack(before)
-        while self.sim.clock_ms == before:
-            pass
-        self.send(CycleDone(boundary_ms=self.sim.clock_ms))
 
     def take(self, symbol: str, side: str, ticks_away: int) -> Decision:
         """A TAKE resting ``ticks_away`` ticks inside the last close, risking 0.3 %."""
@@ -110,7 +95,7 @@ def sim():
 
 def test_random_rest_faults_leave_no_duplicate_order_and_no_intent_unaccounted(sim, tmp_path, report):
     journal = JournalWriter(tmp_path / "journal.sqlite")
-    h = Harness(sim, journal)
+    h = FaultHarness(sim, journal)
     sim.set_faults(fault_plan(seed=10))
     for cycle in range(CYCLES):
         for i, symbol in enumerate(SYMBOLS):
