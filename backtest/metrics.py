@@ -46,6 +46,9 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True):
     fees_usdt: float
     final_equity: float
     return_pct: float
+    # Equity change not explained by the closed trades: open positions at the end, and round trips
+    # the router never saw (filled and stopped inside one minute, between two reconciliations).
+    unexplained_usdt: float
     max_drawdown: Drawdown
     sharpe: float | None
     sortino: float | None
@@ -159,6 +162,7 @@ def compute(trades: Sequence[TradeClosed], equity: Sequence[tuple[int, Decimal, 
         fees_usdt=float(sum((t.fees for t in trades), Decimal(0))),
         final_equity=final,
         return_pct=(final / start_value - 1) * 100 if start_value else 0.0,
+        unexplained_usdt=final - start_value - float(net),
         max_drawdown=drawdown,
         sharpe=sharpe(returns),
         sortino=sortino(returns),

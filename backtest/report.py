@@ -42,6 +42,7 @@ def summary_rows(m: Metrics) -> list[tuple[str, str]]:
         ("profit factor", _num(m.profit_factor) if m.profit_factor is not None else ("inf" if m.trades and m.net_pnl_usdt > 0 else "n/a")),
         ("net PnL after fees", f"{_num(m.net_pnl_usdt)} USDT (fees {_num(m.fees_usdt)})"),
         ("final equity / return", f"{_num(m.final_equity)} USDT / {_num(m.return_pct, 2, ' %')}"),
+        ("equity change not in trades", f"{_num(m.unexplained_usdt)} USDT"),
         ("max drawdown", f"{_num(dd.usdt)} USDT, {_num(dd.pct, 2, ' %')}, {_duration(dd.duration_ms)}"),
         ("Sharpe / Sortino / Calmar", f"{_num(m.sharpe)} / {_num(m.sortino)} / {_num(m.calmar)}"),
         ("exposure", _pct(m.exposure)),
@@ -65,6 +66,8 @@ def markdown(result: Result, m: Metrics) -> str:
         f"{', '.join(result.symbols)} from {_when(result.start_ms)} to {_when(result.end_ms)} UTC "
         f"({result.ticks} ticks, {len(result.decisions)} decisions, starting equity {result.initial_equity} USDT).", "",
         *_table(("metric", "value"), summary_rows(m)), "",
+        "*Equity change not in trades*: positions still open at the end, and round trips that opened and "
+        "closed inside one minute, between two of the router's reconciliations, so no trade was recorded.", "",
     ]
     for title, groups in (("By entry path", m.by_path), ("By symbol", m.by_symbol), ("Long vs short", m.by_side)):
         lines += [f"## {title}", ""]

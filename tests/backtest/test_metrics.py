@@ -38,6 +38,9 @@ def test_win_rate_r_statistics_and_profit_factor():
     assert m.profit_factor == pytest.approx(30 / 20.4)
     assert m.net_pnl_usdt == pytest.approx(9.6) and m.fees_usdt == pytest.approx(2.5)
     assert m.trades_per_day == pytest.approx(5.0)
+    assert m.unexplained_usdt == pytest.approx(0.0, abs=1e-6), "every USDT of the equity change is in a trade"
+    shortfall = metrics.compute(TRADES, [(DAY, Decimal(10_000), 0)], Decimal(10_000), 0, DAY)
+    assert shortfall.unexplained_usdt == pytest.approx(-9.6)
 
 
 def test_breakdowns_by_path_symbol_and_side():
