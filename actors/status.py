@@ -13,7 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from actors.messages import AccountView, CycleDone, Decision, Kline, Message, PositionUpdate, Tick, TradeClosed
+from actors.messages import AccountView, CycleDone, Decision, Kline, Message, PositionUpdate, Reconnect, Tick, TradeClosed
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -38,6 +38,7 @@ class StatusBoard:
         self.decisions: Counter[str] = Counter()
         self.ticks = 0
         self.trades = 0
+        self.reconnects_ordered = 0
         self.positions: dict[str, dict[str, Any]] = {}
         self.account: AccountView | None = None
         self.extra: dict[str, Callable[[], Any]] = {}
@@ -86,6 +87,9 @@ class StatusBoard:
         elif kind is TradeClosed and to == "journal":
             with self._lock:
                 self.trades += 1
+        elif kind is Reconnect:
+            with self._lock:
+                self.reconnects_ordered += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

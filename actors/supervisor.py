@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRe
 from actors.post import PostOffice
 from actors.router import RouterActor
 from actors.scheduler import SchedulerActor
-from actors.settings import Credentials, Secret, Settings
+from actors.settings import Credentials, Secret, Settings, secret_values
 from actors.status import StatusBoard
 from actors.symbol import SymbolActor
 from exchange.bybit.bridge import StreamThread
@@ -39,6 +41,7 @@ from exchange.bybit.ws_public import PublicStream
 from exchange.sim.config import SimConfig
 from exchange.sim.remote import RemoteSim
 from exchange.sim.server import SimServer
+from web.auth import WebConfigError, token_for
 
 log = logging.getLogger("smtbot.supervisor")
 
@@ -48,9 +51,13 @@ PULSE_S = 0.2
 class Bot:
     """One running smtbot: ``start()``, then ``stop()`` (idempotent)."""
 
-    def __init__(self, settings: Settings, credentials: Credentials | None, *, sim_config: SimConfig | None = None) -> None:
+    def __init__(
+        self, settings: Settings, credentials: Credentials | None, *, sim_config: SimConfig | None = None,
+        web_token: str | None = None,
+    ) -> None:
         self.settings = settings
         self.credentials = credentials
+        self._web_token = web_token
         self._sim_config = sim_config
         bot = settings.bot
         self.symbols = tuple(bot.symbols)
@@ -150,6 +157,8 @@ class Bot:
         if self.sim is not None and self.paced:
             self._wait_for_subscriptions()
             self.sim.ack(self.sim.clock_ms)  # everything is listening: release the first minute
+        self.board.extra.update(now_ms=self.clock_ms, feed=self._feed_status, queue_depth=self._queue_depth,
+                                restarts=lambda: self.restarts)
         if settings.web.enabled:
             self._start_web()
         log.info("bot started", extra={"venue": bot.venue, "symbols": len(self.symbols), "paced": self.paced})
@@ -235,7 +244,28 @@ class Bot:
     def _start_web(self) -> None:
         from web.serve import WebServer
 
-        self._web = WebServer(self.settings.journal.path, self.board.snapshot, self.settings.web.host, self.settings.web.port).start()
+        web = self.settings.web
+        self._web = WebServer(
+            self.settings.journal.path, self.board.snapshot, web.host, web.port,
+            token=self._web_token, secrets=secret_values(self.settings, self.credentials),
+        ).start()
+
+    def _feed_status(self) -> dict[str, Any]:
+        public = self._public
+        if public is None:
+            return {"connected": False}
+        stats = public.stats
+        return {
+            "connected": bool(public.healthy),
+            "reconnects": max(0, stats["connects"] - 1),
+            "confirmed_bars": stats["confirmed"],
+            "malformed_frames": stats["malformed"],
+            "gaps_reported": stats["gaps_reported"],
+            "watchdog_reconnects": self.board.reconnects_ordered,
+        }
+
+    def _queue_depth(self) -> dict[str, int]:
+        return {name: ref.actor_inbox.qsize() for name, ref in self.post.actors().items()}
 
     @property
     def web_url(self) -> str | None:
@@ -288,7 +318,12 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     Path(settings.journal.path).parent.mkdir(parents=True, exist_ok=True)
-    bot = Bot(settings, credentials)
+    try:
+        token = token_for(settings.web.host, os.environ) if settings.web.enabled else None
+    except WebConfigError as exc:
+        print(f"{args.settings}: {exc}", file=sys.stderr)
+        return 2
+    bot = Bot(settings, credentials, web_token=token)
     try:
         bot.start()
         if bot.web_url:
