@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "run": ("actors.supervisor:main", "run the bot with settings.toml (default)"),
     "check": ("actors.check:main", "validate settings, keys, account mode, instruments, connectivity"),
     "backtest": ("backtest.cli:main", "replay historical klines through the same cores, write a report"),
-    "tune": (None, "Optuna walk-forward tuning of [strategy]/[risk]"),
+    "tune": ("backtest.tune:main", "Optuna walk-forward tuning of [strategy]/[risk]"),
     "replay": ("backtest.replay:main", "re-run a recorded journal and prove the decisions match"),
     "download": ("backtest.download:main", "fetch historical 1m klines from Bybit REST into data/"),
     "sim": ("exchange.sim.server:main", "start the embedded Bybit V5 simulator server alone"),

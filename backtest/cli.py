@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 from actors.settings import Credentials, Settings, SettingsError, load_settings
@@ -35,6 +37,8 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="DIR", help="kline files (default: [sim] data_dir, the shipped sample)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one setting for this run (repeatable), typed like TOML: --set strategy.rr=2.0")
+    parser.add_argument("--overlay", dest="overlays", action="append", default=[], metavar="FILE",
+                        help="a settings overlay (e.g. run.py tune's best.toml), applied before --set")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,18 +56,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def settings_with(args: argparse.Namespace, settings: Settings) -> Settings:
-    """The settings with ``--set`` overrides applied, validated like the environment's."""
-    if not args.overrides:
-        return settings
-    env = dict(os.environ)
+def override_env(args: argparse.Namespace) -> dict[str, str]:
+    """``--overlay`` files, then ``--set`` items, as the environment overrides settings loading reads."""
+    env: dict[str, str] = {}
+    for overlay in getattr(args, "overlays", []):
+        try:
+            sections = tomllib.loads(Path(overlay).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(overlay, "", f"cannot read overlay: {exc}") from None
+        for section, values in sections.items():
+            if not isinstance(values, dict):
+                raise SettingsError(overlay, section, "an overlay holds [section] tables only")
+            for name, value in values.items():
+                env[f"SMTBOT__{section.upper()}__{name.upper()}"] = _toml_value(value)
     for item in args.overrides:
         key, sep, value = item.partition("=")
         parts = key.strip().split(".")
         if not sep or len(parts) != 2:
             raise SettingsError("--set", key, "expected SECTION.KEY=VALUE")
         env[f"SMTBOT__{parts[0].upper()}__{parts[1].upper()}"] = value
-    return load_settings(Path(args.settings).read_bytes(), env, source=args.settings)
+    return env
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value) if not isinstance(value, list) else json.dumps(value)
+
+
+def settings_with(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with ``--overlay`` and ``--set`` applied, validated like the environment's."""
+    env = override_env(args)
+    if not env:
+        return settings
+    return load_settings(Path(args.settings).read_bytes(), {**os.environ, **env}, source=args.settings)
 
 
 def window_of(args: argparse.Namespace) -> Window:
@@ -117,5 +145,6 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     print(report.terminal(result, m))
     for note in notes:
         print(note)
-    print(f"written: {out / 'report.json'}, {out / 'report.md'}, {journal}")
+    files = [out / "report.json", out / "report.md", *([out / "equity.png"] if not notes else []), journal]
+    print("written: " + ", ".join(str(f) for f in files))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import json
 import os
 import sqlite3
@@ -53,6 +54,9 @@ def test_two_runs_write_the_same_journal_bytes_and_the_cli_writes_the_report(tmp
                                       "by_path", "by_symbol", "by_side", "expectancy_r", "expectancy_usdt", "net_pnl_usdt"}
     assert "| max drawdown" in (out / "report.md").read_text()
     assert "max drawdown" in done.stdout and "equity" in done.stdout
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    assert (out / "equity.png").exists() == has_matplotlib
+    assert ("equity.png skipped: matplotlib is not installed" in done.stdout) != has_matplotlib
     with sqlite3.connect(out / "journal.sqlite") as db:
         kinds = dict(db.execute("select kind, count(*) from decisions group by kind").fetchall())
     assert sum(kinds.values()) == MINUTES * len(SYMBOLS)

@@ -1,0 +1,245 @@
+"""``run.py tune``: Optuna two-stage walk-forward tuning of ``[strategy]``/``[risk]``.
+
+Stage 1 is a TPE search over the whole space, stage 2 CMA-ES started at stage 1's best. A trial's
+value is the objective (``walkforward.objective``: expectancy in R, with a minimum trade count) on
+the *test* windows only; in-sample results are computed afterwards for the best trials, next to
+their out-of-sample ones, so overfitting shows. Study storage is any Optuna RDB URL: SQLite by
+default, PostgreSQL to let several machines run trials of one study (``--worker-only``). The best
+parameters are written as an overlay file (``best.toml``), never over ``settings.toml``.
+
+Optuna is an optional extra (``pip install -e '.[tune]'``); the rest of the bot never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from actors.messages import TradeClosed
+from actors.settings import Credentials, Settings, SettingsError, load_settings
+from backtest.cli import add_window_arguments, override_env, settings_with
+from backtest.run import Window, run_backtest
+from backtest.walkforward import DAY_MS, Split, expectancy_r, objective, rolling_splits
+from exchange.sim.config import SimConfig
+from exchange.sim.market import MINUTE_MS, load_store
+
+
+class Param(NamedTuple):
+    key: str  # "section.name", as in settings.toml
+    low: float
+    high: float
+    integer: bool = False
+
+
+# The ranges searched. Each stays inside what settings validation accepts.
+SPACE: tuple[Param, ...] = (
+    Param("strategy.score_min", 0.6, 2.0),
+    Param("strategy.rr", 1.0, 3.0),
+    Param("strategy.wt_oversold", -75.0, -35.0),
+    Param("strategy.wt_overbought", 35.0, 75.0),
+    Param("strategy.weight_bias", 0.0, 0.6),
+    Param("strategy.be_trigger_r", 0.5, 2.0),
+    Param("strategy.swing_lookback", 5, 20, integer=True),
+    Param("strategy.stop_buffer_ticks", 0, 6, integer=True),
+    Param("strategy.entry_offset_ticks", 0, 6, integer=True),
+    Param("strategy.entry_ttl_bars", 1, 6, integer=True),
+    Param("risk.cooldown_bars", 0, 15, integer=True),
+)
+
+# (settings, start_ms, end_ms) -> the trades closed in that window
+Evaluate = Callable[[Settings, int, int], list[TradeClosed]]
+
+
+def env_for(params: Mapping[str, Any]) -> dict[str, str]:
+    """Parameters as the environment overrides settings loading understands."""
+    out = {}
+    for key, value in params.items():
+        section, name = key.split(".")
+        out[f"SMTBOT__{section.upper()}__{name.upper()}"] = repr(value)
+    return out
+
+
+def backtest_evaluator(symbols: tuple[str, ...], data_dir: str | None) -> Evaluate:
+    def evaluate(settings: Settings, start_ms: int, end_ms: int) -> list[TradeClosed]:
+        return run_backtest(settings, Window(symbols=symbols, start_ms=start_ms, end_ms=end_ms, data_dir=data_dir)).trades
+    return evaluate
+
+
+def trial_objective(base_text: bytes, base_env: Mapping[str, str], splits: Sequence[Split], evaluate: Evaluate,
+                    min_trades: int, worker: str, space: Sequence[Param] = SPACE) -> Callable[[Any], float]:
+    import optuna
+
+    def run(trial: optuna.Trial) -> float:
+        params = {p.key: (trial.suggest_int(p.key, int(p.low), int(p.high)) if p.integer else trial.suggest_float(p.key, p.low, p.high))
+                  for p in space}
+        trial.set_user_attr("worker", worker)
+        try:
+            settings = load_settings(base_text, {**base_env, **env_for(params)}, source="trial")
+        except SettingsError as exc:
+            raise optuna.TrialPruned(f"settings refused: {exc}") from None
+        trades: list[TradeClosed] = []
+        for split in splits:
+            trades += evaluate(settings, split.test_start, split.test_end)  # out of sample only
+        value, n = expectancy_r(trades)
+        trial.set_user_attr("oos_trades", n)
+        trial.set_user_attr("oos_expectancy_r", value)
+        return objective(trades, min_trades)
+
+    return run
+
+
+def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tpe_trials: int, cma_trials: int, seed: int) -> int:
+    """Run trials of the shared study until it holds ``tpe_trials + cma_trials``; returns how many
+    this worker ran. Every worker picks the stage from the study's count, so workers on other
+    machines move to CMA-ES together. Workers that look at the count at the same moment may each
+    start one more: a study can end up to (workers - 1) trials over its total."""
+    import optuna
+
+    _create_study(study_name, storage)
+    ran = 0
+    while True:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        started = len(study.get_trials(deepcopy=False))
+        if started >= tpe_trials + cma_trials:
+            return ran
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if started < tpe_trials or not complete:
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed + started, n_startup_trials=min(10, tpe_trials))
+        else:
+            with warnings.catch_warnings():
+                # x0 is deprecated from Optuna 4.9 (removal in 6) without a replacement that starts
+                # the search at a given point; the extra pins Optuna below 5.
+                warnings.simplefilter("ignore", FutureWarning)
+                sampler = optuna.samplers.CmaEsSampler(x0=study.best_params, seed=seed + started, warn_independent_sampling=False)
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        study.optimize(run, n_trials=1)
+        ran += 1
+
+
+def _create_study(study_name: str, storage: str, attempts: int = 5) -> None:
+    """Create the study, or join it. Workers started together race to create the storage's tables
+    and the study row; the loser's error is transient, so it tries again and then joins."""
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
+            return
+        except Exception:  # noqa: BLE001 - SQLAlchemy's DDL race errors differ by database
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def in_and_out_of_sample(base_text: bytes, base_env: Mapping[str, str], params: Mapping[str, Any], splits: Sequence[Split],
+                         evaluate: Evaluate) -> dict[str, Any]:
+    settings = load_settings(base_text, {**base_env, **env_for(params)}, source="trial")
+    inside: list[TradeClosed] = []
+    outside: list[TradeClosed] = []
+    for split in splits:
+        inside += evaluate(settings, split.train_start, split.train_end)
+        outside += evaluate(settings, split.test_start, split.test_end)
+    (is_r, is_n), (oos_r, oos_n) = expectancy_r(inside), expectancy_r(outside)
+    return {"params": dict(params), "is_expectancy_r": is_r, "is_trades": is_n, "oos_expectancy_r": oos_r, "oos_trades": oos_n}
+
+
+def overlay_toml(params: Mapping[str, Any]) -> str:
+    sections: dict[str, list[str]] = {}
+    for key in sorted(params):
+        section, name = key.split(".")
+        sections.setdefault(section, []).append(f"{name} = {params[key]!r}")
+    head = "# Best walk-forward parameters (run.py tune): an overlay, apply with run.py backtest --overlay FILE\n"
+    return head + "\n".join(f"\n[{s}]\n" + "\n".join(lines) for s, lines in sections.items()) + "\n"
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_window_arguments(parser)
+    parser.add_argument("--train-days", type=float, default=7.0, help="in-sample window (default 7)")
+    parser.add_argument("--test-days", type=float, default=2.0, help="out-of-sample window right after it (default 2)")
+    parser.add_argument("--step-days", type=float, default=None, help="shift between splits (default: --test-days)")
+    parser.add_argument("--tpe-trials", type=int, default=40, help="stage 1: TPE trials (default 40)")
+    parser.add_argument("--cma-trials", type=int, default=20, help="stage 2: CMA-ES trials around the best (default 20)")
+    parser.add_argument("--min-trades", type=int, default=20, help="out-of-sample trades a trial needs to count (default 20)")
+    parser.add_argument("--storage", default="sqlite:///var/tune/study.db", help="Optuna RDB URL (sqlite:///..., postgresql://...)")
+    parser.add_argument("--study", default="smtbot-walkforward", help="study name: workers with the same name share trials")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="var/tune", metavar="DIR", help="tune.json (in vs out of sample), best.toml (overlay)")
+    parser.add_argument("--worker-only", action="store_true", help="run trials of the shared study, write no report")
+    parser.add_argument("--top", type=int, default=5, help="best trials shown in sample vs out of sample (default 5)")
+
+
+def splits_for(args: argparse.Namespace, settings: Settings, symbols: tuple[str, ...]) -> list[Split]:
+    data_dir = Path(args.data or settings.sim.data_dir)
+    store, _ = load_store(data_dir, symbols)
+    start = args.start if args.start is not None else store.first_ms + SimConfig().warmup_minutes * MINUTE_MS
+    end = min(args.end, store.end_ms) if args.end is not None else store.end_ms
+    days = lambda d: int(d * DAY_MS) // MINUTE_MS * MINUTE_MS  # noqa: E731
+    return rolling_splits(start, end, train_ms=days(args.train_days), test_ms=days(args.test_days),
+                          step_ms=None if args.step_days is None else days(args.step_days))
+
+
+def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
+    try:
+        import optuna
+    except ImportError:
+        print("run.py tune needs Optuna: pip install -e '.[tune]'", file=sys.stderr)
+        return 2
+    try:
+        settings = settings_with(args, settings)
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",")) if args.symbols else tuple(settings.bot.symbols)
+    splits = splits_for(args, settings, symbols)
+    if not splits:
+        print("run.py tune: the data holds no (train, test) split of that size", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if args.storage.startswith("sqlite:///"):
+        Path(args.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    base_text = Path(args.settings).read_bytes()
+    base_env = {k: v for k, v in os.environ.items() if k.startswith("SMTBOT__")}
+    base_env.update(override_env(args))
+    evaluate = backtest_evaluator(symbols, args.data)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run = trial_objective(base_text, base_env, splits, evaluate, args.min_trades, worker)
+    ran = run_worker(args.study, args.storage, run, tpe_trials=args.tpe_trials, cma_trials=args.cma_trials, seed=args.seed)
+    print(f"worker {worker}: {ran} trials of study {args.study!r} ({len(splits)} walk-forward splits)")
+    if args.worker_only:
+        return 0
+    study = optuna.load_study(study_name=args.study, storage=args.storage)
+    done = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: -(t.value or 0.0))
+    if not done:
+        print("run.py tune: no trial completed", file=sys.stderr)
+        return 1
+    rows = [{"trial": t.number, "value": t.value, **in_and_out_of_sample(base_text, base_env, t.params, splits, evaluate)}
+            for t in done[: args.top]]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tune.json").write_text(json.dumps({"study": args.study, "splits": [s._asdict() for s in splits], "best": rows}, indent=2) + "\n")
+    (out / "best.toml").write_text(overlay_toml(done[0].params))
+    print(_table(rows))
+    print(f"written: {out / 'tune.json'}, {out / 'best.toml'} (an overlay: settings.toml is left as it is)")
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    def cell(r: dict[str, Any], side: str) -> str:
+        value = r[f"{side}_expectancy_r"]
+        return ("n/a" if value is None else f"{value:+.3f}") + " (" + str(r[f"{side}_trades"]) + ")"
+
+    lines = [f"{'trial':>5}  {'objective':>9}  {'in-sample R (n)':>16}  {'out-of-sample R (n)':>20}"]
+    for r in rows:
+        lines.append(f"{r['trial']:>5}  {r['value']:>9.3f}  {cell(r, 'is'):>16}  {cell(r, 'oos'):>20}")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""Walk-forward tuning: the split arithmetic and the objective by hand; the two-stage search on a
+known landscape, scored on test windows only; the overlay round trip; and one study shared by
+two worker processes through a real PostgreSQL server started for the test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from actors.messages import TradeClosed
+from actors.settings import load_settings
+from backtest.cli import settings_with
+from backtest.walkforward import DAY_MS, Split, objective, rolling_splits
+
+HOUR = 3_600_000
+
+
+def trade(r: float | None) -> TradeClosed:
+    return TradeClosed(symbol="BTCUSDT", side="Buy", path="cross_based", entry_ms=0, exit_ms=1, entry_price=Decimal(1),
+                       exit_price=Decimal(1), qty=Decimal(1), fees=Decimal(0), pnl_usdt=Decimal(str(r or 0)), pnl_r=r,
+                       exit_reason="target")
+
+
+def test_rolling_splits_tile_the_test_windows_after_their_training():
+    splits = rolling_splits(0, 10 * DAY_MS, train_ms=4 * DAY_MS, test_ms=2 * DAY_MS)
+    assert splits == [Split(0, 4 * DAY_MS, 4 * DAY_MS, 6 * DAY_MS), Split(2 * DAY_MS, 6 * DAY_MS, 6 * DAY_MS, 8 * DAY_MS),
+                      Split(4 * DAY_MS, 8 * DAY_MS, 8 * DAY_MS, 10 * DAY_MS)]
+    stepped = rolling_splits(0, 10 * DAY_MS, train_ms=4 * DAY_MS, test_ms=2 * DAY_MS, step_ms=3 * DAY_MS)
+    assert [s.test_start for s in stepped] == [4 * DAY_MS, 7 * DAY_MS], "a split that would run past the data is left out"
+    assert rolling_splits(0, 5 * DAY_MS, train_ms=4 * DAY_MS, test_ms=2 * DAY_MS) == []
+    with pytest.raises(ValueError):
+        rolling_splits(0, DAY_MS, train_ms=0, test_ms=HOUR)
+
+
+def test_the_objective_is_expectancy_in_r_once_there_are_enough_trades():
+    assert objective([trade(1.5), trade(-1.0), trade(None), trade(0.5)], min_trades=3) == pytest.approx(1 / 3)
+    short = objective([trade(3.0)], min_trades=4)
+    assert short == pytest.approx(-10 + 1 / 4), "too few trades scores below any real expectancy"
+    assert objective([], min_trades=4) < short < objective([trade(-5.0)] * 4, min_trades=4)
+
+
+def test_two_stages_search_on_test_windows_only_and_find_the_peak(tmp_path):
+    optuna = pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra: pip install -e '.[tune]'")
+    from backtest.tune import Param, run_worker, trial_objective
+
+    splits = rolling_splits(0, 6 * HOUR, train_ms=2 * HOUR, test_ms=HOUR)
+    seen: list[tuple[int, int]] = []
+
+    def evaluate(settings, start, end):
+        seen.append((start, end))
+        # A landscape with its peak at rr = 2.2: ten trades whose R falls away from it.
+        r = 1.0 - (settings.strategy.rr - 2.2) ** 2
+        return [trade(r)] * 10
+
+    space = (Param("strategy.rr", 1.0, 3.0),)
+    run = trial_objective(Path("settings.toml").read_bytes(), {}, splits, evaluate, 5, "test", space)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    assert run_worker("t", storage, run, tpe_trials=12, cma_trials=10, seed=3) == 22
+    assert set(seen) == {(s.test_start, s.test_end) for s in splits}, "no trial ever scored on a training window"
+    study = optuna.load_study(study_name="t", storage=storage)
+    stages = ["cma" if any(k.startswith("cma:") for k in t.system_attrs) else "tpe" for t in study.trials]
+    assert stages == ["tpe"] * 12 + ["cma"] * 10
+    assert abs(study.best_params["strategy.rr"] - 2.2) < 0.1
+    assert run_worker("t", storage, run, tpe_trials=12, cma_trials=10, seed=3) == 0, "a full study runs no more trials"
+
+
+def test_the_best_parameters_overlay_reloads_as_settings(tmp_path):
+    pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra")
+    from backtest.tune import overlay_toml
+
+    path = tmp_path / "best.toml"
+    path.write_text(overlay_toml({"strategy.rr": 2.25, "strategy.swing_lookback": 12, "risk.cooldown_bars": 7}))
+    base = load_settings(Path("settings.toml").read_text(), {})
+    args = SimpleNamespace(settings="settings.toml", overlays=[str(path)], overrides=["strategy.swing_lookback=9"])
+    tuned = settings_with(args, base)
+    assert (tuned.strategy.rr, tuned.strategy.swing_lookback, tuned.risk.cooldown_bars) == (2.25, 9, 7), "--set wins over the overlay"
+    assert tuned.strategy.score_min == base.strategy.score_min
+
+
+# --- a study shared by two processes through PostgreSQL -------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL is not installed here (Debian: apt-get install postgresql)")
+    as_owner: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="smtbot-pg-"))
+    if os.geteuid() == 0:
+        # initdb refuses to run as root: the cluster belongs to Debian's postgres user.
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL as its own user")
+        shutil.chown(root, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    data = root / "data"
+    try:
+        subprocess.run([*as_owner, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True, cwd="/")
+        subprocess.run([*as_owner, pg_ctl, "-D", str(data), "-o", f"-p {port} -k {root} -h 127.0.0.1", "-w", "-l",
+                        str(root / "log"), "start"], check=True, capture_output=True, cwd="/")
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-300:]}")
+    try:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "create database tune"],
+                       check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}/tune"
+    finally:
+        subprocess.run([*as_owner, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, cwd="/")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_worker_processes_share_one_study_on_postgresql(postgres, tmp_path):
+    optuna = pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the 'tune' extra")
+    from exchange.sim.market import MINUTE_MS, load_store
+
+    start = load_store(Path("data/klines"), ("BTCUSDT",))[0].first_ms + 6000 * MINUTE_MS
+    when = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+    command = [sys.executable, "run.py", "tune", "--worker-only", "--storage", postgres, "--study", "shared",
+               "--symbols", "BTCUSDT", "--from", when(start), "--to", when(start + 3 * HOUR),
+               "--train-days", str(1 / 24), "--test-days", str(1 / 24), "--tpe-trials", "12", "--cma-trials", "4", "--min-trades", "1"]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    outputs = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        assert worker.returncode == 0, err[-2000:]
+        outputs.append(out)
+    study = optuna.load_study(study_name="shared", storage=postgres)
+    trials = study.get_trials(deepcopy=False)
+    # Two workers may read the count at the same moment and each start the last trial.
+    assert len(trials) in (16, 17) and sorted(t.number for t in trials) == list(range(len(trials)))
+    unfinished = [(t.number, t.state.name, t.user_attrs) for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
+    assert unfinished == []
+    by_worker = {t.user_attrs["worker"] for t in trials}
+    assert len(by_worker) == 2, f"both processes ran trials of the one study: {outputs}"
