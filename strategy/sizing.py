@@ -65,10 +65,11 @@ def plan_trade(frame: FrameState, d: int, ctx: EntryContext) -> tuple[TradePrice
 
     Entry is a PostOnly limit at the signal bar's close, rounded away from the market
     (down for a buy, up for a sell): MarketState carries no order book, and a limit at or
-    behind the last close is the price most likely to rest as maker.
+    behind the last close is the price most likely to rest as maker; ``entry_offset_ticks``
+    moves it further behind, where a venue quoting one price for both touches still lets it rest.
     """
     s, ins = ctx.strategy, ctx.instrument
-    entry = ins.round_price(frame.close, safe_rounding(d))
+    entry = ins.round_price(dec(frame.close) - d * s.entry_offset_ticks * ins.tick_size, safe_rounding(d))
     extreme = dec(swing_extreme(frame, d, s.swing_lookback))
     stop = ins.round_price(extreme - d * s.stop_buffer_ticks * ins.tick_size, safe_rounding(d))
     distance = d * (entry - stop)

@@ -24,6 +24,13 @@ def test_entry_rounds_down_for_a_buy_and_up_for_a_sell_so_it_never_pays_more_tha
     assert short.side == "Sell" and short.entry_price == D("100.0")  # 200.0 - 100.0, on the grid
 
 
+def test_entry_offset_ticks_rests_the_entry_behind_the_close_on_both_sides():
+    d = take(long_cross(close=100.04), with_strategy(context(), entry_offset_ticks=2))
+    assert d.entry_price == D("99.8")  # 100.04 - 0.2, rounded down
+    short = evaluate_entry(mirror_market(market(long_cross()), centre=1000), with_strategy(context(), entry_offset_ticks=2))
+    assert short.side == "Sell" and short.entry_price == D("100.2")
+
+
 def test_stop_sits_beyond_the_lowest_low_of_the_lookback_plus_the_buffer():
     d = take(long_cross(low_hist=(95.0, 99.6, 99.3, 99.2, 99.4)), with_strategy(context(), swing_lookback=4))
     assert d.stop_price == D("99.0")  # 95.0 is five bars back, outside the lookback of 4
