@@ -35,10 +35,12 @@ from actors.status import StatusBoard
 from actors.symbol import SymbolActor
 from exchange.bybit.bridge import StreamThread
 from exchange.bybit.rest import BybitRest
-from exchange.bybit.venues import venue_urls
+from exchange.bybit.venues import VenueUrls, venue_urls
 from exchange.bybit.ws_private import PrivateStream
 from exchange.bybit.ws_public import PublicStream
 from exchange.sim.config import SimConfig
+from exchange.sim.market import Bar, InstrumentRules
+from exchange.sim.paper import PaperSim
 from exchange.sim.remote import RemoteSim
 from exchange.sim.server import SimServer
 from web.auth import WebConfigError, token_for
@@ -53,11 +55,13 @@ class Bot:
 
     def __init__(
         self, settings: Settings, credentials: Credentials | None, *, sim_config: SimConfig | None = None,
-        web_token: str | None = None,
+        web_token: str | None = None, market_urls: VenueUrls | None = None,
     ) -> None:
         self.settings = settings
         self.credentials = credentials
         self._web_token = web_token
+        self._market_urls = market_urls  # paper mode's public data from elsewhere (tests: a simulator)
+        self._market_urls = market_urls  # paper mode's public data from elsewhere (tests: a simulator)
         self._sim_config = sim_config
         bot = settings.bot
         self.symbols = tuple(bot.symbols)
@@ -76,6 +80,7 @@ class Bot:
         self._pulse_stop = threading.Event()
         self._pulse: threading.Thread | None = None
         self._stopped = False
+        self.paper: PaperSim | None = None
         self._clock_seen = 0
         self._clock_seen_at = 0.0
 
@@ -105,9 +110,12 @@ class Bot:
     def start(self) -> Bot:
         settings = self.settings
         bot = settings.bot
+        private_url: str | None
         if bot.paper:
-            raise NotImplementedError("paper mode is not wired yet")
-        if bot.venue == "sim" and settings.sim.embedded:
+            urls = self._market_urls or venue_urls(bot.venue)
+            rest_url, public_url, private_url = urls.rest, urls.ws_public, None
+            credentials = Credentials(api_key=Secret(settings.sim.api_key), api_secret=Secret(settings.sim.api_secret))
+        elif bot.venue == "sim" and settings.sim.embedded:
             config = self._sim_config or SimConfig.from_settings(
                 settings.sim, symbols=self.symbols, paced=settings.sim.speed == "max",
             )
@@ -128,10 +136,16 @@ class Bot:
         # Against the simulator the venue's replay time is the clock: signatures and
         # recv_window then hold however fast the replay runs.
         clock = (lambda: self.sim.now_ms() / 1000) if isinstance(self.sim, SimServer) else time.time
-        self._rest = BybitRest(rest_url, credentials, clock=clock, rate_clock=time.time)
         self._market = BybitRest(rest_url, None, clock=clock, rate_clock=time.time)
-        self._rest.sync_time()
         self._market.sync_time()
+        if bot.paper:
+            self.paper = self._start_paper()
+            paper = self.paper
+            self._rest = BybitRest("http://paper.invalid", credentials, transport=paper.transport,
+                                   clock=lambda: paper.now_ms() / 1000, rate_clock=time.time)
+        else:
+            self._rest = BybitRest(rest_url, credentials, clock=clock, rate_clock=time.time)
+            self._rest.sync_time()
         self.instruments = self._rest.instruments(self.symbols)
 
         self.post.register_sink("status", lambda message: None)  # the board sees every delivery
@@ -148,9 +162,11 @@ class Bot:
 
         self._public = PublicStream(public_url, self.symbols, bot.timeframes, self._from_feed,
                                     clock=lambda: self._rest.now_ms() / 1000)
-        private = PrivateStream(private_url, credentials, lambda message: self.deliver("router", message),
-                                server_time_ms=self._rest.now_ms)
-        self._streams = StreamThread([self._public, private])
+        streams: list[Any] = [self._public]
+        if private_url is not None:  # paper mode has no private stream: nothing is sent to the exchange
+            streams.append(PrivateStream(private_url, credentials, lambda message: self.deliver("router", message),
+                                         server_time_ms=self._rest.now_ms))
+        self._streams = StreamThread(streams)
         self._streams.start()
         self._pulse = threading.Thread(target=self._pulse_loop, name="scheduler-pulse", daemon=True)
         self._pulse.start()
@@ -181,8 +197,32 @@ class Bot:
         core = scheduler_core(self.settings, self.symbols)
         self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.scheduler_clock_ms))
 
+    def _start_paper(self) -> PaperSim:
+        """The in-process venue of paper mode, seeded with the live instrument rules and the
+        newest closed 1m bar of every symbol (same minute for all)."""
+        assert self._market is not None
+        sim = self.settings.sim
+        live = self._market.instruments(self.symbols)
+        rules = {s: InstrumentRules(symbol=s, tick_size=i.tick_size, qty_step=i.qty_step, min_order_qty=i.min_order_qty,
+                                    max_order_qty=i.max_order_qty or i.min_order_qty * 1_000_000,
+                                    max_mkt_order_qty=i.max_order_qty or i.min_order_qty * 1_000_000,
+                                    min_notional=i.min_notional) for s, i in live.items()}
+        newest = {s: self._market.klines(s, 1, limit=5)[-1] for s in self.symbols}
+        minute = min(k.start_ms for k in newest.values())
+        last = {}
+        for symbol in self.symbols:
+            (kline,) = [k for k in self._market.klines(symbol, 1, start_ms=minute, end_ms=minute + 59_999, limit=5) if k.start_ms == minute]
+            last[symbol] = _bar(kline)
+        config = SimConfig.from_settings(sim, symbols=self.symbols)
+        log.info("paper mode: fills are simulated here, nothing reaches the exchange's private API",
+                 extra={"venue": self.settings.bot.venue, "equity": sim.initial_equity})
+        return PaperSim(rules, config, last)
+
     def _from_feed(self, message: Message) -> None:
-        """Called on the stream thread: route each bar to its symbol's actor."""
+        """Called on the stream thread: route each bar to its symbol's actor (in paper mode
+        the in-process venue matches its resting orders against the bar first)."""
+        if self.paper is not None and isinstance(message, Kline) and message.interval == 1 and message.confirmed:
+            self.paper.on_bar(message.symbol, _bar(message))
         if isinstance(message, (Kline, FeedGap)):
             self.deliver(f"symbol:{message.symbol}", message)
         else:
@@ -302,6 +342,12 @@ class Bot:
         if self.sim is not None:
             self.sim.stop()
         log.info("bot stopped")
+
+
+def _bar(kline: Kline) -> Bar:
+    """A feed kline as the venue's bar; str() of the decoded float is the exchange's own text."""
+    return Bar(start_ms=kline.start_ms, open=Decimal(str(kline.open)), high=Decimal(str(kline.high)),
+               low=Decimal(str(kline.low)), close=Decimal(str(kline.close)), volume=Decimal(str(kline.volume)))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
