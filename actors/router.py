@@ -39,7 +39,7 @@ from actors.messages import (
     WriteAhead,
 )
 from actors.settings import RiskSettings, StrategySettings
-from actors.shell import CoreActor, Deliver, Outbox
+from actors.shell import CoreActor, Deliver, Outbox, Recorder
 from strategy.context import cooldown_until
 from strategy.exits import TradePlan, entry_intent, plan_exits, stale_entries, trade_plan
 from strategy.trades import trade_closed
@@ -407,8 +407,11 @@ class RouterActor(CoreActor):
 
     name = "router"
 
-    def __init__(self, core: RouterCore, deliver: Deliver, venue: Venue, *, now_ms: Callable[[], int], leverage: int) -> None:
-        super().__init__(core, deliver)
+    def __init__(
+        self, core: RouterCore, deliver: Deliver, venue: Venue, *, now_ms: Callable[[], int], leverage: int,
+        recorder: Recorder | None = None,
+    ) -> None:
+        super().__init__(core, deliver, recorder=recorder)
         self.io = RouterIO(venue)
         self._now_ms = now_ms
         self._leverage = leverage

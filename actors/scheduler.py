@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from actors.messages import BarReady, CycleDone, Decided, JournalEvent, Message, Now, Reconnect, SymbolRestarted, Tick
-from actors.shell import CoreActor, Outbox
+from actors.shell import CoreActor, Outbox, Recorder
 
 MINUTE_MS = 60_000
 
@@ -141,8 +141,11 @@ class SchedulerCore:
 class SchedulerActor(CoreActor):
     """Shell: feeds ``Now`` pulses from ``clock`` (on every message) into the core."""
 
-    def __init__(self, core: SchedulerCore, deliver: Callable[[str, Message], None], clock: Callable[[], int]) -> None:
-        super().__init__(core, deliver)
+    def __init__(
+        self, core: SchedulerCore, deliver: Callable[[str, Message], None], clock: Callable[[], int],
+        *, recorder: Recorder | None = None,
+    ) -> None:
+        super().__init__(core, deliver, recorder=recorder)
         self._clock = clock
 
     def before(self, message: Message) -> None:

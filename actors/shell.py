@@ -24,6 +24,8 @@ log = logging.getLogger("smtbot.actors")
 # "symbol:BTCUSDT", "feed", "self" (the shell itself), "supervisor", "status".
 Outbox = list[tuple[str, Message]]
 Deliver = Callable[[str, Message], None]
+# Per-actor replay: every message a core handled, with what it returned (the flight recorder).
+Recorder = Callable[[Message, Outbox], None]
 
 
 class Core(Protocol):
@@ -36,10 +38,11 @@ class CoreActor(pykka.ThreadingActor):
 
     name = "actor"
 
-    def __init__(self, core: Core, deliver: Deliver) -> None:
+    def __init__(self, core: Core, deliver: Deliver, *, recorder: Recorder | None = None) -> None:
         super().__init__()
         self.core = core
         self._deliver = deliver
+        self._recorder = recorder
         self.handled = 0
         self.failed = False
 
@@ -57,7 +60,10 @@ class CoreActor(pykka.ThreadingActor):
 
     def dispatch(self, message: Message) -> None:
         self.handled += 1
-        self.post(self.core.handle(message))
+        outbox = self.core.handle(message)
+        if self._recorder is not None:
+            self._recorder(message, outbox)
+        self.post(outbox)
 
     def post(self, outbox: Outbox) -> None:
         for to, out in outbox:

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from actors.cores import router_core, scheduler_core, symbol_core
 from actors.journal import Flush, JournalActor
 from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
 from actors.post import PostOffice
+from actors.shell import Outbox, Recorder
 from actors.router import RouterActor
 from actors.scheduler import SchedulerActor
 from actors.settings import Credentials, Secret, Settings, secret_values
@@ -55,13 +56,17 @@ class Bot:
 
     def __init__(
         self, settings: Settings, credentials: Credentials | None, *, sim_config: SimConfig | None = None,
-        web_token: str | None = None, market_urls: VenueUrls | None = None,
+        web_token: str | None = None, market_urls: VenueUrls | None = None, record: Iterable[str] = (),
     ) -> None:
         self.settings = settings
         self.credentials = credentials
         self._web_token = web_token
         self._market_urls = market_urls  # paper mode's public data from elsewhere (tests: a simulator)
+        # Per-actor flight records: name -> [(message handled, what the core returned)].
+        self.recordings: dict[str, list[tuple[Message, Outbox]]] = {name: [] for name in record}
         self._market_urls = market_urls  # paper mode's public data from elsewhere (tests: a simulator)
+        # Per-actor flight records: name -> [(message handled, what the core returned)].
+        self.recordings: dict[str, list[tuple[Message, Outbox]]] = {name: [] for name in record}
         self._sim_config = sim_config
         bot = settings.bot
         self.symbols = tuple(bot.symbols)
@@ -184,18 +189,20 @@ class Bot:
         assert self._rest is not None
         core = router_core(self.settings, self.instruments, react_to_fills=not self.paced)
         self.post.register("router", RouterActor.start(core, self.deliver, self._rest, now_ms=self.clock_ms,
-                                                     leverage=self.settings.risk.leverage))
+                                                     leverage=self.settings.risk.leverage, recorder=self._recorder("router")))
 
     def _start_symbol(self, symbol: str, *, is_restart: bool = False) -> None:
         assert self._market is not None
         core = symbol_core(self.settings, symbol, self.instruments[symbol], self.symbols)
         ref = SymbolActor.start(core, self.deliver, self._market.klines_range,
-                                bootstrap_bars=self.settings.bot.bootstrap_bars, now_ms=self.clock_ms, is_restart=is_restart)
+                                bootstrap_bars=self.settings.bot.bootstrap_bars, now_ms=self.clock_ms, is_restart=is_restart,
+                                recorder=self._recorder(f"symbol:{symbol}"))
         self.post.register(f"symbol:{symbol}", ref)
 
     def _start_scheduler(self) -> None:
         core = scheduler_core(self.settings, self.symbols)
-        self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.scheduler_clock_ms))
+        self.post.register("scheduler", SchedulerActor.start(core, self.deliver, self.scheduler_clock_ms,
+                                                             recorder=self._recorder("scheduler")))
 
     def _start_paper(self) -> PaperSim:
         """The in-process venue of paper mode, seeded with the live instrument rules and the
@@ -217,6 +224,12 @@ class Bot:
         log.info("paper mode: fills are simulated here, nothing reaches the exchange's private API",
                  extra={"venue": self.settings.bot.venue, "equity": sim.initial_equity})
         return PaperSim(rules, config, last)
+
+    def _recorder(self, name: str) -> Recorder | None:
+        if name not in self.recordings:
+            return None
+        recording = self.recordings[name] = []  # a restarted actor's record starts afresh, as its core does
+        return lambda message, outbox: recording.append((message, outbox))
 
     def _from_feed(self, message: Message) -> None:
         """Called on the stream thread: route each bar to its symbol's actor (in paper mode

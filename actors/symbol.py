@@ -32,7 +32,7 @@ from actors.messages import (
     Tick,
 )
 from actors.scheduler import MINUTE_MS, closed_timeframes
-from actors.shell import CoreActor, Deliver, Outbox
+from actors.shell import CoreActor, Deliver, Outbox, Recorder
 
 log = logging.getLogger("smtbot.symbol")
 
@@ -286,9 +286,9 @@ class SymbolActor(CoreActor):
 
     def __init__(
         self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int],
-        is_restart: bool = False,
+        is_restart: bool = False, recorder: Recorder | None = None,
     ) -> None:
-        super().__init__(core, deliver)
+        super().__init__(core, deliver, recorder=recorder)
         self.name = f"symbol:{core.symbol}"
         self._is_restart = is_restart
         self.io = SymbolIO(fetch)
