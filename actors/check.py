@@ -1,14 +1,32 @@
-"""``run.py check``: print the validated settings (credentials masked) and what was verified."""
+"""``run.py check``: the settings (credentials masked), then the venue itself — clock offset,
+instruments, keys, account and position mode, public stream — one line per check."""
 
 from __future__ import annotations
 
 import argparse
 
-from actors.settings import Credentials, Settings, summarise
+from actors.settings import Credentials, Secret, Settings, summarise
+from exchange.bybit.check import run_venue_check
+from exchange.sim.config import SimConfig
+from exchange.sim.server import SimServer
 
 
 def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
     print(f"settings: {args.settings} is valid")
     for line in summarise(settings, credentials):
         print(f"  {line}")
-    return 0
+    bot = settings.bot
+    if bot.venue != "sim":
+        # The router switches every traded symbol to hedge mode at start (entries use positionIdx 1/2).
+        signed = None if bot.paper else credentials
+        return run_venue_check(bot.venue, signed, bot.symbols, expected_position_mode="hedge")
+    sim = settings.sim
+    keys = Credentials(api_key=Secret(sim.api_key), api_secret=Secret(sim.api_secret))
+    if not sim.embedded:
+        url = f"http://{sim.host}:{sim.port}"
+        return run_venue_check("sim", keys, bot.symbols, base_url=url, ws_public_url=f"ws://{sim.host}:{sim.port}/v5/public/linear")
+    # A fresh embedded simulator starts in one-way mode; the bot switches it to hedge at start.
+    # Paced and never acknowledged, its replay clock stands still while it is checked.
+    with SimServer(SimConfig.from_settings(sim, symbols=bot.symbols, port=0, paced=True)) as server:
+        return run_venue_check("sim", keys, bot.symbols, base_url=server.rest_url, ws_public_url=server.ws_public_url,
+                               clock=lambda: server.now_ms() / 1000)

@@ -6,6 +6,7 @@ plain words that say what to fix. Nothing here places or changes anything on the
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 from typing import Literal, NamedTuple
 
@@ -139,10 +140,14 @@ def run_venue_check(
     ws_public_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
     stream_timeout_s: float = 10.0,
+    clock: Callable[[], float] = time.time,
 ) -> int:
-    """Print one line per check (``ok`` / ``FAIL``); 0 when everything passed, 1 otherwise."""
+    """Print one line per check (``ok`` / ``FAIL``); 0 when everything passed, 1 otherwise.
+
+    ``clock`` is what "our time" means: the wall clock, except against a simulator replaying
+    the past, whose own clock is the one the bot signs with."""
     symbols = list(symbols)
-    with BybitRest(base_url or REST_URLS[venue], credentials, transport=transport, max_attempts=2) as rest:
+    with BybitRest(base_url or REST_URLS[venue], credentials, transport=transport, max_attempts=2, clock=clock) as rest:
         lines = check_venue(rest, symbols, signed=credentials is not None, expected_position_mode=expected_position_mode)
     stream_url = ws_public_url or WS_PUBLIC_URLS.get(venue)
     if stream_url and symbols:
