@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import numbers
 import os
 import socket
 import sys
@@ -63,8 +64,13 @@ def env_for(params: Mapping[str, Any]) -> dict[str, str]:
     out = {}
     for key, value in params.items():
         section, name = key.split(".")
-        out[f"SMTBOT__{section.upper()}__{name.upper()}"] = repr(value)
+        out[f"SMTBOT__{section.upper()}__{name.upper()}"] = _toml_number(value)
     return out
+
+
+def _toml_number(value: Any) -> str:
+    # Storage and samplers may hold numpy scalars, whose repr ("np.float64(1.5)") is not TOML.
+    return repr(int(value)) if isinstance(value, numbers.Integral) else repr(float(value))
 
 
 def backtest_evaluator(symbols: tuple[str, ...], data_dir: str | None) -> Evaluate:
@@ -84,6 +90,7 @@ def trial_objective(base_text: bytes, base_env: Mapping[str, str], splits: Seque
         try:
             settings = load_settings(base_text, {**base_env, **env_for(params)}, source="trial")
         except SettingsError as exc:
+            trial.set_user_attr("refused", str(exc))
             raise optuna.TrialPruned(f"settings refused: {exc}") from None
         trades: list[TradeClosed] = []
         for split in splits:
@@ -155,7 +162,7 @@ def overlay_toml(params: Mapping[str, Any]) -> str:
     sections: dict[str, list[str]] = {}
     for key in sorted(params):
         section, name = key.split(".")
-        sections.setdefault(section, []).append(f"{name} = {params[key]!r}")
+        sections.setdefault(section, []).append(f"{name} = {_toml_number(params[key])}")
     head = "# Best walk-forward parameters (run.py tune): an overlay, apply with run.py backtest --overlay FILE\n"
     return head + "\n".join(f"\n[{s}]\n" + "\n".join(lines) for s, lines in sections.items()) + "\n"
 

@@ -76,6 +76,18 @@ def test_two_stages_search_on_test_windows_only_and_find_the_peak(tmp_path):
     assert run_worker("t", storage, run, tpe_trials=12, cma_trials=10, seed=3) == 0, "a full study runs no more trials"
 
 
+def test_sampled_numpy_scalars_become_toml_numbers():
+    pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra")
+    import numpy as np
+
+    from backtest.tune import env_for
+
+    env = env_for({"strategy.rr": np.float64(1.5), "strategy.swing_lookback": np.int64(12)})
+    assert env == {"SMTBOT__STRATEGY__RR": "1.5", "SMTBOT__STRATEGY__SWING_LOOKBACK": "12"}
+    tuned = load_settings(Path("settings.toml").read_text(), env)
+    assert (tuned.strategy.rr, tuned.strategy.swing_lookback) == (1.5, 12)
+
+
 def test_the_best_parameters_overlay_reloads_as_settings(tmp_path):
     pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra")
     from backtest.tune import overlay_toml
