@@ -18,13 +18,20 @@ from backtest.run import Window, run_backtest
 from exchange.sim.config import SimConfig
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+# Every order the router sent, in the order it was written ahead; every trade it closed.
+INTENTS = ("select tick_ms, action, symbol, order_link_id, side, price, qty, stop_loss, take_profit "
+           "from orders where kind = 'intent' order by seq")
+TRADES = "select exit_ms, symbol, side, entry_ms, entry_price, exit_price, qty, fees, pnl_usdt, exit_reason from trades order by seq"
 
 
 def settings_for(tmp_path: Path, symbols: tuple[str, ...]):
+    # Entries rest two ticks behind the close so they fill: parity then covers orders and fills too.
     text = f"""
 [bot]
 symbols = {list(symbols)!r}
 bootstrap_bars = 250
+[strategy]
+entry_offset_ticks = 2
 [journal]
 path = "{tmp_path / 'live.sqlite'}"
 [web]
@@ -53,24 +60,34 @@ def live_decisions(tmp_path: Path, symbols: tuple[str, ...], ticks: int) -> tupl
         bot.stop()
     with sqlite3.connect(settings.journal.path) as db:
         rows = db.execute("select tick_ms, symbol, kind, path, side, score from decisions order by tick_ms, symbol").fetchall()
-    return settings, rows
+        intents = db.execute(INTENTS).fetchall()
+        trades = db.execute(TRADES).fetchall()
+    return settings, rows, intents, trades
 
 
-def backtest_decisions(settings, symbols, last_tick: int) -> list[tuple]:
-    result = run_backtest(settings, Window(symbols=symbols, end_ms=last_tick))
-    return sorted((d.tick_ms, d.symbol, d.kind, d.path, d.side, d.score) for d in result.decisions)
+def backtest_run(settings, symbols, last_tick: int, journal: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    result = run_backtest(settings, Window(symbols=symbols, end_ms=last_tick), journal_path=journal)
+    with sqlite3.connect(journal) as db:
+        intents = db.execute(INTENTS).fetchall()
+        trades = db.execute(TRADES).fetchall()
+    return sorted((d.tick_ms, d.symbol, d.kind, d.path, d.side, d.score) for d in result.decisions), intents, trades
 
 
 def check_parity(tmp_path: Path, symbols: tuple[str, ...], ticks: int) -> None:
-    settings, live = live_decisions(tmp_path, symbols, ticks)
+    settings, live, live_intents, live_trades = live_decisions(tmp_path, symbols, ticks)
     complete = sorted({t for t, *_ in live if sum(1 for r in live if r[0] == t) == len(symbols)})
     assert len(complete) >= ticks - 1
-    replayed = backtest_decisions(settings, symbols, complete[-1])
+    replayed, intents, trades = backtest_run(settings, symbols, complete[-1], tmp_path / "backtest.sqlite")
     live_part = [r for r in live if r[0] <= complete[-1]]
     assert [r[:2] for r in replayed] == [r[:2] for r in live_part], "the same ticks and symbols"
     for ours, theirs in zip(replayed, live_part):
         assert ours == theirs, f"first difference at tick {ours[0]} {ours[1]}: backtest {ours[2:]} vs bot {theirs[2:]}"
     assert len({r[2] for r in live_part}) >= 2, "more than one kind of decision, or parity proves little"
+    # The orders too: the last cycle of the bot may have been cut short by the stop.
+    cut = [i for i in live_intents if i[0] is None or i[0] < complete[-1]]
+    assert [i for i in intents if i[0] is None or i[0] < complete[-1]] == cut
+    assert len(cut) >= 3, "entries and their exits reached the venue in this window"
+    assert [t for t in trades if t[0] < complete[-1]] == [t for t in live_trades if t[0] < complete[-1]]
     # The bot's own journal is a flight recorder the one-thread replay reads back identically.
     compared, difference = replay(settings, Path(settings.journal.path), rules_file=Path("data/klines/instruments-bybit-linear.csv"))
     assert difference is None and compared == len(live)
