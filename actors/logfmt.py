@@ -90,11 +90,16 @@ def configure_logging(level: str, secrets: Iterable[str], stream=None) -> Redact
         if getattr(old, "_smtbot", False):
             root.removeHandler(old)
     handler._smtbot = True  # type: ignore[attr-defined]
+    # httpx logs every request at INFO: at a REST call per cycle that buries the bot's own lines.
+    # A filter on our handler, not the logger's level, so other handlers still see them.
+    handler.addFilter(_quiet_http_requests)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request at INFO: at a REST call per cycle that buries the bot's own lines.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     return redactor
+
+
+def _quiet_http_requests(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or not record.name.startswith(("httpx", "httpcore"))
 
 
 _BASE_FACTORY = logging.getLogRecordFactory()
