@@ -103,7 +103,8 @@ def trial_objective(base_text: bytes, base_env: Mapping[str, str], splits: Seque
     return run
 
 
-def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tpe_trials: int, cma_trials: int, seed: int) -> int:
+def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tpe_trials: int, cma_trials: int, seed: int,
+               on_trial: Callable[[Any, Any], None] | None = None) -> int:
     """Run trials of the shared study until it holds ``tpe_trials + cma_trials``; returns how many
     this worker ran. Every worker picks the stage from the study's count, so workers on other
     machines move to CMA-ES together. Workers that look at the count at the same moment may each
@@ -127,7 +128,7 @@ def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tp
                 warnings.simplefilter("ignore", FutureWarning)
                 sampler = optuna.samplers.CmaEsSampler(x0=study.best_params, seed=seed + started, warn_independent_sampling=False)
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
-        study.optimize(run, n_trials=1)
+        study.optimize(run, n_trials=1, callbacks=[on_trial] if on_trial is not None else None)
         ran += 1
 
 
@@ -213,6 +214,9 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
         print("run.py tune: the data holds no (train, test) split of that size", file=sys.stderr)
         return 2
     out = Path(args.out)
+    if (out / "best.toml").resolve() == Path(args.settings).resolve():
+        print("run.py tune: --out would write best.toml over the settings file; choose another --out", file=sys.stderr)
+        return 2
     if args.storage.startswith("sqlite:///"):
         Path(args.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     base_text = Path(args.settings).read_bytes()
@@ -222,7 +226,15 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     worker = f"{socket.gethostname()}:{os.getpid()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run = trial_objective(base_text, base_env, splits, evaluate, args.min_trades, worker)
-    ran = run_worker(args.study, args.storage, run, tpe_trials=args.tpe_trials, cma_trials=args.cma_trials, seed=args.seed)
+    total = args.tpe_trials + args.cma_trials
+
+    def show(study: Any, trial: Any) -> None:
+        stage = "cma" if trial.number >= args.tpe_trials else "tpe"
+        value = "pruned" if trial.value is None else f"{trial.value:+.3f}"
+        print(f"trial {trial.number + 1}/{total} ({stage}): {value}, {trial.user_attrs.get('oos_trades', 0)} out-of-sample trades",
+              file=sys.stderr, flush=True)
+
+    ran = run_worker(args.study, args.storage, run, tpe_trials=args.tpe_trials, cma_trials=args.cma_trials, seed=args.seed, on_trial=show)
     print(f"worker {worker}: {ran} trials of study {args.study!r} ({len(splits)} walk-forward splits)")
     if args.worker_only:
         return 0
