@@ -144,10 +144,10 @@ def frame(draw) -> tuple[str, bytes]:
         whole = push([draw(kline_item(interval))])
         return kind, whole[: draw(st.integers(min_value=0, max_value=len(whole) - 1))]
     if kind == "oversized":
-        many = draw(st.sampled_from([2_000, 20_000]))
         if draw(st.booleans()):
-            return kind, push([draw(kline_item(interval))] * many)
-        return kind, json.dumps({"topic": topic, "data": [draw(kline_item(interval))], "pad": "x" * (many * 60)}).encode()
+            return kind, push([draw(kline_item(interval))] * 2_000)
+        # Over the 1 MiB a websockets client accepts by default: a venue that ignores it.
+        return kind, json.dumps({"topic": topic, "data": [draw(kline_item(interval))], "pad": "x" * (1 << 20)}).encode()
     if kind == "json":
         return kind, json.dumps(draw(JSON_VALUES)).encode()
     if kind == "bytes":
@@ -161,6 +161,7 @@ def frame(draw) -> tuple[str, bytes]:
 
 class Tally:
     def __init__(self) -> None:
+        self.examples = 0
         self.frames: dict[str, int] = {}
         self.bars_checked = 0
         self.refused = 0
@@ -186,6 +187,7 @@ def stream_logs():
 @given(frames=st.lists(frame(), min_size=1, max_size=25))
 def test_no_hostile_frame_reaches_an_indicator_and_each_is_counted(frames, stream_logs):
     stream_logs.clear()
+    TALLY.examples += 1
     delivered: list = []
     stream = PublicStream("ws://127.0.0.1:9/v5/public/linear", [SYMBOL], [1, 3], delivered.append, clock=lambda: NOW_S)
     core = symbol_core(SETTINGS, SYMBOL, INSTRUMENT, [SYMBOL])
@@ -211,9 +213,9 @@ def test_no_hostile_frame_reaches_an_indicator_and_each_is_counted(frames, strea
 def test_hostile_frames_report(report):
     """Runs after the property above (file order): its counts go into the report."""
     total = sum(TALLY.frames.values())
-    assert total >= CASES, "the property ran fewer frames than cases"
+    assert TALLY.examples >= CASES, "the property ran fewer cases than promised"
     assert TALLY.bars_checked > 0, "no bar ever reached an indicator: the generator is too hostile to test anything"
-    report.add("4. hostile input: WS frames", cases=CASES, frames=total, malformed_counted=TALLY.refused,
+    report.add("4. hostile input: WS frames", cases=TALLY.examples, frames=total, malformed_counted=TALLY.refused,
                bars_checked_at_indicators=TALLY.bars_checked, bad_values_at_indicators=0, **{f"frames_{k}": v for k, v in sorted(TALLY.frames.items())})
 
 
@@ -251,7 +253,7 @@ def kline_page(draw) -> str:
 REST_TALLY = {"kline_pages": 0, "bars_kept": 0, "typed_errors": 0, "state_pages": 0}
 
 
-@settings(max_examples=CASES // 2, deadline=None)
+@settings(max_examples=CASES // 4, deadline=None)
 @given(page=kline_page())
 def test_kline_pages_of_any_shape_yield_only_sane_bars_or_a_typed_error(page):
     rest = rest_over(page)
@@ -278,7 +280,7 @@ STATE_ROWS = st.lists(st.dictionaries(
 ), max_size=4)
 
 
-@settings(max_examples=CASES // 2, deadline=None)
+@settings(max_examples=CASES // 4, deadline=None)
 @given(rows=STATE_ROWS, what=st.sampled_from(["positions", "open_orders", "wallet_equity"]), wrap=st.booleans())
 def test_account_reads_of_any_shape_give_usable_values_or_a_typed_error(rows, what, wrap):
     """Reconciliation reads these every cycle: a surprise must degrade to an error the router
@@ -315,7 +317,7 @@ def _credentials():
 
 
 def test_rest_shapes_report(report):
-    assert REST_TALLY["kline_pages"] >= CASES // 2 and REST_TALLY["state_pages"] >= CASES // 2
+    assert REST_TALLY["kline_pages"] >= CASES // 4 and REST_TALLY["state_pages"] >= CASES // 4
     report.add("4. hostile input: REST answers", cases=REST_TALLY["kline_pages"] + REST_TALLY["state_pages"],
                typed_errors=REST_TALLY["typed_errors"], sane_bars_kept=REST_TALLY["bars_kept"], untyped_exceptions=0)
 

@@ -44,7 +44,7 @@ MINUTE = 60_000
 ROUNDS = scale(1, 5)
 ENTRY_TTL_BARS = 3
 HELD_S = 60.0  # far longer than any step: the bot is dead before the venue answers
-GIVE_UP_S = 8.0  # a step not reached by then is tried again
+GIVE_UP_S = 5.0  # a step not reached by then is tried again
 
 
 class Venue:
@@ -221,15 +221,15 @@ STEPS = [
     Step("after the fill, before the take-profit is placed", lambda a: bool(a.entries) and not a.positions,
          ("timeout_before", "/v5/order/create"),
          lambda j, v, since: entry_status(v, resting_entry(j)) == "Filled", entry_gone_unfilled),
+    Step("during the break-even lock (processed, answer held)", lambda a: bool(a.positions),
+         ("timeout_after", "/v5/position/trading-stop"),
+         lambda j, v, since: bool(intents_since(j, since, "trading_stop", 0))),
     Step("after the take-profit create is sent (processed, answer held)", lambda a: bool(a.entries) and not a.positions,
          ("timeout_after", "/v5/order/create"),
          lambda j, v, since: any(v.orders_stored(link) == 1 for link in intents_since(j, since, "create", 1)), entry_gone_unfilled),
     Step("after the take-profit create is acked", lambda a: bool(a.entries) and not a.positions, None,
          lambda j, v, since: bool(j.rows("SELECT 1 FROM orders WHERE kind = 'ack' AND action = 'create' AND reduce_only = 1 "
                                          "AND outcome = 'ok' AND seq > ?", since))),
-    Step("during the break-even lock (processed, answer held)", lambda a: bool(a.positions),
-         ("timeout_after", "/v5/position/trading-stop"),
-         lambda j, v, since: bool(intents_since(j, since, "trading_stop", 0))),
 ]
 
 
@@ -288,7 +288,7 @@ ha_streak_min = 1
 entry_offset_ticks = 2
 entry_ttl_bars = {ENTRY_TTL_BARS}
 be_trigger_r = 0.3
-rr = 2.0
+rr = 1.5
 [risk]
 cooldown_bars = 0
 max_positions = 1
