@@ -266,6 +266,8 @@ class BybitRest(V5Http):
             if intent.action == "cancel" and intent.order_link_id and self.last_attempts > 1:
                 # Our first cancel may have landed before the timeout: gone is what we wanted.
                 return self._ack_after_lookup(intent, ts, exc, wanted=("Cancelled", "Deactivated"))
+            if intent.action == "create" and intent.order_link_id and self.last_attempts > 1:
+                return self._ack_after_lookup(intent, ts, exc, wanted=None)
             return self._ack_error(intent, ts, exc)
         except (AmbiguousError, TransportError) as exc:
             if intent.action == "create" and intent.order_link_id:
@@ -273,6 +275,10 @@ class BybitRest(V5Http):
                 return self._ack_after_lookup(intent, ts, exc, wanted=None)
             return self._ack_error(intent, ts, exc)
         except BybitError as exc:
+            if intent.action == "create" and intent.order_link_id and self.last_attempts > 1:
+                # The last answer (say 10006 to a resend) says nothing about an earlier attempt
+                # that timed out after the venue took it: ask before anyone acts on "failed".
+                return self._ack_after_lookup(intent, ts, exc, wanted=None)
             return self._ack_error(intent, ts, exc)
         try:
             order_id = self._result(env, models.OrderIds, path).orderId or None

@@ -130,6 +130,18 @@ def test_a_timeout_after_the_venue_accepted_a_create_yields_exactly_one_order():
     assert len(sleeps) == 1 and 0 < sleeps[0] <= 4.0
 
 
+def test_a_create_that_timed_out_after_acceptance_is_looked_up_when_every_resend_is_rate_limited():
+    venue = FakeRestVenue()
+    rest, _ = make(venue)
+    rest.instruments(["BTCUSDT"])
+    venue.faults.append(Fault("/v5/order/create", timeout_after_accept=True))
+    venue.faults += [Fault("/v5/order/create", ret_code=10006, ret_msg="Too many visits!")] * 8
+    ack = rest.execute(entry())
+    assert len(venue.orders) == 1
+    assert ack.outcome == "ok" and "order found" in ack.ret_msg, "the order exists: never journal it as failed"
+    assert ack.order_id == venue.orders["smt-BTC-1-e1"]["orderId"]
+
+
 def test_a_timeout_before_the_venue_saw_the_create_is_resent_and_creates_once():
     venue = FakeRestVenue()
     rest, _ = make(venue)
