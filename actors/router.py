@@ -70,7 +70,9 @@ class RouterCore:
         self.positions: dict[tuple[str, int], PositionUpdate] = {}
         self.orders: dict[str, OrderUpdate] = {}  # working orders by order id
         self.plans: dict[str, TradePlan] = {}
-        self._closing: dict[str, TradePlan] = {}  # plans of positions whose fills are being read
+        # Plans whose fills are being read: a closed position, or an entry that vanished (it
+        # may have filled and been stopped inside one minute, never seen as a position).
+        self._closing: dict[str, tuple[TradePlan | None, bool]] = {}
         self.inflight: dict[str, OrderIntent] = {}
         self.is_protective = True  # until the first good snapshot: manage exits, open nothing
         self.now_ms = 0
@@ -82,6 +84,7 @@ class RouterCore:
         self._cycle: int | None = None
         self._snapshot_due = False
         self._requoted: set[str] = set()
+        self._takes: list[Decision] = []
         self._seq = 0
 
     # --- dispatch ---------------------------------------------------------------------
@@ -120,8 +123,13 @@ class RouterCore:
     # --- entries ----------------------------------------------------------------------
 
     def _on_decision(self, decision: Decision) -> Outbox:
-        if decision.kind != "TAKE":
-            return []
+        """TAKEs wait for their cycle to close: symbol threads deliver them in any order, and
+        the last free position slot must not go to whichever thread was fastest."""
+        if decision.kind == "TAKE":
+            self._takes.append(decision)
+        return []
+
+    def _take(self, decision: Decision) -> Outbox:
         symbol = decision.symbol
         refusal = self._refusal(symbol)
         if refusal:
@@ -209,8 +217,12 @@ class RouterCore:
             self.realised_today = Decimal(0)
         self._cycle = boundary_ms
         self._requoted.clear()
+        out: Outbox = []
+        takes, self._takes = sorted(self._takes, key=lambda d: (d.tick_ms, d.symbol)), []
+        for decision in takes:
+            out += self._take(decision)
         self._snapshot_due = True
-        return [("self", SnapshotRequest(ts_ms=boundary_ms))]
+        return out + [("self", SnapshotRequest(ts_ms=boundary_ms))]
 
     def _on_snapshot(self, snap: VenueSnapshot) -> Outbox:
         self._snapshot_due = False
@@ -267,29 +279,33 @@ class RouterCore:
         plan = self.plans.pop(position.symbol, None)
         self.cooldowns[position.symbol] = cooldown_until(now_ms, self.risk)
         since = plan.opened_ms if plan is not None else position.updated_ms
-        if plan is not None:
-            self._closing[position.symbol] = plan  # its risk makes the trade's R
+        self._closing[position.symbol] = (plan, False)  # the plan's risk makes the trade's R
         assert position.side is not None
         return [("self", FillsRequest(symbol=position.symbol, side=position.side, since_ms=since, until_ms=now_ms))]
 
     def _forget_dead_plans(self, now_ms: int) -> Outbox:
-        """A plan whose entry is neither working, nor sending, nor filled ended unfilled."""
+        """A plan whose entry is neither working, nor sending, nor a position has ended: its
+        fills say whether it never filled or made a whole round trip between two cycles."""
         out: Outbox = []
         links = {o.order_link_id for o in self.orders.values()} | {i.order_link_id for i in self.inflight.values()}
         for symbol, plan in list(self.plans.items()):
             if plan.order_link_id in links or any(key[0] == symbol for key in self.positions):
                 continue
             del self.plans[symbol]
-            out.append(("journal", JournalEvent(
-                ts_ms=now_ms, kind="entry_ended_unfilled", source="router",
-                message=f"{symbol} entry {plan.order_link_id} is gone without a position",
-                data=(("order_link_id", plan.order_link_id),),
-            )))
+            self._closing[symbol] = (plan, True)
+            out.append(("self", FillsRequest(symbol=symbol, side=plan.side, since_ms=plan.opened_ms, until_ms=now_ms)))
         return out
 
     def _on_fills(self, result: Fills) -> Outbox:
         request = result.request
-        plan = self._closing.pop(request.symbol, None)
+        plan, entry_vanished = self._closing.pop(request.symbol, (None, False))
+        if entry_vanished and not result.error and not result.fills:
+            assert plan is not None
+            return [("journal", JournalEvent(
+                ts_ms=request.until_ms, kind="entry_ended_unfilled", source="router",
+                message=f"{request.symbol} entry {plan.order_link_id} is gone without a fill",
+                data=(("order_link_id", plan.order_link_id),),
+            ))]
         if result.error:
             return [("journal", JournalEvent(
                 ts_ms=request.until_ms, kind="trade_unaccounted", source="router", level="WARNING",
@@ -304,6 +320,8 @@ class RouterCore:
             ))]
         self.realised_today += trade.pnl_usdt
         self.counts["trades"] += 1
+        if entry_vanished:
+            self.cooldowns[request.symbol] = cooldown_until(request.until_ms, self.risk)
         return [("journal", trade), ("status", trade)]
 
     def _on_order_update(self, update: OrderUpdate) -> Outbox:

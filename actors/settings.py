@@ -88,7 +88,7 @@ class StrategySettings(_Section, frozen=True):
     weight_bias: float = 0.3
     swing_lookback: Count = 10
     stop_buffer_ticks: Annotated[int, Meta(ge=0)] = 2
-    entry_offset_ticks: Annotated[int, Meta(ge=0)] = 0
+    entry_offset_ticks: Annotated[int, Meta(ge=0)] = 2
     rr: Positive = 1.5
     be_trigger_r: Positive = 1.0
     entry_ttl_bars: Count = 3

@@ -23,6 +23,11 @@ def take(symbol="SOLUSDT", tick=T, side="Buy"):
     )
 
 
+def take_now(core: RouterCore, decision: Decision):
+    """A TAKE and the close of its cycle, when the router acts on the cycle's TAKEs."""
+    return core.handle(decision) + core.handle(CycleDone(boundary_ms=decision.tick_ms))
+
+
 def router(**kw) -> RouterCore:
     core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings(**kw), react_to_fills=False)
     core.handle(VenueSnapshot(ts_ms=T - 60_000, positions=(), orders=(), equity=D("10000")))
@@ -57,33 +62,33 @@ def tp_order(qty="6.6", link="t-x"):
 
 def test_nothing_opens_before_the_exchange_has_been_reconciled():
     core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings())
-    out = core.handle(take())
+    out = take_now(core, take())
     assert of(out, WriteAhead) == []
     assert [e.kind for e in of(out, JournalEvent)] == ["take_refused"] and "protective" in of(out, JournalEvent)[0].message
 
 
 def test_a_take_is_journaled_before_it_is_sent_and_sent_only_once():
     core = router()
-    out = core.handle(take())
+    out = take_now(core, take())
     (ahead,) = of(out, WriteAhead, "journal")
     assert ahead.intent.time_in_force == "PostOnly" and ahead.intent.stop_loss == D("148.50")
-    assert not [d for d, _ in out if d == "self"], "nothing reaches the wire before it is durable"
+    assert not [m for d, m in out if d == "self" and isinstance(m, OrderIntent)], "nothing reaches the wire before it is durable"
     (sent,) = wire(core, out)
     assert sent == ahead.intent
-    assert of(core.handle(take()), WriteAhead) == [], "a second TAKE for the same symbol is refused"
+    assert of(take_now(core, take()), WriteAhead) == [], "a second TAKE for the same symbol is refused"
 
 
 def test_max_positions_counts_entries_still_working():
     core = router(max_positions=1)
-    wire(core, core.handle(take("SOLUSDT")))
+    wire(core, take_now(core, take("SOLUSDT")))
     core.instruments["ETHUSDT"] = SOL
-    out = core.handle(take("ETHUSDT"))
+    out = take_now(core, take("ETHUSDT"))
     assert of(out, WriteAhead) == [] and "max_positions" in of(out, JournalEvent)[0].message
 
 
 def test_an_entry_the_venue_refused_frees_the_symbol():
     core = router()
-    (intent,) = wire(core, core.handle(take()))
+    (intent,) = wire(core, take_now(core, take()))
     out = core.handle(OrderAck(intent=intent, ts_ms=T, outcome="rejected", ret_code=110007, ret_msg="insufficient balance"))
     assert of(out, OrderAck, "journal")
     assert [e.kind for e in of(out, JournalEvent)] == ["entry_not_placed"]
@@ -92,7 +97,7 @@ def test_an_entry_the_venue_refused_frees_the_symbol():
 
 def test_a_filled_entry_gets_its_take_profit_from_the_next_snapshot():
     core = router()
-    (intent,) = wire(core, core.handle(take()))
+    (intent,) = wire(core, take_now(core, take()))
     core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", ret_code=0, order_id="o-1"))
     assert core.handle(CycleDone(boundary_ms=T + 60_000)) == [("self", SnapshotRequest(ts_ms=T + 60_000))]
     out = core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(position(),), orders=(), equity=D("10000")))
@@ -117,7 +122,7 @@ def test_a_position_without_a_stop_gets_one_at_once():
 
 def test_break_even_lock_is_sent_once_and_a_second_cycle_with_it_in_place_sends_nothing():
     core = router()
-    wire(core, core.handle(take()))
+    wire(core, take_now(core, take()))
     far = position(mark="151.60")  # +1.6 against a 1.5 risk: past be_trigger_r = 1
     (lock,) = wire(core, core.handle(VenueSnapshot(ts_ms=T, positions=(far,), orders=(tp_order(),), equity=D("1"))))
     assert lock.action == "trading_stop" and lock.stop_loss >= D("150.00")
@@ -152,7 +157,7 @@ def test_a_failed_snapshot_is_journaled_and_still_ends_the_cycle():
 
 def test_a_closed_position_is_accounted_from_its_fills_and_cools_the_symbol_down():
     core = router(cooldown_bars=5)
-    wire(core, core.handle(take()))
+    wire(core, take_now(core, take()))
     core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(position(),), orders=(tp_order(),)))
     out = core.handle(VenueSnapshot(ts_ms=T + 120_000, positions=(), orders=()))
     (request,) = of(out, FillsRequest, "self")
@@ -171,16 +176,18 @@ def test_a_closed_position_is_accounted_from_its_fills_and_cools_the_symbol_down
 
 def test_an_entry_that_vanished_unfilled_frees_its_plan():
     core = router()
-    (intent,) = wire(core, core.handle(take()))
+    (intent,) = wire(core, take_now(core, take()))
     core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", order_id="o-1"))
     out = core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(), orders=()))
-    assert [e.kind for e in of(out, JournalEvent)] == ["entry_ended_unfilled"]
     assert core.plans == {}
+    (request,) = of(out, FillsRequest, "self")
+    out = core.handle(Fills(request=request, fills=()))
+    assert [e.kind for e in of(out, JournalEvent)] == ["entry_ended_unfilled"]
 
 
 def test_a_stale_entry_is_cancelled_after_its_ttl():
     core = router()
-    (intent,) = wire(core, core.handle(take()))
+    (intent,) = wire(core, take_now(core, take()))
     core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", order_id="o-1"))
     working = OrderUpdate(symbol="SOLUSDT", order_id="o-1", order_link_id=intent.order_link_id, side="Buy", status="New",
                           order_type="Limit", time_in_force="PostOnly", price=D("150"), qty=D("6.6"), cum_exec_qty=D(0),
@@ -197,3 +204,28 @@ def test_a_take_profit_refused_by_post_only_is_repriced_from_a_fresh_snapshot_on
     out = core.handle(OrderAck(intent=tp, ts_ms=T, outcome="would_take"))
     assert ("self", SnapshotRequest(ts_ms=T)) in out
     assert not [m for d, m in core.handle(OrderAck(intent=tp, ts_ms=T, outcome="would_take")) if d == "self"]
+
+
+def test_takes_of_one_tick_are_placed_in_symbol_order_whatever_order_they_arrived_in():
+    core = router(max_positions=1)
+    core.instruments["ADAUSDT"] = SOL
+    core.handle(take("SOLUSDT"))
+    core.handle(take("ADAUSDT"))
+    out = core.handle(CycleDone(boundary_ms=T))
+    (placed,) = [w.intent.symbol for w in of(out, WriteAhead)]
+    assert placed == "ADAUSDT", "the last slot goes by symbol, not by thread timing"
+
+
+def test_an_entry_filled_and_stopped_between_two_cycles_is_still_a_trade():
+    core = router()
+    (intent,) = wire(core, take_now(core, take()))
+    core.handle(OrderAck(intent=intent, ts_ms=T, outcome="ok", order_id="o-1"))
+    out = core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(), orders=()))
+    (request,) = of(out, FillsRequest, "self")
+    fills = (
+        ExecutionUpdate(symbol="SOLUSDT", exec_id="1", order_id="o-1", order_link_id=intent.order_link_id, side="Buy", price=D("150"), qty=D("6.6"), fee=D("0.198"), is_maker=True, exec_ms=T + 10_000),
+        ExecutionUpdate(symbol="SOLUSDT", exec_id="2", order_id="sl", order_link_id="", side="Sell", price=D("148.5"), qty=D("6.6"), fee=D("0.54"), is_maker=False, exec_ms=T + 40_000),
+    )
+    (trade,) = of(core.handle(Fills(request=request, fills=fills)), TradeClosed, "journal")
+    assert trade.exit_reason == "stop" and trade.pnl_r is not None
+    assert dict(core.account_view(T + 60_000).cooldown_until_ms)["SOLUSDT"] > T + 60_000

@@ -120,6 +120,7 @@ def test_take_to_fill_to_take_profit_to_break_even_once(sim, tmp_path):
     take = Decision(tick_ms=boundary, symbol=SYMBOL, kind="TAKE", path="cross_based", side="Buy", score=1.5,
                     entry_price=entry, stop_price=stop, target_price=entry + 10 * risk, qty=Decimal("1.0"))
     h.send(take)
+    h.send(CycleDone(boundary_ms=boundary))  # the router acts on a cycle's TAKEs when it closes
     assert h.venue.writes == Counter({"create": 1})
     (entry_ack,) = h.acks
     assert entry_ack.outcome == "ok", f"{entry_ack.ret_code} {entry_ack.ret_msg}"
@@ -165,6 +166,7 @@ def test_a_post_only_entry_that_would_cross_is_journaled_and_not_retried(sim, tm
     take = Decision(tick_ms=sim.clock_ms, symbol=SYMBOL, kind="TAKE", path="pre_cross", side="Buy", score=1.2,
                     entry_price=above, stop_price=above - 100 * TICK, target_price=above + 150 * TICK, qty=Decimal("1.0"))
     h.send(take)
+    h.send(CycleDone(boundary_ms=sim.clock_ms))
     h.next_minute()
     h.next_minute()
     assert h.venue.writes == Counter({"create": 1}), "no retry, and never a market order"
