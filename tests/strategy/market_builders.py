@@ -86,7 +86,8 @@ def bullish_frame(interval: int) -> FrameState:
 
 
 def context(**over) -> EntryContext:
-    values = dict(strategy=StrategySettings(), risk=RiskSettings(), instrument=INSTRUMENT, equity=Decimal("10000"))
+    # The tables work their prices out from the signal close itself: no entry offset.
+    values = dict(strategy=StrategySettings(entry_offset_ticks=0), risk=RiskSettings(), instrument=INSTRUMENT, equity=Decimal("10000"))
     values.update(over)
     return EntryContext(**values)
 
