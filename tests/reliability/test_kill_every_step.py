@@ -10,7 +10,7 @@ it, by holding the venue's answer to one route (``timeout_before``: never proces
 ``timeout_after``: processed, the answer never arrives) and killing while it is held.
 
 Entries are made frequent by settings alone (``score_min`` far below any score, zones near
-zero, no cooldown) plus ``entry_offset_ticks``, without which every PostOnly entry at the
+zero, no cooldown, no daily loss stop, tight stops that end positions soon) plus ``entry_offset_ticks``, without which every PostOnly entry at the
 close crosses the simulator's one-price book and is cancelled unfilled.
 """
 
@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from actors.settings import Credentials, Secret
@@ -42,7 +43,7 @@ from tests.reliability.conftest import ROOT, scale
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 MINUTE = 60_000
 ROUNDS = scale(1, 5)
-ENTRY_TTL_BARS = 3
+ENTRY_TTL_BARS = 8
 HELD_S = 60.0  # far longer than any step: the bot is dead before the venue answers
 GIVE_UP_S = 5.0  # a step not reached by then is tried again
 
@@ -181,20 +182,24 @@ class Step:
     or, if the entry expired, a new entry: then the attempt is abandoned and made again."""
 
     def __init__(self, name: str, ready: Callable[[Account], bool], hold: tuple[str, str] | None,
-                 reached: Callable[[Journal, Venue, int], bool], abandoned: Callable[[Journal, Venue, int], bool] = lambda j, v, s: False):
+                 reached: Callable[[Journal, Venue, Armed], bool], abandoned: Callable[[Journal, Venue, Armed], bool] = lambda j, v, at: False):
         self.name, self.ready, self.hold, self.reached, self.abandoned = name, ready, hold, reached, abandoned
+        self.resting_entry = ""
 
     def ready_now(self, venue: Venue) -> bool:
         try:
-            return self.ready(Account(venue))
+            account = Account(venue)
         except (BybitError, TransportError):
             return False  # our reads share the account's rate limit with the bot: look again
+        self.resting_entry = account.entries[0].order_link_id if account.entries else ""
+        return self.ready(account)
 
 
-def resting_entry(j: Journal) -> str:
-    acked = j.rows("SELECT order_link_id FROM orders WHERE kind = 'ack' AND action = 'create' AND reduce_only = 0 "
-                   "AND outcome = 'ok' ORDER BY seq DESC LIMIT 1")
-    return acked[0][0] if acked else ""
+class Armed(msgspec.Struct, frozen=True):
+    """Where a step's wait began: the journal's last seq, and the entry resting on the venue."""
+
+    since: int
+    entry: str
 
 
 def intents_since(j: Journal, since: int, action: str, reduce_only: int) -> list[str]:
@@ -202,34 +207,34 @@ def intents_since(j: Journal, since: int, action: str, reduce_only: int) -> list
                                  "AND seq > ?", action, reduce_only, since)]
 
 
-def entry_gone_unfilled(j: Journal, v: Venue, since: int) -> bool:
+def entry_gone_unfilled(j: Journal, v: Venue, at: Armed) -> bool:
     """The resting entry expired, or its position ended before a take-profit was asked for:
     the next create is a new entry, not the take-profit the step waits for."""
-    return bool(intents_since(j, since, "create", 0)) or entry_status(v, resting_entry(j)) in ("Cancelled", "Deactivated", "Rejected")
+    return bool(intents_since(j, at.since, "create", 0)) or entry_status(v, at.entry) in ("Cancelled", "Deactivated", "Rejected")
 
 
 STEPS = [
     Step("after the TAKE is journaled (its create never processed)", lambda a: a.is_flat,
          ("timeout_before", "/v5/order/create"),
-         lambda j, v, since: bool(j.rows("SELECT 1 FROM decisions WHERE kind = 'TAKE' AND seq > ?", since))),
+         lambda j, v, at: bool(j.rows("SELECT 1 FROM decisions WHERE kind = 'TAKE' AND seq > ?", at.since))),
     Step("after the entry create is sent (processed, answer held)", lambda a: a.is_flat,
          ("timeout_after", "/v5/order/create"),
-         lambda j, v, since: any(v.orders_stored(link) == 1 for link in intents_since(j, since, "create", 0))),
+         lambda j, v, at: any(v.orders_stored(link) == 1 for link in intents_since(j, at.since, "create", 0))),
     Step("after the entry create is acked", lambda a: a.is_flat, None,
-         lambda j, v, since: bool(j.rows("SELECT 1 FROM orders WHERE kind = 'ack' AND action = 'create' AND reduce_only = 0 "
-                                         "AND outcome = 'ok' AND seq > ?", since))),
+         lambda j, v, at: bool(j.rows("SELECT 1 FROM orders WHERE kind = 'ack' AND action = 'create' AND reduce_only = 0 "
+                                         "AND outcome = 'ok' AND seq > ?", at.since))),
     Step("after the fill, before the take-profit is placed", lambda a: bool(a.entries) and not a.positions,
          ("timeout_before", "/v5/order/create"),
-         lambda j, v, since: entry_status(v, resting_entry(j)) == "Filled", entry_gone_unfilled),
+         lambda j, v, at: entry_status(v, at.entry) == "Filled", entry_gone_unfilled),
     Step("during the break-even lock (processed, answer held)", lambda a: bool(a.positions),
          ("timeout_after", "/v5/position/trading-stop"),
-         lambda j, v, since: bool(intents_since(j, since, "trading_stop", 0))),
+         lambda j, v, at: bool(intents_since(j, at.since, "trading_stop", 0))),
     Step("after the take-profit create is sent (processed, answer held)", lambda a: bool(a.entries) and not a.positions,
          ("timeout_after", "/v5/order/create"),
-         lambda j, v, since: any(v.orders_stored(link) == 1 for link in intents_since(j, since, "create", 1)), entry_gone_unfilled),
+         lambda j, v, at: any(v.orders_stored(link) == 1 for link in intents_since(j, at.since, "create", 1)), entry_gone_unfilled),
     Step("after the take-profit create is acked", lambda a: bool(a.entries) and not a.positions, None,
-         lambda j, v, since: bool(j.rows("SELECT 1 FROM orders WHERE kind = 'ack' AND action = 'create' AND reduce_only = 1 "
-                                         "AND outcome = 'ok' AND seq > ?", since))),
+         lambda j, v, at: bool(j.rows("SELECT 1 FROM orders WHERE kind = 'ack' AND action = 'create' AND reduce_only = 1 "
+                                         "AND outcome = 'ok' AND seq > ?", at.since))),
 ]
 
 
@@ -257,7 +262,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, bot: 
     while not condition():
         bot.assert_alive()
         assert time.monotonic() < started + timeout_s, f"not reached in {timeout_s:g} s: {what}"
-        time.sleep(0.1)
+        time.sleep(0.25)  # our reads share the account's per-UID limits with the bot: keep them rare
     WAITED[what.split(":")[0]] += time.monotonic() - started
 
 
@@ -285,13 +290,16 @@ wt_overbought = 0.01
 pre_cross_gap = 1000.0
 pre_cross_bars = 1
 ha_streak_min = 1
-entry_offset_ticks = 2
+entry_offset_ticks = 1
 entry_ttl_bars = {ENTRY_TTL_BARS}
 be_trigger_r = 0.3
-rr = 1.5
+rr = 1.0
+swing_lookback = 3
+max_stop_pct = 0.004
 [risk]
 cooldown_bars = 0
 max_positions = 1
+daily_loss_limit = 1000000.0
 """.replace("'", '"'))
     return path
 
@@ -333,12 +341,12 @@ def test_sigkill_at_every_order_step_heals_within_one_cycle(venue, tmp_path, rep
         for _ in range(ROUNDS):
             for step in STEPS:
                 name = step.name
-                for attempt in range(6):
+                for attempt in range(12):
                     wait_until(lambda: step.ready_now(v), 90, f"ready for: {name}", bot)
-                    start = journal.last_seq()
+                    at = Armed(since=journal.last_seq(), entry=step.resting_entry)
                     if step.hold is not None:
                         v.hold(*step.hold)
-                    outcome = wait_for_either(lambda: step.reached(journal, v, start), lambda: step.abandoned(journal, v, start),
+                    outcome = wait_for_either(lambda: step.reached(journal, v, at), lambda: step.abandoned(journal, v, at),
                                               GIVE_UP_S, bot)
                     committed.update(journal.committed())
                     bot.kill()
