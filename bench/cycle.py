@@ -18,6 +18,7 @@ import gc
 import gzip
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import queue
@@ -37,10 +38,11 @@ from actors.messages import CycleDone, Instrument, Kline, Message  # noqa: E402
 from actors.post import PostOffice  # noqa: E402
 from actors.scheduler import SchedulerActor, closed_timeframes  # noqa: E402
 from actors.settings import load_settings  # noqa: E402
-from actors.status import percentile  # noqa: E402
+from actors.status import StatusBoard, percentile  # noqa: E402
 from actors.symbol import SymbolActor  # noqa: E402
 from exchange.sim.aggregate import aggregate  # noqa: E402
 from exchange.sim.market import Bar, load_instruments  # noqa: E402
+from web.serve import WebServer  # noqa: E402
 
 BASES = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
 TFS = (1, 3, 5, 15)
@@ -85,7 +87,31 @@ def renamed(k: Kline, symbol: str) -> Kline:
                  close=k.close, volume=k.volume)
 
 
-def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path) -> dict:
+LOAD_SCRIPT = """
+import sys, time, httpx
+url = sys.argv[1]
+n = errors = 0
+with httpx.Client(timeout=5) as client:
+    start = time.perf_counter()
+    while True:
+        try:
+            answer = client.get(url)
+        except httpx.TransportError:
+            errors += 1  # the connection is reopened by the next request
+            continue
+        if answer.status_code != 200:
+            sys.exit(f"status answered {answer.status_code}: {answer.text[:200]}")
+        n += 1
+        if n % 50 == 0 and open(sys.argv[2]).read() == "stop":
+            break
+    print(n, time.perf_counter() - start, errors)
+"""
+
+
+def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, web: str | None = None) -> dict:
+    """One pipeline of ``size`` symbols over ``ticks`` ticks. ``web``: None, "idle" (the
+    status endpoint serves but nobody asks) or "load" (a second process polls /status
+    as fast as it can on one keep-alive connection while the ticks run)."""
     symbols = tuple(BASES[:size]) if size <= len(BASES) else tuple(BASES) + tuple(f"S{i:03d}USDT" for i in range(size - len(BASES)))
     base_of = {s: (s if s in BASES else BASES[i % len(BASES)]) for i, s in enumerate(symbols)}
     settings = load_settings(f'[bot]\nsymbols = {list(symbols)!r}\n'.replace("'", '"'), {})
@@ -93,7 +119,10 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path) -> 
     flushes: queue.Queue = queue.Queue()
     journal = JournalActor.start(tmp / f"journal-{size}.sqlite")
 
+    board = StatusBoard(mode="bench", venue="none", symbols=symbols)
+
     def deliver(to: str, message: Message) -> None:
+        board.observe(to, message)
         post.deliver(to, message)
         if to == "journal" and isinstance(message, CycleDone):
             # The journal handles its mailbox in order: when this Flush is answered, every
@@ -126,6 +155,14 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path) -> 
                 if live_from < k.end_ms <= live_from + ticks * MIN:
                     by_end.setdefault(k.end_ms, {}).setdefault(symbol, []).append(renamed(k, symbol))
     refs = {s: post.actor(f"symbol:{s}") for s in symbols}
+    server = loader = None
+    stop_file = tmp / "stop-load"
+    stop_file.write_text("")
+    if web is not None:
+        server = WebServer(str(tmp / f"journal-{size}.sqlite"), board.snapshot).start()
+    if web == "load":
+        loader = subprocess.Popen([sys.executable, "-c", LOAD_SCRIPT, f"{server.url}/status", str(stop_file)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started: dict[int, float] = {}
     done: dict[int, float] = {}
     decided: dict[int, float] = {}
@@ -147,6 +184,17 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path) -> 
         if closed != boundary:
             raise RuntimeError(f"tick {boundary} completed as {closed}")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    requests_per_s = load_errors = None
+    if loader is not None:
+        stop_file.write_text("stop")
+        out, err = loader.communicate(timeout=60)
+        if loader.returncode:
+            raise RuntimeError(f"the load generator failed: {err.strip()[-300:]}")
+        count, seconds, errors = out.split()
+        requests_per_s = round(int(count) / float(seconds))
+        load_errors = int(errors)
+    if server is not None:
+        server.stop()
     pykka.ActorRegistry.stop_all(block=True)
     gc.unfreeze()
     latencies = [(done[b] - started[b]) * 1000 for b in started]
@@ -162,6 +210,9 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path) -> 
         "decided_p50_ms": round(percentile(deciding, 50), 3),
         "decided_p99_ms": round(percentile(deciding, 99), 3),
         "rss_mb": round(rss_mb, 1),
+        "web": web,
+        "status_requests_per_s": requests_per_s,
+        "status_connection_resets": load_errors,
     }
 
 

@@ -77,7 +77,9 @@ class JournalReader:
         return [dict(r) for r in self._conn().execute(sql, tuple(params))]
 
     def _value(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        return self._conn().execute(sql, tuple(params)).fetchone()[0]
+        """The first column of the first row; None when there is no row (an empty journal)."""
+        row = self._conn().execute(sql, tuple(params)).fetchone()
+        return None if row is None else row[0]
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

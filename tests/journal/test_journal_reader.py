@@ -147,3 +147,13 @@ def test_a_snapshot_sees_one_journal_version_while_the_writer_commits(writer, re
         assert [d["kind"] for d in reader.decisions()] == ["NO_SETUP"]
     assert reader.last_seq() == before + 2
     assert [d["kind"] for d in reader.decisions()] == ["NO_SETUP", "TAKE", "NO_SETUP"]
+
+
+def test_the_facts_of_a_journal_without_decisions_yet_are_answered(tmp_path):
+    from journal.reader import JournalReader
+    from journal.writer import JournalWriter
+
+    writer = JournalWriter(tmp_path / "j.sqlite")
+    writer.close()
+    facts = JournalReader(tmp_path / "j.sqlite").facts()
+    assert facts["last_tick_ms"] is None and facts["bars"] == 0
