@@ -14,9 +14,10 @@ from actors.symbol import BIAS_SYMBOLS, SymbolCore
 from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams
 
-# Bars each buffer keeps beyond the bootstrap, so a backfill after a short outage never
-# pushes out history the indicators were warmed with; memory stays bounded at 500 symbols.
-BUFFER_SLACK = 100
+# Bars each buffer keeps. The indicators stream (the bootstrap warms them and is not kept),
+# so a buffer only has to recognise repeats and gaps: two hours of 1m bars is ample, and
+# keeps memory flat at 500 symbols x 4 timeframes.
+BUFFER_BARS = 120
 
 
 def history_length(settings: Settings) -> int:
@@ -30,7 +31,7 @@ def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols
     hist = history_length(settings)
     return SymbolCore(
         symbol, settings.bot.timeframes,
-        capacity=settings.bot.bootstrap_bars + BUFFER_SLACK,
+        capacity=BUFFER_BARS,
         indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
         build_state=build_market_state,
         decide=strategy_decide(settings.strategy, settings.risk, instrument),

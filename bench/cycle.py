@@ -148,12 +148,14 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     clock = {"now": live_from}
     post.register("scheduler", SchedulerActor.start(scheduler_core(settings, symbols), deliver, lambda: clock["now"]))
 
+    # Bars of each base series by close time; renamed per symbol only when told, so the
+    # driver holds one copy of the data, not one per symbol (RSS is the bot's, not ours).
     by_end: dict[int, dict[str, list[Kline]]] = {}
-    for symbol in symbols:
+    for base in set(base_of.values()):
         for tf in TFS:
-            for k in data[base_of[symbol]][tf]:
+            for k in data[base][tf]:
                 if live_from < k.end_ms <= live_from + ticks * MIN:
-                    by_end.setdefault(k.end_ms, {}).setdefault(symbol, []).append(renamed(k, symbol))
+                    by_end.setdefault(k.end_ms, {}).setdefault(base, []).append(k)
     refs = {s: post.actor(f"symbol:{s}") for s in symbols}
     server = loader = None
     stop_file = tmp / "stop-load"
@@ -170,9 +172,9 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     gc.freeze()
     for boundary in sorted(by_end):
         clock["now"] = boundary
-        for symbol, klines in by_end[boundary].items():
-            for k in sorted(klines, key=lambda k: k.interval):
-                refs[symbol].tell(k)
+        for symbol in symbols:
+            for k in sorted(by_end[boundary].get(base_of[symbol], ()), key=lambda k: k.interval):
+                refs[symbol].tell(k if symbol == k.symbol else renamed(k, symbol))
         started[boundary] = time.perf_counter()
         try:
             closed, decided_at, future = flushes.get(timeout=30)
