@@ -152,10 +152,6 @@ class Journal:
                 seen[(table, row[0])] = hashlib.sha1(repr(row).encode()).hexdigest()
         return seen
 
-    def entry_acks_ok(self, after: int) -> list[str]:
-        return [r[0] for r in self.rows("SELECT order_link_id FROM orders WHERE kind = 'ack' AND action = 'create' "
-                                        "AND reduce_only = 0 AND outcome = 'ok' AND seq > ?", after)]
-
 
 class Account:
     """What the venue holds now, read through its signed REST and admin routes."""
