@@ -112,32 +112,37 @@ class Bot:
             self._clock_seen, self._clock_seen_at = now, wall
         return now + int((wall - self._clock_seen_at) * 1000)
 
-    def start(self) -> Bot:
+    def _endpoints(self) -> tuple[str, str, str | None, Credentials]:
+        """REST, public WS and private WS (None in paper mode) of the configured venue, and the
+        keys to sign with; starts or finds the simulator when the venue is ``sim``."""
         settings = self.settings
         bot = settings.bot
-        private_url: str | None
+        sim_keys = Credentials(api_key=Secret(settings.sim.api_key), api_secret=Secret(settings.sim.api_secret))
         if bot.paper:
             urls = self._market_urls or venue_urls(bot.venue)
-            rest_url, public_url, private_url = urls.rest, urls.ws_public, None
-            credentials = Credentials(api_key=Secret(settings.sim.api_key), api_secret=Secret(settings.sim.api_secret))
-        elif bot.venue == "sim" and settings.sim.embedded:
+            return urls.rest, urls.ws_public, None, sim_keys
+        if bot.venue == "sim" and settings.sim.embedded:
             config = self._sim_config or SimConfig.from_settings(
                 settings.sim, symbols=self.symbols, paced=settings.sim.speed == "max",
             )
             self.paced = config.paced
             self.sim = SimServer(config).start()
-            credentials = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
-            rest_url, public_url, private_url = self.sim.rest_url, self.sim.ws_public_url, self.sim.ws_private_url
-        elif bot.venue == "sim":
-            rest_url, public_url, private_url = venue_urls("sim", sim_host=settings.sim.host, sim_port=settings.sim.port)
-            self.sim = RemoteSim(rest_url)
+            keys = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
+            return self.sim.rest_url, self.sim.ws_public_url, self.sim.ws_private_url, keys
+        if bot.venue == "sim":
+            urls = venue_urls("sim", sim_host=settings.sim.host, sim_port=settings.sim.port)
+            self.sim = RemoteSim(urls.rest)
             self.paced = self.sim.paced
-            credentials = Credentials(api_key=Secret(settings.sim.api_key), api_secret=Secret(settings.sim.api_secret))
-        else:
-            if self.credentials is None:
-                raise RuntimeError(f"venue {bot.venue} needs BYBIT_API_KEY and BYBIT_API_SECRET")
-            credentials = self.credentials
-            rest_url, public_url, private_url = venue_urls(bot.venue)
+            return urls.rest, urls.ws_public, urls.ws_private, sim_keys
+        if self.credentials is None:
+            raise RuntimeError(f"venue {bot.venue} needs BYBIT_API_KEY and BYBIT_API_SECRET")
+        urls = venue_urls(bot.venue)
+        return urls.rest, urls.ws_public, urls.ws_private, self.credentials
+
+    def start(self) -> Bot:
+        settings = self.settings
+        bot = settings.bot
+        rest_url, public_url, private_url, credentials = self._endpoints()
         # Against the simulator the venue's replay time is the clock: signatures and
         # recv_window then hold however fast the replay runs.
         clock = (lambda: self.sim.now_ms() / 1000) if isinstance(self.sim, SimServer) else time.time
@@ -165,8 +170,9 @@ class Bot:
             self._start_symbol(symbol)
         self._start_scheduler()
 
+        market = self._market
         self._public = PublicStream(public_url, self.symbols, bot.timeframes, self._from_feed,
-                                    clock=lambda: self._rest.now_ms() / 1000)
+                                    clock=lambda: market.now_ms() / 1000)
         streams: list[Any] = [self._public]
         if private_url is not None:  # paper mode has no private stream: nothing is sent to the exchange
             streams.append(PrivateStream(private_url, credentials, lambda message: self.deliver("router", message),
@@ -275,6 +281,10 @@ class Bot:
             self.deliver("scheduler", SymbolRestarted(symbol=symbol))
         elif name == "router":
             self._start_router()
+            if self.sim is not None and self.paced:
+                # The failed router never answered its cycle; the new one has reconciled in
+                # on_start, so release the replay rather than wait for the heartbeat.
+                self.sim.ack(self.sim.clock_ms)
         elif name == "scheduler":
             self._start_scheduler()
         else:
