@@ -102,7 +102,7 @@ class SymbolCore:
 
     # --- bars -------------------------------------------------------------------------
 
-    def _on_kline(self, kline: Kline, *, announce: bool) -> Outbox:
+    def _on_kline(self, kline: Kline, *, announce: bool, may_backfill: bool = True) -> Outbox:
         buffer = self.buffers.get(kline.interval)
         if buffer is None or kline.symbol != self.symbol:
             self.counts["foreign"] += 1
@@ -117,10 +117,12 @@ class SymbolCore:
         if added is Added.GAP:
             self._pending[kline.interval][kline.start_ms] = kline
             gap = buffer.gap_before(kline)
-            if gap is not None and kline.interval not in self._backfilling:
+            if gap is not None and may_backfill and kline.interval not in self._backfilling:
                 self._backfilling.add(kline.interval)
                 self.counts["backfill"] += 1
-                return [("self", Backfill(symbol=self.symbol, interval=kline.interval, from_ms=gap.from_ms, to_ms=gap.to_ms))]
+                # Through the waiting bar itself: whether the venue knows it tells a halted
+                # market (accept the gap) from a bar that does not exist (refuse it).
+                return [("self", Backfill(symbol=self.symbol, interval=kline.interval, from_ms=gap.from_ms, to_ms=kline.end_ms))]
         return []
 
     def _consume(self, kline: Kline, announce: bool) -> Outbox:
@@ -155,27 +157,38 @@ class SymbolCore:
         return True
 
     def _on_backfill(self, result: BackfillResult) -> Outbox:
-        self._backfilling.discard(result.interval)
+        interval = result.interval
         out: Outbox = []
         if result.error:
             self.counts["backfill_failed"] += 1
             out.append(("journal", JournalEvent(
                 ts_ms=result.to_ms, kind="backfill_failed", source=f"symbol:{self.symbol}",
-                message=f"{result.interval}m [{result.from_ms}, {result.to_ms}): {result.error}", level="WARNING",
+                message=f"{interval}m [{result.from_ms}, {result.to_ms}): {result.error}", level="WARNING",
             )))
+        known = {k.start_ms for k in result.klines if k.confirmed}
         for kline in sorted(result.klines, key=lambda k: k.start_ms):
             if kline.confirmed:
-                out += self._on_kline(kline, announce=not result.is_bootstrap)
-        waiting = self._pending[result.interval]
+                out += self._on_kline(kline, announce=not result.is_bootstrap, may_backfill=False)
+        self._backfilling.discard(interval)
+        waiting = self._pending[interval]
         if waiting and not result.error:
-            # The venue answered and still has no bars for the hole: a halted market. Accept
-            # the gap rather than stall the symbol forever.
+            # The venue answered and the hole is still there. Bars it does not know are not
+            # bars (a corrupt frame, a clock far ahead): refused, or they would wedge the
+            # symbol. A bar it knows after a hole is a halted market: accept the gap.
+            for start in sorted(s for s in waiting if s not in known):
+                refused = waiting.pop(start)
+                self.counts["bar_unknown_to_venue"] += 1
+                out.append(("journal", JournalEvent(
+                    ts_ms=refused.start_ms, kind="bar_refused", source=f"symbol:{self.symbol}", level="WARNING",
+                    message=f"{interval}m bar {refused.start_ms} is not on the venue: refused",
+                )))
+        if waiting and not result.error:
             first = waiting.pop(min(waiting))
-            self.buffers[result.interval].accept_gap(first)
+            self.buffers[interval].accept_gap(first)
             self.counts["gap_accepted"] += 1
             out.append(("journal", JournalEvent(
                 ts_ms=first.start_ms, kind="gap_accepted", source=f"symbol:{self.symbol}",
-                message=f"{result.interval}m bars before {first.start_ms} do not exist on the venue", level="WARNING",
+                message=f"{interval}m bars before {first.start_ms} do not exist on the venue", level="WARNING",
             )))
             out += self._consume(first, announce=True)
         return out

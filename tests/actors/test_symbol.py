@@ -108,7 +108,7 @@ def test_a_gap_asks_for_a_backfill_and_the_backfill_restores_order():
     for k in klines[:20]:
         core.handle(k)
     out = core.handle(klines[25])
-    assert sent(out, Backfill, "self") == [Backfill(symbol="SOLUSDT", interval=1, from_ms=klines[20].start_ms, to_ms=klines[25].start_ms)]
+    assert sent(out, Backfill, "self") == [Backfill(symbol="SOLUSDT", interval=1, from_ms=klines[20].start_ms, to_ms=klines[25].end_ms)]
     assert core.handle(klines[26]) == [], "one backfill at a time; the bar waits"
     out = core.handle(BackfillResult(symbol="SOLUSDT", interval=1, from_ms=klines[20].start_ms,
                                      to_ms=klines[25].start_ms, klines=tuple(klines[20:25])))
@@ -122,10 +122,24 @@ def test_a_gap_the_venue_cannot_fill_is_accepted_and_journaled():
     for k in klines[:20]:
         core.handle(k)
     core.handle(klines[25])
-    out = core.handle(BackfillResult(symbol="SOLUSDT", interval=1, from_ms=0, to_ms=1, klines=()))
+    # A halted market: the venue has the bar after the hole, and nothing in it.
+    out = core.handle(BackfillResult(symbol="SOLUSDT", interval=1, from_ms=0, to_ms=1, klines=(klines[25],)))
     kinds = [m.kind for _, m in out if type(m).__name__ == "JournalEvent"]
     assert kinds == ["gap_accepted"]
     assert core.indicators[1].last.start_ms == klines[25].start_ms
+
+
+def test_a_bar_the_venue_does_not_know_is_refused_and_the_symbol_goes_on():
+    core = make()
+    klines = feed("SOLUSDT", 40, timeframes=(1,))
+    for k in klines[:20]:
+        core.handle(k)
+    bogus = Kline(**{**{f: getattr(klines[0], f) for f in klines[0].__struct_fields__}, "start_ms": klines[0].start_ms + 10**6 * 60_000})
+    core.handle(bogus)
+    out = core.handle(BackfillResult(symbol="SOLUSDT", interval=1, from_ms=0, to_ms=1, klines=tuple(klines[20:22])))
+    assert [m.kind for _, m in out if type(m).__name__ == "JournalEvent"] == ["bar_refused"]
+    core.handle(klines[22])
+    assert core.indicators[1].last.start_ms == klines[22].start_ms
 
 
 def test_a_failed_backfill_is_journaled_and_retried_on_the_next_gap():

@@ -423,11 +423,6 @@ def test_path_of_a_missing_settings_file_is_refused_with_exit_2(tmp_path):
 
 # --- a bar from the far future ----------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: a confirmed kline dated far in the future passes every value check; after the backfill of the "
-    "'gap' before it the symbol core accepts it as a halted-market gap, and from then on every real bar is "
-    "older than the newest held and refused as stale, so the symbol never decides again. The fix needs a "
-    "venue clock at the edge (PublicStream), which the external simulator only offers as an HTTP call"))
 def test_a_confirmed_bar_from_the_far_future_does_not_wedge_the_symbol():
     core = symbol_core(load_settings(f'[bot]\nsymbols = ["{SYMBOL}"]\ntimeframes = [1]\nbootstrap_bars = 50\n', {}),
                        SYMBOL, INSTRUMENT, [SYMBOL])
