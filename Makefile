@@ -38,8 +38,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+# The suite also covers walk-forward tuning, so the optional 'tune' extra comes with the tests.
+$(VENV)/.installed-test: pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,tune]'
 	touch $@ $(VENV)/.installed
 
 clean:
