@@ -6,6 +6,8 @@ rolling compensated sum on the bar the ``length``-th non-na value arrives (pine.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from indicators.kernels import seeded_average
@@ -13,7 +15,7 @@ from indicators.pine import NA
 from indicators.rolling_sum import RollingSum
 
 
-class _SeededAverage:
+class _SeededAverage(ABC):
     __slots__ = ("length", "_seed", "_value")
 
     def __init__(self, length: int) -> None:
@@ -23,8 +25,9 @@ class _SeededAverage:
         self._seed = RollingSum(length)
         self._value = NA
 
+    @abstractmethod
     def _step(self, prev: float, x: float) -> float:
-        raise NotImplementedError
+        """One recurrence step after the seed: EMA and RMA differ only here."""
 
     def update(self, x: float) -> float:
         if x != x:

@@ -14,6 +14,7 @@ import itertools
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -33,7 +34,7 @@ wire_log.setLevel(logging.INFO)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class V5Socket:
+class V5Socket(ABC):
     """Base of ``PublicStream`` and ``PrivateStream``: owns one connection at a time."""
 
     def __init__(
@@ -184,11 +185,13 @@ class V5Socket:
     def _on_session_lost(self) -> None:
         """A session that had finished its opening just ended (before the reconnect)."""
 
+    @abstractmethod
     async def _open_session(self, ws: ClientConnection) -> None:
-        raise NotImplementedError
+        """Subscribe (public) or authenticate and subscribe (private) on a fresh connection."""
 
+    @abstractmethod
     async def _handle_frame(self, ws: ClientConnection, raw: str | bytes) -> None:
-        raise NotImplementedError
+        """One frame of this stream's kind."""
 
     def deliver(self, message: Message) -> None:
         """Hand one message to the owner; a failing owner is counted, never fatal to the stream."""
