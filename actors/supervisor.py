@@ -153,6 +153,11 @@ class Bot:
             paper = self.paper
             self._rest = BybitRest("http://paper.invalid", credentials, transport=paper.transport,
                                    clock=lambda: paper.now_ms() / 1000, rate_clock=time.time)
+        elif isinstance(self.sim, RemoteSim):
+            # A replay in another process runs ahead of any offset we could measure (a minute
+            # per cycle); that simulator also accepts wall-clock stamps, so sign with the wall
+            # clock and never resync. Closed bars are judged by the venue's own stamp anyway.
+            self._rest = BybitRest(rest_url, credentials, rate_clock=time.time)
         else:
             self._rest = BybitRest(rest_url, credentials, clock=clock, rate_clock=time.time)
             self._rest.sync_time()

@@ -58,3 +58,4 @@ def test_the_bot_paces_an_external_simulator_through_its_admin_routes(external_s
     clock = httpx.get(f"http://127.0.0.1:{external_sim}/sim/clock").json()
     assert clock["acked_through_ms"] >= clock["clock_ms"] - 60_000
     assert run.bot.board.decisions["NO_SETUP"] + run.bot.board.decisions["REJECT"] + run.bot.board.decisions["TAKE"] >= 45
+    assert run.bot._rest.stats["recv_window_errors"] == 0, "signed calls keep inside the replay's recv window"
