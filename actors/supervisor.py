@@ -93,6 +93,10 @@ class Bot:
 
     def deliver(self, to: str, message: Message) -> None:
         self.board.observe(to, message)
+        if self.paper is not None and to == "journal" and type(message) is Kline and message.interval == 1:
+            # Every 1m bar a symbol consumed (live or backfilled) is journaled before its tick
+            # can fire: the paper venue matches resting orders against it at that moment.
+            self.paper.on_bar(message.symbol, _bar(message))
         self.post.deliver(to, message)
 
     def clock_ms(self) -> int:
@@ -243,10 +247,7 @@ class Bot:
         return lambda message, outbox: recording.append((message, outbox))
 
     def _from_feed(self, message: Message) -> None:
-        """Called on the stream thread: route each bar to its symbol's actor (in paper mode
-        the in-process venue matches its resting orders against the bar first)."""
-        if self.paper is not None and isinstance(message, Kline) and message.interval == 1 and message.confirmed:
-            self.paper.on_bar(message.symbol, _bar(message))
+        """Called on the stream thread: route each bar to its symbol's actor."""
         if isinstance(message, (Kline, FeedGap)):
             self.deliver(f"symbol:{message.symbol}", message)
         else:

@@ -18,11 +18,17 @@ class PaperSim:
     def __init__(self, rules: Mapping[str, InstrumentRules], config: SimConfig, last_bars: Mapping[str, Bar]) -> None:
         self._sim = InProcessSim.fed(rules, config, last_bars)
         self._lock = threading.Lock()
+        self._newest = {symbol: bar.start_ms for symbol, bar in last_bars.items()}
         self.bars = 0
 
     def on_bar(self, symbol: str, bar: Bar) -> int:
-        """A closed live 1m bar: match ``symbol``'s resting orders against it."""
+        """A closed live 1m bar: match ``symbol``'s resting orders against it. Each bar counts
+        once, in time order: history a symbol reloads (a restart's bootstrap) is not replayed
+        against orders resting now."""
         with self._lock:
+            if bar.start_ms <= self._newest.get(symbol, -1):
+                return self._sim.now_ms()
+            self._newest[symbol] = bar.start_ms
             self.bars += 1
             clock = self._sim.on_bar(symbol, bar)
             # No private stream in paper mode (the router reads positions every cycle), so
