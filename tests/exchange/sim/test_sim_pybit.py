@@ -109,8 +109,10 @@ def test_pybit_websocket_receives_in_progress_and_confirmed_klines(sim, pybit_ws
 
 def test_pybit_private_stream_authenticates_and_sees_the_order_lifecycle(sim, session, pybit_ws_urls):
     frames = []
+    # pybit's default auth window is 1 s (a known pitfall on a loaded host: the venue refuses
+    # the expired auth, and pybit then waits forever to subscribe); 10 s is the spec's advice.
     ws = WebSocket(channel_type="private", testnet=False, api_key=sim.config.api_key,
-                   api_secret=sim.config.api_secret)
+                   api_secret=sim.config.api_secret, private_auth_expire=10)
     try:
         ws.order_stream(callback=frames.append)
         ws.execution_stream(callback=frames.append)
