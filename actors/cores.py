@@ -10,7 +10,7 @@ from actors.messages import Instrument
 from actors.router import RouterCore
 from actors.scheduler import SchedulerCore
 from actors.settings import Settings
-from actors.symbol import BIAS_SYMBOLS, SymbolCore
+from actors.symbol import BIAS_SYMBOLS, Decide, SymbolCore
 from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams
 
@@ -26,15 +26,18 @@ def history_length(settings: Settings) -> int:
     return max(16, s.swing_lookback, s.pre_cross_bars + 2, s.ha_flip_window + 2)
 
 
-def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols: Sequence[str]) -> SymbolCore:
+def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols: Sequence[str], *,
+                decide: Decide | None = None, hist_len: int | None = None) -> SymbolCore:
+    """``decide`` and ``hist_len`` replace the strategy and its history length only where market
+    states are recorded for tuning (``backtest.tape``); every run mode leaves them alone."""
     params = IndicatorParams.from_strategy(settings.strategy)
-    hist = history_length(settings)
+    hist = history_length(settings) if hist_len is None else hist_len
     return SymbolCore(
         symbol, settings.bot.timeframes,
         capacity=BUFFER_BARS,
         indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
         build_state=build_market_state,
-        decide=strategy_decide(settings.strategy, settings.risk, instrument),
+        decide=decide or strategy_decide(settings.strategy, settings.risk, instrument),
         bias_symbols=tuple(s for s in BIAS_SYMBOLS if s in symbols),
     )
 

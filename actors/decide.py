@@ -1,6 +1,7 @@
 """The bridge from a symbol actor to the strategy: assembles the ``EntryContext`` of one
 decision from settings, instrument rules, the same-tick bias states and the router's
-latest ``AccountView``, then runs ``evaluate_entry``."""
+latest ``AccountView``, then runs ``evaluate_entry``. The tuning trials (``backtest.trial``)
+assemble their contexts here too."""
 
 from __future__ import annotations
 
@@ -13,27 +14,33 @@ from strategy.context import EntryContext
 from strategy.entry import evaluate_entry
 
 
+def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: Instrument, state: MarketState,
+                  bias: tuple[MarketState, ...], account: AccountView | None) -> EntryContext:
+    """Everything one decision reads besides ``state``: settings, rules, the same-tick bias
+    states and the router's last account view. Before the router's first view the equity is
+    unknown (zero), so sizing refuses every entry: the bot opens nothing until it has reconciled."""
+    by_symbol = {b.symbol: b for b in bias if not b.is_stale}
+    symbol = state.symbol
+    if account is None:
+        account = AccountView(ts_ms=0, equity=Decimal(0), realised_pnl_today=Decimal(0))
+    return EntryContext(
+        strategy=strategy,
+        risk=risk,
+        instrument=instrument,
+        btc=by_symbol.get("BTCUSDT"),
+        eth=by_symbol.get("ETHUSDT"),
+        has_position_or_entry=symbol in account.open_symbols or symbol in account.working_entry_symbols,
+        open_positions=len(account.open_symbols),
+        cooldown_until_ms=dict(account.cooldown_until_ms).get(symbol, 0),
+        realised_pnl_today=account.realised_pnl_today,
+        equity=account.equity,
+    )
+
+
 def strategy_decide(strategy: StrategySettings, risk: RiskSettings, instrument: Instrument) -> Decide:
-    """A ``Decide`` for one symbol. Before the router's first account view the equity is
-    unknown, so sizing refuses every entry: the bot opens nothing until it has reconciled."""
+    """A ``Decide`` for one symbol: the cascade over its state in its ``entry_context``."""
 
     def decide(state: MarketState, bias: tuple[MarketState, ...], account: AccountView | None) -> Decision:
-        by_symbol = {b.symbol: b for b in bias if not b.is_stale}
-        symbol = state.symbol
-        if account is None:
-            account = AccountView(ts_ms=0, equity=Decimal(0), realised_pnl_today=Decimal(0))
-        ctx = EntryContext(
-            strategy=strategy,
-            risk=risk,
-            instrument=instrument,
-            btc=by_symbol.get("BTCUSDT"),
-            eth=by_symbol.get("ETHUSDT"),
-            has_position_or_entry=symbol in account.open_symbols or symbol in account.working_entry_symbols,
-            open_positions=len(account.open_symbols),
-            cooldown_until_ms=dict(account.cooldown_until_ms).get(symbol, 0),
-            realised_pnl_today=account.realised_pnl_today,
-            equity=account.equity,
-        )
-        return evaluate_entry(state, ctx)
+        return evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, account))
 
     return decide

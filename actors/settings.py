@@ -8,6 +8,7 @@ This module is pure: callers hand it the file's bytes and the environment mappin
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -121,6 +122,29 @@ class WebSettings(_Section, frozen=True):
     enabled: bool = True
 
 
+# ``run.py tune``'s search space: "section.key" -> (low, high). The keys are free (any number
+# setting of [strategy] or [risk]), so [tune] is a table, not a Struct: an --overlay (which
+# becomes SMTBOT__TUNE__STRATEGY.RR) replaces one range of the file's [tune] and keeps the rest.
+# These defaults apply only to a file with no [tune] at all.
+Bound = Union[int, float]
+TuneRanges = dict[str, tuple[Bound, Bound]]
+TUNED_SECTIONS = ("strategy", "risk")
+
+DEFAULT_TUNE_RANGES: TuneRanges = {
+    "strategy.score_min": (0.6, 2.0),
+    "strategy.rr": (1.0, 3.0),
+    "strategy.wt_oversold": (-75.0, -35.0),
+    "strategy.wt_overbought": (35.0, 75.0),
+    "strategy.weight_bias": (0.0, 0.6),
+    "strategy.be_trigger_r": (0.5, 2.0),
+    "strategy.swing_lookback": (5, 20),
+    "strategy.stop_buffer_ticks": (0, 6),
+    "strategy.entry_offset_ticks": (0, 6),
+    "strategy.entry_ttl_bars": (1, 6),
+    "risk.cooldown_bars": (0, 15),
+}
+
+
 class Settings(_Section, frozen=True):
     bot: BotSettings = BotSettings()
     sim: SimSettings = SimSettings()
@@ -128,6 +152,7 @@ class Settings(_Section, frozen=True):
     risk: RiskSettings = RiskSettings()
     journal: JournalSettings = JournalSettings()
     web: WebSettings = WebSettings()
+    tune: TuneRanges = msgspec.field(default_factory=lambda: dict(DEFAULT_TUNE_RANGES))
 
 
 class Secret:
@@ -196,10 +221,67 @@ def load_settings(text: bytes | str, env: Mapping[str, str], source: str = "sett
         if name.startswith(ENV_PREFIX):
             _apply_override(raw, name, value)
     _check_keys(raw, Settings, (), source)
+    # [tune] is checked against the loaded [strategy]/[risk], so it is decoded after them.
+    ranges = raw.pop("tune", DEFAULT_TUNE_RANGES)
     try:
-        return msgspec.convert(raw, Settings, strict=True)
+        settings = msgspec.convert(raw, Settings, strict=True)
     except msgspec.ValidationError as exc:
         raise _phrase(exc, raw, source) from None
+    return msgspec.structs.replace(settings, tune=_tune_ranges(ranges, settings, source))
+
+
+def _tune_ranges(raw: Any, settings: Settings, source: str) -> TuneRanges:
+    """Each range names a number setting of [strategy] or [risk]; both its bounds are values that
+    setting accepts (given the rest of the loaded section), so the sampler never leaves the space
+    settings validation allows one parameter at a time."""
+    if not isinstance(raw, dict):
+        raise SettingsError(source, f"tune = {raw!r}", 'expected a table of "section.key" = [low, high]')
+    ranges: TuneRanges = {}
+    for key, value in raw.items():
+        where = f"tune.{key}"
+        kind = TUNABLE_SETTINGS.get(key)
+        if kind is None:
+            raise SettingsError(source, where, _unknown_range(key, value))
+        shown = f"{where} = {value!r}"
+        if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value)):
+            raise SettingsError(source, shown, "expected [low, high], two numbers")
+        low, high = value
+        if not all(math.isfinite(v) for v in value):
+            raise SettingsError(source, shown, "bounds must be finite")
+        if not low < high:
+            raise SettingsError(source, shown, "low must be below high")
+        if kind is int and not all(isinstance(v, int) for v in value):
+            raise SettingsError(source, shown, f"{key} is an int: both bounds must be integers")
+        section, name = key.split(".")
+        values = msgspec.to_builtins(getattr(settings, section))
+        for which, bound in (("low", low), ("high", high)):
+            try:
+                msgspec.convert({**values, name: bound}, _section_type(section), strict=True)
+            except msgspec.ValidationError as exc:
+                reason = _humane(_PATH.sub("", str(exc)).removeprefix(f"{name}: "))
+                raise SettingsError(source, shown, f"{which} {bound!r} is not a valid {key}: {reason}") from None
+        ranges[key] = (low, high) if kind is int else (float(low), float(high))
+    return ranges
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _unknown_range(key: str, value: Any) -> str:
+    if isinstance(value, dict) and key in TUNED_SECTIONS:
+        # An unquoted strategy.rr = [...] under [tune] is TOML's nested table, not a range.
+        return f'write each range with its key in quotes: "{key}.{next(iter(value), "KEY")}" = [low, high]'
+    section, _, name = key.partition(".")
+    if section in TUNED_SECTIONS and name in _section_type(section).__struct_fields__:
+        return f"{key} is not a number setting: only int and float settings of [strategy] or [risk] are tuned"
+    # Else the nearest key, or the key of the nearest setting name ("rr", "bot.leverage").
+    by_name = {k.partition(".")[2]: k for k in TUNABLE_SETTINGS}
+    close = difflib.get_close_matches(key, TUNABLE_SETTINGS, n=1) or [
+        by_name[n] for n in difflib.get_close_matches(key.rpartition(".")[2], by_name, n=1)]
+    if close:
+        return f"unknown key; did you mean 'tune.{close[0]}'?"
+    return f"unknown key; a range names a number setting of [strategy] or [risk]: {', '.join(TUNABLE_SETTINGS)}"
 
 
 def load_credentials(env: Mapping[str, str], venue: str) -> Credentials | None:
@@ -218,6 +300,9 @@ def summarise(settings: Settings, credentials: Credentials | None) -> list[str]:
     lines: list[str] = []
     for section in Settings.__struct_fields__:
         values = getattr(settings, section)
+        if section == "tune":
+            lines += [f"tune.{key} = [{low}, {high}]" for key, (low, high) in sorted(settings.tune.items())]
+            continue
         for key in type(values).__struct_fields__:
             value = getattr(values, key)
             if section == "sim" and key in ("api_key", "api_secret"):
@@ -348,3 +433,20 @@ def _humane(message: str) -> str:
     message = message.replace("Expected `", "expected ").replace("`", "")
     return message[0].lower() + message[1:] if message else message
 
+
+def _section_type(section: str) -> Any:
+    return get_type_hints(Settings)[section]
+
+
+def _number_settings() -> dict[str, type]:
+    out: dict[str, type] = {}
+    for section in TUNED_SECTIONS:
+        for name, hint in get_type_hints(_section_type(section), include_extras=True).items():
+            kind = _strip(hint)
+            if kind is int or kind is float:  # bool is its own type in a hint, never a number
+                out[f"{section}.{name}"] = kind
+    return out
+
+
+# Every setting a [tune] range may name, with its type: an int setting is searched as integers.
+TUNABLE_SETTINGS: dict[str, type] = _number_settings()

@@ -63,6 +63,11 @@ class Pipeline:
         self.cycles_done: list[int] = []
         self.counts: Counter[str] = Counter()
         self._held_private: list[Message] = []
+        # The post office's addresses, looked up once per message.
+        self._routes: dict[str, Callable[[Message], None]] = {
+            "journal": self._to_journal, "router": self._to_router, "scheduler": self._to_scheduler,
+            **{f"symbol:{symbol}": self._to_symbol(core) for symbol, core in self.cores.items()},
+        }
 
     # --- driving --------------------------------------------------------------------------
 
@@ -132,24 +137,30 @@ class Pipeline:
             self.queue.append((to, message))
 
     def _dispatch(self, to: str, message: Message) -> None:
-        if to == "journal":
-            if self.journal is not None:
-                self.journal.record(message)
-            if isinstance(message, WriteAhead):
-                self._deliver("router", Durable(intent=message.intent))
-        elif to == "router":
-            self._run(self.router, message, self._perform_router)
-            held, self._held_private = self._held_private, []
-            for pushed in held:
-                self._deliver("router", pushed)
-        elif to == "scheduler":
-            # The scheduler shell reads the clock before every message it handles.
-            self._run(self.scheduler, Now(ts_ms=self.venue.now_ms()), _no_io)
-            self._run(self.scheduler, message, _no_io)
-        elif to.startswith("symbol:"):
-            self._run(self.cores[to[7:]], message, self.symbol_io.backfill)
-        else:
+        route = self._routes.get(to)
+        if route is None:
             raise ValueError(f"no destination {to!r} in a one-thread run")
+        route(message)
+
+    def _to_journal(self, message: Message) -> None:
+        if self.journal is not None:
+            self.journal.record(message)
+        if isinstance(message, WriteAhead):
+            self._deliver("router", Durable(intent=message.intent))
+
+    def _to_router(self, message: Message) -> None:
+        self._run(self.router, message, self._perform_router)
+        held, self._held_private = self._held_private, []
+        for pushed in held:
+            self._deliver("router", pushed)
+
+    def _to_scheduler(self, message: Message) -> None:
+        # The scheduler shell reads the clock before every message it handles.
+        self._run(self.scheduler, Now(ts_ms=self.venue.now_ms()), _no_io)
+        self._run(self.scheduler, message, _no_io)
+
+    def _to_symbol(self, core: Core) -> Callable[[Message], None]:
+        return lambda message: self._run(core, message, self.symbol_io.backfill)
 
     def _run(self, core: Core, message: Message, perform: Callable[[Message], Message]) -> None:
         self.counts["handled"] += 1

@@ -91,7 +91,7 @@ def run_backtest(settings: Settings, window: Window = Window(), fills: FillModel
     """Replay ``window`` through the cores; the journal goes to ``journal_path`` (a new file)."""
     config = sim_config(settings, window, fills)
     sim = InProcessSim.replay(config, start_ms=window.start_ms)
-    venue = InProcessVenue(sim)
+    venue = InProcessVenue(sim, reuse_reads=True)  # same answers; an unchanged account is not re-read
     journal = None
     if journal_path is not None:
         path = Path(journal_path)

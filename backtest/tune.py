@@ -1,11 +1,17 @@
 """``run.py tune``: Optuna two-stage walk-forward tuning of ``[strategy]``/``[risk]``.
 
-Stage 1 is a TPE search over the whole space, stage 2 CMA-ES started at stage 1's best. A trial's
-value is the objective (``walkforward.objective``: expectancy in R, with a minimum trade count) on
-the *test* windows only; in-sample results are computed afterwards for the best trials, next to
-their out-of-sample ones, so overfitting shows. Study storage is any Optuna RDB URL: SQLite by
-default, PostgreSQL to let several machines run trials of one study (``--worker-only``). The best
-parameters are written as an overlay file (``best.toml``), never over ``settings.toml``.
+The search space is the ``[tune]`` ranges of settings (``search_space``). Stage 1 is a TPE search
+over all of it, stage 2 CMA-ES started at stage 1's best. A trial's value is the objective
+(``walkforward.objective``: expectancy in R, with a minimum trade count) on the *test* windows
+only; in-sample results are computed afterwards for the best trials, next to their out-of-sample
+ones, so overfitting shows. Study storage is any Optuna RDB URL: SQLite by default, PostgreSQL to
+let several machines run trials of one study (``--worker-only``). The best parameters are written
+as an overlay file (``best.toml``), never over ``settings.toml``.
+
+A trial does not replay its windows: each window's market is recorded once (``backtest.tape``) and
+every trial decides and trades over the recording (``backtest.trial``), which gives the backtest's
+own decisions and trades, field for field, hundreds of times faster. ``--faithful`` runs a whole
+backtest per evaluation instead.
 
 Optuna is an optional extra (``pip install -e '.[tune]'``); the rest of the bot never imports it.
 """
@@ -24,8 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
 from actors.messages import TradeClosed
-from actors.settings import Credentials, Settings, SettingsError, load_settings
+from actors.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
 from backtest.cli import add_window_arguments, override_env, settings_with
 from backtest.run import Window, run_backtest
 from backtest.walkforward import DAY_MS, Split, expectancy_r, objective, rolling_splits
@@ -40,20 +48,12 @@ class Param(NamedTuple):
     integer: bool = False
 
 
-# The ranges searched. Each stays inside what settings validation accepts.
-SPACE: tuple[Param, ...] = (
-    Param("strategy.score_min", 0.6, 2.0),
-    Param("strategy.rr", 1.0, 3.0),
-    Param("strategy.wt_oversold", -75.0, -35.0),
-    Param("strategy.wt_overbought", 35.0, 75.0),
-    Param("strategy.weight_bias", 0.0, 0.6),
-    Param("strategy.be_trigger_r", 0.5, 2.0),
-    Param("strategy.swing_lookback", 5, 20, integer=True),
-    Param("strategy.stop_buffer_ticks", 0, 6, integer=True),
-    Param("strategy.entry_offset_ticks", 0, 6, integer=True),
-    Param("strategy.entry_ttl_bars", 1, 6, integer=True),
-    Param("risk.cooldown_bars", 0, 15, integer=True),
-)
+def search_space(settings: Settings) -> tuple[Param, ...]:
+    """The ``[tune]`` ranges of settings, sorted by key so every worker builds the same space.
+    Loading settings checked each bound against its setting; an int setting is searched as integers."""
+    return tuple(Param(key, low, high, integer=TUNABLE_SETTINGS[key] is int)
+                 for key, (low, high) in sorted(settings.tune.items()))
+
 
 # (settings, start_ms, end_ms) -> the trades closed in that window
 Evaluate = Callable[[Settings, int, int], list[TradeClosed]]
@@ -74,13 +74,48 @@ def _toml_number(value: Any) -> str:
 
 
 def backtest_evaluator(symbols: tuple[str, ...], data_dir: str | None) -> Evaluate:
+    """Each evaluation a whole backtest: the faithful path, at backtest speed."""
     def evaluate(settings: Settings, start_ms: int, end_ms: int) -> list[TradeClosed]:
         return run_backtest(settings, Window(symbols=symbols, start_ms=start_ms, end_ms=end_ms, data_dir=data_dir)).trades
     return evaluate
 
 
+def tape_evaluator(base: Settings, symbols: tuple[str, ...], data_dir: str | None, space: Sequence[Param],
+                   on_record: Callable[[int, int, float], None] | None = None) -> Evaluate:
+    """Each window's market recorded once (``backtest.tape``), each evaluation a trial over it
+    (``backtest.trial``: the backtest's own decisions and trades, tested so). The tapes are
+    recorded wide enough for every zone level and history length the space can ask for; a
+    trial the tape cannot answer for (a path setting outside the space changed) runs the backtest."""
+    from actors.cores import history_length
+    from backtest.tape import record_tape
+    from backtest.trial import run_trial
+
+    bounds = {p.key: (p.low, p.high) for p in space}
+    widest = (max(base.strategy.wt_oversold, bounds.get("strategy.wt_oversold", (0, -1e308))[1]),
+              min(base.strategy.wt_overbought, bounds.get("strategy.wt_overbought", (1e308, 0))[0]))
+    longest = msgspec.structs.replace(base.strategy, swing_lookback=int(max(
+        base.strategy.swing_lookback, bounds.get("strategy.swing_lookback", (0, 0))[1])))
+    hist = history_length(msgspec.structs.replace(base, strategy=longest))
+    tapes: dict[tuple[int, int], Any] = {}
+    fallback = backtest_evaluator(symbols, data_dir)
+
+    def evaluate(settings: Settings, start_ms: int, end_ms: int) -> list[TradeClosed]:
+        tape = tapes.get((start_ms, end_ms))
+        if tape is None:
+            started = time.perf_counter()
+            window = Window(symbols=symbols, start_ms=start_ms, end_ms=end_ms, data_dir=data_dir)
+            tape = tapes[(start_ms, end_ms)] = record_tape(base, window, widest=widest, hist_len=hist)
+            if on_record is not None:
+                on_record(start_ms, end_ms, time.perf_counter() - started)
+        if tape.covers(settings.strategy):
+            return fallback(settings, start_ms, end_ms)
+        return run_trial(tape, settings).trades
+
+    return evaluate
+
+
 def trial_objective(base_text: bytes, base_env: Mapping[str, str], splits: Sequence[Split], evaluate: Evaluate,
-                    min_trades: int, worker: str, space: Sequence[Param] = SPACE) -> Callable[[Any], float]:
+                    min_trades: int, worker: str, space: Sequence[Param]) -> Callable[[Any], float]:
     import optuna
 
     def run(trial: optuna.Trial) -> float:
@@ -184,6 +219,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="var/tune", metavar="DIR", help="tune.json (in vs out of sample), best.toml (overlay)")
     parser.add_argument("--worker-only", action="store_true", help="run trials of the shared study, write no report")
+    parser.add_argument("--faithful", action="store_true",
+                        help="evaluate every trial by a whole backtest instead of a trial over the recorded window")
     parser.add_argument("--top", type=int, default=5, help="best trials shown in sample vs out of sample (default 5)")
 
 
@@ -209,6 +246,10 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
         print(str(exc), file=sys.stderr)
         return 2
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",")) if args.symbols else tuple(settings.bot.symbols)
+    space = search_space(settings)
+    if not space:
+        print("run.py tune: [tune] names no range to search", file=sys.stderr)
+        return 2
     splits = splits_for(args, settings, symbols)
     if not splits:
         print("run.py tune: the data holds no (train, test) split of that size", file=sys.stderr)
@@ -222,10 +263,15 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     base_text = Path(args.settings).read_bytes()
     base_env = {k: v for k, v in os.environ.items() if k.startswith("SMTBOT__")}
     base_env.update(override_env(args))
-    evaluate = backtest_evaluator(symbols, args.data)
+    if args.faithful:
+        evaluate = backtest_evaluator(symbols, args.data)
+    else:
+        base = load_settings(base_text, base_env, source=args.settings)
+        evaluate = tape_evaluator(base, symbols, args.data, space, on_record=lambda a, b, s: print(
+            f"recorded window {a}-{b} in {s:.1f} s (once; trials replay it)", file=sys.stderr, flush=True))
     worker = f"{socket.gethostname()}:{os.getpid()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run = trial_objective(base_text, base_env, splits, evaluate, args.min_trades, worker)
+    run = trial_objective(base_text, base_env, splits, evaluate, args.min_trades, worker, space)
     total = args.tpe_trials + args.cma_trials
 
     def show(study: Any, trial: Any) -> None:

@@ -6,12 +6,19 @@ answer parsing) into ``exchange.sim.inprocess``; stream pushes go through the li
 (``PUBLIC_FRAME_DECODER`` + ``kline_from_ws`` for bars, ``PrivateStream`` for the private
 topics). So a backtest and ``make run`` on the simulator see the same bytes become the same
 messages; only sockets and threads are missing.
+
+With ``reuse_reads`` the router's three per-minute account reads (``positions()``,
+``open_orders()``, ``wallet_equity()``, all symbols) are answered again without a request while
+what they depend on stands still: the simulator's ``account_version`` (every write, every push),
+and for positions and equity its ``marks_version`` too (a bar while a position is open). The
+messages are those of the last real read of the same state: the router receives the same values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 
@@ -26,6 +33,7 @@ from exchange.sim.market import Bar
 # Any URL will do: the transport answers in-process and the host is never resolved.
 BASE_URL = "http://sim.inprocess"
 _private_frame = msgspec.json.Decoder(models.PrivateFrame)
+T = TypeVar("T")
 
 
 def _no_wait(_seconds: float) -> None:
@@ -38,8 +46,11 @@ class InProcessVenue:
     Venue) and ``klines_range`` (the symbols' fetch) over an ``InProcessSim``; ``advance`` /
     ``on_bar`` move its time, ``private_messages`` and ``closed_klines`` read its streams."""
 
-    def __init__(self, sim: InProcessSim) -> None:
+    def __init__(self, sim: InProcessSim, *, reuse_reads: bool = False) -> None:
         self.sim = sim
+        self.reuse_reads = reuse_reads
+        self._kept: dict[str, tuple[tuple[int, ...], object]] = {}  # read → (its versions, its answer)
+        self.reads_reused = 0
         config = sim.config
         self.credentials = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
         # The replay clock is the client's clock, as the supervisor sets it against the simulator.
@@ -70,13 +81,39 @@ class InProcessVenue:
         return self.rest.execute(intent)
 
     def positions(self, symbol: str | None = None) -> list[PositionUpdate]:
+        if symbol is None and self.reuse_reads:
+            return list(self._reused("positions", self._marked, lambda: tuple(self.rest.positions())))
         return self.rest.positions(symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+        if symbol is None and self.reuse_reads:
+            # No field of an order is read from the market (Order.to_v5): bars move none of them.
+            return list(self._reused("open_orders", self._unmarked, lambda: tuple(self.rest.open_orders())))
         return self.rest.open_orders(symbol)
 
     def wallet_equity(self) -> Decimal:
+        if self.reuse_reads:
+            return self._reused("wallet_equity", self._marked, self.rest.wallet_equity)
         return self.rest.wallet_equity()
+
+    def _marked(self) -> tuple[int, ...]:
+        return self.sim.account_version, self.sim.marks_version
+
+    def _unmarked(self) -> tuple[int, ...]:
+        return (self.sim.account_version,)
+
+    def _reused(self, name: str, versions: Callable[[], tuple[int, ...]], fetch: Callable[[], T]) -> T:
+        """The last answer of this read if what it depends on has not changed since, else ``fetch()``.
+        Answers are immutable (tuples of frozen messages, a Decimal); no field of them is read from the clock."""
+        before = versions()
+        kept = self._kept.get(name)
+        if kept is not None and kept[0] == before:
+            self.reads_reused += 1
+            return kept[1]  # type: ignore[return-value]
+        answer = fetch()
+        if versions() == before:  # a read changes nothing; kept only if that held
+            self._kept[name] = (before, answer)
+        return answer
 
     def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]:
         return self.rest.executions(symbol, start_ms=start_ms, end_ms=end_ms)

@@ -1,14 +1,23 @@
 """Backtest throughput: ticks/s and 1m bars/s through the whole one-thread pipeline (venue
 matching, V5 requests in-process, kline decoding, indicators on every timeframe, the cascade,
-the router's per-minute reconciliation), for 1 and 7 symbols, with and without the journal;
-and one venue read in-process against the same read over loopback HTTP (the served simulator).
+the router's per-minute reconciliation), for 1, 7 and 25 symbols, with and without the journal;
+the 1- and 7-symbol runs with the router's account reads reused while the account stands still
+(as ``run_backtest`` runs) and read fresh every minute, side by side, with the signed requests
+each makes per tick; and one venue read in-process against the same read over loopback HTTP.
+
+The 25-symbol case is 7 real series reused under other names: the shipped data has 7 symbols, so
+a temporary data directory links each file again as e.g. BTC2USDT (with the same instrument
+rules). It measures throughput only; its decisions mean nothing.
 
 Run: ``python bench/backtest.py [minutes]``. Prints a table; the LAST line is a JSON object.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -26,28 +35,68 @@ from exchange.sim.inprocess import InProcessSim  # noqa: E402
 from exchange.sim.server import SimServer  # noqa: E402
 
 ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
+DATA = Path("data/klines")
+RULES = "instruments-bybit-linear.csv"
 TARGET_BARS_S = 100_000  # issue #9: full pipeline, per core
 
 
-def pipeline_rate(symbols: tuple[str, ...], minutes: int, *, journal: bool) -> dict:
+def reused_names(count: int) -> dict[str, str]:
+    """``count`` symbols: the 7 real ones, then the same series again as BTC2USDT, ETH2USDT, ...,
+    BTC3USDT, ...; each name maps to the real symbol whose bars it carries."""
+    names = {s: s for s in ALL}
+    copy = 2
+    while len(names) < count:
+        for real in ALL[: count - len(names)]:
+            names[f"{real.removesuffix('USDT')}{copy}USDT"] = real
+        copy += 1
+    return names
+
+
+def reused_data_dir(target: Path, names: dict[str, str]) -> None:
+    """A data directory where each name's kline file is its real symbol's file (linked, or copied
+    where links are not allowed) and the rules file holds the real row under every name."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name, real in names.items():
+        source, link = (DATA / f"{real}-1m.csv.gz").resolve(), target / f"{name}-1m.csv.gz"
+        try:
+            os.symlink(source, link)
+        except OSError:
+            shutil.copyfile(source, link)
+    with open(DATA / RULES, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = {row["symbol"]: row for row in reader}
+        fields = reader.fieldnames or []
+    with open(target / RULES, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for name, real in names.items():
+            writer.writerow({**rows[real], "symbol": name, "description": name, "market_ticker": name})
+
+
+def pipeline_rate(symbols: tuple[str, ...], minutes: int, *, journal: bool, reuse_reads: bool = True,
+                  data_dir: str | None = None) -> dict:
     settings = load_settings(Path("settings.toml").read_text(), {})
-    venue = InProcessVenue(InProcessSim.replay(sim_config(settings, Window(symbols=symbols), FillModel())))
+    window = Window(symbols=symbols, data_dir=data_dir)
+    venue = InProcessVenue(InProcessSim.replay(sim_config(settings, window, FillModel())), reuse_reads=reuse_reads)
     with tempfile.TemporaryDirectory() as tmp:
         writer = backtest_journal(Path(tmp) / "journal.sqlite") if journal else None
         pipeline = Pipeline(settings, venue, writer, symbols)
         t0 = time.perf_counter()
         pipeline.start()
         t1 = time.perf_counter()
+        requests = venue.rest.stats["requests"]
         for _ in range(minutes):
             pipeline.step()
         t2 = time.perf_counter()
+        requests = venue.rest.stats["requests"] - requests
         if writer is not None:
             writer.close()
     venue.close()
     run_s = t2 - t1
-    return {"symbols": len(symbols), "journal": journal, "ticks": minutes, "start_s": round(t1 - t0, 3),
+    return {"symbols": len(symbols), "journal": journal, "reuse_reads": reuse_reads, "reused_series": data_dir is not None,
+            "ticks": minutes, "start_s": round(t1 - t0, 3),
             "ticks_per_s": round(minutes / run_s, 1), "bars_per_s": round(minutes * len(symbols) / run_s, 1),
-            "decisions": len(pipeline.decisions)}
+            "signed_requests_per_tick": round(requests / minutes, 2), "decisions": len(pipeline.decisions)}
 
 
 def read_latency(n: int = 300) -> dict:
@@ -70,21 +119,41 @@ def read_latency(n: int = 300) -> dict:
     return {"inprocess_us": round(out["inprocess"], 1), "loopback_us": round(out["loopback"], 1)}
 
 
+def label(case: dict) -> str:
+    reads = "reads reused" if case["reuse_reads"] else "reads fresh"
+    symbols = f"{case['symbols']} symbol{'s' if case['symbols'] > 1 else ''}" + (" (7 reused)" if case["reused_series"] else "")
+    return f"pipeline, {symbols}, journal {'on' if case['journal'] else 'off'}, {reads}"
+
+
 def main() -> None:
     minutes = int(sys.argv[1]) if len(sys.argv) > 1 else 600
-    cases = [pipeline_rate(ALL[:1], minutes, journal=False), pipeline_rate(ALL, minutes, journal=False),
-             pipeline_rate(ALL, minutes, journal=True)]
+    names = reused_names(25)
+    with tempfile.TemporaryDirectory() as tmp:
+        reused_data_dir(Path(tmp), names)
+        cases = [pipeline_rate(ALL[:1], minutes, journal=False, reuse_reads=False),
+                 pipeline_rate(ALL[:1], minutes, journal=False),
+                 pipeline_rate(ALL, minutes, journal=False, reuse_reads=False),
+                 pipeline_rate(ALL, minutes, journal=False),
+                 pipeline_rate(ALL, minutes, journal=True),
+                 pipeline_rate(tuple(names), minutes, journal=False, data_dir=tmp)]
     reads = read_latency()
-    print(f"{'measured':<46} {'figure':>14} {'target':>12} {'ratio':>8}")
+    reuse_ratio = {n: round(cases[i + 1]["bars_per_s"] / cases[i]["bars_per_s"], 2) for n, i in ((1, 0), (7, 2))}
+    w = 72
+    print(f"{'measured':<{w}} {'figure':>12} {'target':>10} {'ratio':>8}")
     for c in cases:
-        label = f"pipeline, {c['symbols']} symbol(s), journal {'on' if c['journal'] else 'off'}"
-        print(f"{label + ' (1m bars/s)':<46} {c['bars_per_s']:>14,.0f} {TARGET_BARS_S:>12,} {c['bars_per_s'] / TARGET_BARS_S:>8.3f}")
-        print(f"{'  ticks/s (all symbols decided, cycle closed)':<46} {c['ticks_per_s']:>14,.1f} {'':>12} {'':>8}")
-        print(f"{'  start: reconcile + bootstrap (s)':<46} {c['start_s']:>14.3f} {'':>12} {'':>8}")
+        print(f"{label(c) + ' (1m bars/s)':<{w}} {c['bars_per_s']:>12,.0f} {TARGET_BARS_S:>10,} {c['bars_per_s'] / TARGET_BARS_S:>8.3f}")
+        print(f"{'  ticks/s (all symbols decided, cycle closed)':<{w}} {c['ticks_per_s']:>12,.1f} {'':>10} {'':>8}")
+        print(f"{'  signed V5 requests per tick':<{w}} {c['signed_requests_per_tick']:>12.2f} {'':>10} {'':>8}")
+        print(f"{'  start: reconcile + bootstrap (s)':<{w}} {c['start_s']:>12.3f} {'':>10} {'':>8}")
+    for n, r in reuse_ratio.items():
+        print(f"{f'{n} symbol(s): reads reused vs fresh (bars/s)':<{w}} {'':>12} {'':>10} {r:>7.2f}x")
     ratio = reads["loopback_us"] / reads["inprocess_us"]
-    print(f"{'positions() read in-process (us)':<46} {reads['inprocess_us']:>14.1f} {'':>12} {'':>8}")
-    print(f"{'positions() read over loopback HTTP (us)':<46} {reads['loopback_us']:>14.1f} {'':>12} {ratio:>7.1f}x")
+    print(f"{'positions() read in-process (us)':<{w}} {reads['inprocess_us']:>12.1f} {'':>10} {'':>8}")
+    print(f"{'positions() read over loopback HTTP (us)':<{w}} {reads['loopback_us']:>12.1f} {'':>10} {ratio:>7.1f}x")
+    print("25 symbols = the 7 real series reused under made-up names (BTC2USDT, ...): throughput only.")
     print(json.dumps({"bench": "backtest", "minutes": minutes, "cases": cases, "reads": reads,
+                      "reuse_reads_ratio": reuse_ratio,
+                      "reused_series": {name: real for name, real in names.items() if name != real},
                       "target_bars_per_s": TARGET_BARS_S}))
 
 

@@ -11,6 +11,9 @@ Two ways to move time:
 - ``on_bar(symbol, bar)``: a closed 1m bar that arrived from outside (paper mode: live public
   data, fills simulated here). The engine matches that symbol's resting orders against it and the
   clock moves to the bar's end. The venue's own kline endpoint keeps serving its store only.
+
+``account_version`` and ``marks_version`` tell a caller when an account read may answer
+differently, so a backtest can skip re-reading an account that has not changed.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class InProcessSim:
         self.rest = RestApi(self)
         self._private: list[bytes] = []
         self._push_seq = 0
+        # Orders, positions and the wallet change only by a write or by what the engine pushes
+        # (its contract: every state change is queued as an event); the marks of open positions
+        # (markPrice, unrealisedPnl, hence equity) also move with every bar.
+        self.account_version = 0
+        self.marks_version = 0
 
     # --- construction ---------------------------------------------------------------------
 
@@ -87,7 +95,7 @@ class InProcessSim:
     def advance(self) -> int:
         """The next replayed minute: match it, queue its private pushes; returns the new boundary."""
         boundary = self.venue.advance()
-        self.publish_private()
+        self._after_bars()
         return boundary
 
     def on_bar(self, symbol: str, bar: Bar) -> int:
@@ -100,8 +108,14 @@ class InProcessSim:
         boundary = max(self.venue.clock_ms, end)
         self.venue.engine.on_bar(symbol, bar, boundary)
         self.venue.clock_ms = boundary
-        self.publish_private()
+        self._after_bars()
         return boundary
+
+    def _after_bars(self) -> None:
+        # A position that opened or closed in the bar was pushed; one open after it has new marks.
+        if any(p.size for p in self.venue.engine.positions.values()):
+            self.marks_version += 1
+        self.publish_private()
 
     # --- REST -----------------------------------------------------------------------------
 
@@ -113,7 +127,10 @@ class InProcessSim:
     def publish_private(self) -> None:
         """Queue the engine's private events as the private stream would push them (RestApi calls
         this after every request, as the server does)."""
-        for topic, data in self.venue.engine.drain_events():
+        events = self.venue.engine.drain_events()
+        if events:
+            self.account_version += 1
+        for topic, data in events:
             self._push_seq += 1
             frame = {"id": f"inprocess-{self._push_seq}", "topic": topic, "creationTime": self.now_ms(), "data": [data]}
             self._private.append(json.dumps(frame, separators=(",", ":")).encode())
@@ -128,12 +145,11 @@ class InProcessSim:
     def closed_klines(self, boundary_ms: int, intervals: Iterable[int], symbols: Iterable[str] | None = None) -> list[bytes]:
         """The ``confirm:true`` public frames the server pushes at ``boundary_ms``, in its order
         (sorted by interval, then symbol): every interval that closes there, for every symbol."""
-        wanted = sorted((i, s) for i in set(intervals) for s in (self.venue.symbols if symbols is None else symbols))
+        closing = [i for i in set(intervals) if boundary_ms % (i * MINUTE_MS) == 0]
+        wanted = sorted((i, s) for i in closing for s in (self.venue.symbols if symbols is None else symbols))
         frames = []
         for interval, symbol in wanted:
             span = interval * MINUTE_MS
-            if boundary_ms % span:
-                continue
             closed = self.venue.candle(symbol, interval, boundary_ms - span)
             if closed is not None and closed[1]:
                 topic = f"kline.{interval}.{symbol}"
@@ -148,5 +164,9 @@ class InProcessTransport(httpx.BaseTransport):
         self.sim = sim
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            # Any write may change the account, some without a push (leverage, position mode);
+            # refused ones count too, to keep the rule simple. Reads (GET) change nothing.
+            self.sim.account_version += 1
         answer = self.sim.rest.respond(request.method, request.url.path, request.url.query.decode(), request.read(), request.headers)
         return httpx.Response(answer.status_code, headers=answer.headers.items(), content=answer.body, request=request)

@@ -4,7 +4,7 @@ orders and triggers along it are met. Kept apart from the engine so the model is
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from exchange.sim.market import Bar
 
@@ -12,24 +12,32 @@ if TYPE_CHECKING:
     from exchange.sim.engine import Engine
     from exchange.sim.orders import Order
 
+T = TypeVar("T", Decimal, int)
+
 # Priority among events met at the same price: stops before take-profits before limits,
 # the pessimistic reading of an ambiguous bar.
 _STOP, _OTHER_TRIGGER, _TAKE_PROFIT, _LIMIT = 0, 1, 2, 3
 
 
 def bar_path(bar: Bar, model: str) -> list[Decimal]:
-    """The bar's price points in the order the model assumes they traded.
+    """The bar's price points in the order the model assumes they traded (see ``path_points``)."""
+    return path_points(bar.open, bar.high, bar.low, bar.close, model)
+
+
+def path_points(open_: T, high: T, low: T, close: T, model: str) -> list[T]:
+    """O/H/L/C in the order the model assumes they traded; any ordered numbers (Decimal prices
+    here, integer ticks in the tuning trials, which must walk bars exactly as the venue does).
 
     "direction" (default): an up bar (close ≥ open) goes O→L→H→C, a down bar O→H→L→C: the
     extreme against the bar's direction comes first, which is the usual conservative guess.
     """
     if model == "OHLC":
-        return [bar.open, bar.high, bar.low, bar.close]
+        return [open_, high, low, close]
     if model == "OLHC":
-        return [bar.open, bar.low, bar.high, bar.close]
-    if bar.close >= bar.open:
-        return [bar.open, bar.low, bar.high, bar.close]
-    return [bar.open, bar.high, bar.low, bar.close]
+        return [open_, low, high, close]
+    if close >= open_:
+        return [open_, low, high, close]
+    return [open_, high, low, close]
 
 
 def _touch(engine: "Engine", order: "Order", falling: bool, suppressed: set[str]) -> tuple[Decimal, int] | None:

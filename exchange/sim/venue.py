@@ -64,6 +64,11 @@ class Venue:
         """The candle of ``interval`` minutes starting at ``start_ms`` as known at the clock, and
         whether it is closed. A forming candle holds its closed minutes plus the open of the current one."""
         span = interval * MINUTE_MS
+        if interval == 1 and start_ms % MINUTE_MS == 0 and start_ms + MINUTE_MS <= self.clock_ms:
+            # A closed 1m candle is its bar (what aggregating that one bar gives): the hot case
+            # of every push and most backfills, spared the generic path's copy.
+            bar = self.store.bar_at(symbol, start_ms)
+            return None if bar is None else (bar, True)
         end = min(start_ms + span, self.clock_ms)
         minutes = self.store.bars_between(symbol, start_ms, end)
         confirmed = start_ms + span <= self.clock_ms

@@ -8,6 +8,7 @@ import pytest
 
 from actors.logfmt import configure_logging
 from actors.settings import (
+    DEFAULT_TUNE_RANGES,
     Secret,
     Settings,
     SettingsError,
@@ -36,6 +37,10 @@ def test_the_shipped_file_names_every_setting():
     text = SHIPPED.read_text()
     for section in Settings.__struct_fields__:
         assert f"[{section}]" in text
+        if section == "tune":
+            for key in Settings().tune:
+                assert f'\n"{key}" = ' in text, f"tune range {key} missing from settings.toml"
+            continue
         for key in type(getattr(Settings(), section)).__struct_fields__:
             assert f"\n{key} = " in text, f"{section}.{key} missing from settings.toml"
 
@@ -69,6 +74,61 @@ def test_a_bad_value_names_its_key_path_and_value(text, key_path, words):
     assert str(error).startswith(f"settings.toml: {key_path}")
     assert words in str(error)
     assert "\n" not in str(error)
+
+
+# --- [tune]: the search space of run.py tune ------------------------------------------------------
+
+
+def test_the_default_search_space_is_the_shipped_tune_ranges():
+    assert load_settings("", {}).tune == DEFAULT_TUNE_RANGES
+    assert load_settings(SHIPPED.read_bytes(), {}).tune == DEFAULT_TUNE_RANGES
+    assert DEFAULT_TUNE_RANGES["strategy.swing_lookback"] == (5, 20)
+    assert type(DEFAULT_TUNE_RANGES["strategy.swing_lookback"][0]) is int
+
+
+def test_a_range_of_an_int_setting_stays_int_and_of_a_float_setting_becomes_float():
+    tune = load_settings('[tune]\n"strategy.rr" = [1, 3]\n"risk.cooldown_bars" = [2, 9]', {}).tune
+    assert tune == {"strategy.rr": (1.0, 3.0), "risk.cooldown_bars": (2, 9)}, "a file's [tune] is the whole space"
+    assert [type(v) for v in (*tune["strategy.rr"], *tune["risk.cooldown_bars"])] == [float, float, int, int]
+
+
+def test_an_override_replaces_one_range_and_keeps_the_others():
+    # The name --overlay files use (backtest.cli.override_env): SMTBOT__TUNE__ + the quoted key.
+    tune = load_settings(SHIPPED.read_bytes(), {"SMTBOT__TUNE__STRATEGY.RR": "[1.2, 2.4]"}).tune
+    assert tune == {**DEFAULT_TUNE_RANGES, "strategy.rr": (1.2, 2.4)}
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "words"),
+    [
+        ('"bot.port" = [1, 2]', "tune.bot.port", "unknown key; a range names a number setting of [strategy] or [risk]: strategy.wt_channel,"),
+        ('"rr" = [1.0, 2.0]', "tune.rr", "unknown key; did you mean 'tune.strategy.rr'?"),
+        ('"strategy.rrr" = [1.0, 2.0]', "tune.strategy.rrr", "unknown key; did you mean 'tune.strategy.rr'?"),
+        ('"risk.risk_mode" = [1, 2]', "tune.risk.risk_mode", "risk.risk_mode is not a number setting"),
+        ('strategy.rr = [1.0, 2.0]', "tune.strategy", 'key in quotes: "strategy.rr" = [low, high]'),
+        ('"strategy.rr" = 2.0', "tune.strategy.rr = 2.0", "expected [low, high], two numbers"),
+        ('"strategy.rr" = [1.0, 2.0, 3.0]', "tune.strategy.rr = [1.0, 2.0, 3.0]", "expected [low, high]"),
+        ('"strategy.rr" = [true, 2.0]', "tune.strategy.rr = [True, 2.0]", "expected [low, high]"),
+        ('"strategy.rr" = [2.0, 2.0]', "tune.strategy.rr = [2.0, 2.0]", "low must be below high"),
+        ('"strategy.rr" = [3.0, 1.0]', "tune.strategy.rr = [3.0, 1.0]", "low must be below high"),
+        ('"strategy.wt_oversold" = [-inf, -35.0]', "tune.strategy.wt_oversold = [-inf, -35.0]", "finite"),
+        ('"strategy.swing_lookback" = [5, 20.5]', "tune.strategy.swing_lookback = [5, 20.5]", "is an int: both bounds must be integers"),
+        ('"strategy.swing_lookback" = [5.0, 20]', "tune.strategy.swing_lookback = [5.0, 20]", "is an int"),
+        ('"strategy.rr" = [0.0, 3.0]', "tune.strategy.rr = [0.0, 3.0]", "low 0.0 is not a valid strategy.rr: expected float > 0"),
+        ('"strategy.entry_ttl_bars" = [0, 3]', "tune.strategy.entry_ttl_bars = [0, 3]", "low 0 is not a valid strategy.entry_ttl_bars: expected int >= 1"),
+        ('"risk.leverage" = [1, 101]', "tune.risk.leverage = [1, 101]", "high 101 is not a valid risk.leverage: expected int <= 100"),
+        ('"strategy.wt_oversold" = [-75.0, 5.0]', "tune.strategy.wt_oversold = [-75.0, 5.0]", "high 5.0 is not a valid strategy.wt_oversold: must be below 0"),
+    ],
+)
+def test_a_bad_tune_range_names_its_key_and_value(text, key_path, words):
+    error = error_of(f"[tune]\n{text}")
+    assert str(error).startswith(f"settings.toml: {key_path}: ")
+    assert words in str(error)
+    assert "\n" not in str(error)
+
+
+def test_a_tune_section_that_is_not_a_table_is_refused():
+    assert str(error_of("tune = 3")) == 'settings.toml: tune = 3: expected a table of "section.key" = [low, high]'
 
 
 def test_an_unknown_key_suggests_the_nearest_known_one():
@@ -152,6 +212,7 @@ def test_the_summary_masks_every_credential():
     for hidden in (SECRET, "key-123", settings.sim.api_secret, settings.sim.api_key):
         assert hidden not in text
     assert "risk.leverage = 10" in text
+    assert "tune.strategy.rr = [1.0, 3.0]" in text and "tune.risk.cooldown_bars = [0, 15]" in text
 
 
 def test_no_log_record_ever_carries_a_secret(caplog):

@@ -119,3 +119,38 @@ def test_paper_mode_bars_fed_from_outside_fill_orders_and_move_the_clock():
     late = Bar(t0 + MINUTE_MS, Decimal("100"), Decimal("100"), Decimal("100"), Decimal("100"), Decimal(1))
     assert venue.on_bar("SOLUSDT", late) == t0 + 3 * MINUTE_MS, "a late bar never moves the clock back"
     venue.close()
+
+
+def test_reused_reads_answer_as_a_fresh_read_would_every_minute(store):
+    venue = InProcessVenue(InProcessSim.replay(CONFIG), reuse_reads=True)
+    fresh = venue.rest  # the same client, never asked through the memo
+
+    def assert_reads_are_fresh() -> None:
+        assert venue.positions() == fresh.positions()
+        assert venue.open_orders() == fresh.open_orders()
+        assert venue.wallet_equity() == fresh.wallet_equity()
+
+    hedge(venue)
+    last = store.bar_at("BTCUSDT", venue.now_ms() - MINUTE_MS).close
+    price = (last * Decimal("0.999")).quantize(Decimal("0.1"))
+    assert venue.execute(OrderIntent(action="create", symbol="BTCUSDT", order_link_id="m-buy-1", side="Buy", order_type="Limit",
+                                     time_in_force="PostOnly", qty=Decimal("0.010"), price=price, position_idx=1)).outcome == "ok"
+    held = 0
+    for _ in range(3000):
+        venue.advance()
+        assert_reads_are_fresh()
+        held += bool(venue.positions())
+        if held == 5:
+            break
+    assert held == 5, "the entry filled and the position was held (its mark moving) for five minutes"
+    close = OrderIntent(action="create", symbol="BTCUSDT", order_link_id="m-sell-1", side="Sell", order_type="Market",
+                        qty=Decimal("0.010"), position_idx=1, reduce_only=True)
+    assert venue.execute(close).outcome == "ok"
+    assert_reads_are_fresh()
+    assert venue.positions() == [] and venue.open_orders() == []
+    reused = venue.reads_reused
+    for _ in range(3):
+        venue.advance()
+        assert_reads_are_fresh()
+    assert venue.reads_reused == reused + 9, "flat and nothing working: every read of those minutes was reused"
+    venue.close()

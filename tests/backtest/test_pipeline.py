@@ -1,13 +1,17 @@
 """The one-thread pipeline when a confirmed bar never arrives (a lost push): the minute's tick still
 goes out by grace, as the paced live replay's clock would force it, the late symbol says why, its
-next bar finds the gap, the backfill through REST closes it, and the symbol decides on fresh bars."""
+next bar finds the gap, the backfill through REST closes it, and the symbol decides on fresh bars.
+And with the venue's account reads reused while the account stands still, nothing changes."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+from actors.messages import VenueSnapshot
 from actors.settings import load_settings
 from backtest.pipeline import Pipeline
+from backtest.run import FillModel, Window, backtest_journal, sim_config
 from backtest.venue import InProcessVenue
 from exchange.sim.config import SimConfig
 from exchange.sim.inprocess import InProcessSim
@@ -40,3 +44,48 @@ def test_a_lost_bar_ends_its_minute_by_grace_and_is_backfilled():
     after = [d for d in pipeline.decisions if d.symbol == "ETHUSDT" and d.tick_ms > lost]
     assert len(after) == 13 and all(r.code != "data.stale" for d in after for r in d.reasons)
     venue.close()
+
+
+ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
+
+
+def run_pipeline(journal_path: Path, *, reuse_reads: bool, minutes: int = 240) -> tuple[Pipeline, InProcessVenue, list[VenueSnapshot]]:
+    settings = load_settings(Path("settings.toml").read_text(), {})
+    venue = InProcessVenue(InProcessSim.replay(sim_config(settings, Window(symbols=ALL), FillModel())), reuse_reads=reuse_reads)
+    journal = backtest_journal(journal_path)
+    pipeline = Pipeline(settings, venue, journal, ALL)
+    snapshots: list[VenueSnapshot] = []
+    read = pipeline.router_io.snapshot
+    pipeline.router_io.snapshot = lambda ts_ms: snapshots.append(read(ts_ms)) or snapshots[-1]  # type: ignore[method-assign]
+    pipeline.start()
+    for _ in range(minutes):
+        pipeline.step()
+    journal.close()
+    venue.close()
+    return pipeline, venue, snapshots
+
+
+def journal_rows(path: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(path) as db:
+        tables = [name for (name,) in db.execute("select name from sqlite_master where type = 'table' order by name")]
+        return {table: db.execute(f"select * from {table} order by rowid").fetchall() for table in tables}
+
+
+def test_reused_account_reads_change_nothing_the_router_receives_decides_or_journals(tmp_path):
+    fresh, fresh_venue, fresh_snapshots = run_pipeline(tmp_path / "fresh.sqlite", reuse_reads=False)
+    reused, reused_venue, reused_snapshots = run_pipeline(tmp_path / "reused.sqlite", reuse_reads=True)
+    counts = fresh.router.counts
+    assert fresh.trades and counts["sent_cancel"] and counts["sent_trading_stop"], \
+        "the window must open, close, cancel and move stops for this test to mean anything"
+    assert any(s.positions for s in fresh_snapshots) and any(s.orders for s in fresh_snapshots)
+    assert fresh_venue.reads_reused == 0 and reused_venue.reads_reused > len(reused_snapshots)
+    assert reused_venue.rest.stats["requests"] < fresh_venue.rest.stats["requests"] / 2
+
+    assert reused_snapshots == fresh_snapshots, "every snapshot the router received, field by field"
+    assert reused.decisions == fresh.decisions
+    assert reused.trades == fresh.trades
+    assert reused.equity == fresh.equity
+    assert reused.counts == fresh.counts and reused.router.counts == fresh.router.counts
+    fresh_rows, reused_rows = journal_rows(tmp_path / "fresh.sqlite"), journal_rows(tmp_path / "reused.sqlite")
+    assert sum(map(len, fresh_rows.values())) > 0
+    assert reused_rows == fresh_rows

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from actors.messages import TradeClosed
-from actors.settings import load_settings
+from actors.settings import DEFAULT_TUNE_RANGES, load_settings
 from backtest.cli import settings_with
 from backtest.walkforward import DAY_MS, Split, objective, rolling_splits
 
@@ -48,6 +48,57 @@ def test_the_objective_is_expectancy_in_r_once_there_are_enough_trades():
     short = objective([trade(3.0)], min_trades=4)
     assert short == pytest.approx(-10 + 1 / 4), "too few trades scores below any real expectancy"
     assert objective([], min_trades=4) < short < objective([trade(-5.0)] * 4, min_trades=4)
+
+
+def test_the_search_space_is_the_tune_ranges_of_settings_sorted_by_key():
+    from backtest.tune import Param, search_space
+
+    space = search_space(load_settings(Path("settings.toml").read_bytes(), {}))
+    assert [p.key for p in space] == sorted(DEFAULT_TUNE_RANGES)
+    assert Param("strategy.rr", 1.0, 3.0, integer=False) in space
+    assert Param("strategy.swing_lookback", 5, 20, integer=True) in space
+    assert {p.key for p in space if p.integer} == {"strategy.swing_lookback", "strategy.stop_buffer_ticks",
+                                                   "strategy.entry_offset_ticks", "strategy.entry_ttl_bars", "risk.cooldown_bars"}
+
+
+def test_an_overlay_that_changes_a_range_changes_the_space(tmp_path):
+    from backtest.tune import Param, search_space
+
+    path = tmp_path / "ranges.toml"
+    path.write_text('[tune]\n"strategy.rr" = [1.2, 2.4]\n"risk.max_positions" = [1, 5]\n')
+    base = load_settings(Path("settings.toml").read_bytes(), {})
+    args = SimpleNamespace(settings="settings.toml", overlays=[str(path)], overrides=[])
+    space = {p.key: p for p in search_space(settings_with(args, base))}
+    assert space["strategy.rr"] == Param("strategy.rr", 1.2, 2.4, integer=False)
+    assert space["risk.max_positions"] == Param("risk.max_positions", 1, 5, integer=True), "an overlay can add a range"
+    assert space["strategy.score_min"] == Param("strategy.score_min", 0.6, 2.0), "the ranges it does not name stay"
+
+
+def test_integer_settings_are_suggested_as_integers_inside_their_range():
+    optuna = pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra")
+    from backtest.tune import search_space, trial_objective
+
+    text = Path("settings.toml").read_bytes()
+    space = search_space(load_settings(text, {}))
+    loaded = []
+
+    def evaluate(settings, start, end):
+        loaded.append(settings)
+        return []
+
+    splits = rolling_splits(0, 3 * HOUR, train_ms=HOUR, test_ms=HOUR)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(trial_objective(text, {}, splits, evaluate, 1, "test", space), n_trials=8)
+    assert len(loaded) == 8 * len(splits)
+    for trial in study.trials:
+        assert set(trial.params) == {p.key for p in space}
+        for p in space:
+            value = trial.params[p.key]
+            assert type(value) is (int if p.integer else float), f"{p.key} = {value!r}"
+            assert p.low <= value <= p.high
+    assert all(type(s.strategy.swing_lookback) is int and type(s.risk.cooldown_bars) is int for s in loaded)
+    assert len({s.strategy.swing_lookback for s in loaded}) > 1, "the trials searched the space"
 
 
 def test_two_stages_search_on_test_windows_only_and_find_the_peak(tmp_path):
@@ -99,6 +150,32 @@ def test_the_best_parameters_overlay_reloads_as_settings(tmp_path):
     tuned = settings_with(args, base)
     assert (tuned.strategy.rr, tuned.strategy.swing_lookback, tuned.risk.cooldown_bars) == (2.25, 9, 7), "--set wins over the overlay"
     assert tuned.strategy.score_min == base.strategy.score_min
+
+
+@pytest.mark.parametrize("at", [0.25, 0.5, 0.75])
+def test_a_trial_over_the_recorded_window_scores_it_as_a_backtest_does(at):
+    """The default evaluator records each window once and runs trials over the recording; any
+    point of the space gets the trades a whole backtest would close."""
+    from backtest.tune import backtest_evaluator, env_for, search_space, tape_evaluator
+    from exchange.sim.market import MINUTE_MS, load_store
+
+    base = load_settings(Path("settings.toml").read_text(), {})
+    space = search_space(base)
+    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    start = load_store(Path("data/klines"), symbols)[0].first_ms + 8000 * MINUTE_MS
+    end = start + 12 * HOUR
+    recorded = []
+    fast = tape_evaluator(base, symbols, None, space, on_record=lambda a, b, s: recorded.append((a, b)))
+    slow = backtest_evaluator(symbols, None)
+    params = {p.key: (round(p.low + at * (p.high - p.low)) if p.integer else p.low + at * (p.high - p.low)) for p in space}
+    params["strategy.entry_offset_ticks"] = max(1, params["strategy.entry_offset_ticks"])  # 0 never fills here
+    settings = load_settings(Path("settings.toml").read_text(), env_for(params))
+    by_entry = lambda t: (t.entry_ms, t.symbol)  # noqa: E731
+    trades = sorted(slow(settings, start, end), key=by_entry)
+    assert len(trades) >= 3
+    assert sorted(fast(settings, start, end), key=by_entry) == trades
+    fast(settings, start, end)
+    assert recorded == [(start, end)], "a window is recorded once, whatever the number of trials"
 
 
 # --- a study shared by two processes through PostgreSQL -------------------------------------------

@@ -1,0 +1,256 @@
+"""A window's market, recorded once so that tuning trials need not recompute it.
+
+A tuning study runs the same window again and again with other ``[strategy]``/``[risk]`` values.
+Its indicators do not depend on those values, so ``record_tape`` computes them once, by the live
+route: the in-process simulator replays the window, its confirmed klines go through the public
+stream decoder into the bot's own symbol cores (``actors.cores.symbol_core``, bootstrap included),
+and every ``MarketState`` a core would decide on is captured with its same-tick BTC/ETH states.
+The states are the pipeline's bit for bit; a trial (``backtest.trial``) only has to run the
+cascade on them.
+
+Only states on which some entry path can fire are kept: each path's test is the same whatever the
+parameters, except its extreme-zone level, so the paths are run once with the widest levels the
+study may try, and a trial narrows that set with its own levels (``Tape.fired``), exactly.
+
+The 1m bars are kept as integer ticks per symbol (``SymbolBars``): fills compare prices on the
+tick grid, where integers are exact and fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import msgspec
+import numpy as np
+
+from actors.cores import history_length, symbol_core
+from actors.messages import AccountView, BackfillResult, Decision, MarketState, Message, Tick
+from actors.settings import Settings, StrategySettings
+from actors.symbol import SymbolIO
+from backtest.run import FillModel, Window, sim_config
+from backtest.venue import InProcessVenue, instrument_map
+from exchange.sim.inprocess import InProcessSim
+from exchange.sim.market import MINUTE_MS
+from strategy.paths import PATHS, fired_candidates
+
+# (path, direction) in cascade order, and which WaveTrend line each one's zone test reads.
+FIRINGS: tuple[tuple[str, int], ...] = tuple((path, d) for path, _ in PATHS for d in (1, -1))
+ZONE_LINE = {"cross_based": "wt2", "pre_cross": "wt1", "ha_reversal": "wt1"}
+# Strategy settings that decide whether a path fires, besides the zone levels: a tape answers
+# for trials that leave them as they were recorded.
+PATH_SETTINGS = ("ha_flip_window", "pre_cross_gap", "pre_cross_bars", "ha_streak_min",
+                 "wt_channel", "wt_average", "wt_ma")
+
+
+class Row(msgspec.Struct, frozen=True):
+    """One state on which a path can fire, and the same-tick states of the bias symbols."""
+
+    state: MarketState
+    bias: tuple[MarketState, ...]
+
+
+@dataclass(frozen=True)
+class SymbolBars:
+    """A symbol's 1m bars over the window in ticks of its price grid, one slot per minute from
+    ``first_ms``; a minute without a bar repeats the last close and is marked absent (the venue
+    matches nothing then)."""
+
+    symbol: str
+    tick_size: Decimal
+    first_ms: int
+    open: list[int]
+    high: list[int]
+    low: list[int]
+    close: list[int]
+    present: list[bool]
+    last_before: int  # the close before ``first_ms``: the venue's last price when the window opens
+
+    def index(self, start_ms: int) -> int:
+        return (start_ms - self.first_ms) // MINUTE_MS
+
+    def price(self, ticks: int) -> Decimal:
+        return self.tick_size * ticks
+
+    def ticks(self, price: Decimal) -> int:
+        q = price / self.tick_size
+        if q != q.to_integral_value():
+            raise ValueError(f"{self.symbol}: {price} is not on the {self.tick_size} grid")
+        return int(q)
+
+
+@dataclass
+class Tape:
+    """Everything a trial reads: the candidate rows in (tick, symbol) order, each row's firing
+    flags and WaveTrend values as arrays for the trial's exact zone test, the bars, the rules."""
+
+    settings: Settings  # as recorded: the path settings, indicator lengths, venue and fill model
+    symbols: tuple[str, ...]
+    start_ms: int  # the venue clock at the start; the first decision is at start + 1m
+    end_ms: int  # the last boundary replayed
+    widest_oversold: float
+    widest_overbought: float
+    hist_len: int
+    fills: FillModel
+    rows: list[Row]
+    fires: np.ndarray  # bool [len(rows), len(FIRINGS)]: fired with the widest levels
+    wt1: np.ndarray
+    wt2: np.ndarray
+    bars: dict[str, SymbolBars]
+    instruments: dict
+    initial_equity: Decimal
+    maker_fee: Decimal
+    taker_fee: Decimal
+    fill_through_ticks: int
+    intrabar_path: str
+    states_seen: int = 0
+    cache: dict = field(default_factory=dict)  # states trimmed to a trial's history length, by (row, length)
+
+    @property
+    def minutes(self) -> int:
+        return (self.end_ms - self.start_ms) // MINUTE_MS
+
+    @property
+    def bars_replayed(self) -> int:
+        return self.minutes * len(self.symbols)
+
+    def covers(self, strategy: StrategySettings) -> str:
+        """Why this tape cannot answer for ``strategy``; empty when it can."""
+        recorded = self.settings.strategy
+        for name in PATH_SETTINGS:
+            if getattr(strategy, name) != getattr(recorded, name):
+                return f"strategy.{name} is {getattr(strategy, name)}, the tape was recorded with {getattr(recorded, name)}"
+        if strategy.wt_oversold > self.widest_oversold or strategy.wt_overbought < self.widest_overbought:
+            return (f"zone levels ({strategy.wt_oversold}, {strategy.wt_overbought}) are wider than the tape's "
+                    f"({self.widest_oversold}, {self.widest_overbought})")
+        return ""
+
+    def fired(self, strategy: StrategySettings) -> np.ndarray:
+        """Indices of the rows on which some path fires with ``strategy``'s zone levels: the same
+        comparisons as ``strategy.paths.in_zone``, on the same float64 values."""
+        oversold, overbought = strategy.wt_oversold, strategy.wt_overbought
+        any_fired = np.zeros(len(self.rows), dtype=bool)
+        for column, (path, d) in enumerate(FIRINGS):
+            line = self.wt2 if ZONE_LINE[path] == "wt2" else self.wt1
+            in_zone = line <= oversold if d > 0 else line >= overbought
+            any_fired |= self.fires[:, column] & in_zone
+        return np.flatnonzero(any_fired)
+
+
+def widest_levels(settings: Settings, oversold: Iterable[float] = (), overbought: Iterable[float] = ()) -> tuple[float, float]:
+    """The zone levels that let the most states fire: the highest oversold, the lowest overbought."""
+    return (max([settings.strategy.wt_oversold, *oversold]), min([settings.strategy.wt_overbought, *overbought]))
+
+
+def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel(), *,
+                widest: tuple[float, float] | None = None, hist_len: int | None = None) -> Tape:
+    """Replay ``window`` through the symbol cores once and keep what trials need (module doc)."""
+    oversold, overbought = widest or widest_levels(settings)
+    hist = hist_len or history_length(settings)
+    wide = msgspec.structs.replace(settings.strategy, wt_oversold=oversold, wt_overbought=overbought)
+    config = sim_config(settings, window, fills)
+    sim = InProcessSim.replay(config, start_ms=window.start_ms)
+    venue = InProcessVenue(sim)
+    symbols = tuple(config.symbols)
+    instruments = dict(instrument_map(venue, symbols))
+    start_ms = sim.clock_ms
+    end_ms = sim.venue.store.end_ms if window.end_ms is None else min(window.end_ms, sim.venue.store.end_ms)
+    if end_ms <= start_ms:
+        raise ValueError(f"nothing to record: the window ends at {end_ms}, before its start {start_ms}")
+    rows: list[Row] = []
+    fires: list[list[bool]] = []
+    seen = [0]
+
+    def recorder(state: MarketState, bias: tuple[MarketState, ...], _account: AccountView | None) -> Decision:
+        seen[0] += 1
+        frame = state.frame(1)
+        if frame is not None and frame.wt1 is not None and frame.wt2 is not None and not state.is_stale:
+            fired = {(c.path, c.direction) for c in fired_candidates(frame, wide)}
+            if fired:
+                rows.append(Row(state, bias))
+                fires.append([f in fired for f in FIRINGS])
+        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="NO_SETUP")
+
+    cores = {s: symbol_core(settings, s, instruments[s], symbols, decide=recorder, hist_len=hist) for s in symbols}
+    io = SymbolIO(venue.klines_range)
+    queue: list[tuple[str, Message]] = []
+
+    def run(symbol: str, message: Message) -> None:
+        for to, out in cores[symbol].handle(message):
+            if to == "self":
+                run(symbol, io.backfill(out))  # a gap inside the window: backfilled as live
+            elif to == "symbols":
+                queue.extend((s, out) for s in symbols if s != symbol)
+
+    def settle() -> None:
+        while queue:
+            run(*queue.pop(0))
+
+    try:
+        for symbol, core in cores.items():
+            for request in SymbolIO.bootstrap_requests(symbol, core.timeframes, settings.bot.bootstrap_bars, start_ms):
+                result: BackfillResult = io.backfill(request, is_bootstrap=True)
+                run(symbol, result)
+        timeframes = tuple(settings.bot.timeframes)
+        while not venue.is_finished and sim.clock_ms < end_ms:
+            boundary = venue.advance()
+            venue.private_messages()
+            for kline in venue.closed_klines(boundary, timeframes, symbols):
+                run(kline.symbol, kline)
+            closed = tuple(tf for tf in timeframes if boundary % (tf * MINUTE_MS) == 0)
+            for symbol in symbols:
+                run(symbol, Tick(boundary_ms=boundary, closed=closed))
+                settle()
+    finally:
+        venue.close()
+    end_ms = sim.clock_ms
+    frames = [row.state.frame(1) for row in rows]
+    return Tape(
+        settings=settings, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
+        widest_oversold=oversold, widest_overbought=overbought, hist_len=hist, fills=fills,
+        rows=rows,
+        fires=np.array(fires, dtype=bool).reshape(len(rows), len(FIRINGS)),
+        wt1=np.array([f.wt1 for f in frames], dtype=np.float64),
+        wt2=np.array([f.wt2 for f in frames], dtype=np.float64),
+        bars={s: _symbol_bars(sim, s, start_ms, end_ms) for s in symbols},
+        instruments=instruments,
+        initial_equity=Decimal(str(config.initial_equity)),
+        maker_fee=Decimal(str(config.maker_fee)), taker_fee=Decimal(str(config.taker_fee)),
+        fill_through_ticks=config.fill_through_ticks, intrabar_path=config.intrabar_path,
+        states_seen=seen[0],
+    )
+
+
+def _symbol_bars(sim: InProcessSim, symbol: str, start_ms: int, end_ms: int) -> SymbolBars:
+    store = sim.venue.store
+    tick = sim.venue.engine.rules[symbol].tick_size
+    columns: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
+    present: list[bool] = []
+    last = None
+    t = start_ms - MINUTE_MS
+    while last is None and t >= store.first_ms:
+        bar = store.bar_at(symbol, t)
+        last = None if bar is None else _ticks(bar.close, tick, symbol)
+        t -= MINUTE_MS
+    if last is None:
+        raise ValueError(f"{symbol} has no bar before the window start {start_ms}")
+    previous = last
+    for t in range(start_ms, end_ms, MINUTE_MS):
+        bar = store.bar_at(symbol, t)
+        if bar is None:
+            values: Sequence[int] = (previous,) * 4
+        else:
+            values = tuple(_ticks(p, tick, symbol) for p in (bar.open, bar.high, bar.low, bar.close))
+            previous = values[3]
+        for column, value in zip(columns, values):
+            column.append(value)
+        present.append(bar is not None)
+    return SymbolBars(symbol, tick, start_ms, *columns, present=present, last_before=last)
+
+
+def _ticks(price: Decimal, tick: Decimal, symbol: str) -> int:
+    q = price / tick
+    if q != q.to_integral_value():
+        raise ValueError(f"{symbol}: the bar price {price} is not on the {tick} grid")
+    return int(q)

@@ -1,0 +1,103 @@
+"""A tuning trial on a recorded tape is the backtest, only faster: the same TAKE decisions and
+the same closed trades, field for field, whatever the tuned parameters; and a tape refuses to
+answer for settings it was not recorded for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from actors.settings import load_settings
+from backtest.run import Window, run_backtest
+from backtest.tape import Tape, record_tape
+from backtest.trial import run_trial
+from exchange.sim.market import MINUTE_MS, load_store
+from strategy.paths import fired_candidates
+
+BASE = Path("settings.toml").read_text()
+MINUTES = 1440
+# Ranges wider than settings.toml's defaults: the tape is recorded once for all of them.
+WIDEST = (-35.0, 35.0)
+HIST = 22
+
+CASES = {
+    "defaults": {},
+    "loose entries, quick lock": {"STRATEGY__SCORE_MIN": "0.6", "STRATEGY__RR": "1.0", "STRATEGY__BE_TRIGGER_R": "0.5"},
+    "one slot, no cooldown, wide zones": {"STRATEGY__WT_OVERSOLD": "-40", "STRATEGY__WT_OVERBOUGHT": "38",
+                                          "RISK__MAX_POSITIONS": "1", "RISK__COOLDOWN_BARS": "0"},
+    "long history, entries at the close (PostOnly refused)": {
+        "STRATEGY__SWING_LOOKBACK": "20", "STRATEGY__ENTRY_OFFSET_TICKS": "0", "STRATEGY__ENTRY_TTL_BARS": "1"},
+    "short history, deep entries, far targets": {
+        "STRATEGY__SWING_LOOKBACK": "5", "STRATEGY__ENTRY_OFFSET_TICKS": "6", "STRATEGY__ENTRY_TTL_BARS": "6",
+        "STRATEGY__STOP_BUFFER_TICKS": "0", "STRATEGY__RR": "3.0"},
+    "equity risk, margin refusals, daily loss stop": {
+        "RISK__RISK_MODE": '"pct"', "RISK__RISK_PER_TRADE": "5", "RISK__DAILY_LOSS_LIMIT": "20",
+        "STRATEGY__WT_OVERSOLD": "-35", "STRATEGY__WT_OVERBOUGHT": "35", "RISK__MAX_POSITIONS": "5"},
+}
+
+
+def settings_with(overrides: dict[str, str]):
+    return load_settings(BASE, {f"SMTBOT__{k}": v for k, v in overrides.items()})
+
+
+@pytest.fixture(scope="module")
+def window() -> Window:
+    base = settings_with({})
+    store, _ = load_store(Path(base.sim.data_dir), base.bot.symbols)
+    start = store.first_ms + 5000 * MINUTE_MS
+    return Window(start_ms=start, end_ms=start + MINUTES * MINUTE_MS)
+
+
+@pytest.fixture(scope="module")
+def tape(window: Window) -> Tape:
+    return record_tape(settings_with({}), window, widest=WIDEST, hist_len=HIST)
+
+
+@pytest.mark.parametrize("overrides", CASES.values(), ids=CASES.keys())
+def test_a_trial_takes_the_backtests_decisions_and_closes_its_trades(tape: Tape, window: Window, overrides: dict[str, str]) -> None:
+    settings = settings_with(overrides)
+    backtest = run_backtest(settings, window)
+    trial = run_trial(tape, settings)
+
+    takes = sorted((d for d in backtest.decisions if d.kind == "TAKE"), key=lambda d: (d.tick_ms, d.symbol))
+    assert trial.takes == takes
+    by_entry = lambda t: (t.entry_ms, t.symbol)  # noqa: E731
+    assert sorted(trial.trades, key=by_entry) == sorted(backtest.trades, key=by_entry)
+
+
+def test_the_cases_exercise_what_they_are_named_for(tape: Tape) -> None:
+    """Guards the parity test against passing on nothing: trades close, the router refuses,
+    the venue refuses margin and PostOnly, exits hit both the target and the stop."""
+    results = {name: run_trial(tape, settings_with(o)) for name, o in CASES.items()}
+    assert len(results["defaults"].trades) >= 10
+    assert {t.exit_reason for t in results["defaults"].trades} >= {"stop", "target"}
+    assert results["one slot, no cooldown, wide zones"].refused > 0
+    assert results["long history, entries at the close (PostOnly refused)"].takes
+    assert not results["long history, entries at the close (PostOnly refused)"].trades
+    assert len(results["equity risk, margin refusals, daily loss stop"].takes) > len(
+        results["equity risk, margin refusals, daily loss stop"].trades)
+
+
+@hypothesis_settings(max_examples=30, deadline=None)
+@given(oversold=st.floats(-90.0, WIDEST[0]), overbought=st.floats(WIDEST[1], 90.0))
+def test_the_rows_a_trial_decides_are_exactly_those_on_which_a_path_fires(tape: Tape, oversold: float, overbought: float) -> None:
+    strategy = msgspec.structs.replace(tape.settings.strategy, wt_oversold=oversold, wt_overbought=overbought)
+    chosen = set(tape.fired(strategy).tolist())
+    firing = {i for i, row in enumerate(tape.rows) if fired_candidates(row.state.frame(1), strategy)}
+    assert chosen == firing
+
+
+def test_the_tape_keeps_only_states_on_which_a_path_can_fire(tape: Tape) -> None:
+    assert 0 < len(tape.rows) < tape.states_seen
+    assert tape.states_seen == MINUTES * len(tape.symbols)
+
+
+def test_a_tape_refuses_settings_it_was_not_recorded_for(tape: Tape) -> None:
+    with pytest.raises(ValueError, match="wider than the tape"):
+        run_trial(tape, settings_with({"STRATEGY__WT_OVERSOLD": "-30"}))
+    with pytest.raises(ValueError, match="pre_cross_gap"):
+        run_trial(tape, settings_with({"STRATEGY__PRE_CROSS_GAP": "7.5"}))
