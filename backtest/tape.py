@@ -74,10 +74,7 @@ class SymbolBars:
         return self.tick_size * ticks
 
     def ticks(self, price: Decimal) -> int:
-        q = price / self.tick_size
-        if q != q.to_integral_value():
-            raise ValueError(f"{self.symbol}: {price} is not on the {self.tick_size} grid")
-        return int(q)
+        return _ticks(price, self.tick_size, self.symbol)
 
 
 @dataclass
@@ -252,5 +249,5 @@ def _symbol_bars(sim: InProcessSim, symbol: str, start_ms: int, end_ms: int) -> 
 def _ticks(price: Decimal, tick: Decimal, symbol: str) -> int:
     q = price / tick
     if q != q.to_integral_value():
-        raise ValueError(f"{symbol}: the bar price {price} is not on the {tick} grid")
+        raise ValueError(f"{symbol}: {price} is not on the {tick} grid")
     return int(q)

@@ -106,14 +106,18 @@ class _Book:
         busy, open_symbols, cooldowns = set(), set(), {}
         equity = self.tape.initial_equity
         keep = []
+        exiting = Decimal(0)  # PnL of the trades that exit at ``c``: booked after this view
         for trade in self.live:
             exit_ms = trade.exit_ms
+            until = None
             if exit_ms is not None and trade.closed is not None:
                 if exit_ms <= c and not trade.booked:
                     trade.booked = True
                     self.wallet_closed += trade.closed.pnl_usdt
                     day = exit_ms // DAY_MS
                     self.realised[day] = self.realised.get(day, Decimal(0)) + trade.closed.pnl_usdt
+                if exit_ms == c:
+                    exiting += trade.closed.pnl_usdt
                 until = cooldown_until(exit_ms, self.risk)
                 if trade.cooldown_visible_ms <= c < until:
                     cooldowns[trade.symbol] = max(cooldowns.get(trade.symbol, 0), until)
@@ -125,18 +129,16 @@ class _Book:
                 bars = self.tape.bars[trade.symbol]
                 mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
                 equity += trade.upl_per_tick * (mark - trade.entry_ticks) - trade.entry_fee
-            over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and cooldown_until(exit_ms, self.risk) <= c))
+            over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
             if not over:
                 keep.append(trade)
         self.live = keep
-        day = c // DAY_MS
-        # The router books a trade's PnL after the view of its exit cycle, and resets the sum at
-        # the first cycle of a UTC day.
-        realised = sum((t.closed.pnl_usdt for t in self.live if t.closed is not None and t.exit_ms == c
-                        and t.exit_ms // DAY_MS == day), Decimal(0))
+        # The router adds a trade's PnL to the day's sum after the view of its exit cycle, and
+        # resets the sum at the first cycle of a UTC day.
+        realised = self.realised.get(c // DAY_MS, Decimal(0)) - exiting
         return AccountView(
             ts_ms=c, equity=equity + self.wallet_closed,
-            realised_pnl_today=self.realised.get(day, Decimal(0)) - realised,
+            realised_pnl_today=realised,
             open_symbols=tuple(sorted(open_symbols)),
             working_entry_symbols=tuple(sorted(busy - open_symbols)),
             cooldown_until_ms=tuple(sorted(cooldowns.items())),
@@ -192,11 +194,12 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
         view = book.view(tick - MINUTE_MS)
         cycle: list[Decision] = []
         while i < n and rows[selected[i]].state.tick_ms == tick:
-            row = rows[selected[i]]
+            index = int(selected[i])
+            row = rows[index]
             i += 1
             state, bias = row.state, row.bias
             if hist != tape.hist_len:
-                key = (selected[i - 1], hist)
+                key = (index, hist)
                 trimmed = tape.cache.get(key)
                 if trimmed is None:
                     trimmed = tape.cache[key] = (_trimmed(state, hist), tuple(_trimmed(b, hist) for b in bias))
@@ -269,6 +272,7 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
     stop_ticks = d * bars.ticks(plan.stop)
     be_needed = dec(s.be_trigger_r) * plan.risk_per_unit / bars.tick_size  # ticks of profit that lock
     fill_at = exit_at = None
+    target_placed = False
     exit_price = 0
     exit_kind = ""
     j = first
@@ -291,7 +295,8 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
         if fill_at is not None:
             # The cycle after this minute: take-profit once, then the break-even lock when due.
             mark = last
-            if len(orders) == 1:
+            if not target_placed:
+                target_placed = True
                 target = d * bars.ticks(plan.target)
                 if mark >= target:
                     target = d * bars.ticks(maker_exit_price(bars.price(d * mark), d, instrument))

@@ -32,10 +32,13 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from actors.cores import history_length
 from actors.messages import TradeClosed
 from actors.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
 from backtest.cli import add_window_arguments, override_env, settings_with
 from backtest.run import Window, run_backtest
+from backtest.tape import Tape, record_tape
+from backtest.trial import run_trial
 from backtest.walkforward import DAY_MS, Split, expectancy_r, objective, rolling_splits
 from exchange.sim.config import SimConfig
 from exchange.sim.market import MINUTE_MS, load_store
@@ -80,23 +83,25 @@ def backtest_evaluator(symbols: tuple[str, ...], data_dir: str | None) -> Evalua
     return evaluate
 
 
+def tape_bounds(base: Settings, space: Sequence[Param]) -> tuple[tuple[float, float], int]:
+    """What a tape must be recorded with to answer for every point of ``space``: the widest zone
+    levels (oversold, overbought) and the history length of the longest swing lookback."""
+    bounds = {p.key: (p.low, p.high) for p in space}
+    s = base.strategy
+    widest = (max(s.wt_oversold, bounds.get("strategy.wt_oversold", (s.wt_oversold,) * 2)[1]),
+              min(s.wt_overbought, bounds.get("strategy.wt_overbought", (s.wt_overbought,) * 2)[0]))
+    longest = int(max(s.swing_lookback, bounds.get("strategy.swing_lookback", (0, 0))[1]))
+    return widest, history_length(msgspec.structs.replace(base, strategy=msgspec.structs.replace(s, swing_lookback=longest)))
+
+
 def tape_evaluator(base: Settings, symbols: tuple[str, ...], data_dir: str | None, space: Sequence[Param],
                    on_record: Callable[[int, int, float], None] | None = None) -> Evaluate:
     """Each window's market recorded once (``backtest.tape``), each evaluation a trial over it
     (``backtest.trial``: the backtest's own decisions and trades, tested so). The tapes are
     recorded wide enough for every zone level and history length the space can ask for; a
     trial the tape cannot answer for (a path setting outside the space changed) runs the backtest."""
-    from actors.cores import history_length
-    from backtest.tape import record_tape
-    from backtest.trial import run_trial
-
-    bounds = {p.key: (p.low, p.high) for p in space}
-    widest = (max(base.strategy.wt_oversold, bounds.get("strategy.wt_oversold", (0, -1e308))[1]),
-              min(base.strategy.wt_overbought, bounds.get("strategy.wt_overbought", (1e308, 0))[0]))
-    longest = msgspec.structs.replace(base.strategy, swing_lookback=int(max(
-        base.strategy.swing_lookback, bounds.get("strategy.swing_lookback", (0, 0))[1])))
-    hist = history_length(msgspec.structs.replace(base, strategy=longest))
-    tapes: dict[tuple[int, int], Any] = {}
+    widest, hist = tape_bounds(base, space)
+    tapes: dict[tuple[int, int], Tape] = {}
     fallback = backtest_evaluator(symbols, data_dir)
 
     def evaluate(settings: Settings, start_ms: int, end_ms: int) -> list[TradeClosed]:

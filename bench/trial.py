@@ -23,7 +23,7 @@ from actors.settings import load_settings  # noqa: E402
 from backtest.run import Window, run_backtest  # noqa: E402
 from backtest.tape import record_tape  # noqa: E402
 from backtest.trial import run_trial  # noqa: E402
-from backtest.tune import env_for, search_space  # noqa: E402
+from backtest.tune import env_for, search_space, tape_bounds  # noqa: E402
 from exchange.sim.market import MINUTE_MS, load_store  # noqa: E402
 
 ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
@@ -39,10 +39,9 @@ def trial_rates(symbols: tuple[str, ...], days: float, trials: int, seed: int = 
     start = store.first_ms + 1000 * MINUTE_MS
     end = min(store.end_ms, start + int(days * 1440) * MINUTE_MS)
     window = Window(symbols=symbols, start_ms=start, end_ms=end)
-    bounds = {p.key: p for p in space}
+    widest, hist = tape_bounds(base, space)
     t0 = time.perf_counter()
-    tape = record_tape(base, window, widest=(bounds["strategy.wt_oversold"].high, bounds["strategy.wt_overbought"].low),
-                       hist_len=max(16, int(bounds["strategy.swing_lookback"].high)))
+    tape = record_tape(base, window, widest=widest, hist_len=hist)
     record_s = time.perf_counter() - t0
     rng = random.Random(seed)
     rates, trades, takes = [], [], []
