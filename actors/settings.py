@@ -67,6 +67,15 @@ class SimSettings(_Section, frozen=True):
     initial_equity: Positive = 10_000.0
     maker_fee: NonNegative = 0.0002
     taker_fee: NonNegative = 0.00055
+    stop_slippage: bool = True
+    stop_slippage_bps: Annotated[float, Meta(ge=0, le=500)] = 2.0
+    spread: bool = True
+    spread_bps: Annotated[float, Meta(ge=0, le=500)] = 0.0
+    funding: bool = True
+    funding_rate: Annotated[float, Meta(ge=-0.01, le=0.01)] = 0.0001
+    funding_csv: str = ""
+    partial_fills: bool = True
+    touch_fill_fraction: Annotated[float, Meta(gt=0, le=1)] = 0.5
 
 
 class StrategySettings(_Section, frozen=True):

@@ -6,6 +6,8 @@ from typing import Any, Literal, Union
 
 import msgspec
 
+from exchange.sim.costs import NO_COSTS, Costs
+
 IntrabarPath = Literal["direction", "OHLC", "OLHC"]
 
 
@@ -16,7 +18,9 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     per second) or "max" (as fast as possible; with ``paced`` the server waits for ``ack``).
     ``intrabar_path``: "direction" walks O→L→H→C on up bars (close ≥ open) and O→H→L→C on
     down bars; "OHLC"/"OLHC" force one path. A resting limit fills only once the path trades
-    ``fill_through_ticks`` ticks beyond its price.
+    ``fill_through_ticks`` ticks beyond its price. ``costs`` is what the venue charges beyond
+    its fee rates (spread, stop slippage, funding, partial fills: ``exchange.sim.costs``);
+    ``funding_csv`` names a file of historical funding rates ("" = the constant rate).
     """
 
     host: str = "127.0.0.1"
@@ -41,6 +45,8 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     idle_timeout_s: float = 600.0
     rate_limits: bool = True
     order_id_seed: int = 0
+    costs: Costs = NO_COSTS  # the bare core is frictionless; [sim] settings switch the costs on
+    funding_csv: str = ""
 
     @classmethod
     def from_settings(cls, sim: Any, **overrides: Any) -> "SimConfig":
@@ -48,5 +54,10 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
         fields = ("host", "port", "speed", "data_dir", "loop", "api_key", "api_secret",
                   "initial_equity", "maker_fee", "taker_fee")
         values = {name: getattr(sim, name) for name in fields if hasattr(sim, name)}
+        costs = {name: getattr(sim, name) for name in Costs.__struct_fields__ if hasattr(sim, name)}
+        if costs:
+            values["costs"] = costs
+        if hasattr(sim, "funding_csv"):
+            values["funding_csv"] = sim.funding_csv
         values.update(overrides)
         return msgspec.convert(values, cls)

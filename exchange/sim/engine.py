@@ -2,10 +2,11 @@
 
 No threads, sockets or clocks: every call receives ``now_ms``, and ``on_bar`` moves the market.
 Same calls in the same order give the same orders, ids, fills and events (ids come from a seed
-and counters). Fill model, in brief (details in ``intrabar.py``): full fills only (no partials,
-no volume cap); a crossing order takes at the last price; resting limits fill as maker at their
-price once the bar's path trades through them; stops fill at their trigger (or at the price the
-path jumped to, if it opened beyond). Every state change is queued in ``events`` as
+and counters). Fill model, in brief (details in ``intrabar.py``, costs in ``costs.py``): a
+crossing order takes at the last price plus half a spread; resting limits fill as maker at their
+price once the bar's path trades through them, and in part when the bar only touches them; stops
+fill beyond their trigger by the stop slippage (at the bar's adverse extreme if it gapped through
+them), plus half a spread; open positions pay funding every 8 h. Every state change is queued in ``events`` as
 ``(topic, data)`` for the private stream, in the order of bybit-v5.md §4.8. Order commands live
 in ``order_entry.py``, position commands in ``position_admin.py``.
 """
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from exchange.sim.config import SimConfig
+from exchange.sim.costs import FundingRates, is_funding_time, stop_reference_ticks, taker_fill_ticks, touch_fill_qty
 from exchange.sim.intrabar import bar_path, can_meet_any, walk_segment
 from exchange.sim.market import Bar, InstrumentRules
 from exchange.sim.order_entry import OrderEntry
@@ -53,6 +55,9 @@ class Engine(OrderEntry, PositionAdmin):
         self.executions: list[dict] = []
         self.closed_pnl: list[dict] = []
         self.events: list[tuple[str, dict]] = []
+        self.costs = config.costs
+        self.funding_rates = FundingRates.load(config.costs.funding_rate, config.funding_csv)
+        self.funded_ms = 0  # the last funding settlement paid
         self.now_ms = 0
         self._seq = 0
         self._ids = 0
@@ -91,10 +96,72 @@ class Engine(OrderEntry, PositionAdmin):
         # Most bars meet no order at all: one reachability scan spares walking every segment.
         if can_meet_any(self, self.resting(symbol), min(points), max(points)):
             suppressed_tp = self._tps_losing_to_sl(symbol, bar)
-            for a, b in zip(points, points[1:]):
-                walk_segment(self, symbol, a, b, suppressed_tp)
+            for i, (a, b) in enumerate(zip(points, points[1:])):
+                walk_segment(self, symbol, a, b, suppressed_tp, bar, first=i == 0)
+        if self.costs.partial_fills:
+            self._fill_touched(symbol, bar)
         self.last_price[symbol] = bar.close
         self._check_liquidation()
+
+    def _fill_touched(self, symbol: str, bar: Bar) -> None:
+        """Resting limits the bar reached but did not trade through fill a share of what is left,
+        at their price, as maker, at the bar's close (``costs.touch_fill_qty``)."""
+        for order in self.resting(symbol):
+            if order.status not in ("New", "PartiallyFilled") or order.order_type != "Limit":
+                continue
+            touched = bar.low <= order.price if order.side == "Buy" else bar.high >= order.price
+            if not touched:
+                continue
+            qty = touch_fill_qty(self.costs, order.leaves_qty, self.rules[symbol].qty_step)
+            if qty > 0:
+                self.fill(order, order.price, is_maker=True, qty=qty)
+
+    # --- what the venue charges beyond fees ---------------------------------------------------
+
+    def taker_price(self, symbol: str, reference: Decimal, buy: bool) -> Decimal:
+        """A taker's fill against ``reference``: half a spread worse, on the tick grid."""
+        tick = self.rules[symbol].tick_size
+        return taker_fill_ticks(self.costs, int(reference / tick), buy) * tick
+
+    def stop_reference(self, order: Order, at: Decimal, gap_extreme: Decimal | None) -> Decimal:
+        """What a triggered stop-market executes against, before the spread (``costs``)."""
+        tick = self.rules[order.symbol].tick_size
+        falling = order.trigger_direction == 2
+        extreme = int(gap_extreme / tick) if gap_extreme is not None else None
+        return stop_reference_ticks(self.costs, int(order.trigger_price / tick), int(at / tick), extreme, falling) * tick
+
+    def settle_funding(self, now_ms: int) -> None:
+        """At 00/08/16 UTC every open position pays (or receives) funding at its mark, booked as a
+        Bybit-shaped ``execType: Funding`` execution. Called once per boundary, after its bars."""
+        if not self.costs.funding or not is_funding_time(now_ms) or now_ms <= self.funded_ms:
+            return
+        self.funded_ms = self.now_ms = now_ms
+        for (symbol, idx), pos in list(self.positions.items()):
+            if not pos.size:
+                continue
+            rules, mark = self.rules[symbol], self.mark(symbol)
+            rate = self.funding_rates.rate(symbol, now_ms)
+            value = pos.size * mark
+            fee = money(value * rate) * pos.sign  # positive: paid
+            self.wallet -= fee
+            pos.cur_realised -= fee
+            pos.cum_realised -= fee
+            pos.updated_ms = now_ms
+            pos.seq = self._next_seq()
+            execution = {
+                "category": "linear", "symbol": symbol, "orderId": "", "orderLinkId": "", "side": pos.side,
+                "orderPrice": "0", "orderQty": "0", "leavesQty": "0", "createType": "", "orderType": "UNKNOWN",
+                "stopOrderType": "UNKNOWN", "execId": self._new_id(3), "execPrice": rules.price_text(mark),
+                "execQty": rules.qty_text(pos.size), "execValue": text(value), "execFee": text(fee),
+                "feeRate": text(rate), "execType": "Funding", "execTime": str(now_ms), "isMaker": False,
+                "execPnl": "0", "closedSize": "0", "markPrice": rules.price_text(mark), "indexPrice": "",
+                "underlyingPrice": "", "blockTradeId": "", "tradeIv": "", "markIv": "", "seq": pos.seq,
+                "feeCurrency": "USDT", "extraFees": "", "isLeverage": "0", "marketUnit": "",
+            }
+            self.executions.append(execution)
+            self.events.append(("execution", execution))
+            self._emit_position(symbol, idx)
+            self._emit_wallet()
 
     def _tps_losing_to_sl(self, symbol: str, bar: Bar) -> set[str]:
         """Take-profits that share a bar with their position's stop-loss: the stop wins (conservative)."""
@@ -159,20 +226,26 @@ class Engine(OrderEntry, PositionAdmin):
         """In hedge mode the side opposite to the slot closes it (Buy on idx 2, Sell on idx 1)."""
         return (order.position_idx == 1 and order.side == "Sell") or (order.position_idx == 2 and order.side == "Buy")
 
-    def trigger(self, order: Order, at: Decimal) -> None:
-        """A conditional reached its trigger while the path stood at ``at``."""
+    def trigger(self, order: Order, at: Decimal, gap_extreme: Decimal | None = None) -> None:
+        """A conditional reached its trigger while the path stood at ``at``; ``gap_extreme`` is the
+        bar's adverse extreme when the bar gapped through the trigger. A stop-market (any market
+        conditional but a take-profit) executes against ``stop_reference``, a take-profit at ``at``;
+        both as takers. A triggered stop reports its trigger as its price (the reference its
+        slippage is measured from)."""
         order.updated_ms = self.now_ms
+        is_stop = order.order_type == "Market" and order.stop_order_type != "TakeProfit"
+        reference = self.stop_reference(order, at, gap_extreme) if is_stop else at
         if order.is_position_tpsl:
             pos = self._position(order.symbol, order.position_idx)
             order.status = "Triggered"
             order.qty = pos.size
-            order.price = at
+            order.price = order.trigger_price if is_stop else at
             order.create_type = "CreateByStopLoss" if order.stop_order_type == "StopLoss" else "CreateByTakeProfit"
             self._emit_order(order)
             if not pos.size:
                 self._finish(order, "Deactivated", "CancelByTpSlTsClear")
                 return
-            self.fill(order, at, is_maker=False)
+            self.fill(order, self.taker_price(order.symbol, reference, order.side == "Buy"), is_maker=False)
             return
         order.status = "Triggered"
         self._emit_order(order)
@@ -182,20 +255,25 @@ class Engine(OrderEntry, PositionAdmin):
                 return
         order.status = "New"
         if order.order_type == "Market":
-            order.price = at
-        self._activate(order, self.now_ms, at)
+            order.price = order.trigger_price if is_stop else at
+        self._activate(order, self.now_ms, reference)
 
-    def fill(self, order: Order, price: Decimal, *, is_maker: bool, exec_type: str = "Trade") -> None:
-        """Execute the whole remaining qty of ``order`` at ``price`` and book it on the account."""
+    def fill(self, order: Order, price: Decimal, *, is_maker: bool, exec_type: str = "Trade",
+             qty: Decimal | None = None) -> None:
+        """Execute ``qty`` (default: the whole remaining qty) of ``order`` at ``price`` and book it."""
         symbol, rules = order.symbol, self.rules[order.symbol]
         pos = self._position(symbol, order.position_idx)
-        qty = order.qty - order.cum_exec_qty
+        first_fill = not order.cum_exec_qty
+        leaves = order.qty - order.cum_exec_qty
+        requested = leaves if qty is None else min(qty, leaves)
+        qty = requested
         if order.reduce_only or self._is_closing(order) or order.is_position_tpsl:
             qty = min(qty, pos.size if pos.side and pos.side != order.side else ZERO)
             if qty <= 0:
                 self._finish(order, "Cancelled", "CancelByReduceOnly")
                 return
-            order.qty = order.cum_exec_qty + qty
+            if qty < requested:  # the position is smaller: the order ends with it
+                order.qty = order.cum_exec_qty + qty
         rate = self.maker_fee if is_maker else self.taker_fee
         value = price * qty
         fee = money(value * rate)
@@ -238,12 +316,13 @@ class Engine(OrderEntry, PositionAdmin):
         order.cum_exec_value += value
         order.cum_exec_fee += fee
         order.closed_pnl += pnl
-        order.status = "Filled"
+        leaves = order.qty - order.cum_exec_qty
+        order.status = "PartiallyFilled" if leaves > 0 else "Filled"
         order.updated_ms = self.now_ms
         execution = {
             "category": "linear", "symbol": symbol, "orderId": order.order_id, "orderLinkId": order.order_link_id,
             "side": order.side, "orderPrice": rules.price_text(order.price), "orderQty": rules.qty_text(order.qty),
-            "leavesQty": "0", "createType": order.create_type, "orderType": order.order_type,
+            "leavesQty": rules.qty_text(leaves), "createType": order.create_type, "orderType": order.order_type,
             "stopOrderType": order.stop_order_type or "UNKNOWN", "execId": self._new_id(2),
             "execPrice": rules.price_text(price), "execQty": rules.qty_text(qty), "execValue": text(value),
             "execFee": text(fee), "feeRate": text(rate), "execType": exec_type, "execTime": str(self.now_ms),
@@ -257,7 +336,7 @@ class Engine(OrderEntry, PositionAdmin):
         self._emit_order(order)
         if closes_out:
             self._clear_position_orders(pos)
-        if opened and (order.take_profit or order.stop_loss):
+        if opened and first_fill and (order.take_profit or order.stop_loss):
             self._attach_tpsl(pos, order.take_profit, order.stop_loss, order.tp_trigger_by, order.sl_trigger_by,
                               parent=order.order_link_id)
         self._emit_position(symbol, order.position_idx)

@@ -107,6 +107,7 @@ class InProcessSim:
         end = bar.start_ms + MINUTE_MS
         boundary = max(self.venue.clock_ms, end)
         self.venue.engine.on_bar(symbol, bar, boundary)
+        self.venue.engine.settle_funding(boundary)  # once per boundary, at its first bar
         self.venue.clock_ms = boundary
         self._after_bars()
         return boundary

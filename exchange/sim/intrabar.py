@@ -59,6 +59,11 @@ def _touch(engine: "Engine", order: "Order", falling: bool, suppressed: set[str]
     return None
 
 
+def falling_of(order: "Order") -> bool:
+    """A trigger met by a falling price (a long's stop, a short's take-profit)."""
+    return order.trigger_direction == 2
+
+
 def can_meet_any(engine: "Engine", orders: list["Order"], low: Decimal, high: Decimal) -> bool:
     """Whether any of ``orders`` would be met by a path that stays within [low, high]."""
     for order in orders:
@@ -69,10 +74,15 @@ def can_meet_any(engine: "Engine", orders: list["Order"], low: Decimal, high: De
     return False
 
 
-def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppressed: set[str]) -> None:
+def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppressed: set[str],
+                 bar: Bar | None = None, first: bool = False) -> None:
     """Move the price monotonically from ``a`` to ``b``, executing every event met on the way,
     nearest first. Executing one event can create others (a fill attaches its stop-loss), so the
-    candidates are recomputed after each one."""
+    candidates are recomputed after each one.
+
+    ``first``: the segment from the last close to ``bar``'s open, where nothing trades; a trigger
+    met there with the open beyond it, or one the path already stood beyond, was gapped through,
+    and the trigger is told ``bar``'s adverse extreme."""
     # A flat segment (e.g. the open after an unchanged close) still settles whatever the price
     # already stands beyond, in either direction.
     directions = (b < a,) if a != b else (True, False)
@@ -103,6 +113,8 @@ def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppress
         if distance:
             a = price
         if order.status == "Untriggered":
-            engine.trigger(order, here)
+            gapped = bar is not None and (here != price or (first and (b < price if falling_of(order) else b > price)))
+            extreme = (bar.low if falling_of(order) else bar.high) if gapped and bar is not None else None
+            engine.trigger(order, here, extreme)
         else:
             engine.fill(order, order.price, is_maker=True)

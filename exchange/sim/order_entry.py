@@ -188,9 +188,10 @@ class OrderEntry:
     def _activate(self, order: Order, now_ms: int, at: Decimal | None = None) -> None:
         """A new (or just triggered) order meets the market at price ``at`` (default: last price)."""
         at = self.mark(order.symbol) if at is None else at
+        buy = order.side == "Buy"
         if order.order_type == "Market":
             self._emit_order(order, created=True)
-            self.fill(order, at, is_maker=False)
+            self.fill(order, self.taker_price(order.symbol, at, buy), is_maker=False)
             return
         if self._crosses(order, at):
             if order.time_in_force == "PostOnly":
@@ -199,7 +200,9 @@ class OrderEntry:
                 self._emit_order(order)
                 return
             self._emit_order(order, created=True)
-            self.fill(order, at, is_maker=False)
+            # A taker pays half a spread, never beyond its own limit.
+            taker = self.taker_price(order.symbol, at, buy)
+            self.fill(order, min(taker, order.price) if buy else max(taker, order.price), is_maker=False)
             return
         if order.time_in_force in ("IOC", "FOK"):
             order.status, order.cancel_type = "Cancelled", "UNKNOWN"

@@ -51,7 +51,7 @@ def int_param(req: Mapping[str, Any], key: str, default: int) -> int:
         if isinstance(raw, bool):
             raise ValueError
         return int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON number read as inf
         raise V5Error(10001, f"params error: {key} invalid") from None
 
 

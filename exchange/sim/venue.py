@@ -55,6 +55,7 @@ class Venue:
             bar = self.store.bar_at(symbol, start)
             if bar is not None:
                 self.engine.on_bar(symbol, bar, boundary)
+        self.engine.settle_funding(boundary)  # after the bars: a position closed in them pays nothing
         self.clock_ms = boundary
         self.engine.now_ms = boundary
         self.revealed = 0
