@@ -271,6 +271,12 @@ class ExecutionUpdate(Message, frozen=True):
     fee: Decimal
     is_maker: bool
     exec_ms: int
+    # "Trade" for a fill; "Funding" for a funding payment (``fee`` is what was paid, negative when
+    # received; ``qty``/``price`` are the position and its mark, not a trade).
+    exec_type: str = "Trade"
+    # The order's price as the venue reports it (a triggered stop: its trigger); a taker fill's
+    # distance from it is its slippage. None when not reported.
+    order_price: Decimal | None = None
 
 
 class PositionUpdate(Message, frozen=True):
@@ -304,6 +310,14 @@ class TradeClosed(Message, frozen=True):
     pnl_r: float | None
     exit_reason: Literal["stop", "target", "break_even", "manual", "liquidation", "unknown"]
     order_link_id: str = ""
+    # Where the money went: pnl_usdt = gross_usdt - fees - slippage_usdt - funding_usdt.
+    # gross_usdt: the price move between the orders' own prices (a stop's trigger, a limit's
+    # price), before any cost; slippage_usdt: what taker fills lost to spread, stop slippage and
+    # gaps beyond those prices; funding_usdt: funding paid while open (negative: received).
+    gross_usdt: Decimal = Decimal(0)
+    slippage_usdt: Decimal = Decimal(0)
+    funding_usdt: Decimal = Decimal(0)
+    stop_price: Decimal | None = None  # the plan's stop when the trade opened (its distance in bps)
 
 
 class JournalEvent(Message, frozen=True):

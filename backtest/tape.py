@@ -31,6 +31,7 @@ from actors.settings import Settings, StrategySettings
 from actors.symbol import SymbolIO
 from backtest.run import FillModel, Window, sim_config
 from backtest.venue import InProcessVenue, instrument_map
+from exchange.sim.costs import NO_COSTS, Costs, FundingRates
 from exchange.sim.inprocess import InProcessSim
 from exchange.sim.market import MINUTE_MS
 from strategy.paths import PATHS, fired_candidates
@@ -102,6 +103,15 @@ class Tape:
     fill_through_ticks: int
     intrabar_path: str
     states_seen: int = 0
+    costs: Costs = NO_COSTS  # what the venue charged beyond fees (exchange.sim.costs)
+    funding_csv: str = ""
+
+    @property
+    def funding(self) -> FundingRates:
+        rates = self.cache.get("funding")
+        if rates is None:
+            rates = self.cache["funding"] = FundingRates.load(self.costs.funding_rate, self.funding_csv)
+        return rates
     cache: dict = field(default_factory=dict)  # states trimmed to a trial's history length, by (row, length)
 
     @property
@@ -215,7 +225,7 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
         initial_equity=Decimal(str(config.initial_equity)),
         maker_fee=Decimal(str(config.maker_fee)), taker_fee=Decimal(str(config.taker_fee)),
         fill_through_ticks=config.fill_through_ticks, intrabar_path=config.intrabar_path,
-        states_seen=seen[0],
+        states_seen=seen[0], costs=config.costs, funding_csv=config.funding_csv,
     )
 
 

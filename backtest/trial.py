@@ -28,7 +28,7 @@ taken, and later decisions see its plan, position, cooldown and PnL at the right
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import msgspec
@@ -38,6 +38,7 @@ from actors.decide import entry_context
 from actors.messages import AccountView, Decision, ExecutionUpdate, FrameState, Instrument, MarketState, TradeClosed
 from actors.settings import Settings
 from backtest.tape import SymbolBars, Tape
+from exchange.sim.costs import is_funding_time, stop_fill_ticks, touch_fill_qty
 from exchange.sim.engine import money
 from exchange.sim.intrabar import path_points
 from exchange.sim.market import MINUTE_MS
@@ -72,15 +73,36 @@ class _Trade:
     router_end_ms: int | None = None  # the last cycle whose takes still see the plan
     fill_ms: int | None = None
     exit_ms: int | None = None
-    entry_fee: Decimal = Decimal(0)
-    upl_per_tick: Decimal = Decimal(0)  # unrealised PnL per tick of mark move, in the trade's direction
+    tick_size: Decimal = Decimal(0)
     entry_ticks: int = 0  # in the trade's direction (negated for a short)
+    # The account's side of the trade, as (cycle boundary ms, change): the position's size and
+    # the wallet (fees, realised PnL, funding), and the entry's filled qty (its margin is the rest's).
+    sizes: list[tuple[int, Decimal]] = field(default_factory=list)
+    wallet: list[tuple[int, Decimal]] = field(default_factory=list)
+    entry_fills: list[tuple[int, Decimal]] = field(default_factory=list)
     direction: int = 1
     entry: Decimal = Decimal(0)
     qty: Decimal = Decimal(0)
     working_until_ms: int | None = None  # the last cycle at whose takes the unfilled entry still rests
     closed: TradeClosed | None = None
     booked: bool = False  # realised PnL counted into its UTC day
+
+    def size_at(self, c: int) -> Decimal:
+        return sum((q for ms, q in self.sizes if ms <= c), Decimal(0))
+
+    def wallet_at(self, c: int) -> Decimal:
+        return sum((v for ms, v in self.wallet if ms <= c), Decimal(0))
+
+    def upl_at(self, c: int, mark: int) -> Decimal:
+        """Unrealised PnL at cycle ``c`` with the mark at ``mark`` ticks (the trade's direction)."""
+        return self.tick_size * self.size_at(c) * (mark - self.entry_ticks)
+
+    def entry_margin_at(self, t: int, leverage: float) -> Decimal:
+        """The initial margin of what still rests of the entry when an order is created at ``t``."""
+        if self.working_until_ms is None or not self.placed_ms <= t <= self.working_until_ms:
+            return Decimal(0)
+        left = self.qty - sum((q for ms, q in self.entry_fills if ms <= t), Decimal(0))
+        return self.entry * left / leverage
 
     @property
     def cooldown_visible_ms(self) -> int:
@@ -128,7 +150,7 @@ class _Book:
                 open_symbols.add(trade.symbol)
                 bars = self.tape.bars[trade.symbol]
                 mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
-                equity += trade.upl_per_tick * (mark - trade.entry_ticks) - trade.entry_fee
+                equity += trade.upl_at(c, mark) + trade.wallet_at(c)
             over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
             if not over:
                 keep.append(trade)
@@ -160,10 +182,8 @@ class _Book:
         leverage = self.risk.leverage
         total = self.tape.initial_equity + self.wallet_closed
         for trade in self.live:
-            margin = trade.entry * trade.qty / leverage
             if trade.fill_ms is None or trade.fill_ms > t:
-                if trade.working_until_ms is not None and trade.placed_ms <= t <= trade.working_until_ms:
-                    total -= margin
+                total -= trade.entry_margin_at(t, leverage)
             elif trade.exit_ms is not None and trade.exit_ms <= t:
                 if not trade.booked:
                     assert trade.closed is not None
@@ -171,7 +191,8 @@ class _Book:
             else:
                 bars = self.tape.bars[trade.symbol]
                 mark = trade.direction * bars.close[bars.index(t - MINUTE_MS)]
-                total += trade.upl_per_tick * (mark - trade.entry_ticks) - trade.entry_fee - margin
+                position_margin = trade.entry * trade.size_at(t) / leverage
+                total += trade.upl_at(t, mark) + trade.wallet_at(t) - position_margin - trade.entry_margin_at(t, leverage)
         return total
 
 
@@ -243,10 +264,139 @@ def _trimmed(state: MarketState, hist: int) -> MarketState:
 
 
 class _Order:
-    __slots__ = ("kind", "point", "falling", "priority", "seq", "price")
+    __slots__ = ("kind", "point", "falling", "priority", "seq", "price", "left")
 
-    def __init__(self, kind: str, point: int, falling: bool, priority: int, seq: int, price: int) -> None:
+    def __init__(self, kind: str, point: int, falling: bool, priority: int, seq: int, price: int,
+                 left: Decimal = Decimal(0)) -> None:
         self.kind, self.point, self.falling, self.priority, self.seq, self.price = kind, point, falling, priority, seq, price
+        self.left = left  # a limit's unfilled qty
+
+
+class TrialCannotFollow(ValueError):
+    """A course the trial does not model (the venue's answer would need the whole router)."""
+
+
+class _Course:
+    """One trade on the venue, in ticks of the trade's direction: the resting entry, the stop
+    and the take-profit, the position, and the fills and funding payments as the venue books
+    them (``exchange.sim.engine``, ``exchange.sim.costs``)."""
+
+    def __init__(self, tape: Tape, plan: TradePlan, bars: SymbolBars, trade: _Trade, d: int, entry: int, stop: int) -> None:
+        self.tape, self.plan, self.bars, self.trade, self.d = tape, plan, bars, trade, d
+        self.costs = tape.costs
+        self.step = tape.instruments[plan.symbol].qty_step
+        self.entry = _Order("entry", entry - tape.fill_through_ticks, True, _LIMIT, 0, entry, plan.qty)
+        self.stop_at = stop
+        self.stop: _Order | None = None
+        self.target: _Order | None = None
+        self.position = Decimal(0)
+        self.fills: list[ExecutionUpdate] = []
+        self.seq = 2  # the entry is 0, its stop 1; take-profits count on from here
+
+    def orders(self) -> list[_Order]:
+        return [o for o in (self.entry, self.stop, self.target) if o is not None]
+
+    def _book(self, ms: int, side: str, price_ticks: int, qty: Decimal, maker: bool, link: str, reference: int | None) -> None:
+        bars, plan, trade = self.bars, self.plan, self.trade
+        price = bars.price(self.d * price_ticks)
+        fee = money(price * qty * (self.tape.maker_fee if maker else self.tape.taker_fee))
+        opening = side == plan.side
+        self.position += qty if opening else -qty
+        trade.sizes.append((ms, qty if opening else -qty))
+        realised = Decimal(0) if opening else money(self.d * (price - plan.entry) * qty)
+        trade.wallet.append((ms, realised - fee))
+        if opening:
+            trade.entry_fills.append((ms, qty))
+            if trade.fill_ms is None:
+                trade.fill_ms = ms
+        self.fills.append(ExecutionUpdate(
+            symbol=plan.symbol, exec_id=f"x{len(self.fills)}", order_id=link, order_link_id=link, side=side,  # type: ignore[arg-type]
+            price=price, qty=qty, fee=fee, is_maker=maker, exec_ms=ms,
+            order_price=bars.price(self.d * reference) if reference is not None else None))
+
+    def fill_entry(self, ms: int, qty: Decimal) -> None:
+        entry = self.entry
+        assert entry is not None
+        self._book(ms, self.plan.side, entry.price, qty, True, self.plan.order_link_id, None)
+        entry.left -= qty
+        if entry.left <= 0:
+            self.entry = None
+        if self.stop is None:  # the venue attaches the entry's stop-loss to a position without one
+            self.stop = _Order("stop", self.stop_at, True, _STOP, 1, self.stop_at)
+
+    def fill_target(self, ms: int, qty: Decimal) -> None:
+        target = self.target
+        assert target is not None
+        qty = min(qty, self.position)
+        self._book(ms, opposite(self.plan.side), target.price, qty, True, target.kind, None)
+        target.left -= qty
+        if target.left <= 0 or self.position <= 0:
+            self.target = None
+        if self.position <= 0:
+            self.stop = None
+
+    def fill_stop(self, ms: int, at: int, gap_extreme: int | None) -> None:
+        stop = self.stop
+        assert stop is not None
+        price = stop_fill_ticks(self.costs, stop.price, at, gap_extreme, falling=True)
+        self._book(ms, opposite(self.plan.side), price, self.position, False, "", stop.price)
+        self.stop = self.target = None
+
+    def fund(self, ms: int, mark: int) -> None:
+        """The 8-hourly funding on the open position (``Engine.settle_funding``)."""
+        bars, plan = self.bars, self.plan
+        price = bars.price(self.d * mark)
+        rate = self.tape.funding.rate(plan.symbol, ms)
+        fee = money(self.position * price * rate) * self.d
+        self.trade.wallet.append((ms, -fee))
+        self.fills.append(ExecutionUpdate(
+            symbol=plan.symbol, exec_id=f"f{len(self.fills)}", order_id="", order_link_id="", side=plan.side,
+            price=price, qty=self.position, fee=fee, is_maker=False, exec_ms=ms, exec_type="Funding"))
+
+    def walk(self, ms: int, points: list[int], high: int, low: int) -> None:
+        """One bar's path (``exchange.sim.intrabar.walk_segment``): each segment monotone, nearest
+        event first, the stop first on a tie; an entry's fill attaches the stop, which may trigger
+        further along the same path. Then the limits the bar only touched fill in part."""
+        lo, hi = min(points), max(points)
+        if any(o.point >= lo if o.falling else o.point <= hi for o in self.orders()):
+            for i, (a, b) in enumerate(zip(points, points[1:])):
+                directions = (b < a,) if a != b else (True, False)
+                while True:
+                    best = None
+                    for order in self.orders():
+                        if order.falling not in directions or not (order.point >= b if order.falling else order.point <= b):
+                            continue
+                        distance = max(0, a - order.point) if order.falling else max(0, order.point - a)
+                        key = (distance, order.priority, order.seq)
+                        if best is None or key < best[0]:
+                            best = (key, order)
+                    if best is None:
+                        break
+                    (distance, _, _), order = best
+                    here = a if distance == 0 else order.point
+                    if distance:
+                        a = order.point
+                    if order.kind == "entry":
+                        self.fill_entry(ms, order.left)
+                    elif order.kind == "stop":
+                        gapped = here != order.point or (i == 0 and b < order.point)
+                        self.fill_stop(ms, here, low if gapped else None)
+                    else:
+                        self.fill_target(ms, order.left)
+        if not (self.costs.partial_fills and self.costs.touch_fill_fraction > 0):
+            return
+        # ``Engine._fill_touched``: the resting limits by creation (entry, then take-profit).
+        for order in [o for o in (self.entry, self.target) if o is not None]:
+            touched = low <= order.price if order.falling else high >= order.price
+            if not touched:
+                continue
+            qty = touch_fill_qty(self.costs, order.left, self.step)
+            if qty <= 0:
+                continue
+            if order is self.entry:
+                self.fill_entry(ms, qty)
+            elif order is self.target:
+                self.fill_target(ms, qty)
 
 
 def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradePlan) -> _Trade:
@@ -257,112 +407,66 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
     d = 1 if plan.side == "Buy" else -1
     t = plan.opened_ms
     trade = _Trade(plan.symbol, t, None, direction=d)
-    off = tape.fill_through_ticks
     entry = d * bars.ticks(plan.entry)
     first = bars.index(t)  # the first minute the entry rests through
     last = d * (bars.close[first - 1] if first > 0 else bars.last_before)
     if entry >= last:  # PostOnly at or through the last price: cancelled, the plan dies next cycle
         trade.end_ms = trade.router_end_ms = t + MINUTE_MS
         return trade
-    trade.entry, trade.qty = plan.entry, plan.qty
-    trade.working_until_ms = t + s.entry_ttl_bars * MINUTE_MS  # the TTL cycle cancels it after its takes
+    trade.entry, trade.qty, trade.tick_size, trade.entry_ticks = plan.entry, plan.qty, bars.tick_size, entry
+    ttl_end = t + s.entry_ttl_bars * MINUTE_MS
+    trade.working_until_ms = ttl_end  # the TTL cycle cancels it after its takes
     n = len(bars.close)
     model = tape.intrabar_path
-    orders = [_Order("entry", entry - off, True, _LIMIT, 0, entry)]
-    stop_ticks = d * bars.ticks(plan.stop)
+    off = tape.fill_through_ticks
+    course = _Course(tape, plan, bars, trade, d, entry, d * bars.ticks(plan.stop))
+    funding = tape.costs.funding
     be_needed = dec(s.be_trigger_r) * plan.risk_per_unit / bars.tick_size  # ticks of profit that lock
-    fill_at = exit_at = None
-    target_placed = False
-    exit_price = 0
-    exit_kind = ""
     j = first
     while j < n:
         boundary = bars.first_ms + (j + 1) * MINUTE_MS
-        if fill_at is None and boundary > t + s.entry_ttl_bars * MINUTE_MS:
-            trade.end_ms = trade.router_end_ms = t + (s.entry_ttl_bars + 1) * MINUTE_MS  # forgotten the cycle after
+        if course.entry is not None and boundary > ttl_end:
+            course.entry = None  # cancelled at the TTL cycle
+        if trade.fill_ms is None and course.entry is None:
+            trade.end_ms = trade.router_end_ms = ttl_end + MINUTE_MS  # forgotten the cycle after
             return trade
         if bars.present[j]:
             points = path_points(bars.open[j], bars.high[j], bars.low[j], bars.close[j], model)
             walk = [last, *(d * p for p in points)]
-            for event, price in _walk(walk, orders, stop_ticks):
-                if event == "entry":
-                    fill_at = boundary
-                else:
-                    exit_at, exit_price, exit_kind = boundary, price, event
+            high, low = (bars.high[j], bars.low[j]) if d == 1 else (-bars.low[j], -bars.high[j])
+            course.walk(boundary, walk, high, low)
             last = walk[-1]
-        if exit_at is not None:
+        if trade.fill_ms is not None and course.position <= 0:
+            if course.entry is not None:
+                raise TrialCannotFollow(f"{plan.symbol} {plan.order_link_id}: the position closed while part of its entry still rests")
             break
-        if fill_at is not None:
-            # The cycle after this minute: take-profit once, then the break-even lock when due.
+        if course.position > 0 and funding and is_funding_time(boundary):
+            course.fund(boundary, d * bars.close[j])
+        if course.position > 0:
+            # The cycle after this minute: the take-profit (placed, or its qty amended to the
+            # position), then the break-even lock when due (``strategy.exits.plan_exits``).
             mark = last
-            if not target_placed:
-                target_placed = True
+            if course.target is None:
                 target = d * bars.ticks(plan.target)
                 if mark >= target:
                     target = d * bars.ticks(maker_exit_price(bars.price(d * mark), d, instrument))
-                orders.append(_Order("target", target + off, False, _LIMIT, 2, target))
-            stop = orders[0]
+                link = link_id("take_profit", plan.symbol, plan.side, boundary)
+                course.target = _Order(link, target + off, False, _LIMIT, course.seq, target, course.position)
+                course.seq += 1
+            elif course.target.left != course.position:
+                course.target.left = course.position
+            stop = course.stop
+            assert stop is not None
             if mark - entry >= be_needed:
                 lock = d * bars.ticks(break_even_price(plan.entry, d, instrument, s))
                 if stop.point < lock < mark:
                     stop.point = stop.price = lock
         j += 1
-    if fill_at is None:
+    if trade.fill_ms is None:
         return trade  # still resting when the window ends
-    qty = plan.qty
-    trade.fill_ms = fill_at
-    trade.entry_ticks = entry
-    trade.entry_fee = money(plan.entry * qty * tape.maker_fee)
-    trade.upl_per_tick = bars.tick_size * qty
-    if exit_at is None:
+    if course.position > 0:
         return trade  # open when the window ends
+    exit_at = course.fills[-1].exec_ms
     trade.exit_ms = trade.end_ms = trade.router_end_ms = exit_at
-    exit_real = bars.price(d * exit_price)
-    is_target = exit_kind == "target"
-    fee = money(exit_real * qty * (tape.maker_fee if is_target else tape.taker_fee))
-    fills = [
-        ExecutionUpdate(symbol=plan.symbol, exec_id="entry", order_id="entry", order_link_id=plan.order_link_id,
-                        side=plan.side, price=plan.entry, qty=qty, fee=trade.entry_fee, is_maker=True, exec_ms=fill_at),
-        ExecutionUpdate(symbol=plan.symbol, exec_id="exit", order_id="exit",
-                        order_link_id=link_id("take_profit", plan.symbol, plan.side, fill_at) if is_target else "",
-                        side=opposite(plan.side), price=exit_real, qty=qty, fee=fee, is_maker=is_target, exec_ms=exit_at),
-    ]
-    trade.closed = trade_closed(plan.side, fills, plan)
+    trade.closed = trade_closed(plan.side, course.fills, plan)
     return trade
-
-
-def _walk(points: list[int], orders: list[_Order], stop: int) -> list[tuple[str, int]]:
-    """The events of one bar's path (in ticks, the trade's direction up), as the venue's
-    ``walk_segment`` meets them: each segment monotone, nearest event first, the stop first on a
-    tie. An entry's fill attaches the stop at ``stop``, which may trigger further along the same
-    path. Returns (order kind, fill price) as they happened; ``orders`` is left holding what rests."""
-    low, high = min(points), max(points)
-    if not any(o.point >= low if o.falling else o.point <= high for o in orders):
-        return []
-    events: list[tuple[str, int]] = []
-    for a, b in zip(points, points[1:]):
-        directions = (b < a,) if a != b else (True, False)
-        while True:
-            best = None
-            for order in orders:
-                if order.falling not in directions or not (order.point >= b if order.falling else order.point <= b):
-                    continue
-                distance = max(0, a - order.point) if order.falling else max(0, order.point - a)
-                key = (distance, order.priority, order.seq)
-                if best is None or key < best[0]:
-                    best = (key, order)
-            if best is None:
-                break
-            (distance, _, _), order = best
-            here = a if distance == 0 else order.point
-            if distance:
-                a = order.point
-            if order.kind == "entry":
-                events.append(("entry", order.price))
-                orders[:] = [_Order("stop", stop, True, _STOP, 1, stop)]
-                continue
-            # A stop fills where the path stood when it triggered; a limit at its own price.
-            events.append((order.kind, here if order.kind == "stop" else order.price))
-            orders[:] = []
-            return events
-    return events

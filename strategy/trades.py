@@ -18,7 +18,9 @@ def _vwap(fills: Sequence[ExecutionUpdate]) -> Decimal:
 
 def _exit_reason(last_exit: ExecutionUpdate, exit_price: Decimal, d: int, plan: TradePlan | None) -> ExitReason:
     """Our own exit orders say what they were; a fill without our id came from the exchange's
-    stop (or a hand), so the price relative to the entry tells a stop from a break-even exit."""
+    stop (or a hand), so where the stop stood relative to the entry (its trigger when the venue
+    reports it: slippage must not turn a break-even exit into a stop) tells a stop from a
+    break-even exit."""
     ours = parse_link_id(last_exit.order_link_id) if last_exit.order_link_id else None
     if ours is not None and ours.kind in ("take_profit", "requoted_take_profit"):
         return "target"
@@ -26,16 +28,26 @@ def _exit_reason(last_exit: ExecutionUpdate, exit_price: Decimal, d: int, plan: 
         return "stop"
     if plan is None:
         return "unknown"
-    return "stop" if d * (exit_price - plan.entry) < 0 else "break_even"
+    stood = last_exit.order_price if last_exit.order_price else exit_price
+    return "stop" if d * (stood - plan.entry) < 0 else "break_even"
+
+
+def _slippage(fill: ExecutionUpdate) -> Decimal:
+    """What a taker fill paid beyond its order's price (a maker fill is at its price)."""
+    if fill.is_maker or not fill.order_price:
+        return Decimal(0)
+    return (fill.price - fill.order_price) * fill.qty * (1 if fill.side == "Buy" else -1)
 
 
 def trade_closed(side: Side, fills: Sequence[ExecutionUpdate], plan: TradePlan | None = None) -> TradeClosed:
     """The round trip of a ``side`` position made of ``fills`` (entries on ``side``, exits opposite).
 
     ``pnl_usdt`` is exact: exit value minus entry value (mirrored for shorts) minus every fee
-    (a maker rebate is a negative fee). ``pnl_r`` divides it by the plan's risk for the
+    (a maker rebate is a negative fee) minus the funding paid (``Funding`` rows among ``fills``). ``pnl_r`` divides it by the plan's risk for the
     traded size; an adopted position without a plan has no R.
     """
+    funding = sum((f.fee for f in fills if f.exec_type == "Funding"), Decimal(0))
+    fills = [f for f in fills if f.exec_type != "Funding"]
     entries = sorted((f for f in fills if f.side == side), key=lambda f: f.exec_ms)
     exits = sorted((f for f in fills if f.side == opposite(side)), key=lambda f: f.exec_ms)
     qty = sum((f.qty for f in entries), Decimal(0))
@@ -44,7 +56,8 @@ def trade_closed(side: Side, fills: Sequence[ExecutionUpdate], plan: TradePlan |
     d = 1 if side == "Buy" else -1
     fees = sum((f.fee for f in fills), Decimal(0))
     gross = d * sum((f.price * f.qty for f in exits), Decimal(0)) - d * sum((f.price * f.qty for f in entries), Decimal(0))
-    pnl = gross - fees
+    slippage = sum((_slippage(f) for f in fills), Decimal(0))
+    pnl = gross - fees - funding
     exit_price = _vwap(exits)
     first = parse_link_id(entries[0].order_link_id) if entries[0].order_link_id else None
     path = plan.path if plan is not None else (first.path if first is not None else None)
@@ -55,4 +68,6 @@ def trade_closed(side: Side, fills: Sequence[ExecutionUpdate], plan: TradePlan |
         pnl_r=float(pnl / risk) if risk > 0 else None,
         exit_reason=_exit_reason(exits[-1], exit_price, d, plan),
         order_link_id=entries[0].order_link_id,
+        gross_usdt=gross + slippage, slippage_usdt=slippage, funding_usdt=funding,
+        stop_price=plan.stop if plan is not None else None,
     )

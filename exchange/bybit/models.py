@@ -86,6 +86,7 @@ class ExecutionRow(msgspec.Struct):
     execType: str = "Trade"
     isMaker: bool = False
     execTime: str = ""
+    orderPrice: str = ""
 
 
 class PositionRow(msgspec.Struct):
@@ -313,6 +314,8 @@ def execution_update(row: ExecutionRow) -> ExecutionUpdate:
         fee=decimal_or_none(row.execFee) or Decimal(0),
         is_maker=row.isMaker,
         exec_ms=int_or_zero(row.execTime),
+        exec_type=row.execType or "Trade",
+        order_price=price_or_none(row.orderPrice),
     )
 
 

@@ -166,10 +166,11 @@ class BybitRest(V5Http):
         return None
 
     def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]:
-        """Fills (trades only, not funding), oldest first."""
+        """Fills and funding payments (``exec_type`` "Funding"), oldest first; not ADL, delivery
+        or liquidation rows."""
         path = "/v5/execution/list"
         params = {**self._scope(symbol), "startTime": start_ms, "endTime": end_ms, "limit": 100}
-        rows = [r for r in self._pages(path, params, models.ExecutionRow) if r.execType in ("Trade", "")]
+        rows = [r for r in self._pages(path, params, models.ExecutionRow) if r.execType in ("Trade", "Funding", "")]
         fills = self._convert(rows, models.execution_update, path)
         return sorted(fills, key=lambda f: (f.exec_ms, f.exec_id))
 

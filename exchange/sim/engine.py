@@ -263,7 +263,6 @@ class Engine(OrderEntry, PositionAdmin):
         """Execute ``qty`` (default: the whole remaining qty) of ``order`` at ``price`` and book it."""
         symbol, rules = order.symbol, self.rules[order.symbol]
         pos = self._position(symbol, order.position_idx)
-        first_fill = not order.cum_exec_qty
         leaves = order.qty - order.cum_exec_qty
         requested = leaves if qty is None else min(qty, leaves)
         qty = requested
@@ -336,7 +335,9 @@ class Engine(OrderEntry, PositionAdmin):
         self._emit_order(order)
         if closes_out:
             self._clear_position_orders(pos)
-        if opened and first_fill and (order.take_profit or order.stop_loss):
+        # An entry's TP/SL attach once, to a position that has none (a later partial fill of the
+        # same entry must not undo a stop the owner has moved since).
+        if opened and not pos.tpsl_order_ids and (order.take_profit or order.stop_loss):
             self._attach_tpsl(pos, order.take_profit, order.stop_loss, order.tp_trigger_by, order.sl_trigger_by,
                               parent=order.order_link_id)
         self._emit_position(symbol, order.position_idx)

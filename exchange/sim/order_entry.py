@@ -267,7 +267,8 @@ class OrderEntry:
                 # [SIM] bybit-v5.md §5.4: amending a PostOnly across the market cancels it; the amend itself succeeds.
                 self._finish(order, "Cancelled", "UNKNOWN", "EC_PostOnlyWillTakeLiquidity")
             else:
-                self.fill(order, last, is_maker=False)
+                taker = self.taker_price(order.symbol, last, order.side == "Buy")
+                self.fill(order, min(taker, order.price) if order.side == "Buy" else max(taker, order.price), is_maker=False)
         else:
             self._emit_order(order)
         self._emit_position(order.symbol, order.position_idx)
