@@ -12,7 +12,7 @@ from pathlib import Path
 
 from actors.settings import Credentials, Settings, SettingsError, load_settings
 from backtest import metrics, report
-from backtest.run import FillModel, Window, run_backtest
+from backtest.run import FillModel, Window, run_backtest, sim_config
 
 EXIT_USAGE = 2
 
@@ -140,7 +140,8 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
         return EXIT_USAGE
     finally:
         finish()
-    m = metrics.compute(result.trades, result.equity, result.initial_equity, result.start_ms, result.end_ms)
+    round_trip = metrics.venue_round_trip_of(sim_config(settings, window_of(args), fills))
+    m = metrics.compute(result.trades, result.equity, result.initial_equity, result.start_ms, result.end_ms, round_trip)
     notes = report.write(result, m, out)
     print(report.terminal(result, m))
     for note in notes:

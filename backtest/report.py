@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from backtest.metrics import Group, Metrics
+from backtest.metrics import EXIT_KINDS, Group, Metrics, MoneyFlow, Spread, StopDistances
 from backtest.run import Result
 
 
@@ -40,7 +40,7 @@ def summary_rows(m: Metrics) -> list[tuple[str, str]]:
         ("avg R / median R", f"{_num(m.avg_r, 3)} / {_num(m.median_r, 3)}"),
         ("expectancy", f"{_num(m.expectancy_r, 3)} R, {_num(m.expectancy_usdt)} USDT"),
         ("profit factor", _num(m.profit_factor) if m.profit_factor is not None else ("inf" if m.trades and m.net_pnl_usdt > 0 else "n/a")),
-        ("net PnL after fees", f"{_num(m.net_pnl_usdt)} USDT (fees {_num(m.fees_usdt)})"),
+        ("net PnL (after fees, slippage, spread, funding)", f"{_num(m.net_pnl_usdt)} USDT (fees {_num(m.fees_usdt)})"),
         ("final equity / return", f"{_num(m.final_equity)} USDT / {_num(m.return_pct, 2, ' %')}"),
         ("equity change not in trades", f"{_num(m.unexplained_usdt)} USDT"),
         ("max drawdown", f"{_num(dd.usdt)} USDT, {_num(dd.pct, 2, ' %')}, {_duration(dd.duration_ms)}"),
@@ -52,6 +52,61 @@ def summary_rows(m: Metrics) -> list[tuple[str, str]]:
 
 def _group_rows(groups: dict[str, Group]) -> list[tuple[str, str, str, str, str]]:
     return [(name, str(g.trades), _pct(g.win_rate), _num(g.avg_r, 3), _num(g.net_pnl_usdt)) for name, g in groups.items()]
+
+
+def _r(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"
+
+
+def money_rows(groups: dict[str, MoneyFlow]) -> list[tuple[str, ...]]:
+    """One row per group: where its money went, in USDT and in R per trade."""
+    return [(name, str(f.trades), _num(f.gross_usdt), _num(f.fees_usdt), _num(f.slippage_usdt), _num(f.funding_usdt),
+             _num(f.net_usdt), f"{_r(f.gross_r)} / {_r(f.fees_r)} / {_r(f.slippage_r)} / {_r(f.funding_r)} / {_r(f.net_r)}")
+            for name, f in groups.items()]
+
+
+MONEY_HEADER = ("", "trades", "gross", "fees", "slippage", "funding", "net", "R/trade: gross / fees / slip / funding / net")
+
+
+def exit_rows(groups: dict[str, MoneyFlow]) -> list[tuple[str, ...]]:
+    return [(name, *(str(f.exits.get(k, 0)) for k in EXIT_KINDS)) for name, f in groups.items()]
+
+
+def _spread(s: Spread | None, digits: int = 1) -> str:
+    if s is None:
+        return "n/a"
+    return " / ".join(f"{v:.{digits}f}" for v in (s.min, s.p10, s.p25, s.median, s.p75, s.p90, s.max))
+
+
+def stop_rows(st: StopDistances) -> list[tuple[str, str]]:
+    return [
+        ("trades with a stop", str(st.trades)),
+        ("stop distance, bps (min / p10 / p25 / median / p75 / p90 / max)", _spread(st.bps)),
+        ("round-trip cost, bps (mean)", _num(st.round_trip_bps)),
+        ("stop in round-trip costs (same quantiles)", _spread(st.cost_multiple, 2)),
+        ("stops under 1x / 2x / 3x the round trip", f"{_pct(st.under_1x)} / {_pct(st.under_2x)} / {_pct(st.under_3x)}"),
+    ]
+
+
+def money_section(m: Metrics) -> list[str]:
+    """Where the money went: totals, per path and per symbol, the exit mix, and the stops."""
+    if m.money is None:
+        return []
+    lines = ["## Where the money went", "",
+             "net = gross − fees − slippage − funding. *Gross* is the move between the orders' own prices "
+             "(a stop's trigger, a limit's price); *slippage* is what taker fills lost beyond them (spread, stop "
+             "slippage, gaps); *funding* is what open positions paid (negative: received). USDT totals; R is the "
+             "mean per trade of each part over the trade's risk at its stop.", ""]
+    lines += _table(MONEY_HEADER, money_rows({"all": m.money, **{f"path {k}": v for k, v in m.money_by_path.items()},
+                                              **{k: v for k, v in m.money_by_symbol.items()}}))
+    lines += ["", "### Exit mix", ""]
+    lines += _table(("", *EXIT_KINDS), exit_rows({"all": m.money, **{f"path {k}": v for k, v in m.money_by_path.items()},
+                                                  **m.money_by_symbol}))
+    if m.stops is not None:
+        lines += ["", "### Stop distances", ""]
+        lines += _table(("", "value"), stop_rows(m.stops))
+    lines.append("")
+    return lines
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -69,6 +124,7 @@ def markdown(result: Result, m: Metrics) -> str:
         "*Equity change not in trades*: positions still open at the end, and round trips that opened and "
         "closed inside one minute, between two of the router's reconciliations, so no trade was recorded.", "",
     ]
+    lines += money_section(m)
     for title, groups in (("By entry path", m.by_path), ("By symbol", m.by_symbol), ("Long vs short", m.by_side)):
         lines += [f"## {title}", ""]
         lines += _table(("", "trades", "win rate", "avg R", "net USDT"), _group_rows(groups)) if groups else ["no trades"]
@@ -77,9 +133,17 @@ def markdown(result: Result, m: Metrics) -> str:
 
 
 def terminal(result: Result, m: Metrics) -> str:
-    width = max(len(k) for k, _ in summary_rows(m))
+    rows = summary_rows(m)
+    if m.money is not None:
+        f = m.money
+        rows.append(("where it went (USDT)", f"gross {_num(f.gross_usdt)}, fees {_num(f.fees_usdt)}, slippage "
+                     f"{_num(f.slippage_usdt)}, funding {_num(f.funding_usdt)}, net {_num(f.net_usdt)}"))
+        rows.append(("exits", ", ".join(f"{k} {n}" for k, n in f.exits.items() if n)))
+    if m.stops is not None and m.stops.trades:
+        rows.append(("stops under 2x / 3x round trip", f"{_pct(m.stops.under_2x)} / {_pct(m.stops.under_3x)}"))
+    width = max(len(k) for k, _ in rows)
     head = f"backtest {', '.join(result.symbols)}  {_when(result.start_ms)} → {_when(result.end_ms)} UTC  ({result.wall_s:.1f} s)"
-    return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in summary_rows(m))])
+    return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
 
 
 def write(result: Result, m: Metrics, out: Path) -> list[str]:

@@ -188,6 +188,7 @@ class _Book:
                 if not trade.booked:
                     assert trade.closed is not None
                     total += trade.closed.pnl_usdt
+                total -= trade.entry_margin_at(t, leverage)  # part of a partly filled entry may still rest
             else:
                 bars = self.tape.bars[trade.symbol]
                 mark = trade.direction * bars.close[bars.index(t - MINUTE_MS)]
@@ -437,8 +438,6 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
             course.walk(boundary, walk, high, low)
             last = walk[-1]
         if trade.fill_ms is not None and course.position <= 0:
-            if course.entry is not None:
-                raise TrialCannotFollow(f"{plan.symbol} {plan.order_link_id}: the position closed while part of its entry still rests")
             break
         if course.position > 0 and funding and is_funding_time(boundary):
             course.fund(boundary, d * bars.close[j])
@@ -469,4 +468,26 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
     exit_at = course.fills[-1].exec_ms
     trade.exit_ms = trade.end_ms = trade.router_end_ms = exit_at
     trade.closed = trade_closed(plan.side, course.fills, plan)
+    if course.entry is not None:
+        # The position closed while part of its entry still rests: the order keeps the symbol
+        # busy until the TTL cycle cancels it, as an unfilled entry does.
+        trade.end_ms = trade.router_end_ms = ttl_end + MINUTE_MS
+        _rest_of_entry(tape, course, last, j + 1, ttl_end)
     return trade
+
+
+def _rest_of_entry(tape: Tape, course: _Course, last: int, j: int, ttl_end: int) -> None:
+    """The rest of an entry whose position is gone, until its TTL: if it would fill again, the
+    router would trade a position without a plan, which the trial does not model."""
+    entry, bars, d = course.entry, course.bars, course.d
+    assert entry is not None
+    while j < len(bars.close) and bars.first_ms + (j + 1) * MINUTE_MS <= ttl_end:
+        if bars.present[j]:
+            low = bars.low[j] if d == 1 else -bars.high[j]
+            through = min(last, low) <= entry.point
+            touched = low <= entry.price and touch_fill_qty(course.costs, entry.left, course.step) > 0
+            if through or (touched and course.costs.partial_fills):
+                raise TrialCannotFollow(f"{course.plan.symbol} {course.plan.order_link_id}: the rest of a partly "
+                                        "filled entry fills after its position closed")
+            last = d * bars.close[j]
+        j += 1
