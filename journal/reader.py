@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import statistics
 import threading
 import urllib.parse
 from collections import Counter
@@ -216,7 +217,9 @@ class JournalReader:
 
     def pnl(self, now_ms: int) -> Row:
         """Closed-trade PnL today (UTC), over the last 7 days and all time; in USDT (exact)
-        and in R; in total and per symbol."""
+        and in R; in total, per symbol and per entry path. Each carries where the money went
+        (pnl_usdt = gross_usdt - fees - slippage_usdt - funding_usdt, every figure net), the
+        same parts in R, the exit mix and the stops' distances in bps (``_Sums``)."""
         today = now_ms - now_ms % DAY_MS
         # Floored to the minute so the 7-day window's cache lives a minute, not a request.
         week = now_ms - now_ms % 60_000 - 7 * DAY_MS
@@ -229,7 +232,8 @@ class JournalReader:
         return {name: {"from_ms": start, **ledger} for name, (start, ledger) in windows.items()}
 
     def _trades_since(self, start_ms: int) -> list[Row]:
-        return self._rows("SELECT symbol, pnl_usdt, pnl_r, fees FROM trades WHERE exit_ms >= ?", [start_ms])
+        return self._rows("SELECT symbol, path, exit_reason, entry_price, qty, pnl_usdt, pnl_r, fees, gross_usdt, "
+                          "slippage_usdt, funding_usdt, stop_price FROM trades WHERE exit_ms >= ?", [start_ms])
 
     # --- counters for /metrics ----------------------------------------------------------------
 
@@ -288,24 +292,43 @@ class _Ledger:
     def __init__(self) -> None:
         self.total = _Sums()
         self.by_symbol: dict[str, _Sums] = {}
+        self.by_path: dict[str, _Sums] = {}
 
     def add(self, rows: list[Row]) -> None:
         for row in rows:
             self.total.add(row)
             self.by_symbol.setdefault(row["symbol"], _Sums()).add(row)
+            self.by_path.setdefault(row.get("path") or "adopted", _Sums()).add(row)
 
     def as_dict(self) -> Row:
-        return {"total": self.total.as_dict(), "by_symbol": {s: v.as_dict() for s, v in sorted(self.by_symbol.items())}}
+        return {"total": self.total.as_dict(), "by_symbol": {s: v.as_dict() for s, v in sorted(self.by_symbol.items())},
+                "by_path": {p: v.as_dict() for p, v in sorted(self.by_path.items())}}
+
+
+EXIT_KINDS = ("stop", "target", "break_even", "ttl", "liquidation", "manual", "unknown")
+_PARTS = ("gross_usdt", "fees", "slippage_usdt", "funding_usdt", "pnl_usdt")
+
+
+def _dec_or_zero(value: Any) -> Decimal:
+    return Decimal(value) if value is not None else Decimal(0)
 
 
 class _Sums:
-    __slots__ = ("trades", "wins", "losses", "pnl_usdt", "fees", "pnl_r", "r_trades")
+    """Running sums of a set of trades. Journals begun before the cost split have no gross,
+    slippage or funding: such a row counts its net as gross (its slippage and funding unknown, 0)."""
+
+    __slots__ = ("trades", "wins", "losses", "pnl_usdt", "fees", "pnl_r", "r_trades", "parts", "parts_r",
+                 "risked", "exits", "stop_bps")
 
     def __init__(self) -> None:
-        self.trades = self.wins = self.losses = self.r_trades = 0
+        self.trades = self.wins = self.losses = self.r_trades = self.risked = 0
         self.pnl_usdt = Decimal(0)
         self.fees = Decimal(0)
         self.pnl_r = 0.0
+        self.parts = dict.fromkeys(_PARTS, Decimal(0))
+        self.parts_r = dict.fromkeys(_PARTS, 0.0)
+        self.exits = dict.fromkeys(EXIT_KINDS, 0)
+        self.stop_bps: list[float] = []
 
     def add(self, row: Row) -> None:
         pnl = Decimal(row["pnl_usdt"])
@@ -317,12 +340,43 @@ class _Sums:
         if row["pnl_r"] is not None:
             self.pnl_r += row["pnl_r"]
             self.r_trades += 1
+        fees = _dec_or_zero(row["fees"])
+        split = row.get("gross_usdt") is not None
+        values = {
+            "gross_usdt": Decimal(row["gross_usdt"]) if split else pnl + fees,
+            "fees": fees,
+            "slippage_usdt": _dec_or_zero(row.get("slippage_usdt")),
+            "funding_usdt": _dec_or_zero(row.get("funding_usdt")),
+            "pnl_usdt": pnl,
+        }
+        for name, value in values.items():
+            self.parts[name] += value
+        reason = row.get("exit_reason") or "unknown"
+        self.exits[reason] = self.exits.get(reason, 0) + 1
+        entry, stop, qty = row.get("entry_price"), row.get("stop_price"), row.get("qty")
+        if entry is not None and stop is not None and qty is not None and Decimal(entry) != Decimal(stop):
+            distance = abs(Decimal(entry) - Decimal(stop))
+            risk = distance * Decimal(qty)
+            self.risked += 1
+            for name, value in values.items():
+                self.parts_r[name] += float(value / risk)
+            self.stop_bps.append(float(distance / Decimal(entry) * 10_000))
 
     def as_dict(self) -> Row:
+        ordered = sorted(self.stop_bps)
+        nearest = lambda p: round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3)  # noqa: E731
         return {
             "trades": self.trades, "wins": self.wins, "losses": self.losses,
             "pnl_usdt": str(self.pnl_usdt), "fees": str(self.fees),
             "pnl_r": round(self.pnl_r, 6), "r_trades": self.r_trades,
+            # where the money went, in USDT (exact) and in R per trade with a known stop
+            "gross_usdt": str(self.parts["gross_usdt"]), "slippage_usdt": str(self.parts["slippage_usdt"]),
+            "funding_usdt": str(self.parts["funding_usdt"]),
+            "per_trade_r": {name: round(v / self.risked, 6) for name, v in self.parts_r.items()} if self.risked else None,
+            "exits": dict(self.exits),
+            "stop_bps": {"trades": len(ordered), "min": nearest(0), "p25": nearest(0.25),
+                         "median": round(statistics.median(ordered), 3), "p75": nearest(0.75),
+                         "max": round(ordered[-1], 3)} if ordered else None,
         }
 
 

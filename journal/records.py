@@ -99,7 +99,8 @@ def _trade(t: m.TradeClosed) -> Row:
         "entry_ms": t.entry_ms, "exit_ms": t.exit_ms, "entry_price": _dec(t.entry_price),
         "exit_price": _dec(t.exit_price), "qty": _dec(t.qty), "fees": _dec(t.fees),
         "pnl_usdt": _dec(t.pnl_usdt), "pnl_r": t.pnl_r, "exit_reason": t.exit_reason,
-        "order_link_id": t.order_link_id,
+        "order_link_id": t.order_link_id, "gross_usdt": _dec(t.gross_usdt), "slippage_usdt": _dec(t.slippage_usdt),
+        "funding_usdt": _dec(t.funding_usdt), "stop_price": _dec(t.stop_price) if t.stop_price is not None else None,
     }
 
 

@@ -49,6 +49,8 @@ _COLUMNS: dict[str, dict[str, type]] = {
         "symbol": str, "side": str, "path": str, "entry_ms": int, "exit_ms": int,
         "entry_price": str, "exit_price": str, "qty": str, "fees": str, "pnl_usdt": str,
         "pnl_r": float, "exit_reason": str, "order_link_id": str,
+        # v3: where the money went (TradeClosed) and the stop the trade opened with
+        "gross_usdt": str, "slippage_usdt": str, "funding_usdt": str, "stop_price": str,
     },
     "events": {"kind": str, "source": str, "level": str, "message": str, "data": str},
     "bars": {
@@ -85,10 +87,16 @@ def _append_only(db: sqlite_utils.Database, table: str) -> None:
         )
 
 
+#: Columns a later migration adds (v1 creates each table without them).
+_V3_TRADE_COLUMNS = ("gross_usdt", "slippage_usdt", "funding_usdt", "stop_price")
+
+
 def _v1_tables(db: sqlite_utils.Database) -> None:
     for table in JOURNAL_TABLES:
+        later = _V3_TRADE_COLUMNS if table == "trades" else ()
         db[table].create(
-            {**_ROW_HEAD, **_COLUMNS[table]}, pk="seq", not_null=_NOT_NULL[table] | {"seq"}
+            {**_ROW_HEAD, **{k: v for k, v in _COLUMNS[table].items() if k not in later}}, pk="seq",
+            not_null=_NOT_NULL[table] | {"seq"},
         )
         _append_only(db, table)
     # The venue may report one fill twice (WS, then the REST list after a reconnect);
@@ -109,10 +117,17 @@ def _v2_read_indexes(db: sqlite_utils.Database) -> None:
     db["bars"].create_index(["symbol", "interval", "start_ms"])
 
 
+def _v3_trade_costs(db: sqlite_utils.Database) -> None:
+    # Where a trade's money went (TradeClosed): NULL in the rows of older journals.
+    for name in _V3_TRADE_COLUMNS:
+        db["trades"].add_column(name, str)
+
+
 #: MIGRATIONS[i] takes a journal at version i to version i + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("append-only journal tables", _v1_tables),
     ("indexes for the web reader", _v2_read_indexes),
+    ("trade costs: gross, slippage, funding, stop", _v3_trade_costs),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -131,7 +131,9 @@ def create_app(
 
     def get_pnl() -> Response:
         now = _now(live()[0], clock)
-        return json({"now_ms": now, **reader.pnl(now)})
+        # Every figure is net of fees, slippage, spread and funding; each window also says where
+        # the money went (gross, fees, slippage, funding, exit mix, stop distances).
+        return json({"now_ms": now, "net_of": ["fees", "slippage", "spread", "funding"], **reader.pnl(now)})
 
     def paged(items: list[dict[str, Any]], key: str, limit: int) -> Response:
         more = len(items) == limit and items[-1]["seq"] > 1

@@ -1,13 +1,17 @@
 """JournalReader: read-only, bounded, and never stale after the writer commits."""
 
 import sqlite3
+from decimal import Decimal
 
+import msgspec
 import pytest
 
 from actors import messages as m
 from journal.reader import DAY_MS, MAX_LIMIT, JournalReader, JournalUnavailable
 from journal.writer import JournalWriter
 from tests.journal import samples as s
+
+D = Decimal
 
 NOW = s.T0 + 60 * s.MIN  # 10:40 UTC on the sample day
 
@@ -102,6 +106,28 @@ def test_pnl_ledger_sums_usdt_exactly_and_r_per_window_and_symbol(writer, reader
     assert ledger["all"]["total"]["pnl_usdt"] == "6.25"
     assert ledger["all"]["total"]["r_trades"] == 3
     assert ledger["all"]["by_symbol"]["ETHUSDT"]["pnl_r"] == -0.5
+
+
+def test_pnl_ledger_says_where_the_money_went_per_symbol_and_path(writer, reader):
+    stopped = msgspec.structs.replace(
+        s.trade("BTCUSDT", exit_ms=NOW - 5 * s.MIN, pnl="-1.27", r=-1.27, reason="stop"),
+        path="pre_cross", entry_price=D("100000"), qty=D("0.010"), stop_price=D("99900"), fees=D("0.17"),
+        gross_usdt=D("-1"), slippage_usdt=D("0.06"), funding_usdt=D("0.04"))
+    won = msgspec.structs.replace(
+        s.trade("ETHUSDT", exit_ms=NOW - 6 * s.MIN, pnl="1.9", r=1.9), entry_price=D("2000"), qty=D("1"),
+        stop_price=D("1999"), fees=D("0.1"), gross_usdt=D("2"))
+    writer.append_now([stopped, won])
+    for window in ("today", "all"):
+        total = reader.pnl(NOW)[window]["total"]
+        assert (total["gross_usdt"], total["slippage_usdt"], total["funding_usdt"]) == ("1", "0.06", "0.04")
+        assert Decimal(total["gross_usdt"]) - Decimal(total["fees"]) - Decimal(total["slippage_usdt"]) \
+            - Decimal(total["funding_usdt"]) == Decimal(total["pnl_usdt"]) == D("0.63")
+        assert total["exits"] == {"stop": 1, "target": 1, "break_even": 0, "ttl": 0, "liquidation": 0, "manual": 0, "unknown": 0}
+        assert total["stop_bps"] == {"trades": 2, "min": 5.0, "p25": 5.0, "median": 7.5, "p75": 10.0, "max": 10.0}
+    ledger = reader.pnl(NOW)["today"]
+    assert ledger["by_path"]["pre_cross"]["per_trade_r"] == {
+        "gross_usdt": -1.0, "fees": 0.17, "slippage_usdt": 0.06, "funding_usdt": 0.04, "pnl_usdt": -1.27}
+    assert ledger["by_symbol"]["ETHUSDT"]["per_trade_r"]["pnl_usdt"] == 1.9
 
 
 def test_counters_and_cached_views_follow_new_commits(writer, reader):

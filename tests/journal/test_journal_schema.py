@@ -6,7 +6,7 @@ import pytest
 import sqlite_utils
 
 from journal import schema
-from journal.schema import JOURNAL_TABLES, LATEST_VERSION, JournalVersionError, migrate, open_journal, schema_version
+from journal.schema import JOURNAL_TABLES, LATEST_VERSION, JournalVersionError, columns, migrate, open_journal, schema_version
 from journal.writer import JournalWriter
 from tests.journal import samples as s
 
@@ -85,13 +85,14 @@ def test_migration_from_the_previous_version_keeps_rows_and_adds_what_is_new(tmp
     old = open_journal(path, target=LATEST_VERSION - 1)
     assert schema_version(old) == LATEST_VERSION - 1
     old.execute("INSERT INTO decisions (seq, tick_ms, ts_ms, symbol, kind, reasons) VALUES (7, 1, 1, 'BTCUSDT', 'NO_SETUP', '[]')")
-    indexes_before = {i.name for i in old["decisions"].indexes}
+    trade_columns_before = set(old["trades"].columns_dict)
     old.close()
 
     db = open_journal(path)
     assert schema_version(db) == LATEST_VERSION
     assert db.execute("SELECT seq, symbol FROM decisions").fetchall() == [(7, "BTCUSDT")]
-    assert {i.name for i in db["decisions"].indexes} > indexes_before
+    assert set(db["trades"].columns_dict) - trade_columns_before == {"gross_usdt", "slippage_usdt", "funding_usdt", "stop_price"}
+    assert list(db["trades"].columns_dict) == list(columns("trades")), "the writer's column order"
     writer = JournalWriter(path)
     writer.append_now([s.decision()])
     assert writer.last_seq == 8
