@@ -38,7 +38,7 @@ from actors.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsErr
 from backtest.cli import add_window_arguments, override_env, settings_with
 from backtest.run import Window, run_backtest
 from backtest.tape import Tape, record_tape
-from backtest.trial import run_trial
+from backtest.trial import TrialCannotFollow, run_trial
 from backtest.walkforward import DAY_MS, Split, expectancy_r, objective, rolling_splits
 from exchange.sim.config import SimConfig
 from exchange.sim.market import MINUTE_MS, load_store
@@ -114,7 +114,10 @@ def tape_evaluator(base: Settings, symbols: tuple[str, ...], data_dir: str | Non
                 on_record(start_ms, end_ms, time.perf_counter() - started)
         if tape.covers(settings.strategy):
             return fallback(settings, start_ms, end_ms)
-        return run_trial(tape, settings).trades
+        try:
+            return run_trial(tape, settings).trades
+        except TrialCannotFollow:  # a course the trial does not model: the backtest answers
+            return fallback(settings, start_ms, end_ms)
 
     return evaluate
 
