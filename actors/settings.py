@@ -67,6 +67,7 @@ class SimSettings(_Section, frozen=True):
     initial_equity: Positive = 10_000.0
     maker_fee: NonNegative = 0.0002
     taker_fee: NonNegative = 0.00055
+    answer_latency_ms: NonNegative = 3.0
 
 
 class StrategySettings(_Section, frozen=True):

@@ -16,7 +16,10 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     per second) or "max" (as fast as possible; with ``paced`` the server waits for ``ack``).
     ``intrabar_path``: "direction" walks O→L→H→C on up bars (close ≥ open) and O→H→L→C on
     down bars; "OHLC"/"OLHC" force one path. A resting limit fills only once the path trades
-    ``fill_through_ticks`` ticks beyond its price.
+    ``fill_through_ticks`` ticks beyond its price. ``answer_latency_ms`` delays every REST answer
+    and every WS op answer (auth, subscribe, pong): a venue is never instantaneous, and SDKs are
+    written against one that is not (pybit 5.17 records a subscribe's req_id only after sending
+    it); 0 is allowed for benches.
     """
 
     host: str = "127.0.0.1"
@@ -41,12 +44,13 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     idle_timeout_s: float = 600.0
     rate_limits: bool = True
     order_id_seed: int = 0
+    answer_latency_ms: float = 3.0
 
     @classmethod
     def from_settings(cls, sim: Any, **overrides: Any) -> "SimConfig":
         """Map the bot's ``[sim]`` section (read by attribute, never imported) onto a SimConfig."""
         fields = ("host", "port", "speed", "data_dir", "loop", "api_key", "api_secret",
-                  "initial_equity", "maker_fee", "taker_fee")
+                  "initial_equity", "maker_fee", "taker_fee", "answer_latency_ms")
         values = {name: getattr(sim, name) for name in fields if hasattr(sim, name)}
         values.update(overrides)
         return msgspec.convert(values, cls)

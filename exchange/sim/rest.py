@@ -99,6 +99,7 @@ class RestApi:
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
+        await self.server.answer_latency()
         fault = self.server.faults.rest_fault(path)
         if fault is not None and fault.kind == "timeout_before":
             await asyncio.sleep(fault.stall_s)

@@ -145,6 +145,11 @@ class SimServer:
         if self._loop is not None and self._ack_event is not None:
             self._loop.call_soon_threadsafe(self._ack_event.set)
 
+    async def answer_latency(self) -> None:
+        """Wait the configured answer latency (REST answers, WS op answers) on the server loop."""
+        if self.config.answer_latency_ms > 0:
+            await asyncio.sleep(self.config.answer_latency_ms / 1000)
+
     def set_faults(self, plan: FaultPlan) -> None:
         self._call(lambda: self.faults.set_plan(plan))
         if plan.ws_stall_s:
