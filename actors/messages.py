@@ -271,6 +271,9 @@ class ExecutionUpdate(Message, frozen=True):
     fee: Decimal
     is_maker: bool
     exec_ms: int
+    # Bybit's execType: "Trade" fills an order; "BustTrade" (liquidation), "AdlTrade" and
+    # "Delivery" close a position without one; "Funding" carries the funding fee in ``fee``.
+    exec_type: str = "Trade"
 
 
 class PositionUpdate(Message, frozen=True):
@@ -302,8 +305,10 @@ class TradeClosed(Message, frozen=True):
     fees: Decimal
     pnl_usdt: Decimal
     pnl_r: float | None
-    exit_reason: Literal["stop", "target", "break_even", "manual", "liquidation", "unknown"]
+    exit_reason: Literal["stop", "target", "break_even", "manual", "liquidation", "adl", "delivery", "unknown"]
     order_link_id: str = ""
+    # Funding paid while the position was open (negative: received); already inside pnl_usdt.
+    funding: Decimal = Decimal(0)
 
 
 class JournalEvent(Message, frozen=True):

@@ -10,6 +10,7 @@ Admin routes (loopback clients only; anything else gets 403):
 - ``POST /sim/clock/ack`` ``{"through_ms": B}`` → releases the minute after B (paced mode)
 - ``GET /sim/orders?orderLinkId=X`` → ``{orderLinkId, count, createRequests, orders}``
 - ``GET|POST|DELETE /sim/faults`` → read, replace (a ``FaultPlan`` JSON) or clear fault injection
+  (``{"deliver": ["ETHUSDT"]}`` delivers that contract at the next minute)
 - ``POST /sim/ws/drop`` ``{"stream": "public"|"private"|"all"}`` → close those WS connections now
 """
 
@@ -256,6 +257,8 @@ class SimServer:
     def _step(self) -> None:
         boundary = self.venue.advance()
         self._boundary_wall = time.monotonic()
+        for symbol in self.faults.take_deliveries():
+            self.venue.engine.deliver(symbol, boundary)
         self.publish_private()
         wanted = self.streams.subscribed_klines()
         if not wanted:
