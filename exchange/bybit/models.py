@@ -24,6 +24,9 @@ from actors.messages import ExecutionUpdate, Kline, OrderUpdate, PositionUpdate
 # A venue text field: a decimal or enum string, "" when unset, null or absent when Bybit feels
 # like it (seen live on avgPrice, nextPageCursor, triggerPrice, blockTradeId, orderIv).
 Text = str | None
+# Numbers and flags the docs type as int/bool; a row must survive them as "" or a string too.
+Int = int | str | None
+Flag = bool | str | None
 
 # --- REST ---------------------------------------------------------------------------------
 
@@ -73,8 +76,8 @@ class OrderRow(msgspec.Struct):
     qty: Text = None
     cumExecQty: Text = None
     avgPrice: Text = None
-    positionIdx: int | None = 0
-    reduceOnly: bool | None = False
+    positionIdx: Int = 0
+    reduceOnly: Flag = False
     stopLoss: Text = None
     takeProfit: Text = None
     rejectReason: Text = None
@@ -93,7 +96,7 @@ class ExecutionRow(msgspec.Struct):
     execQty: Text = None
     execFee: Text = None
     execType: Text = None
-    isMaker: bool | None = False
+    isMaker: Flag = False
     execTime: Text = None
     closedSize: Text = None
 
@@ -102,7 +105,7 @@ class PositionRow(msgspec.Struct):
     """REST calls the entry ``avgPrice``, the ``position`` topic ``entryPrice`` (§4.6)."""
 
     symbol: Text = None
-    positionIdx: int | None = 0
+    positionIdx: Int = 0
     side: Text = None
     size: Text = None
     avgPrice: Text = None
@@ -299,6 +302,11 @@ def price_or_none(text: Any) -> Decimal | None:
     return None if value is None or value == 0 else value
 
 
+def flag(value: Any) -> bool:
+    """A venue boolean: JSON true, or its spellings as text; anything else (null, "") is false."""
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
+
+
 def int_or_zero(text: Any) -> int:
     try:
         return int(text)
@@ -332,8 +340,8 @@ def order_update(row: OrderRow) -> OrderUpdate:
         qty=decimal_or_none(row.qty) or Decimal(0),
         cum_exec_qty=decimal_or_none(row.cumExecQty) or Decimal(0),
         avg_price=price_or_none(row.avgPrice),
-        position_idx=row.positionIdx or 0,
-        reduce_only=bool(row.reduceOnly),
+        position_idx=int_or_zero(row.positionIdx),
+        reduce_only=flag(row.reduceOnly),
         stop_loss=price_or_none(row.stopLoss),
         take_profit=price_or_none(row.takeProfit),
         reject_reason=None if row.rejectReason in (None, "", "EC_NoError") else row.rejectReason,
@@ -359,7 +367,7 @@ def execution_update(row: ExecutionRow) -> ExecutionUpdate:
         price=price,
         qty=qty,
         fee=decimal_or_none(row.execFee) or Decimal(0),
-        is_maker=bool(row.isMaker),
+        is_maker=flag(row.isMaker),
         exec_ms=int_or_zero(row.execTime),
         exec_type=row.execType or "Trade",
     )
@@ -369,7 +377,7 @@ def position_update(row: PositionRow) -> PositionUpdate:
     size = decimal_or_none(row.size) or Decimal(0)
     return PositionUpdate(
         symbol=_require(row.symbol, "symbol", row),
-        position_idx=row.positionIdx or 0,
+        position_idx=int_or_zero(row.positionIdx),
         side=row.side if row.side in _SIDES else None,  # type: ignore[arg-type]
         size=size,
         avg_price=price_or_none(row.avgPrice or row.entryPrice),
