@@ -55,3 +55,11 @@ def test_an_unknown_code_is_a_rejection_never_a_blind_retry():
     assert handling_for(999_999) is Handling.REJECTED and handling_for(999_999, is_write=True) is Handling.REJECTED
     assert isinstance(error_for(999_999, "new"), errors.RejectedError)
     assert str(error_for(110094, "")) == "Bybit 110094: notional below minNotionalValue"
+
+
+def test_the_readme_documents_every_code_the_client_handles():
+    from pathlib import Path
+
+    readme = (Path(errors.__file__).parent / "README.md").read_text()
+    rows = {line.split("|")[1].strip().split(" ")[0] for line in readme.splitlines() if line.startswith("| ") and line[2].isdigit()}
+    assert {str(code) for code in errors.RET_CODES} <= rows
