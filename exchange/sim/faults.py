@@ -11,7 +11,7 @@ from typing import Literal
 import msgspec
 
 RestFaultKind = Literal["http500", "http503", "http403", "http429", "10000", "10002", "10006", "10016",
-                        "timeout_after", "timeout_before"]
+                        "10429", "429", "timeout_after", "timeout_before"]
 
 
 class RestFault(msgspec.Struct, frozen=True, kw_only=True):
