@@ -308,7 +308,7 @@ class TradeClosed(Message, frozen=True):
     fees: Decimal
     pnl_usdt: Decimal
     pnl_r: float | None
-    exit_reason: Literal["stop", "target", "break_even", "manual", "liquidation", "unknown"]
+    exit_reason: Literal["stop", "target", "break_even", "manual", "liquidation", "adl", "delivery", "unknown"]
     order_link_id: str = ""
     # Where the money went: pnl_usdt = gross_usdt - fees - slippage_usdt - funding_usdt.
     # gross_usdt: the price move between the orders' own prices (a stop's trigger, a limit's

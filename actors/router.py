@@ -322,7 +322,16 @@ class RouterCore:
         self.counts["trades"] += 1
         if entry_vanished:
             self.cooldowns[request.symbol] = cooldown_until(request.until_ms, self.risk)
-        return [("journal", trade), ("status", trade)]
+        out: Outbox = [("journal", trade), ("status", trade)]
+        if trade.exit_reason in ("liquidation", "adl", "delivery"):
+            # The venue closed it, not our exits: the operator must hear of it at once.
+            self.counts[f"closed_by_{trade.exit_reason}"] += 1
+            out.append(("journal", JournalEvent(
+                ts_ms=trade.exit_ms, kind=f"position_{trade.exit_reason}", source="router", level="ERROR",
+                message=f"{trade.symbol} {trade.side} {trade.qty} closed by the venue ({trade.exit_reason}): {trade.pnl_usdt} USDT net",
+                data=(("symbol", trade.symbol), ("pnl_usdt", str(trade.pnl_usdt))),
+            )))
+        return out
 
     def _on_order_update(self, update: OrderUpdate) -> Outbox:
         if update.status in WORKING:
@@ -412,6 +421,11 @@ class RouterIO:
         except Exception as exc:  # noqa: BLE001 - a failed read is journaled; the next cycle reads again
             return VenueSnapshot(ts_ms=ts_ms, positions=(), orders=(), error=f"{type(exc).__name__}: {exc}")
 
+    def venue_events(self) -> list[JournalEvent]:
+        """What the venue client could not use (undecodable rows, unknown enum values), to journal."""
+        drain = getattr(self.venue, "drain_events", None)
+        return drain() if drain is not None else []
+
     def fills(self, request: FillsRequest) -> Fills:
         try:
             fills = self.venue.executions(request.symbol, start_ms=request.since_ms, end_ms=request.until_ms + 60_000)
@@ -443,4 +457,7 @@ class RouterActor(CoreActor):
             self._fail(SnapshotRequest(ts_ms=0), exc)
 
     def perform(self, request: Message) -> None:
-        self.dispatch(self.io.perform(request))
+        answer = self.io.perform(request)
+        for event in self.io.venue_events():
+            self._deliver("journal", event)
+        self.dispatch(answer)

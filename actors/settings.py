@@ -76,6 +76,7 @@ class SimSettings(_Section, frozen=True):
     funding_csv: str = ""
     partial_fills: bool = True
     touch_fill_fraction: Annotated[float, Meta(gt=0, le=1)] = 0.5
+    answer_latency_ms: NonNegative = 3.0
 
 
 class StrategySettings(_Section, frozen=True):

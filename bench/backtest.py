@@ -101,7 +101,7 @@ def pipeline_rate(symbols: tuple[str, ...], minutes: int, *, journal: bool, reus
 
 def read_latency(n: int = 300) -> dict:
     """``positions()`` (one signed V5 GET, parsed) in-process vs over the served simulator's socket."""
-    config = SimConfig(port=0, symbols=("BTCUSDT",), paced=True, rate_limits=False)
+    config = SimConfig(port=0, symbols=("BTCUSDT",), paced=True, rate_limits=False, answer_latency_ms=0)
     sim = InProcessSim.replay(config)
     creds = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
     # The client's own limiter would pace 300 reads to its 50/s budget: the wire is measured, not the limiter.

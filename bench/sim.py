@@ -69,7 +69,7 @@ def rest_latency_ms(server: SimServer, signed: bool, n: int = 400) -> tuple[floa
 
 
 def kline_pushes_per_second(seconds: float = 3.0) -> tuple[float, float]:
-    config = SimConfig(port=0, paced=True, rate_limits=False)
+    config = SimConfig(port=0, paced=True, rate_limits=False, answer_latency_ms=0)
     with SimServer(config) as server:
         topics = [f"kline.{i}.{s}" for s in server.venue.symbols for i in (1, 3, 5, 15)]
         with connect(server.ws_public_url, max_size=None) as ws:
@@ -94,7 +94,7 @@ def main() -> int:
         rate = engine_bars_per_second(n)
         results[f"engine_bars_per_s_{n}_resting"] = round(rate)
         rows.append((f"engine, {n} resting orders", f"{rate:,.0f} bars/s", ">= 20,000 bars/s" if n == 10 else ""))
-    with SimServer(SimConfig(port=0, symbols=("BTCUSDT",), paced=True, rate_limits=False)) as server:
+    with SimServer(SimConfig(port=0, symbols=("BTCUSDT",), paced=True, rate_limits=False, answer_latency_ms=0)) as server:
         p50, p99 = rest_latency_ms(server, signed=False)
         results.update(rest_public_p50_ms=round(p50, 3), rest_public_p99_ms=round(p99, 3))
         rows.append(("REST GET /v5/market/time", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms", "p50 <= 5 ms"))

@@ -1,4 +1,10 @@
-"""A closed round trip, from its fills: what it made in USDT and in R, and why it ended."""
+"""A closed round trip, from its executions: what it made in USDT and in R, and why it ended.
+
+Every way a position closes is a trade: our own orders, and the venue's own closes, told apart
+by Bybit's ``execType`` — ``BustTrade`` (liquidation), ``AdlTrade`` (auto-deleveraging),
+``Delivery`` (delisting). ``Funding`` executions are not fills: their fee is money the position
+cost (or earned) while open, booked into the trade's result.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,27 @@ from typing import Literal
 from actors.messages import ExecutionUpdate, Side, TradeClosed
 from strategy.orders import TradePlan, opposite, parse_link_id
 
-ExitReason = Literal["stop", "target", "break_even", "unknown"]
+ExitReason = Literal["stop", "target", "break_even", "liquidation", "adl", "delivery", "unknown"]
+
+# execType of the closes the venue makes without an order of ours, and the exit reason each means.
+VENUE_CLOSES: dict[str, ExitReason] = {"BustTrade": "liquidation", "AdlTrade": "adl", "Delivery": "delivery"}
+FUNDING = "Funding"
 
 
 def _vwap(fills: Sequence[ExecutionUpdate]) -> Decimal:
     return sum((f.price * f.qty for f in fills), Decimal(0)) / sum((f.qty for f in fills), Decimal(0))
 
 
-def _exit_reason(last_exit: ExecutionUpdate, exit_price: Decimal, d: int, plan: TradePlan | None) -> ExitReason:
-    """Our own exit orders say what they were; a fill without our id came from the exchange's
-    stop (or a hand), so where the stop stood relative to the entry (its trigger when the venue
-    reports it: slippage must not turn a break-even exit into a stop) tells a stop from a
-    break-even exit."""
+def _exit_reason(exits: Sequence[ExecutionUpdate], exit_price: Decimal, d: int, plan: TradePlan | None) -> ExitReason:
+    """A close by the venue (liquidation, ADL, delivery) names the trade, even when an order of
+    ours took part of it; our own exit orders say what they were; a fill without our id came from
+    the exchange's stop (or a hand), so where the stop stood relative to the entry (its trigger
+    when the venue reports it: slippage must not turn a break-even exit into a stop) tells a stop
+    from a break-even exit."""
+    venue = [VENUE_CLOSES[f.exec_type] for f in exits if f.exec_type in VENUE_CLOSES]
+    if venue:
+        return venue[-1]
+    last_exit = exits[-1]
     ours = parse_link_id(last_exit.order_link_id) if last_exit.order_link_id else None
     if ours is not None and ours.kind in ("take_profit", "requoted_take_profit"):
         return "target"
@@ -43,11 +58,12 @@ def trade_closed(side: Side, fills: Sequence[ExecutionUpdate], plan: TradePlan |
     """The round trip of a ``side`` position made of ``fills`` (entries on ``side``, exits opposite).
 
     ``pnl_usdt`` is exact: exit value minus entry value (mirrored for shorts) minus every fee
-    (a maker rebate is a negative fee) minus the funding paid (``Funding`` rows among ``fills``). ``pnl_r`` divides it by the plan's risk for the
-    traded size; an adopted position without a plan has no R.
+    (a maker rebate is a negative fee) minus the funding paid while open (``funding``; Bybit's
+    funding ``execFee`` is positive when paid, negative when received). ``pnl_r`` divides it by
+    the plan's risk for the traded size; an adopted position without a plan has no R.
     """
-    funding = sum((f.fee for f in fills if f.exec_type == "Funding"), Decimal(0))
-    fills = [f for f in fills if f.exec_type != "Funding"]
+    funding = sum((f.fee for f in fills if f.exec_type == FUNDING), Decimal(0))
+    fills = [f for f in fills if f.exec_type != FUNDING]
     entries = sorted((f for f in fills if f.side == side), key=lambda f: f.exec_ms)
     exits = sorted((f for f in fills if f.side == opposite(side)), key=lambda f: f.exec_ms)
     qty = sum((f.qty for f in entries), Decimal(0))
@@ -66,7 +82,7 @@ def trade_closed(side: Side, fills: Sequence[ExecutionUpdate], plan: TradePlan |
         symbol=entries[0].symbol, side=side, path=path, entry_ms=entries[0].exec_ms, exit_ms=exits[-1].exec_ms,
         entry_price=_vwap(entries), exit_price=exit_price, qty=qty, fees=fees, pnl_usdt=pnl,
         pnl_r=float(pnl / risk) if risk > 0 else None,
-        exit_reason=_exit_reason(exits[-1], exit_price, d, plan),
+        exit_reason=_exit_reason(exits, exit_price, d, plan),
         order_link_id=entries[0].order_link_id,
         gross_usdt=gross + slippage, slippage_usdt=slippage, funding_usdt=funding,
         stop_price=plan.stop if plan is not None else None,

@@ -23,6 +23,7 @@ class Handling(enum.Enum):
 # retCode -> (handling, short meaning). 10000 and 10016 are RETRY for reads; writes treat
 # them as AMBIGUOUS (see ``handling_for``).
 RET_CODES: dict[int, tuple[Handling, str]] = {
+    429: (Handling.RETRY, "UTA body code: system busy / high load, retry"),
     10000: (Handling.RETRY, "server timeout"),
     10001: (Handling.REJECTED, "request parameter error"),
     10002: (Handling.RETRY, "timestamp outside recv_window"),
@@ -34,6 +35,7 @@ RET_CODES: dict[int, tuple[Handling, str]] = {
     10014: (Handling.AMBIGUOUS, "invalid duplicate request"),
     10016: (Handling.RETRY, "server error or service restarting"),
     10017: (Handling.FATAL, "route not found"),
+    10429: (Handling.RETRY, "system-level frequency protection: retry with backoff"),
     33004: (Handling.FATAL, "API key expired"),
     34040: (Handling.ALREADY_DONE, "TP/SL not modified"),
     110001: (Handling.RESYNC, "order does not exist"),
@@ -65,6 +67,10 @@ HTTP_STATUSES: dict[int, tuple[Handling, str]] = {
     404: (Handling.FATAL, "path not found, or category does not match the account mode"),
     429: (Handling.RETRY, "system-level frequency protection"),
 }
+
+# The body codes of "system busy": 10429, and 429 in the UTA envelope ("high load, retry"). Not
+# processed, so resending is safe for reads and for creates under an orderLinkId (§1.5).
+BUSY_CODES = frozenset({10429, 429})
 
 _SERVER_SIDE = frozenset({10000, 10016})
 
@@ -106,6 +112,10 @@ class RateLimitedError(RetryableError):
     def __init__(self, ret_code: int, ret_msg: str, *, reset_ms: int | None = None, **kw) -> None:
         super().__init__(ret_code, ret_msg, **kw)
         self.reset_ms = reset_ms
+
+
+class BusyError(RetryableError):
+    """10429 / body 429: the venue is shedding load; back off and resend what is safe to resend."""
 
 
 class AmbiguousError(BybitError):
@@ -171,6 +181,9 @@ def error_for(
     """The typed exception for one non-zero ``retCode`` (or an envelope-less HTTP status)."""
     if ret_code == 10002:
         return TimestampError(ret_code, ret_msg, path=path, http_status=http_status)
+    if ret_code in BUSY_CODES and ret_code != http_status:
+        # A body code (an envelope came back); an envelope-less HTTP 429 is the IP rate limit below.
+        return BusyError(ret_code, ret_msg, path=path, http_status=http_status)
     if ret_code == 10006 or http_status == 429:
         return RateLimitedError(ret_code, ret_msg, reset_ms=reset_ms, path=path, http_status=http_status)
     if http_status == 403:

@@ -14,26 +14,26 @@ from exchange.bybit.models import decimal_or_none
 
 
 class PriceFilter(msgspec.Struct, frozen=True):
-    tickSize: str = ""
-    minPrice: str = ""
-    maxPrice: str = ""
+    tickSize: str | None = None
+    minPrice: str | None = None
+    maxPrice: str | None = None
 
 
 class LotSizeFilter(msgspec.Struct, frozen=True):
-    qtyStep: str = ""
-    minOrderQty: str = ""
-    maxOrderQty: str = ""
-    maxMktOrderQty: str = ""
-    minNotionalValue: str = ""
+    qtyStep: str | None = None
+    minOrderQty: str | None = None
+    maxOrderQty: str | None = None
+    maxMktOrderQty: str | None = None
+    minNotionalValue: str | None = None
 
 
 class InstrumentRow(msgspec.Struct):
-    symbol: str = ""
-    status: str = ""
-    contractType: str = ""
-    priceFilter: PriceFilter = PriceFilter()
-    lotSizeFilter: LotSizeFilter = LotSizeFilter()
-    isPreListing: bool = False
+    symbol: str | None = None
+    status: str | None = None
+    contractType: str | None = None
+    priceFilter: PriceFilter | None = PriceFilter()
+    lotSizeFilter: LotSizeFilter | None = LotSizeFilter()
+    isPreListing: bool | None = False
 
 
 class InstrumentProblem(ValueError):
@@ -41,19 +41,20 @@ class InstrumentProblem(ValueError):
 
 
 def parse_instrument(row: InstrumentRow) -> Instrument:
-    tick = decimal_or_none(row.priceFilter.tickSize)
-    step = decimal_or_none(row.lotSizeFilter.qtyStep)
-    min_qty = decimal_or_none(row.lotSizeFilter.minOrderQty)
+    prices, lots = row.priceFilter or PriceFilter(), row.lotSizeFilter or LotSizeFilter()
+    tick = decimal_or_none(prices.tickSize)
+    step = decimal_or_none(lots.qtyStep)
+    min_qty = decimal_or_none(lots.minOrderQty)
     for name, value in (("priceFilter.tickSize", tick), ("lotSizeFilter.qtyStep", step), ("lotSizeFilter.minOrderQty", min_qty)):
         if value is None or value <= 0:
             raise InstrumentProblem(f"{row.symbol or '?'}: {name} missing or not positive")
     return Instrument(
-        symbol=row.symbol,
+        symbol=row.symbol or "",
         tick_size=tick,  # type: ignore[arg-type]
         qty_step=step,  # type: ignore[arg-type]
         min_order_qty=min_qty,  # type: ignore[arg-type]
-        max_order_qty=decimal_or_none(row.lotSizeFilter.maxOrderQty),
-        min_notional=decimal_or_none(row.lotSizeFilter.minNotionalValue) or Decimal(0),
+        max_order_qty=decimal_or_none(lots.maxOrderQty),
+        min_notional=decimal_or_none(lots.minNotionalValue) or Decimal(0),
     )
 
 

@@ -3,9 +3,12 @@ conversion into the pipeline's messages.
 
 Venue numbers arrive as JSON strings (bybit-v5.md §1.1). Prices, quantities and fees become
 ``Decimal`` (exact, never via float); kline OHLCV become float64 because ``Kline`` feeds the
-indicators, which are float math. Every row field has a default: reconciliation must survive a
-missing or renamed field (DESIGN.md, "venue reports that surprise the decoder"); only the
-fields an update cannot exist without (symbol, ids, side) make a row unusable.
+indicators, which are float math. Every row field has a default and every text field may be
+``null`` (``Text``): the live venue sends ``"avgPrice": null`` on open orders and
+``"nextPageCursor": null`` on instruments although the docs never show it, and reconciliation
+must survive a missing or renamed field (DESIGN.md, "venue reports that surprise the decoder").
+Unknown fields are ignored; only the fields an update cannot exist without (symbol, ids, side)
+make a row unusable. Values outside the documented enums are reported by ``unknown_values``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ import msgspec
 
 from actors.messages import ExecutionUpdate, Kline, OrderUpdate, PositionUpdate
 
+# A venue text field: a decimal or enum string, "" when unset, null or absent when Bybit feels
+# like it (seen live on avgPrice, nextPageCursor, triggerPrice, blockTradeId, orderIv).
+Text = str | None
+# Numbers and flags the docs type as int/bool; a row must survive them as "" or a string too.
+Int = int | str | None
+Flag = bool | str | None
+
 # --- REST ---------------------------------------------------------------------------------
 
 
@@ -25,131 +35,134 @@ class Envelope(msgspec.Struct):
     """Every REST answer (§1.2); ``result`` stays raw until the caller knows its shape."""
 
     retCode: int
-    retMsg: str = ""
+    retMsg: Text = None
     result: msgspec.Raw = msgspec.Raw(b"{}")
-    time: int = 0
+    time: int | None = None
 
 
 class ServerTime(msgspec.Struct):
-    timeSecond: str = ""
-    timeNano: str = ""
+    timeSecond: Text = None
+    timeNano: Text = None
 
 
 class OrderIds(msgspec.Struct):
-    orderId: str = ""
-    orderLinkId: str = ""
+    orderId: Text = None
+    orderLinkId: Text = None
 
 
 class KlineList(msgspec.Struct):
-    symbol: str = ""
-    rows: list[list[str]] = msgspec.field(default_factory=list, name="list")
+    symbol: Text = None
+    rows: list[list[Text]] | None = msgspec.field(default=None, name="list")
 
 
 class Page(msgspec.Struct):
     """A cursor-paged list; rows stay raw so one bad row cannot spoil the page."""
 
-    rows: list[msgspec.Raw] = msgspec.field(default_factory=list, name="list")
-    nextPageCursor: str = ""
+    rows: list[msgspec.Raw] | None = msgspec.field(default=None, name="list")
+    nextPageCursor: Text = None
 
 
 class OrderRow(msgspec.Struct):
     """An order, as ``/v5/order/realtime``, ``/v5/order/history`` and the ``order`` topic send it."""
 
-    symbol: str = ""
-    orderId: str = ""
-    orderLinkId: str = ""
-    side: str = ""
-    orderStatus: str = ""
-    orderType: str = ""
-    timeInForce: str = ""
-    price: str = ""
-    qty: str = ""
-    cumExecQty: str = ""
-    avgPrice: str = ""
-    positionIdx: int = 0
-    reduceOnly: bool = False
-    stopLoss: str = ""
-    takeProfit: str = ""
-    rejectReason: str = ""
-    updatedTime: str = ""
+    symbol: Text = None
+    orderId: Text = None
+    orderLinkId: Text = None
+    side: Text = None
+    orderStatus: Text = None
+    orderType: Text = None
+    timeInForce: Text = None
+    price: Text = None
+    qty: Text = None
+    cumExecQty: Text = None
+    avgPrice: Text = None
+    positionIdx: Int = 0
+    reduceOnly: Flag = False
+    stopLoss: Text = None
+    takeProfit: Text = None
+    rejectReason: Text = None
+    updatedTime: Text = None
+    stopOrderType: Text = None
+    triggerPrice: Text = None
 
 
 class ExecutionRow(msgspec.Struct):
-    symbol: str = ""
-    execId: str = ""
-    orderId: str = ""
-    orderLinkId: str = ""
-    side: str = ""
-    execPrice: str = ""
-    execQty: str = ""
-    execFee: str = ""
-    execType: str = "Trade"
-    isMaker: bool = False
-    execTime: str = ""
-    orderPrice: str = ""
+    symbol: Text = None
+    execId: Text = None
+    orderId: Text = None
+    orderLinkId: Text = None
+    side: Text = None
+    execPrice: Text = None
+    execQty: Text = None
+    execFee: Text = None
+    execType: Text = None
+    isMaker: Flag = False
+    execTime: Text = None
+    closedSize: Text = None
+    orderPrice: Text = None
 
 
 class PositionRow(msgspec.Struct):
     """REST calls the entry ``avgPrice``, the ``position`` topic ``entryPrice`` (§4.6)."""
 
-    symbol: str = ""
-    positionIdx: int = 0
-    side: str = ""
-    size: str = ""
-    avgPrice: str = ""
-    entryPrice: str = ""
-    stopLoss: str = ""
-    takeProfit: str = ""
-    markPrice: str = ""
-    unrealisedPnl: str = ""
-    updatedTime: str = ""
+    symbol: Text = None
+    positionIdx: Int = 0
+    side: Text = None
+    size: Text = None
+    avgPrice: Text = None
+    entryPrice: Text = None
+    stopLoss: Text = None
+    takeProfit: Text = None
+    markPrice: Text = None
+    unrealisedPnl: Text = None
+    updatedTime: Text = None
 
 
 class WalletCoin(msgspec.Struct):
-    coin: str = ""
-    equity: str = ""
-    walletBalance: str = ""
+    coin: Text = None
+    equity: Text = None
+    walletBalance: Text = None
 
 
 class WalletAccount(msgspec.Struct):
-    accountType: str = ""
-    totalEquity: str = ""
-    totalAvailableBalance: str = ""
-    coin: list[WalletCoin] = []
+    accountType: Text = None
+    totalEquity: Text = None
+    totalAvailableBalance: Text = None
+    coin: list[WalletCoin] | None = None
 
 
 class WalletList(msgspec.Struct):
-    accounts: list[WalletAccount] = msgspec.field(default_factory=list, name="list")
+    accounts: list[WalletAccount] | None = msgspec.field(default=None, name="list")
 
 
 class TickerRow(msgspec.Struct):
-    symbol: str = ""
-    lastPrice: str = ""
-    markPrice: str = ""
-    indexPrice: str = ""
-    bid1Price: str = ""
-    ask1Price: str = ""
+    symbol: Text = None
+    lastPrice: Text = None
+    markPrice: Text = None
+    indexPrice: Text = None
+    bid1Price: Text = None
+    ask1Price: Text = None
 
 
 class FeeRateRow(msgspec.Struct):
-    symbol: str = ""
-    makerFeeRate: str = ""
-    takerFeeRate: str = ""
+    symbol: Text = None
+    makerFeeRate: Text = None
+    takerFeeRate: Text = None
 
 
 class ClosedPnlRow(msgspec.Struct):
-    symbol: str = ""
-    orderId: str = ""
-    side: str = ""
-    qty: str = ""
-    closedSize: str = ""
-    avgEntryPrice: str = ""
-    avgExitPrice: str = ""
-    closedPnl: str = ""
-    openFee: str = ""
-    closeFee: str = ""
-    createdTime: str = ""
-    updatedTime: str = ""
+    symbol: Text = None
+    orderId: Text = None
+    side: Text = None
+    qty: Text = None
+    closedSize: Text = None
+    avgEntryPrice: Text = None
+    avgExitPrice: Text = None
+    closedPnl: Text = None
+    openFee: Text = None
+    closeFee: Text = None
+    createdTime: Text = None
+    updatedTime: Text = None
 
 
 class Ticker(msgspec.Struct, frozen=True):
@@ -197,35 +210,49 @@ class KlineItem(msgspec.Struct):
     low: float
     close: float
     volume: float
-    turnover: str = ""
-    confirm: bool = False
-    end: int = 0
-    interval: str = ""
-    timestamp: int = 0
+    turnover: Text = None
+    confirm: bool | None = False
+    end: int | None = 0
+    interval: Text = None
+    timestamp: int | None = 0
 
 
 class PublicFrame(msgspec.Struct):
     """Any frame of the public linear stream: a kline push, or an op ack / pong (§3.1, §3.3)."""
 
-    topic: str = ""
-    data: list[KlineItem] = []
-    ts: int = 0
-    op: str = ""
+    topic: Text = None
+    data: list[KlineItem] | None = None
+    ts: int | None = 0
+    op: Text = None
     success: bool | None = None
-    ret_msg: str = ""
-    req_id: str = ""
+    ret_msg: Text = None
+    req_id: Text = None
+    retMsg: Text = None  # the camel-case op answer shape (see ``PrivateFrame``)
+
+    @property
+    def reason(self) -> str:
+        return self.ret_msg or self.retMsg or ""
 
 
 class PrivateFrame(msgspec.Struct):
     """Any frame of the private stream: a push ``{id, topic, creationTime, data}`` or an op answer."""
 
-    topic: str = ""
+    topic: Text = None
     data: msgspec.Raw = msgspec.Raw(b"null")  # msgspec cannot put Raw in a union
-    creationTime: int = 0
-    op: str = ""
+    creationTime: int | None = 0
+    op: Text = None
     success: bool | None = None
-    ret_msg: str = ""
-    req_id: str = ""
+    ret_msg: Text = None
+    req_id: Text = None
+    # Op answers come in two shapes: ``{success, ret_msg, conn_id}`` (documented) and
+    # ``{success, retCode, retMsg, connId}`` (seen on auth refusals); either carries the reason.
+    retCode: int | None = None
+    retMsg: Text = None
+
+    @property
+    def reason(self) -> str:
+        text = self.ret_msg or self.retMsg or ""
+        return f"{self.retCode}: {text}" if self.retCode else text
 
 
 # strict=False lets "16649.5" decode into a float field; everything else stays typed.
@@ -236,6 +263,27 @@ PUBLIC_FRAME_DECODER = msgspec.json.Decoder(PublicFrame, strict=False)
 
 _SIDES = ("Buy", "Sell")
 _NONE_SPELLINGS = frozenset({"", "UNKNOWN"})
+
+# The documented enums (docs/v5/enum.mdx) of the fields whose value decides what we do. A value
+# outside them is a venue change we have not read about: the row still flows, and the caller
+# journals the surprise once (``unknown_values``).
+ORDER_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered", "Rejected", "PartiallyFilledCanceled",
+                            "Filled", "Cancelled", "Triggered", "Deactivated"})
+STOP_ORDER_TYPES = frozenset({"", "UNKNOWN", "TakeProfit", "StopLoss", "TrailingStop", "Stop", "PartialTakeProfit",
+                              "PartialStopLoss", "tpslOrder", "OcoOrder", "MmRateClose", "BidirectionalTpslOrder"})
+EXEC_TYPES = frozenset({"Trade", "AdlTrade", "Funding", "BustTrade", "Delivery", "Settle", "BlockTrade",
+                        "MovePosition", "FutureSpread", "CorporateAction", "UNKNOWN"})
+
+
+def unknown_values(row: msgspec.Struct) -> list[tuple[str, str]]:
+    """``(field, value)`` of every enum field of ``row`` holding a value the docs do not list."""
+    if isinstance(row, OrderRow):
+        checks = (("orderStatus", row.orderStatus, ORDER_STATUSES), ("stopOrderType", row.stopOrderType, STOP_ORDER_TYPES))
+    elif isinstance(row, ExecutionRow):
+        checks = (("execType", row.execType, EXEC_TYPES),)
+    else:
+        return []
+    return [(name, value) for name, value, known in checks if value and value not in known]
 
 
 def decimal_or_none(text: Any) -> Decimal | None:
@@ -253,6 +301,11 @@ def price_or_none(text: Any) -> Decimal | None:
     """Like ``decimal_or_none`` but ``"0"``/``"0.00"`` also mean "not set" (TP/SL, avgPrice)."""
     value = decimal_or_none(text)
     return None if value is None or value == 0 else value
+
+
+def flag(value: Any) -> bool:
+    """A venue boolean: JSON true, or its spellings as text; anything else (null, "") is false."""
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
 def int_or_zero(text: Any) -> int:
@@ -279,25 +332,28 @@ def order_update(row: OrderRow) -> OrderUpdate:
     return OrderUpdate(
         symbol=_require(row.symbol, "symbol", row),
         order_id=_require(row.orderId, "orderId", row),
-        order_link_id=row.orderLinkId,
+        order_link_id=row.orderLinkId or "",
         side=side,  # type: ignore[arg-type]
-        status=row.orderStatus,
-        order_type=row.orderType,
-        time_in_force=row.timeInForce,
+        status=row.orderStatus or "",
+        order_type=row.orderType or "",
+        time_in_force=row.timeInForce or "",
         price=price_or_none(row.price),
         qty=decimal_or_none(row.qty) or Decimal(0),
         cum_exec_qty=decimal_or_none(row.cumExecQty) or Decimal(0),
         avg_price=price_or_none(row.avgPrice),
-        position_idx=row.positionIdx,
-        reduce_only=row.reduceOnly,
+        position_idx=int_or_zero(row.positionIdx),
+        reduce_only=flag(row.reduceOnly),
         stop_loss=price_or_none(row.stopLoss),
         take_profit=price_or_none(row.takeProfit),
-        reject_reason=None if row.rejectReason in ("", "EC_NoError") else row.rejectReason,
+        reject_reason=None if row.rejectReason in (None, "", "EC_NoError") else row.rejectReason,
         updated_ms=int_or_zero(row.updatedTime),
     )
 
 
 def execution_update(row: ExecutionRow) -> ExecutionUpdate:
+    """Every execution type flows, each keeping its ``execType``: a ``Trade`` fills our order,
+    ``BustTrade`` / ``AdlTrade`` / ``Delivery`` close the position without one (liquidation,
+    auto-deleveraging, delisting), ``Funding`` books the funding fee in ``fee`` (§6.6)."""
     if row.side not in _SIDES:
         raise RowProblem(f"execution {row.execId} with side {row.side!r}")
     price, qty = decimal_or_none(row.execPrice), decimal_or_none(row.execQty)
@@ -306,13 +362,13 @@ def execution_update(row: ExecutionRow) -> ExecutionUpdate:
     return ExecutionUpdate(
         symbol=_require(row.symbol, "symbol", row),
         exec_id=_require(row.execId, "execId", row),
-        order_id=row.orderId,
-        order_link_id=row.orderLinkId,
+        order_id=row.orderId or "",
+        order_link_id=row.orderLinkId or "",
         side=row.side,  # type: ignore[arg-type]
         price=price,
         qty=qty,
         fee=decimal_or_none(row.execFee) or Decimal(0),
-        is_maker=row.isMaker,
+        is_maker=flag(row.isMaker),
         exec_ms=int_or_zero(row.execTime),
         exec_type=row.execType or "Trade",
         order_price=price_or_none(row.orderPrice),
@@ -323,7 +379,7 @@ def position_update(row: PositionRow) -> PositionUpdate:
     size = decimal_or_none(row.size) or Decimal(0)
     return PositionUpdate(
         symbol=_require(row.symbol, "symbol", row),
-        position_idx=row.positionIdx,
+        position_idx=int_or_zero(row.positionIdx),
         side=row.side if row.side in _SIDES else None,  # type: ignore[arg-type]
         size=size,
         avg_price=price_or_none(row.avgPrice or row.entryPrice),
@@ -359,8 +415,8 @@ def closed_pnl(row: ClosedPnlRow) -> ClosedPnl:
         raise RowProblem(f"closed-pnl of order {row.orderId or '?'} without closedPnl")
     return ClosedPnl(
         symbol=_require(row.symbol, "symbol", row),
-        order_id=row.orderId,
-        side=row.side,
+        order_id=row.orderId or "",
+        side=row.side or "",
         closed_size=decimal_or_none(row.closedSize) or decimal_or_none(row.qty) or Decimal(0),
         avg_entry_price=price_or_none(row.avgEntryPrice),
         avg_exit_price=price_or_none(row.avgExitPrice),
@@ -392,17 +448,17 @@ def checked_kline(bar: Kline) -> Kline:
     return bar
 
 
-def kline_from_rest(symbol: str, interval: int, row: list[str]) -> Kline:
+def kline_from_rest(symbol: str, interval: int, row: list[str | None]) -> Kline:
     """``[startTime, open, high, low, close, volume, turnover]`` (§2.1)."""
     return checked_kline(Kline(
         symbol=symbol,
         interval=interval,
-        start_ms=int(row[0]),
-        open=float(row[1]),
-        high=float(row[2]),
-        low=float(row[3]),
-        close=float(row[4]),
-        volume=float(row[5]),
+        start_ms=int(row[0]),  # type: ignore[arg-type]
+        open=float(row[1]),  # type: ignore[arg-type]
+        high=float(row[2]),  # type: ignore[arg-type]
+        low=float(row[3]),  # type: ignore[arg-type]
+        close=float(row[4]),  # type: ignore[arg-type]
+        volume=float(row[5]),  # type: ignore[arg-type]
         turnover=float(row[6]) if len(row) > 6 and row[6] else None,
         confirmed=True,
     ))
@@ -419,7 +475,7 @@ def kline_from_ws(symbol: str, interval: int, item: KlineItem) -> Kline:
         close=item.close,
         volume=item.volume,
         turnover=float(item.turnover) if item.turnover else None,
-        confirmed=item.confirm,
+        confirmed=bool(item.confirm),
     ))
 
 

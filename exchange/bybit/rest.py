@@ -34,6 +34,24 @@ log = logging.getLogger(__name__)
 BASE_URLS = REST_URLS
 SETTLE_COIN = "USDT"
 _KLINE_PAGE = 1000
+# /v5/execution/list and /v5/position/closed-pnl answer 10001 to a startTime..endTime span longer
+# than 7 days (bybit-v5.md §5.8, §6.5): longer spans are read a week at a time.
+MAX_SPAN_MS = 7 * 86_400_000
+
+
+def week_windows(start_ms: int | None, end_ms: int | None, now_ms: int) -> list[tuple[int | None, int | None]]:
+    """``[start_ms, end_ms]`` cut into spans the venue accepts; without a start, the venue's own default."""
+    if start_ms is None:
+        return [(None, end_ms)]
+    end = now_ms if end_ms is None else end_ms
+    windows = []
+    lo = start_ms
+    while True:
+        hi = min(lo + MAX_SPAN_MS, end)
+        windows.append((lo, max(hi, lo)))
+        if hi >= end:
+            return windows
+        lo = hi + 1
 
 
 class BybitRest(V5Http):
@@ -57,11 +75,11 @@ class BybitRest(V5Http):
         for symbol in symbols:
             env, _ = self._call("GET", "/v5/market/instruments-info", {"category": CATEGORY, "symbol": symbol}, signed=False)
             page = self._result(env, models.Page, "/v5/market/instruments-info")
-            for raw in page.rows:
+            for raw in page.rows or ():
                 try:
                     row = msgspec.json.decode(raw, type=InstrumentRow)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self._log_once(f"instrument:{exc}", "instrument row does not decode", error=str(exc))
+                    self.report_row("/v5/market/instruments-info", str(exc), bytes(raw))
                     continue
                 if row.symbol == symbol:
                     rows[symbol] = row
@@ -86,10 +104,10 @@ class BybitRest(V5Http):
         env, _ = self._call("GET", "/v5/market/kline", params, signed=False)
         answer = self._result(env, models.KlineList, "/v5/market/kline")
         bars: dict[int, Kline] = {}
-        for row in answer.rows:
+        for row in answer.rows or ():
             try:
                 bar = models.kline_from_rest(symbol, interval, row)
-            except (ValueError, IndexError) as exc:
+            except (ValueError, IndexError, TypeError) as exc:
                 self._log_once(f"kline:{type(exc).__name__}", "kline row unusable; skipped", symbol=symbol, error=str(exc))
                 continue
             bars[bar.start_ms] = bar
@@ -125,7 +143,7 @@ class BybitRest(V5Http):
         """Last, mark and index price now (§2.3): what a stop trigger is judged against."""
         path = "/v5/market/tickers"
         env, _ = self._call("GET", path, {"category": CATEGORY, "symbol": symbol}, signed=False)
-        for raw in self._result(env, models.Page, path).rows:
+        for raw in self._result(env, models.Page, path).rows or ():
             try:
                 row = msgspec.json.decode(raw, type=models.TickerRow)
                 if row.symbol == symbol:
@@ -166,13 +184,16 @@ class BybitRest(V5Http):
         return None
 
     def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]:
-        """Fills and funding payments (``exec_type`` "Funding"), oldest first; not ADL, delivery
-        or liquidation rows."""
+        """Every execution, oldest first, each with its ``exec_type``: fills of our orders, and
+        the venue's own closes (liquidation, ADL, delivery) and funding, which the trade
+        accounting must see too. Spans longer than 7 days are read a week at a time."""
         path = "/v5/execution/list"
-        params = {**self._scope(symbol), "startTime": start_ms, "endTime": end_ms, "limit": 100}
-        rows = [r for r in self._pages(path, params, models.ExecutionRow) if r.execType in ("Trade", "Funding", "")]
-        fills = self._convert(rows, models.execution_update, path)
-        return sorted(fills, key=lambda f: (f.exec_ms, f.exec_id))
+        found: dict[str, ExecutionUpdate] = {}
+        for lo, hi in week_windows(start_ms, end_ms, self.now_ms()):
+            params = {**self._scope(symbol), "startTime": lo, "endTime": hi, "limit": 100}
+            for fill in self._convert(self._pages(path, params, models.ExecutionRow), models.execution_update, path):
+                found[fill.exec_id] = fill
+        return sorted(found.values(), key=lambda f: (f.exec_ms, f.exec_id))
 
     def wallet_account(self) -> models.WalletAccount:
         env, _ = self._call("GET", "/v5/account/wallet-balance", {"accountType": "UNIFIED", "coin": SETTLE_COIN}, signed=True)
@@ -184,7 +205,7 @@ class BybitRest(V5Http):
     def wallet_equity(self) -> Decimal:
         """USDT equity of the UNIFIED account (coin equity, else the account's total)."""
         account = self.wallet_account()
-        for coin in account.coin:
+        for coin in account.coin or ():
             if coin.coin == SETTLE_COIN:
                 value = models.decimal_or_none(coin.equity)
                 if value is not None:
@@ -203,8 +224,10 @@ class BybitRest(V5Http):
     def closed_pnl(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[models.ClosedPnl]:
         """Realised results per closing order (§6.5), oldest first."""
         path = "/v5/position/closed-pnl"
-        params = {"category": CATEGORY, "symbol": symbol, "startTime": start_ms, "endTime": end_ms, "limit": 100}
-        found = self._convert(self._pages(path, params, models.ClosedPnlRow), models.closed_pnl, path)
+        found: list[models.ClosedPnl] = []
+        for lo, hi in week_windows(start_ms, end_ms, self.now_ms()):
+            params = {"category": CATEGORY, "symbol": symbol, "startTime": lo, "endTime": hi, "limit": 100}
+            found += self._convert(self._pages(path, params, models.ClosedPnlRow), models.closed_pnl, path)
         return sorted(found, key=lambda c: (c.updated_ms, c.order_id))
 
     def set_leverage(self, symbol: str, leverage: int | Decimal) -> bool:
@@ -287,7 +310,7 @@ class BybitRest(V5Http):
             order_id = None  # accepted all the same: the order stream and reconciliation carry the id
         if attempts > 1:
             self.stats["writes_resent"] += 1
-        return OrderAck(intent=intent, ts_ms=ts, outcome="ok", ret_code=0, ret_msg=env.retMsg, order_id=order_id)
+        return OrderAck(intent=intent, ts_ms=ts, outcome="ok", ret_code=0, ret_msg=env.retMsg or "", order_id=order_id)
 
     def _ack_error(self, intent: OrderIntent, ts: int, exc: BybitError | TransportError) -> OrderAck:
         if isinstance(exc, TransportError):

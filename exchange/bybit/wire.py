@@ -8,7 +8,10 @@ Safety rules kept here:
 - timestamps carry the measured server-clock offset; a ``10002`` resyncs it and resends once;
 - a write is resent only when the caller says resending is safe (``resend_is_safe``);
 - an HTTP 403 pauses every call for 10 minutes instead of deepening an IP ban;
-- credentials live in ``Secret``; venue texts we keep are scrubbed of them.
+- 10429 / body 429 ("system busy") are resent with backoff when resending is safe;
+- credentials live in ``Secret``; venue texts we keep are scrubbed of them;
+- a row the decoder cannot use, or an enum value the docs do not list, becomes a
+  ``JournalEvent`` (``drain_events``) with the scrubbed raw text: never skipped silently.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from actors.messages import JournalEvent
 from actors.settings import Credentials
 from exchange.bybit import models
 from exchange.bybit.errors import (
     AmbiguousError,
+    BusyError,
     IpBannedError,
     RateLimitedError,
     RetryableError,
@@ -44,6 +49,8 @@ log = logging.getLogger(__name__)
 # After an HTTP 403 (IP limit) Bybit wants every REST session stopped for at least 10 minutes (§1.5).
 IP_BAN_PAUSE_S = 600.0
 MAX_PAGES = 50
+# Raw venue text kept in a journal event, at most (a row is a few hundred bytes).
+RAW_TEXT_CHARS = 2000
 
 T = TypeVar("T")
 
@@ -96,6 +103,8 @@ class V5Http:
             headers={"User-Agent": "smtbot"},
         )
         self._logged_kinds: set[str] = set()
+        self._reported: set[str] = set()
+        self._events: list[JournalEvent] = []
         self._paused_until = 0.0
         self._warned_foreign = False
         self.offset_ms = 0
@@ -215,7 +224,7 @@ class V5Http:
             reset = response.headers.get("x-bapi-limit-reset-timestamp")
             raise error_for(
                 env.retCode,
-                self._scrub(env.retMsg),
+                self._scrub(env.retMsg or ""),
                 path=path,
                 is_write=is_write,
                 reset_ms=int(reset) if reset and reset.isdigit() else None,
@@ -257,6 +266,11 @@ class V5Http:
                 log.warning("10002: resyncing the clock and resending once", extra={"path": path})
                 self.sync_time()
                 resynced = True
+            except BusyError as exc:
+                self.stats["busy"] += 1
+                if (is_write and not resend_is_safe) or attempt >= self._max_attempts:
+                    raise
+                self._note_retry(path, exc, attempt)
             except RateLimitedError as exc:
                 self.stats["rate_limited"] += 1
                 with self._lock:
@@ -293,26 +307,61 @@ class V5Http:
             self._logged_kinds.add(kind)
             log.error(message, extra=extra)
 
+    # --- what the venue sent that we could not use -------------------------------------------
+
+    def drain_events(self) -> list[JournalEvent]:
+        """Journal events since the last drain: rows that did not decode, enum values the docs
+        do not list. The caller (the router's shell) journals them."""
+        events, self._events = self._events, []
+        return events
+
+    def _report(self, key: str, kind: str, message: str, level: str = "WARNING", **data: str) -> None:
+        """One journal event per distinct ``key`` for this client's life: a bad row read every
+        cycle is reported once, not once a minute."""
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self._events.append(JournalEvent(
+            ts_ms=self.now_ms(), kind=kind, source="bybit_rest", message=self._scrub(message)[:300], level=level,  # type: ignore[arg-type]
+            data=tuple((k, self._scrub(v)) for k, v in data.items()),
+        ))
+
+    def report_row(self, path: str, problem: str, raw: bytes | str) -> None:
+        """A venue row we could not use: logged, counted and journaled with its raw text."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self._log_once(f"{path}:{problem}", "venue row unusable; skipped", path=path, error=problem)
+        self._report(f"row:{path}:{text}", "venue_row_undecodable", f"{path}: {problem}", "ERROR",
+                     path=path, error=problem, raw=text[:RAW_TEXT_CHARS])
+
+    def report_unknown(self, path: str, row: msgspec.Struct) -> None:
+        """Enum values outside the docs: the row is used all the same; the surprise is journaled."""
+        for field, value in models.unknown_values(row):
+            self.stats["unknown_values"] += 1
+            self._report(f"enum:{field}:{value}", "venue_unknown_value", f"{path}: {field}={value!r} is not in the V5 docs",
+                         path=path, field=field, value=value, raw=msgspec.json.encode(row).decode()[:RAW_TEXT_CHARS])
+
     def _pages(self, path: str, params: dict[str, Any], row_type: type[T]) -> Iterator[T]:
-        """Every row of a cursor-paged signed list; a row that does not decode is logged and skipped."""
+        """Every row of a cursor-paged signed list; a row that does not decode is journaled and skipped."""
         cursor = ""
         for _ in range(MAX_PAGES):
             env, _ = self._call("GET", path, {**params, "cursor": cursor or None}, signed=True)
             page = self._result(env, models.Page, path)
-            for raw in page.rows:
+            rows = page.rows or []
+            for raw in rows:
                 try:
                     yield msgspec.json.decode(raw, type=row_type)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self._log_once(f"{path}:{exc}", "venue row does not decode; skipped", path=path, error=str(exc))
-            if not page.nextPageCursor or page.nextPageCursor == cursor or not page.rows:
+                    self.report_row(path, str(exc), bytes(raw))
+            if not page.nextPageCursor or page.nextPageCursor == cursor or not rows:
                 return
             cursor = page.nextPageCursor
 
     def _convert(self, rows: Iterable[Any], convert: Callable[[Any], T], path: str) -> list[T]:
         out: list[T] = []
         for row in rows:
+            self.report_unknown(path, row)
             try:
                 out.append(convert(row))
             except models.RowProblem as exc:
-                self._log_once(f"{path}:{exc}", "venue row unusable; skipped", path=path, error=str(exc))
+                self.report_row(path, str(exc), msgspec.json.encode(row))
         return out

@@ -23,7 +23,8 @@ import msgspec
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from actors.messages import Message
+from actors.messages import JournalEvent, Message
+from exchange.bybit import models
 
 log = logging.getLogger(__name__)
 # websockets logs every frame at DEBUG, the private auth frame (API key, signature) included;
@@ -202,10 +203,38 @@ class V5Socket(ABC):
             self.stats["deliver_errors"] += 1
             self.log_once(f"deliver:{type(exc).__name__}", "delivering a stream message failed", error=f"{type(exc).__name__}: {exc}")
 
-    def malformed(self, kind: str, detail: str) -> None:
-        """A frame we cannot use: counted every time, logged once per kind."""
+    def malformed(self, kind: str, detail: str, raw: str | bytes = "") -> None:
+        """A frame or row we cannot use: counted every time; logged, and journaled with its raw
+        text (scrubbed), once per kind and problem, so it is never skipped silently."""
         self.stats["malformed"] += 1
-        self.log_once(f"malformed:{kind}", "malformed frame skipped", kind=kind, detail=detail[:200])
+        key = f"malformed:{kind}:{detail[:120]}"
+        if key in self._logged:
+            return
+        self.log_once(key, "malformed frame skipped", kind=kind, detail=detail[:200])
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self.deliver(JournalEvent(
+            ts_ms=int(self._clock() * 1000), kind="venue_row_undecodable", source=self.name, level="WARNING",
+            message=self.scrub(f"{kind}: {detail}")[:300],
+            data=(("stream", self.name), ("kind", kind), ("error", self.scrub(detail)[:500]), ("raw", self.scrub(text)[:2000])),
+        ))
+
+    def unknown_values(self, topic: str, row: msgspec.Struct) -> None:
+        """Enum values the V5 docs do not list: the row is used all the same; journaled once."""
+        for field, value in models.unknown_values(row):
+            self.stats["unknown_values"] += 1
+            key = f"enum:{field}:{value}"
+            if key in self._logged:
+                continue
+            self.log_once(key, "value not in the V5 docs", field=field, value=value)
+            self.deliver(JournalEvent(
+                ts_ms=int(self._clock() * 1000), kind="venue_unknown_value", source=self.name, level="WARNING",
+                message=f"{topic}: {field}={value!r} is not in the V5 docs",
+                data=(("topic", topic), ("field", field), ("value", value), ("raw", self.scrub(msgspec.json.encode(row).decode())[:2000])),
+            ))
+
+    def scrub(self, text: str) -> str:
+        """Venue text as it may be journaled; the private stream removes its credentials."""
+        return text
 
     def log_once(self, key: str, message: str, **extra: object) -> None:
         if key not in self._logged:

@@ -47,6 +47,12 @@ class PrivateStream(V5Socket):
     def __repr__(self) -> str:
         return f"PrivateStream({self.url!r}, topics={self._topics})"
 
+    def scrub(self, text: str) -> str:
+        for secret in (self._credentials.api_key.reveal(), self._credentials.api_secret.reveal()):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
     def _event(self, kind: str, message: str = "", level: str = "INFO", **data: object) -> JournalEvent:
         return JournalEvent(
             ts_ms=int(self._clock() * 1000), kind=kind, source=self.name, message=message, level=level,  # type: ignore[arg-type]
@@ -69,7 +75,7 @@ class PrivateStream(V5Socket):
         try:
             frame = _frame_decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.malformed("undecodable", str(exc))
+            self.malformed("undecodable", str(exc), raw)
             return
         if frame.topic:
             self._on_push(frame)
@@ -80,15 +86,16 @@ class PrivateStream(V5Socket):
         elif frame.op in ("pong", "ping") or frame.ret_msg == "pong":
             self.stats["pongs"] += 1
         else:
-            self.malformed("unknown frame", str(raw)[:200])
+            self.malformed("unknown frame", "neither a push nor an op answer", raw)
 
     async def _on_auth(self, ws: ClientConnection, frame: models.PrivateFrame) -> None:
         if not frame.success:
             # "Params Error" is usually clock skew or latency (pitfall 10): the next attempt
             # signs a fresh expiry; the backoff grows because the session never got healthy.
             self.stats["auth_failures"] += 1
-            self.deliver(self._event("private_auth_failed", frame.ret_msg, "ERROR"))
-            self.request_reconnect(f"auth refused: {frame.ret_msg}")
+            reason = self.scrub(frame.reason) or "refused without a reason"
+            self.deliver(self._event("private_auth_failed", reason, "ERROR"))
+            self.request_reconnect(f"auth refused: {reason}")
             return
         request = {"req_id": self.next_req_id("sub"), "op": "subscribe", "args": list(self._topics)}
         await ws.send(msgspec.json.encode(request).decode())
@@ -96,8 +103,8 @@ class PrivateStream(V5Socket):
     def _on_subscribed(self, frame: models.PrivateFrame) -> None:
         if not frame.success:
             self.stats["subscribe_refusals"] += 1
-            self.deliver(self._event("private_subscribe_refused", frame.ret_msg, "ERROR"))
-            self.request_reconnect(f"subscribe refused: {frame.ret_msg}")
+            self.deliver(self._event("private_subscribe_refused", frame.reason, "ERROR"))
+            self.request_reconnect(f"subscribe refused: {frame.reason}")
             return
         if self.healthy:
             return
@@ -108,36 +115,40 @@ class PrivateStream(V5Socket):
                                      "WARNING", connections=self.connections))
 
     def _on_push(self, frame: models.PrivateFrame) -> None:
-        kind = frame.topic.partition(".")[0]
+        kind = (frame.topic or "").partition(".")[0]
         try:
             rows = _rows_decoder.decode(frame.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.malformed(f"{kind} data", str(exc))
+            self.malformed(f"{kind} data", str(exc), bytes(frame.data))
             return
         for raw in rows:
             try:
                 message = self._convert(kind, raw)
             except (msgspec.DecodeError, msgspec.ValidationError, models.RowProblem) as exc:
-                self.malformed(f"{kind} row", str(exc))
+                self.malformed(f"{kind} row", str(exc), bytes(raw))
                 continue
             if message is not None:
                 self.deliver(message)
 
     def _convert(self, kind: str, raw: msgspec.Raw) -> Message | None:
         if kind == "order":
-            return models.order_update(msgspec.json.decode(raw, type=models.OrderRow))
+            order = msgspec.json.decode(raw, type=models.OrderRow)
+            self.unknown_values(kind, order)
+            return models.order_update(order)
         if kind == "execution":
+            # Every execType flows: liquidation, ADL and delivery close the position, funding
+            # is money; the router's accounting tells them apart by ``exec_type``.
             row = msgspec.json.decode(raw, type=models.ExecutionRow)
-            if row.execType not in ("Trade", ""):
-                self.stats["non_trade_executions"] += 1  # funding, ADL, delivery: not fills of our orders
-                return None
+            self.unknown_values(kind, row)
+            if (row.execType or "Trade") != "Trade":
+                self.stats["non_trade_executions"] += 1
             return models.execution_update(row)
         if kind == "position":
             return models.position_update(msgspec.json.decode(raw, type=models.PositionRow))
         if kind == "wallet":
             account = msgspec.json.decode(raw, type=models.WalletAccount)
-            usdt = next((c for c in account.coin if c.coin == "USDT"), None)
-            return self._event("wallet", level="DEBUG", account_type=account.accountType, total_equity=account.totalEquity,
-                               total_available=account.totalAvailableBalance, usdt_equity=usdt.equity if usdt else "")
+            usdt = next((c for c in account.coin or () if c.coin == "USDT"), None)
+            return self._event("wallet", level="DEBUG", account_type=account.accountType or "", total_equity=account.totalEquity or "",
+                               total_available=account.totalAvailableBalance or "", usdt_equity=(usdt.equity or "") if usdt else "")
         self.stats["other_topics"] += 1
         return None

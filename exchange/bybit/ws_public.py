@@ -74,7 +74,7 @@ class PublicStream(V5Socket):
         try:
             frame = PUBLIC_FRAME_DECODER.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.malformed("undecodable", str(exc))
+            self.malformed("undecodable", str(exc), raw)
             return
         if frame.topic:
             self._on_push(frame)
@@ -83,19 +83,20 @@ class PublicStream(V5Socket):
         elif frame.op in ("ping", "pong") or frame.ret_msg == "pong":
             self.stats["pongs"] += 1
         else:
-            self.malformed("unknown frame", str(raw)[:200])
+            self.malformed("unknown frame", "neither a push nor an op answer", raw)
 
     def _on_push(self, frame: PublicFrame) -> None:
-        sub = self._subs.get(frame.topic)
+        topic = frame.topic or ""
+        sub = self._subs.get(topic)
         if sub is None:
-            self.malformed("unsubscribed topic", frame.topic)
+            self.malformed("unsubscribed topic", topic, msgspec.json.encode(frame))
             return
         symbol, interval = sub
-        for item in frame.data:
+        for item in frame.data or ():
             try:
                 bar = kline_from_ws(symbol, interval, item)
             except ValueError as exc:
-                self.malformed("bad kline values", str(exc))
+                self.malformed("bad kline values", str(exc), msgspec.json.encode(item))
                 continue
             if bar.confirmed:
                 # One confirm per (topic, start); a second one has been seen live (pitfall 5).
@@ -120,21 +121,30 @@ class PublicStream(V5Socket):
         self._expected_next[topic] = max(expected or 0, start + step)
 
     def _on_ack(self, frame: PublicFrame) -> None:
-        batch = self._pending.pop(frame.req_id, None)
+        """An ack answers the request whose ``req_id`` it echoes. Bybit has been seen to leave
+        ``req_id`` out of an ack: then it can only answer our one pending request, if one."""
+        if frame.req_id:
+            batch = self._pending.pop(frame.req_id, None)
+        elif len(self._pending) == 1:
+            batch = self._pending.pop(next(iter(self._pending)))
+        else:
+            batch = None
+            self.log_once("ack without req_id", "subscribe ack without req_id while several are pending", pending=len(self._pending))
+        reason = frame.reason
         if frame.success is False:
             self.stats["subscribe_refusals"] += 1
-            refused = frame.ret_msg.partition("topic:")[2].strip()
-            if "already subscribed" in frame.ret_msg:
+            refused = reason.partition("topic:")[2].strip()
+            if "already subscribed" in reason:
                 return
             if refused in self._subs and len(self._subs) > 1:
                 # A refused topic may silence the rest of the connection (§3.1): drop it, reconnect.
                 del self._subs[refused]
                 self.refused_topics.add(refused)
                 self.deliver(JournalEvent(ts_ms=int(self._clock() * 1000), kind="subscribe_refused", source=self.name,
-                                          message=frame.ret_msg, level="ERROR", data=(("topic", refused),)))
+                                          message=reason, level="ERROR", data=(("topic", refused),)))
                 self.request_reconnect(f"topic refused: {refused}")
                 return
-            self.log_once(f"refused:{frame.ret_msg}", "subscription refused", ret_msg=frame.ret_msg, topics=",".join(batch or ()))
+            self.log_once(f"refused:{reason}", "subscription refused", ret_msg=reason, topics=",".join(batch or ()))
             return
         if batch is None:
             return

@@ -21,6 +21,10 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     ``fill_through_ticks`` ticks beyond its price. ``costs`` is what the venue charges beyond
     its fee rates (spread, stop slippage, funding, partial fills: ``exchange.sim.costs``);
     ``funding_csv`` names a file of historical funding rates ("" = the constant rate).
+    ``answer_latency_ms`` delays every REST answer
+    and every WS op answer (auth, subscribe, pong): a venue is never instantaneous, and SDKs are
+    written against one that is not (pybit 5.17 records a subscribe's req_id only after sending
+    it); 0 is allowed for benches.
     """
 
     host: str = "127.0.0.1"
@@ -47,12 +51,13 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     order_id_seed: int = 0
     costs: Costs = NO_COSTS  # the bare core is frictionless; [sim] settings switch the costs on
     funding_csv: str = ""
+    answer_latency_ms: float = 3.0
 
     @classmethod
     def from_settings(cls, sim: Any, **overrides: Any) -> "SimConfig":
         """Map the bot's ``[sim]`` section (read by attribute, never imported) onto a SimConfig."""
         fields = ("host", "port", "speed", "data_dir", "loop", "api_key", "api_secret",
-                  "initial_equity", "maker_fee", "taker_fee")
+                  "initial_equity", "maker_fee", "taker_fee", "answer_latency_ms")
         values = {name: getattr(sim, name) for name in fields if hasattr(sim, name)}
         costs = {name: getattr(sim, name) for name in Costs.__struct_fields__ if hasattr(sim, name)}
         if costs:

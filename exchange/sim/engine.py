@@ -393,22 +393,13 @@ class Engine(OrderEntry, PositionAdmin):
         self._emit_order(order)
 
     def _check_liquidation(self) -> None:
-        """Cross margin: when equity falls below total maintenance margin, every position is closed at mark."""
+        """Cross margin: when equity falls below total maintenance margin, every position is
+        liquidated (``PositionAdmin.liquidate_all``)."""
         if not any(p.size for p in self.positions.values()):
             return
         if self.wallet + self.unrealised() >= self.position_mm():
             return
-        for pos in list(self.positions.values()):
-            if not pos.size:
-                continue
-            order = Order(
-                order_id=self._new_id(1), order_link_id="", symbol=pos.symbol,
-                side="Sell" if pos.side == "Buy" else "Buy", order_type="Market", price=self.mark(pos.symbol),
-                qty=pos.size, time_in_force="IOC", position_idx=pos.position_idx, seq=self._next_seq(),
-                created_ms=self.now_ms, reduce_only=True, create_type="CreateByLiq",
-            )
-            self._register(order)
-            self.fill(order, self.mark(pos.symbol), is_maker=False, exec_type="BustTrade")
+        self.liquidate_all()
 
     # --- private events ---------------------------------------------------------------------
 

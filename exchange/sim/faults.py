@@ -11,7 +11,7 @@ from typing import Literal
 import msgspec
 
 RestFaultKind = Literal["http500", "http503", "http403", "http429", "10000", "10002", "10006", "10016",
-                        "timeout_after", "timeout_before"]
+                        "10429", "429", "timeout_after", "timeout_before"]
 
 
 class RestFault(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +38,10 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True):
     ``silent_topics`` are never pushed while the plan holds (the connection stays healthy, so only a
     data watchdog notices); ``skip_confirm_rate`` / ``duplicate_confirm_rate`` drop or repeat
     ``confirm:true`` kline pushes.
+
+    Venue events: ``deliver`` names symbols whose contract is delivered (delisted) at the next
+    minute boundary after the plan is set: their orders are cancelled and every position is closed
+    at the mark with a ``Delivery`` execution, once per plan.
     """
 
     rest: tuple[RestFault, ...] = ()
@@ -45,6 +49,7 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True):
     silent_topics: tuple[str, ...] = ()
     skip_confirm_rate: float = 0.0
     duplicate_confirm_rate: float = 0.0
+    deliver: tuple[str, ...] = ()
     seed: int = 0
 
 
@@ -60,6 +65,7 @@ class FaultState:
         self._calls = [0] * len(plan.rest)
         self._fired = [0] * len(plan.rest)
         self.injected = 0
+        self._deliveries_due = plan.deliver
 
     def rest_fault(self, path: str) -> RestFault | None:
         """The fault to apply to this REST call, if any (every matching fault's counter advances)."""
@@ -75,6 +81,11 @@ class FaultState:
                 self.injected += 1
                 chosen = fault
         return chosen
+
+    def take_deliveries(self) -> tuple[str, ...]:
+        """Symbols to deliver now; each plan delivers once."""
+        due, self._deliveries_due = self._deliveries_due, ()
+        return due
 
     def skip_confirm(self) -> bool:
         return bool(self.plan.skip_confirm_rate) and self._rng.random() < self.plan.skip_confirm_rate

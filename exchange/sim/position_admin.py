@@ -1,12 +1,13 @@
-"""The position half of the engine's commands: trading-stop (Full mode), leverage and position mode
-(bybit-v5.md §6.2-6.4), with their idempotency codes 34040, 110043 and 110025."""
+"""The position half of the engine: trading-stop (Full mode), leverage and position mode
+(bybit-v5.md §6.2-6.4) with their idempotency codes 34040, 110043 and 110025, and the closes the
+venue makes on its own: liquidation (``BustTrade``) and delivery of a delisted contract (``Delivery``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any, Mapping
 
-from exchange.sim.orders import ZERO, V5Error, text
+from exchange.sim.orders import ZERO, Order, V5Error, text
 from exchange.sim.params import TRIGGER_BY, checked, decimal_param, int_param
 
 
@@ -105,3 +106,45 @@ class PositionAdmin:
             if not busy:
                 self.hedge[s] = hedge
         return {}
+
+    # --- closes the venue makes on its own ------------------------------------------------------
+
+    def liquidate_all(self) -> None:
+        """Cross margin below maintenance: Bybit first cancels every active order to free margin
+        (``CancelAllBeforeLiq``), then its liquidation engine takes each position over with a
+        ``CreateByLiq`` market order whose fill is a ``BustTrade`` execution with no orderLinkId.
+        The takeover happens at the mark here (Bybit uses the bankruptcy price)."""
+        for order in self.open_orders():
+            if not order.is_position_tpsl:
+                self._finish(order, "Cancelled", "CancelAllBeforeLiq")
+        for pos in list(self.positions.values()):
+            if pos.size:
+                self._venue_close(pos, "CreateByLiq", "BustTrade")
+
+    def deliver(self, symbol: str, now_ms: int) -> int:
+        """The contract of ``symbol`` is delivered (a delisting, bybit-v5.md enum ``Delivery``):
+        open orders end ``CancelBySettle``, every position closes at the mark with a ``Delivery``
+        execution. Returns how many positions were closed."""
+        self.now_ms = now_ms
+        if symbol not in self.rules:
+            return 0
+        for order in self.resting(symbol):
+            if not order.is_position_tpsl:
+                self._finish(order, "Cancelled", "CancelBySettle")
+        closed = 0
+        for (sym, _), pos in list(self.positions.items()):
+            if sym == symbol and pos.size:
+                self._venue_close(pos, "CreateByDelivery", "Delivery")
+                closed += 1
+        return closed
+
+    def _venue_close(self, pos: Any, create_type: str, exec_type: str) -> None:
+        """Close ``pos`` at the mark with an order of the venue's own (no orderLinkId)."""
+        order = Order(
+            order_id=self._new_id(1), order_link_id="", symbol=pos.symbol,
+            side="Sell" if pos.side == "Buy" else "Buy", order_type="Market", price=self.mark(pos.symbol),
+            qty=pos.size, time_in_force="IOC", position_idx=pos.position_idx, seq=self._next_seq(),
+            created_ms=self.now_ms, reduce_only=True, create_type=create_type,
+        )
+        self._register(order)
+        self.fill(order, self.mark(pos.symbol), is_maker=False, exec_type=exec_type)

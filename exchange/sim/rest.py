@@ -99,6 +99,7 @@ class RestApi:
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
+        await self.server.answer_latency()
         fault = self.server.faults.rest_fault(path)
         if fault is not None and fault.kind == "timeout_before":
             await asyncio.sleep(fault.stall_s)
@@ -108,14 +109,15 @@ class RestApi:
             body = {403: "access too frequent", 429: "Too Many Requests", 503: "Service Unavailable"}.get(
                 status, "Internal Server Error")
             return PlainTextResponse(body, status_code=status)
-        if fault is not None and fault.kind in ("10000", "10002", "10006", "10016"):
+        if fault is not None and fault.kind in ("10000", "10002", "10006", "10016", "10429", "429"):
             code = int(fault.kind)
             headers = None
             if code == 10006:
                 headers = {"X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "0",
                            "X-Bapi-Limit-Reset-Timestamp": str(wall_ms() + 1000)}
             msgs = {10000: "Server Timeout", 10002: "invalid request, please check your server timestamp or recv_window param",
-                    10006: "Too many visits!", 10016: "Server error"}
+                    10006: "Too many visits!", 10016: "Server error",
+                    10429: "System level frequency protection", 429: "System busy, please retry later"}
             return envelope(code, msgs[code], {}, self.server.now_ms(), headers)
         try:
             response = await self._dispatch(request, path)

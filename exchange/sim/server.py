@@ -10,6 +10,7 @@ Admin routes (loopback clients only; anything else gets 403):
 - ``POST /sim/clock/ack`` ``{"through_ms": B}`` → releases the minute after B (paced mode)
 - ``GET /sim/orders?orderLinkId=X`` → ``{orderLinkId, count, createRequests, orders}``
 - ``GET|POST|DELETE /sim/faults`` → read, replace (a ``FaultPlan`` JSON) or clear fault injection
+  (``{"deliver": ["ETHUSDT"]}`` delivers that contract at the next minute)
 - ``POST /sim/ws/drop`` ``{"stream": "public"|"private"|"all"}`` → close those WS connections now
 """
 
@@ -145,6 +146,11 @@ class SimServer:
         if self._loop is not None and self._ack_event is not None:
             self._loop.call_soon_threadsafe(self._ack_event.set)
 
+    async def answer_latency(self) -> None:
+        """Wait the configured answer latency (REST answers, WS op answers) on the server loop."""
+        if self.config.answer_latency_ms > 0:
+            await asyncio.sleep(self.config.answer_latency_ms / 1000)
+
     def set_faults(self, plan: FaultPlan) -> None:
         self._call(lambda: self.faults.set_plan(plan))
         if plan.ws_stall_s:
@@ -251,6 +257,8 @@ class SimServer:
     def _step(self) -> None:
         boundary = self.venue.advance()
         self._boundary_wall = time.monotonic()
+        for symbol in self.faults.take_deliveries():
+            self.venue.engine.deliver(symbol, boundary)
         self.publish_private()
         wanted = self.streams.subscribed_klines()
         if not wanted:

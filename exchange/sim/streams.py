@@ -155,6 +155,9 @@ class Streams:
                     pass
 
     async def _on_frame(self, conn: Connection, text: str) -> None:
+        # Every op answer crosses the network first; an SDK that sends before it is ready to
+        # hear the answer meets the same delay here as on Bybit.
+        await self.server.answer_latency()
         try:
             frame = json.loads(text)
             if not isinstance(frame, dict):

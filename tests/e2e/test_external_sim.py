@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -32,15 +31,16 @@ def external_sim():
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={"SMTBOT__BOT__SYMBOLS": '["BTCUSDT","ETHUSDT","SOLUSDT"]', "PATH": "/usr/bin:/bin"},
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=1).raise_for_status()
+    # Event-driven: the simulator prints its banner once it listens (a loaded host can take
+    # most of a minute to load the tapes); if it dies instead, its output says why.
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("smtbot simulator listening"):
             break
-        except httpx.HTTPError:
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "the simulator did not come up"
-            time.sleep(0.1)
+    else:
+        pytest.fail(f"the simulator exited before listening: {''.join(seen)}")
+    httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=5).raise_for_status()
     yield port
     proc.terminate()
     proc.wait(timeout=10)

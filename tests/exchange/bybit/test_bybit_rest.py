@@ -331,7 +331,9 @@ def test_wallet_equity_and_executions():
     rest, _ = make(venue)
     assert rest.wallet_equity() == Decimal("9999.5")
     fills = rest.executions("BTCUSDT")
-    assert [(f.exec_id, f.price, f.is_maker) for f in fills] == [("e1", Decimal("37000"), False), ("e2", Decimal("37010.5"), True)]
+    # Funding flows too, marked as such: the trade accounting books it, it fills no order.
+    assert [(f.exec_id, f.price, f.is_maker, f.exec_type) for f in fills] == [
+        ("f1", Decimal("1"), False, "Funding"), ("e1", Decimal("37000"), False, "Trade"), ("e2", Decimal("37010.5"), True, "Trade")]
 
 
 def test_rate_limit_headers_make_the_next_call_wait_and_10006_waits_for_the_reset():

@@ -121,6 +121,17 @@ def test_a_create_whose_answer_times_out_is_retried_and_exists_exactly_once(sim,
     assert ack.outcome == "ok" and ack.ret_code == 110072 and ack.order_id == rest.order("BTCUSDT", "e2e-slow-1").order_id
 
 
+@pytest.mark.parametrize("kind", ["10429", "429"])
+def test_a_create_refused_as_system_busy_is_resent_and_exists_once(sim, rest, kind):
+    rest.instruments(["BTCUSDT"])
+    sim.set_faults(FaultPlan(rest=(RestFault(kind=kind, path_prefix="/v5/order/create", nth=(1, 2)),)))
+    intent = OrderIntent(action="create", symbol="BTCUSDT", order_link_id=f"e2e-busy-{kind}", side="Buy", qty=Decimal("0.01"),
+                         price=last_price(rest) * Decimal("0.98"))
+    ack = rest.execute(intent)
+    counted = sim.orders_by_link_id(f"e2e-busy-{kind}")
+    assert (ack.outcome, counted["count"], counted["createRequests"], rest.stats["busy"]) == ("ok", 1, 1, 2)
+
+
 def test_a_fill_makes_a_position_whose_stop_moves_idempotently(sim, rest):
     buy = OrderIntent(action="create", symbol="BTCUSDT", order_link_id="e2e-mkt-1", side="Buy", order_type="Market",
                       time_in_force="IOC", qty=Decimal("0.01"))

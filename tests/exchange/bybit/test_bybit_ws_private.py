@@ -57,7 +57,7 @@ def test_auth_then_subscribe_then_typed_updates():
             await venue.send_raw(push("execution", FILL, dict(FILL, execId="f-1", execType="Funding")))
             await venue.send_raw(push("position", POSITION))
             await venue.send_raw(push("wallet", WALLET))
-            await until(lambda: len(got) == 4)
+            await until(lambda: len(got) == 5)
             stream.stop()
             await task
             return venue
@@ -67,10 +67,13 @@ def test_auth_then_subscribe_then_typed_updates():
     assert auth["args"][0] == KEY and auth["args"][1] == NOW + AUTH_EXPIRES_MARGIN_MS
     sub = next(m for m in venue.received if m["op"] == "subscribe")
     assert sub["args"] == ["order", "execution", "position", "wallet"]
-    order, fill, position, wallet = got
+    order, fill, funding, position, wallet = got
     assert isinstance(order, OrderUpdate) and order.status == "Cancelled" and order.reject_reason == "EC_PostOnlyWillTakeLiquidity"
     assert (order.price, order.stop_loss, order.avg_price, order.take_profit) == (Decimal("37000.00"), Decimal("36800.00"), None, None)
-    assert isinstance(fill, ExecutionUpdate) and (fill.exec_id, fill.price, fill.fee, fill.is_maker) == ("x-1", Decimal("37100.5"), Decimal("0.0742"), True)
+    assert isinstance(fill, ExecutionUpdate) and (fill.exec_id, fill.price, fill.fee, fill.is_maker, fill.exec_type) == (
+        "x-1", Decimal("37100.5"), Decimal("0.0742"), True, "Trade")
+    # Funding is money the position cost: it reaches the owner, marked as funding.
+    assert isinstance(funding, ExecutionUpdate) and (funding.exec_id, funding.exec_type) == ("f-1", "Funding")
     assert isinstance(position, PositionUpdate) and (position.avg_price, position.take_profit, position.size) == (Decimal("37000"), None, Decimal("0.010"))
     assert isinstance(wallet, JournalEvent) and wallet.kind == "wallet" and ("total_equity", "10000.0762") in wallet.data
 
@@ -112,15 +115,24 @@ def test_after_a_reconnect_the_owner_is_told_to_reconcile_and_bad_rows_are_skipp
             await venue.send_raw(push("order", dict(ORDER, side=""), {"symbol": "BTCUSDT"}, dict(ORDER, orderStatus="New", rejectReason="EC_NoError")))
             await venue.send_raw(push("position", {"symbol": "BTCUSDT", "size": "0"}))
             await venue.send_raw('{"topic":"order","data":"oops"}')
-            await until(lambda: len(got) == 4)
+            await until(lambda: len([m for m in got if not _is_bad_row(m)]) == 4 and len(got) == 7)
             stream.stop()
             await task
             return stream
 
     stream = run(scenario())
-    lost, reconnect, order, flat = got
+    bad = [m for m in got if _is_bad_row(m)]
+    lost, reconnect, order, flat = [m for m in got if not _is_bad_row(m)]
     assert lost.kind == "private_disconnected" and lost.level == "WARNING"
     assert reconnect.kind == "private_reconnect" and reconnect.level == "WARNING"
     assert isinstance(order, OrderUpdate) and order.status == "New" and order.reject_reason is None
     assert isinstance(flat, PositionUpdate) and flat.size == 0 and flat.side is None and flat.avg_price is None
     assert stream.stats["malformed"] == 3
+    # Each unusable row is journaled with the venue's own text, never skipped silently.
+    assert [dict(m.data)["kind"] for m in bad] == ["order row", "order row", "order data"]
+    assert json.loads(dict(bad[0].data)["raw"])["orderId"] == "oid-1" and json.loads(dict(bad[1].data)["raw"]) == {"symbol": "BTCUSDT"}
+    assert dict(bad[2].data)["raw"] == '"oops"'
+
+
+def _is_bad_row(message) -> bool:
+    return isinstance(message, JournalEvent) and message.kind == "venue_row_undecodable"

@@ -97,15 +97,21 @@ def test_malformed_frames_are_counted_logged_once_per_kind_and_never_fatal(caplo
                           b"\x00\x01binary"]:
                 await venue.send_raw(frame)
             await venue.push("kline.1.BTCUSDT", kline_frame("BTCUSDT", 1, T0, bar_row(T0), True))
-            await until(lambda: len(got) == 1)
+            await until(lambda: any(isinstance(m, Kline) for m in got))
             return stream
 
     with caplog.at_level(logging.WARNING, logger="exchange.bybit"):
         stream = run(scenario())
     assert stream.stats["malformed"] == 7 and stream.connections == 1
-    kinds = [r.kind for r in caplog.records if r.getMessage() == "malformed frame skipped"]
-    assert sorted(kinds) == ["bad kline values", "undecodable", "unsubscribed topic"]
-    assert got[0].start_ms == T0
+    kinds = {r.kind for r in caplog.records if r.getMessage() == "malformed frame skipped"}
+    assert kinds == {"bad kline values", "undecodable", "unsubscribed topic"}
+    (bar,) = [m for m in got if isinstance(m, Kline)]
+    assert bar.start_ms == T0
+    # Every distinct problem is journaled once, with the raw text the venue sent.
+    events = [m for m in got if isinstance(m, JournalEvent)]
+    assert all(e.kind == "venue_row_undecodable" and dict(e.data)["raw"] for e in events)
+    assert "{not json" in [dict(e.data)["raw"] for e in events]
+    assert any("not-a-number" in dict(e.data)["raw"] for e in events)
 
 
 def test_a_duplicated_confirm_is_delivered_once():
