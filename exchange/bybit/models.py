@@ -83,7 +83,6 @@ class OrderRow(msgspec.Struct):
     rejectReason: Text = None
     updatedTime: Text = None
     stopOrderType: Text = None
-    triggerPrice: Text = None
 
 
 class ExecutionRow(msgspec.Struct):
