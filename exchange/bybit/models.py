@@ -83,7 +83,6 @@ class OrderRow(msgspec.Struct):
     rejectReason: Text = None
     updatedTime: Text = None
     stopOrderType: Text = None
-    triggerPrice: Text = None
 
 
 class ExecutionRow(msgspec.Struct):
@@ -308,6 +307,16 @@ def flag(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
+def position_idx(value: Any, row: msgspec.Struct) -> int:
+    """0 (one-way), 1 or 2 (hedge); unset means 0, but garbage is no slot to guess."""
+    if value is None or value == "":
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise RowProblem(f"{type(row).__name__} with positionIdx {value!r}") from None
+
+
 def int_or_zero(text: Any) -> int:
     try:
         return int(text)
@@ -341,7 +350,7 @@ def order_update(row: OrderRow) -> OrderUpdate:
         qty=decimal_or_none(row.qty) or Decimal(0),
         cum_exec_qty=decimal_or_none(row.cumExecQty) or Decimal(0),
         avg_price=price_or_none(row.avgPrice),
-        position_idx=int_or_zero(row.positionIdx),
+        position_idx=position_idx(row.positionIdx, row),
         reduce_only=flag(row.reduceOnly),
         stop_loss=price_or_none(row.stopLoss),
         take_profit=price_or_none(row.takeProfit),
@@ -379,7 +388,7 @@ def position_update(row: PositionRow) -> PositionUpdate:
     size = decimal_or_none(row.size) or Decimal(0)
     return PositionUpdate(
         symbol=_require(row.symbol, "symbol", row),
-        position_idx=int_or_zero(row.positionIdx),
+        position_idx=position_idx(row.positionIdx, row),
         side=row.side if row.side in _SIDES else None,  # type: ignore[arg-type]
         size=size,
         avg_price=price_or_none(row.avgPrice or row.entryPrice),

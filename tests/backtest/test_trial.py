@@ -16,6 +16,7 @@ from backtest.run import Window, run_backtest
 from backtest.tape import Tape, record_tape
 from backtest.trial import run_trial
 from exchange.sim.market import MINUTE_MS, load_store
+from strategy.orders import order_link_id
 from strategy.paths import fired_candidates
 
 BASE = Path("settings.toml").read_text()
@@ -75,6 +76,12 @@ def test_the_cases_exercise_what_they_are_named_for(tape: Tape) -> None:
     results = {name: run_trial(tape, settings_with(o)) for name, o in CASES.items()}
     assert len(results["defaults"].trades) >= 10
     assert {t.exit_reason for t in results["defaults"].trades} >= {"stop", "target"}
+    # The venue's costs are on by default, and the trial prices them: slipped stops, funding,
+    # entries filled in part by a bar that only touched them.
+    defaults = results["defaults"]
+    assert any(t.slippage_usdt > 0 for t in defaults.trades) and any(t.funding_usdt != 0 for t in defaults.trades)
+    asked = {order_link_id(d.symbol, d.tick_ms, d.path, d.side): d.qty for d in defaults.takes if d.path and d.side}
+    assert any(t.qty < asked[t.order_link_id] for t in defaults.trades)
     assert results["one slot, no cooldown, wide zones"].refused > 0
     assert results["long history, entries at the close (PostOnly refused)"].takes
     assert not results["long history, entries at the close (PostOnly refused)"].trades
