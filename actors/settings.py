@@ -165,6 +165,7 @@ DEFAULT_TUNE_RANGES: TuneRanges = {
     "strategy.entry_offset_bps": (0.0, 3.0),
     "strategy.entry_ttl_bars": (1, 6),
     "risk.cooldown_bars": (0, 15),
+    "risk.min_stop_cost_multiple": (1.0, 4.0),
 }
 
 

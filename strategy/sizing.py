@@ -120,6 +120,9 @@ def plan_trade(frame: FrameState, d: int, ctx: EntryContext) -> tuple[TradePrice
     if distance / entry > dec(s.max_stop_pct):
         return None, (*facts, Reason("gate.stop_too_wide", s.max_stop_pct))
     loss_per_unit = costs.loss_per_unit(entry, stop, d)
+    if distance <= 0 or loss_per_unit <= 0:
+        # Only a floor of zero (no costs, no ATR floor) lets a stop sit at the entry: nothing to size for.
+        return None, (*facts, Reason("gate.stop_at_entry", float(distance)))
     target = ins.round_price(costs.target_for(entry, d, dec(s.rr) * loss_per_unit), safe_rounding(d))
     net_rr = costs.profit_per_unit(entry, target, d) / loss_per_unit
     facts += (Reason("size.round_trip_bps", float(costs.round_trip * BPS)), Reason("size.net_rr", round(float(net_rr), 6)))

@@ -205,3 +205,9 @@ def test_a_candidate_whose_loss_at_its_stop_would_cross_the_daily_limit_is_rejec
     over = context(realised_pnl_today=D(-50), open_risk=D(100) - D(50) - loss + D("0.0001"))
     rejected = decide(d, over)
     assert rejected.kind == "REJECT" and "cross_based.gate.daily_loss_at_stop" in codes(rejected)
+
+
+def test_a_stop_at_the_entry_is_rejected_when_nothing_floors_it():
+    free = msgspec.structs.replace(context(), costs=Costs(D(0), D(0), D(0)))
+    d = take(long_cross(low_hist=(100.0,), low=100.0), with_strategy(free, stop_buffer_bps=0.0))
+    assert d.kind == "REJECT" and "cross_based.gate.stop_at_entry" in codes(d)
