@@ -11,6 +11,7 @@ from actors.messages import AccountView, Decision, Instrument, MarketState
 from actors.settings import RiskSettings, StrategySettings
 from actors.symbol import Decide
 from strategy.context import EntryContext
+from strategy.costs import account_costs
 from strategy.entry import evaluate_entry
 
 
@@ -18,7 +19,8 @@ def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: In
                   bias: tuple[MarketState, ...], account: AccountView | None) -> EntryContext:
     """Everything one decision reads besides ``state``: settings, rules, the same-tick bias
     states and the router's last account view. Before the router's first view the equity is
-    unknown (zero), so sizing refuses every entry: the bot opens nothing until it has reconciled."""
+    unknown (zero), so sizing refuses every entry: the bot opens nothing until it has reconciled.
+    The costs are the symbol's fee rates as the venue reported them, else ``[risk]``'s fallback."""
     by_symbol = {b.symbol: b for b in bias if not b.is_stale}
     symbol = state.symbol
     if account is None:
@@ -34,6 +36,8 @@ def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: In
         cooldown_until_ms=dict(account.cooldown_until_ms).get(symbol, 0),
         realised_pnl_today=account.realised_pnl_today,
         equity=account.equity,
+        open_risk=account.open_risk,
+        costs=account_costs(symbol, account, risk),
     )
 
 

@@ -191,6 +191,8 @@ class Decision(Message, frozen=True):
     stop_price: Decimal | None = None
     target_price: Decimal | None = None
     qty: Decimal | None = None
+    # A TAKE's 1 R: the USDT a stop-out at ``stop_price`` costs, fees and slippage allowance included.
+    loss_at_stop: Decimal | None = None
 
 
 OrderAction = Literal["create", "amend", "cancel", "cancel_all", "trading_stop"]
@@ -400,6 +402,10 @@ class AccountView(Message, frozen=True):
     open_symbols: tuple[str, ...] = ()
     working_entry_symbols: tuple[str, ...] = ()
     cooldown_until_ms: tuple[tuple[str, int], ...] = ()
+    # Worst-case loss of the open positions at their stops on the exchange, fees included (>= 0).
+    open_risk: Decimal = Decimal(0)
+    # The account's (symbol, maker, taker) fee rates as the venue last reported them; empty: unread.
+    fee_rates: tuple[tuple[str, Decimal, Decimal], ...] = ()
 
 
 class Now(Message, frozen=True):
@@ -440,12 +446,17 @@ class VenueSnapshot(Message, frozen=True):
     orders: tuple[OrderUpdate, ...]
     equity: Decimal | None = None
     error: str = ""
+    # (symbol, maker, taker), read only when the request asked for them; fee_error says why not.
+    fee_rates: tuple[tuple[str, Decimal, Decimal], ...] = ()
+    fee_error: str = ""
 
 
 class SnapshotRequest(Message, frozen=True):
-    """Router core → its shell: read positions, working orders and equity from the venue."""
+    """Router core → its shell: read positions, working orders and equity from the venue
+    (and the account's fee rates when ``fee_rates``: at boot and once per UTC day)."""
 
     ts_ms: int
+    fee_rates: bool = False
 
 
 class FillsRequest(Message, frozen=True):

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
+
+import msgspec
 
 from actors.messages import (
     AccountView,
@@ -41,6 +43,7 @@ from actors.messages import (
 from actors.settings import RiskSettings, StrategySettings
 from actors.shell import CoreActor, Deliver, Outbox, Recorder
 from strategy.context import cooldown_until
+from strategy.costs import Costs, costs_for, worst_case_loss
 from strategy.exits import TradePlan, entry_intent, plan_exits, stale_entries, trade_plan
 from strategy.trades import trade_closed
 
@@ -79,6 +82,9 @@ class RouterCore:
         self.equity = Decimal(0)
         self.realised_today = Decimal(0)
         self._day = 0
+        # The account's (symbol, maker, taker) rates and the UTC day they were read on (None: never).
+        self.fee_rates: tuple[tuple[str, Decimal, Decimal], ...] = ()
+        self._rates_day: int | None = None
         self.cooldowns: dict[str, int] = {}
         self.counts: Counter[str] = Counter()
         self._cycle: int | None = None
@@ -222,7 +228,10 @@ class RouterCore:
         for decision in takes:
             out += self._take(decision)
         self._snapshot_due = True
-        return out + [("self", SnapshotRequest(ts_ms=boundary_ms))]
+        # Fee rates change with the VIP level: read at boot, again on the first cycle of every UTC
+        # day, and every cycle after a failed read until one succeeds.
+        rates_due = self._rates_day != self.now_ms // DAY_MS
+        return out + [("self", SnapshotRequest(ts_ms=boundary_ms, fee_rates=rates_due))]
 
     def _on_snapshot(self, snap: VenueSnapshot) -> Outbox:
         self._snapshot_due = False
@@ -238,6 +247,14 @@ class RouterCore:
         self.orders = {o.order_id: o for o in snap.orders if o.status in WORKING}
         if snap.equity is not None:
             self.equity = snap.equity
+        if snap.fee_rates:
+            self.fee_rates, self._rates_day = snap.fee_rates, snap.ts_ms // DAY_MS
+        elif snap.fee_error:
+            self.counts["fee_rates_failed"] += 1
+            out.append(("journal", JournalEvent(
+                ts_ms=snap.ts_ms, kind="fee_rates_unread", source="router", level="WARNING",
+                message=f"fee rates could not be read, {'keeping the last ones' if self.fee_rates else 'using [risk] maker_fee/taker_fee'}: {snap.fee_error}"[:300],
+            )))
         if self.is_protective:
             self.is_protective = False
             adopted = sorted(p.symbol for p in self.positions.values() if p.symbol not in self.plans)
@@ -262,13 +279,15 @@ class RouterCore:
             instrument = self.instruments.get(position.symbol)
             if instrument is None:
                 continue
-            intents += plan_exits(position, working, self.plans.get(position.symbol), instrument, self.strategy, now_ms)
+            intents += plan_exits(position, working, self.plans.get(position.symbol), instrument, self.strategy, now_ms,
+                                  costs=self.costs(position.symbol))
         # Our take-profits left behind by a position that is gone.
         held = set(self.positions)
         for symbol, idx in sorted({(o.symbol, o.position_idx) for o in working if o.reduce_only} - held):
             flat = PositionUpdate(symbol=symbol, position_idx=idx, side=None, size=Decimal(0), avg_price=None, updated_ms=now_ms)
             if symbol in self.instruments:
-                intents += plan_exits(flat, working, None, self.instruments[symbol], self.strategy, now_ms)
+                intents += plan_exits(flat, working, None, self.instruments[symbol], self.strategy, now_ms,
+                                      costs=self.costs(symbol))
         intents += stale_entries(working, now_ms, self.strategy)
         out: Outbox = []
         for intent in intents:
@@ -348,6 +367,25 @@ class RouterCore:
         done, self._cycle = self._cycle, None
         return [("pacer", CycleDone(boundary_ms=done))]
 
+    def costs(self, symbol: str) -> Costs:
+        return costs_for(symbol, self.fee_rates, self.risk)
+
+    def open_risk(self) -> Decimal:
+        """What the open positions lose if every stop fills now, fees and slippage allowance
+        included: each at the stop the exchange holds (a break-even stop risks nothing), else the
+        plan's, else the adopted fallback ``max_stop_pct`` from the entry."""
+        total = Decimal(0)
+        for position in self.positions.values():
+            if position.side is None or position.avg_price is None:
+                continue
+            d = 1 if position.side == "Buy" else -1
+            plan = self.plans.get(position.symbol)
+            stop = position.stop_loss
+            if stop is None:
+                stop = plan.stop if plan is not None else position.avg_price * (1 - d * Decimal(str(self.strategy.max_stop_pct)))
+            total += worst_case_loss(position.avg_price, stop, d, position.size, self.costs(position.symbol))
+        return total
+
     def account_view(self, ts_ms: int) -> AccountView:
         return AccountView(
             ts_ms=ts_ms,
@@ -356,6 +394,8 @@ class RouterCore:
             open_symbols=tuple(sorted({key[0] for key in self.positions})),
             working_entry_symbols=tuple(sorted(self._entry_symbols())),
             cooldown_until_ms=tuple(sorted((s, t) for s, t in self.cooldowns.items() if t > ts_ms)),
+            open_risk=self.open_risk(),
+            fee_rates=self.fee_rates,
         )
 
 
@@ -375,6 +415,18 @@ class Venue(Protocol):
     def switch_position_mode(self, symbol: str, *, hedge: bool) -> bool: ...
 
     def set_leverage(self, symbol: str, leverage: int | Decimal) -> bool: ...
+
+    def fee_rates(self, symbol: str | None = None) -> Mapping[str, FeeRate]: ...
+
+
+class FeeRate(Protocol):
+    """One symbol's rates as the venue reports them (``exchange.bybit.models.FeeRate``)."""
+
+    @property
+    def maker(self) -> Decimal: ...
+
+    @property
+    def taker(self) -> Decimal: ...
 
 
 class RouterIO:
@@ -405,14 +457,14 @@ class RouterIO:
         if isinstance(request, OrderIntent):
             return self.venue.execute(request)
         if isinstance(request, SnapshotRequest):
-            return self.snapshot(request.ts_ms)
+            return self.snapshot(request.ts_ms, fee_rates=request.fee_rates)
         if isinstance(request, FillsRequest):
             return self.fills(request)
         raise TypeError(f"the router performs no {type(request).__name__}")
 
-    def snapshot(self, ts_ms: int) -> VenueSnapshot:
+    def snapshot(self, ts_ms: int, *, fee_rates: bool = False) -> VenueSnapshot:
         try:
-            return VenueSnapshot(
+            snap = VenueSnapshot(
                 ts_ms=ts_ms,
                 positions=tuple(self.venue.positions()),
                 orders=tuple(self.venue.open_orders()),
@@ -420,6 +472,15 @@ class RouterIO:
             )
         except Exception as exc:  # noqa: BLE001 - a failed read is journaled; the next cycle reads again
             return VenueSnapshot(ts_ms=ts_ms, positions=(), orders=(), error=f"{type(exc).__name__}: {exc}")
+        if not fee_rates:
+            return snap
+        try:
+            rates = tuple(sorted((s, r.maker, r.taker) for s, r in self.venue.fee_rates().items()))
+        except Exception as exc:  # noqa: BLE001 - positions still count; the router keeps its last rates
+            return msgspec.structs.replace(snap, fee_error=f"{type(exc).__name__}: {exc}")
+        if not rates:
+            return msgspec.structs.replace(snap, fee_error="the venue reported no fee rates")
+        return msgspec.structs.replace(snap, fee_rates=rates)
 
     def venue_events(self) -> list[JournalEvent]:
         """What the venue client could not use (undecodable rows, unknown enum values), to journal."""
@@ -452,7 +513,7 @@ class RouterActor(CoreActor):
         try:
             for event in self.io.prepare_account(sorted(self.core.instruments), self._leverage, self._now_ms()):
                 self._deliver("journal", event)
-            self.perform(SnapshotRequest(ts_ms=self._now_ms()))
+            self.perform(SnapshotRequest(ts_ms=self._now_ms(), fee_rates=True))
         except Exception as exc:  # noqa: BLE001 - same contract as a failure in on_receive
             self._fail(SnapshotRequest(ts_ms=0), exc)
 

@@ -98,19 +98,31 @@ class StrategySettings(_Section, frozen=True):
     weight_15m: float = 0.25
     weight_bias: float = 0.3
     swing_lookback: Count = 10
-    stop_buffer_ticks: Annotated[int, Meta(ge=0)] = 2
-    entry_offset_ticks: Annotated[int, Meta(ge=0)] = 2
+    stop_buffer_bps: Annotated[float, Meta(ge=0, le=500)] = 1.0
+    entry_offset_bps: Annotated[float, Meta(ge=0, le=500)] = 0.5
     rr: Positive = 1.5
     be_trigger_r: Positive = 1.0
     entry_ttl_bars: Count = 3
-    min_stop_ticks: Count = 5
     max_stop_pct: Annotated[float, Meta(gt=0, le=0.2)] = 0.02
-    break_even_fees: Annotated[float, Meta(ge=0, le=0.01)] = 0.00075
     close_slippage_pct: Annotated[float, Meta(gt=0, le=0.05)] = 0.005
+    min_net_rr: Positive = 1.0
 
     def __post_init__(self) -> None:
         if not self.wt_oversold < 0 < self.wt_overbought:
             raise ValueError("wt_oversold: must be below 0, and wt_overbought above 0")
+        # Every entry path must be able to fire and pass (strategy/paths.py, strategy/scoring.py).
+        if self.wt_ma < 2:
+            raise ValueError("wt_ma: must be at least 2: with wt2 = sma(wt1, 1) = wt1 the lines never cross "
+                             "or converge, so cross_based and pre_cross could never fire")
+        best = 5 * (abs(self.weight_3m) + abs(self.weight_5m) + abs(self.weight_15m)) + abs(self.weight_bias)
+        for path in ("cross_based", "pre_cross", "ha_reversal"):
+            base = getattr(self, f"base_{path}")
+            if base + best < self.score_min:
+                raise ValueError(f"score_min: {self.score_min} is out of reach of {path}: its base {base} plus "
+                                 f"every factor agreeing ({best:g}) stays below it")
+        if self.min_net_rr > self.rr:
+            raise ValueError(f"min_net_rr: {self.min_net_rr} is above rr {self.rr}: targets are set at rr R net of "
+                             "fees, so every candidate would be rejected")
 
 
 class RiskSettings(_Section, frozen=True):
@@ -120,6 +132,17 @@ class RiskSettings(_Section, frozen=True):
     max_positions: Annotated[int, Meta(ge=1, le=100)] = 3
     cooldown_bars: Annotated[int, Meta(ge=0)] = 5
     daily_loss_limit: Positive = 100.0
+    maker_fee: Annotated[float, Meta(ge=-0.001, le=0.01)] = 0.0002
+    taker_fee: Annotated[float, Meta(ge=0, le=0.01)] = 0.00055
+    slippage_bps: Annotated[float, Meta(ge=0, le=500)] = 2.0
+    min_stop_cost_multiple: Annotated[float, Meta(ge=1, le=50)] = 2.0
+    min_stop_atr: Annotated[float, Meta(ge=0, le=50)] = 1.5
+    atr_bars: Annotated[int, Meta(ge=1, le=16)] = 14
+    stop_floor: Literal["widen", "reject"] = "widen"
+
+    def round_trip(self) -> float:
+        """The fallback round-trip cost as a fraction of price: maker entry + taker stop + slippage allowance."""
+        return self.maker_fee + self.taker_fee + self.slippage_bps / 10_000
 
 
 class JournalSettings(_Section, frozen=True):
@@ -148,10 +171,11 @@ DEFAULT_TUNE_RANGES: TuneRanges = {
     "strategy.weight_bias": (0.0, 0.6),
     "strategy.be_trigger_r": (0.5, 2.0),
     "strategy.swing_lookback": (5, 20),
-    "strategy.stop_buffer_ticks": (0, 6),
-    "strategy.entry_offset_ticks": (0, 6),
+    "strategy.stop_buffer_bps": (0.0, 5.0),
+    "strategy.entry_offset_bps": (0.0, 3.0),
     "strategy.entry_ttl_bars": (1, 6),
     "risk.cooldown_bars": (0, 15),
+    "risk.min_stop_cost_multiple": (1.0, 4.0),
 }
 
 
@@ -163,6 +187,13 @@ class Settings(_Section, frozen=True):
     journal: JournalSettings = JournalSettings()
     web: WebSettings = WebSettings()
     tune: TuneRanges = msgspec.field(default_factory=lambda: dict(DEFAULT_TUNE_RANGES))
+
+    def __post_init__(self) -> None:
+        # The cost floor may not sit beyond the widest stop allowed, or every candidate is rejected.
+        floor = self.risk.min_stop_cost_multiple * self.risk.round_trip()
+        if floor >= self.strategy.max_stop_pct:
+            raise ValueError(f"risk: min_stop_cost_multiple x round trip ({floor:.6f} of price) is at or above "
+                             f"strategy.max_stop_pct {self.strategy.max_stop_pct}: no stop could be placed")
 
 
 class Secret:

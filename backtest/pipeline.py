@@ -78,7 +78,7 @@ class Pipeline:
                                               message=f"venue=sim-inprocess symbols={len(self.symbols)}"))
         for event in self.router_io.prepare_account(sorted(self.router.instruments), self.settings.risk.leverage, now):
             self._deliver("journal", event)
-        self._run(self.router, self.router_io.perform(SnapshotRequest(ts_ms=now)), self._perform_router)
+        self._run(self.router, self.router_io.perform(SnapshotRequest(ts_ms=now, fee_rates=True)), self._perform_router)
         bars = self.settings.bot.bootstrap_bars
         for symbol, core in self.cores.items():
             for request in SymbolIO.bootstrap_requests(symbol, core.timeframes, bars, now):

@@ -13,7 +13,9 @@ ticks, by the rules they run:
   the take-profit placed once (re-priced to the nearest maker price when the mark is through it)
   and the break-even lock when the mark is ``be_trigger_r`` in profit (``strategy.exits``);
 - the account view a decision sees is the one of the cycle before its tick (positions, plans,
-  cooldowns, the UTC day's realised PnL, equity with the open positions marked);
+  cooldowns, the UTC day's realised PnL, equity with the open positions marked, the open positions'
+  worst case at the stop the exchange holds: the entry's, or the break-even lock from the cycle
+  after the one that sent it; the venue's fee rates, read at boot);
 - the venue (``exchange.sim``): PostOnly refused at the last price, limits fill at their price once
   the bar's path trades ``fill_through_ticks`` through them, the stop triggers on the path and
   fills where it triggered, events along a segment nearest first and the stop first on a tie
@@ -43,6 +45,7 @@ from exchange.sim.engine import money
 from exchange.sim.intrabar import path_points
 from exchange.sim.market import MINUTE_MS
 from strategy.context import cooldown_until
+from strategy.costs import costs_for, worst_case_loss
 from strategy.entry import evaluate_entry
 from strategy.exits import break_even_price, maker_exit_price
 from strategy.orders import TradePlan, link_id, opposite, trade_plan
@@ -83,6 +86,9 @@ class _Trade:
     direction: int = 1
     entry: Decimal = Decimal(0)
     qty: Decimal = Decimal(0)
+    stop: Decimal = Decimal(0)  # the stop attached to the entry
+    lock_ms: int | None = None  # the cycle that sent the break-even lock (the exchange holds it after)
+    lock_stop: Decimal = Decimal(0)
     working_until_ms: int | None = None  # the last cycle at whose takes the unfilled entry still rests
     closed: TradeClosed | None = None
     booked: bool = False  # realised PnL counted into its UTC day
@@ -122,6 +128,8 @@ class _Book:
         self.live: list[_Trade] = []  # not yet over for the account view
         self.wallet_closed = Decimal(0)
         self.realised: dict[int, Decimal] = {}
+        # The router reads the venue's rates at boot: the simulator's, the tape's.
+        self.fee_rates = tuple((symbol, tape.maker_fee, tape.taker_fee) for symbol in sorted(tape.symbols))
 
     def view(self, c: int) -> AccountView:
         """The account view the router sends after the snapshot of cycle ``c``."""
@@ -129,6 +137,7 @@ class _Book:
         equity = self.tape.initial_equity
         keep = []
         exiting = Decimal(0)  # PnL of the trades that exit at ``c``: booked after this view
+        open_risk = Decimal(0)
         for trade in self.live:
             exit_ms = trade.exit_ms
             until = None
@@ -151,6 +160,9 @@ class _Book:
                 bars = self.tape.bars[trade.symbol]
                 mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
                 equity += trade.upl_at(c, mark) + trade.wallet_at(c)
+                stop = trade.lock_stop if trade.lock_ms is not None and trade.lock_ms < c else trade.stop
+                costs = costs_for(trade.symbol, self.fee_rates, self.risk)
+                open_risk += worst_case_loss(trade.entry, stop, trade.direction, trade.qty, costs)
             over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
             if not over:
                 keep.append(trade)
@@ -164,6 +176,8 @@ class _Book:
             open_symbols=tuple(sorted(open_symbols)),
             working_entry_symbols=tuple(sorted(busy - open_symbols)),
             cooldown_until_ms=tuple(sorted(cooldowns.items())),
+            open_risk=open_risk,
+            fee_rates=self.fee_rates,
         )
 
     def refusal(self, symbol: str, b: int, accepted: set[str]) -> bool:
@@ -244,7 +258,7 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
                 # 110007: the venue refuses the create; the router drops the plan at its answer.
                 trade = _Trade(plan.symbol, tick, tick + MINUTE_MS, router_end_ms=tick - MINUTE_MS)
             else:
-                trade = _follow(tape, settings, tape.instruments[decision.symbol], plan)
+                trade = _follow(tape, settings, tape.instruments[decision.symbol], plan, book.fee_rates)
             book.trades.append(trade)
             book.live.append(trade)
     trades = sorted((t.closed for t in book.trades if t.closed is not None), key=lambda t: (t.exit_ms, t.symbol))
@@ -400,7 +414,8 @@ class _Course:
                 self.fill_target(ms, qty)
 
 
-def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradePlan) -> _Trade:
+def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradePlan,
+            fee_rates: tuple[tuple[str, Decimal, Decimal], ...]) -> _Trade:
     """Place ``plan``'s entry at its tick and follow it to its end, in the trade's direction:
     prices are negated for a short, so a short walks as a long does."""
     s = settings.strategy
@@ -415,6 +430,8 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
         trade.end_ms = trade.router_end_ms = t + MINUTE_MS
         return trade
     trade.entry, trade.qty, trade.tick_size, trade.entry_ticks = plan.entry, plan.qty, bars.tick_size, entry
+    trade.stop = plan.stop
+    costs = costs_for(plan.symbol, fee_rates, settings.risk)
     ttl_end = t + s.entry_ttl_bars * MINUTE_MS
     trade.working_until_ms = ttl_end  # the TTL cycle cancels it after its takes
     n = len(bars.close)
@@ -457,9 +474,11 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
             stop = course.stop
             assert stop is not None
             if mark - entry >= be_needed:
-                lock = d * bars.ticks(break_even_price(plan.entry, d, instrument, s))
+                lock_price = break_even_price(plan.entry, d, instrument, costs)
+                lock = d * bars.ticks(lock_price)
                 if stop.point < lock < mark:
                     stop.point = stop.price = lock
+                    trade.lock_ms, trade.lock_stop = boundary, lock_price
         j += 1
     if trade.fill_ms is None:
         return trade  # still resting when the window ends

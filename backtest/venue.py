@@ -118,6 +118,9 @@ class InProcessVenue:
     def executions(self, symbol: str | None = None, *, start_ms: int | None = None, end_ms: int | None = None) -> list[ExecutionUpdate]:
         return self.rest.executions(symbol, start_ms=start_ms, end_ms=end_ms)
 
+    def fee_rates(self, symbol: str | None = None) -> dict[str, models.FeeRate]:
+        return self.rest.fee_rates(symbol)
+
     def switch_position_mode(self, symbol: str, *, hedge: bool) -> bool:
         return self.rest.switch_position_mode(symbol, hedge=hedge)
 

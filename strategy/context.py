@@ -13,6 +13,7 @@ import msgspec
 
 from actors.messages import Instrument, MarketState
 from actors.settings import RiskSettings, StrategySettings
+from strategy.costs import Costs
 
 BAR_MS = 60_000
 
@@ -24,6 +25,9 @@ class EntryContext(msgspec.Struct, frozen=True, kw_only=True):
     decision's is ignored (the bias is never computed from a stale tick).
     ``cooldown_until_ms`` is the first tick at which the symbol may enter again.
     ``realised_pnl_today`` is the UTC day's realised PnL; the caller resets it at 00:00 UTC.
+    ``open_risk`` is what the open positions lose if every stop fills (fees included, >= 0).
+    ``costs`` are the symbol's fee rates (the venue's, else the settings' fallback) and the
+    slippage allowance.
     """
 
     strategy: StrategySettings
@@ -36,6 +40,8 @@ class EntryContext(msgspec.Struct, frozen=True, kw_only=True):
     cooldown_until_ms: int = 0
     realised_pnl_today: Decimal = Decimal(0)
     equity: Decimal = Decimal(0)
+    open_risk: Decimal = Decimal(0)
+    costs: Costs
 
 
 def cooldown_until(exit_ms: int, risk: RiskSettings) -> int:

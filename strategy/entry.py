@@ -7,7 +7,9 @@ candidates that fired but failed make REJECT with every factor; nothing fired is
 
 Reason codes are machine-readable: ``<path>.<term>`` for a candidate's evidence and
 score terms (``cross_based.15m.ema200``, ``pre_cross.score``), ``gate.<name>`` for a
-hard gate, ``size.<name>`` for the sizing facts, ``data.<name>`` for missing inputs.
+hard gate, ``size.<name>`` for the sizing facts, ``edge.net_rr`` for a reward-to-risk that fees
+leave too thin, ``data.<name>`` for missing inputs. A sizing gate's reasons carry their
+candidate's path prefix (``pre_cross.gate.stop_floor``), since several candidates may reach it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ def account_gates(state: MarketState, ctx: EntryContext) -> tuple[Reason, ...]:
         failed.append(Reason("gate.max_positions", ctx.open_positions))
     if state.tick_ms < ctx.cooldown_until_ms:
         failed.append(Reason("gate.cooldown_until_ms", ctx.cooldown_until_ms))
-    if ctx.realised_pnl_today <= -dec(ctx.risk.daily_loss_limit):
-        failed.append(Reason("gate.daily_loss", float(ctx.realised_pnl_today)))
+    # The day's worst case, not only what is realised: every open stop counted as if it filled.
+    day_at_stops = ctx.realised_pnl_today - ctx.open_risk
+    if day_at_stops <= -dec(ctx.risk.daily_loss_limit):
+        failed.append(Reason("gate.daily_loss", float(day_at_stops)))
     return tuple(failed)
 
 
@@ -67,9 +71,14 @@ def evaluate_entry(state: MarketState, ctx: EntryContext) -> Decision:
 
 
 def _run_cascade(state: MarketState, frame: FrameState, candidates: list[Candidate], ctx: EntryContext) -> Decision:
+    """The first candidate that passes its score and its sizing gates is TAKE. A candidate that
+    fails a sizing gate (stop floor, width, net reward-to-risk, size, the day's loss at its stop)
+    does not end the cascade: the next candidate may have a stop or a side that passes. The REJECT
+    names the first candidate that reached sizing, else the primary one."""
     head = {"tick_ms": state.tick_ms, "symbol": state.symbol}
     reasons: tuple[Reason, ...] = ()
     first_score: float | None = None
+    sized: tuple[Candidate, float] | None = None
     for c in candidates:
         score, terms = score_candidate(c.path, c.direction, state, ctx)
         first_score = score if first_score is None else first_score
@@ -78,9 +87,15 @@ def _run_cascade(state: MarketState, frame: FrameState, candidates: list[Candida
             continue
         prices, facts = plan_trade(frame, c.direction, ctx)
         if prices is None:
-            return Decision(**head, kind="REJECT", path=c.path, side=c.side, score=score, reasons=reasons + facts)
+            reasons += _prefixed(c.path, facts)
+            sized = sized or (c, score)
+            continue
         return Decision(**head, kind="TAKE", path=c.path, side=c.side, score=score, reasons=reasons + facts,
-                        entry_price=prices.entry, stop_price=prices.stop, target_price=prices.target, qty=prices.qty)
+                        entry_price=prices.entry, stop_price=prices.stop, target_price=prices.target, qty=prices.qty,
+                        loss_at_stop=prices.loss_at_stop)
+    if sized is not None:
+        c, score = sized
+        return Decision(**head, kind="REJECT", path=c.path, side=c.side, score=score, reasons=reasons)
     reasons += (Reason("score_min", ctx.strategy.score_min),)
     primary = candidates[0]
     return Decision(**head, kind="REJECT", path=primary.path, side=primary.side, score=first_score, reasons=reasons)

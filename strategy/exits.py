@@ -17,6 +17,7 @@ from typing import Literal
 from actors.messages import Instrument, OrderIntent, OrderUpdate, PositionUpdate
 from actors.settings import StrategySettings
 from strategy.context import BAR_MS
+from strategy.costs import Costs
 from strategy.orders import (
     LinkId, TradePlan, entry_intent, link_id, opposite, order_link_id, parse_link_id, trade_plan,
 )
@@ -41,9 +42,11 @@ def _stop_rounding(d: int) -> Literal["down", "up"]:
     return "up" if d > 0 else "down"
 
 
-def break_even_price(entry: Decimal, d: int, instrument: Instrument, s: StrategySettings) -> Decimal:
-    """The stop price at which a position exits without loss after fees, rounded so it never exits below it."""
-    return instrument.round_price(entry * (1 + d * dec(s.break_even_fees)), _stop_rounding(d))
+def break_even_price(entry: Decimal, d: int, instrument: Instrument, costs: Costs) -> Decimal:
+    """The stop price at which a stop-out loses nothing: entry ± the maker entry fee, the taker
+    stop fee and the slippage allowance, at the venue's rates (``strategy.costs``), rounded so
+    it never exits below it."""
+    return instrument.round_price(costs.break_even(entry, d), _stop_rounding(d))
 
 
 def maker_exit_price(reference: Decimal, d: int, instrument: Instrument) -> Decimal:
@@ -102,7 +105,7 @@ def _is_crossed(stop: Decimal, mark: Decimal | None, d: int) -> bool:
 
 
 def _stop_plan(position: PositionUpdate, entry: Decimal, plan: TradePlan | None, instrument: Instrument,
-               s: StrategySettings, now_ms: int) -> list[OrderIntent]:
+               s: StrategySettings, costs: Costs, now_ms: int) -> list[OrderIntent]:
     d = _direction(position)
     risk = _risk_per_unit(entry, plan, s)
     if plan is not None:
@@ -111,7 +114,7 @@ def _stop_plan(position: PositionUpdate, entry: Decimal, plan: TradePlan | None,
         stop, why = instrument.round_price(entry - d * risk, _stop_rounding(d)), "protective_stop_adopted"
     profit = _profit_per_unit(position, entry, d)
     if profit is not None and profit >= dec(s.be_trigger_r) * risk:
-        stop, why = break_even_price(entry, d, instrument, s), "break_even"
+        stop, why = break_even_price(entry, d, instrument, costs), "break_even"
         if position.stop_loss is not None and d * (position.stop_loss - stop) >= 0:
             return []
     elif position.stop_loss is not None:
@@ -170,12 +173,13 @@ def _take_profit_plan(position: PositionUpdate, entry: Decimal, working: Sequenc
 
 
 def plan_exits(position: PositionUpdate, working: Sequence[OrderUpdate], plan: TradePlan | None,
-               instrument: Instrument, settings: StrategySettings, now_ms: int) -> list[OrderIntent]:
+               instrument: Instrument, settings: StrategySettings, now_ms: int, *, costs: Costs) -> list[OrderIntent]:
     """What must change on the exchange for ``position`` to follow the exit doctrine; [] when nothing.
 
     ``working`` is every open order the exchange reports (any symbol); ``plan`` the TAKE that
     opened the position, or None for a position the router adopted (the fallback stop is
     ``max_stop_pct`` from the entry, the target ``rr`` times that). Stops come first.
+    ``costs`` are the symbol's fee rates and slippage allowance: they place the break-even lock.
     A flat position leaves no take-profit of ours behind.
     """
     if position.size <= 0 or position.side is None:
@@ -186,7 +190,7 @@ def plan_exits(position: PositionUpdate, working: Sequence[OrderUpdate], plan: T
     entry = position.avg_price if position.avg_price is not None else (plan.entry if plan is not None else None)
     if entry is None:
         return []
-    stops = _stop_plan(position, entry, plan, instrument, settings, now_ms)
+    stops = _stop_plan(position, entry, plan, instrument, settings, costs, now_ms)
     if stops and stops[0].reason == CROSSED_CLOSE:
         return stops  # the whole position is being closed: no take-profit to place for it
     return stops + _take_profit_plan(position, entry, working, plan, instrument, settings, now_ms)

@@ -97,22 +97,33 @@ class TradePlan(msgspec.Struct, frozen=True, kw_only=True):
     stop: Decimal
     target: Decimal
     qty: Decimal
-    risk_per_unit: Decimal
+    risk_per_unit: Decimal  # 1 R per unit: what a stop-out loses per unit, fees and slippage allowance included
     opened_ms: int
     order_link_id: str
 
 
 def trade_plan(decision: Decision) -> TradePlan:
-    """The plan carried by a TAKE decision; anything else has no plan."""
+    """The plan carried by a TAKE decision; anything else has no plan.
+
+    Its R is the decision's ``loss_at_stop`` per unit (fees and slippage allowance included), so
+    a stop-out is -1 R; a decision without one (recorded before it existed) falls back to the
+    stop's distance."""
     if (decision.kind != "TAKE" or decision.path is None or decision.side is None or decision.entry_price is None
             or decision.stop_price is None or decision.target_price is None or decision.qty is None):
         raise ValueError(f"only a complete TAKE decision has a trade plan, not {decision.kind}")
     return TradePlan(
         symbol=decision.symbol, side=decision.side, path=decision.path, entry=decision.entry_price,
         stop=decision.stop_price, target=decision.target_price, qty=decision.qty,
-        risk_per_unit=abs(decision.entry_price - decision.stop_price), opened_ms=decision.tick_ms,
+        risk_per_unit=_risk_per_unit(decision), opened_ms=decision.tick_ms,
         order_link_id=order_link_id(decision.symbol, decision.tick_ms, decision.path, decision.side),
     )
+
+
+def _risk_per_unit(decision: Decision) -> Decimal:
+    assert decision.entry_price is not None and decision.stop_price is not None and decision.qty is not None
+    if decision.loss_at_stop is not None and decision.qty > 0:
+        return decision.loss_at_stop / decision.qty
+    return abs(decision.entry_price - decision.stop_price)
 
 
 def entry_intent(decision: Decision) -> OrderIntent:

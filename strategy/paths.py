@@ -66,22 +66,32 @@ def cross_based(frame: FrameState, d: int, s: StrategySettings) -> tuple[Reason,
 
 
 def pre_cross(frame: FrameState, d: int, s: StrategySettings) -> tuple[Reason, ...] | None:
-    """No cross yet, but wt1 closes in on wt2 from the zone: still on the far side by at most
-    ``pre_cross_gap``, moving toward it on each of the last ``pre_cross_bars`` bars, with the
-    current HA candle in the trade's colour."""
+    """No cross yet, but wt1 converges on wt2 from the zone: wt1 still on the far side of wt2 by
+    at most ``pre_cross_gap``, that gap having shrunk on each of the last ``pre_cross_bars`` bars,
+    with the current HA candle in the trade's colour.
+
+    Why the gap's slope and not wt1's: wt2 = sma(wt1, wt_ma) lags wt1, so once wt1 has risen on
+    two bars the mean of its last three values is below it, i.e. it has already crossed wt2. A
+    pre-cross that asks wt1 to rise on ``pre_cross_bars`` >= 2 bars while still below wt2 asks for
+    the impossible (it fired on 0 of 43,170 real bars). What precedes a cross is wt1 *slowing* on
+    its way into the zone: its latest step is smaller than the ones wt2 still averages, so the gap
+    wt2 − wt1 shrinks while staying positive. A shrinking positive gap cannot have changed sign
+    inside the window, so the path stays a pre-cross; the cross itself is ``cross_based``'s."""
     if frame.wt1 is None or frame.wt2 is None or not in_zone(frame.wt1, d, s):
         return None
-    gap = d * (frame.wt2 - frame.wt1)
+    n = s.pre_cross_bars + 1
+    wt1, wt2 = frame.wt1_hist[-n:], frame.wt2_hist[-n:]
+    if len(wt1) < n or len(wt2) < n or any(v is None for v in (*wt1, *wt2)):
+        return None
+    gaps = [d * (b - a) for a, b in zip(wt1, wt2)]  # type: ignore[operator]
+    gap = gaps[-1]
     if not 0 < gap <= s.pre_cross_gap:
         return None
-    recent = frame.wt1_hist[-(s.pre_cross_bars + 1):]
-    if len(recent) < s.pre_cross_bars + 1 or any(v is None for v in recent):
-        return None
-    if not all(d * (b - a) > 0 for a, b in zip(recent, recent[1:])):  # type: ignore[operator]
+    if not all(later < earlier for earlier, later in zip(gaps, gaps[1:])):
         return None
     if d * ha_colour(frame) <= 0:
         return None
-    return (Reason("wt1", frame.wt1), Reason("gap", round(gap, 9)))
+    return (Reason("wt1", frame.wt1), Reason("gap", round(gap, 9)), Reason("gap_before", round(gaps[-2], 9)))
 
 
 def ha_reversal(frame: FrameState, d: int, s: StrategySettings) -> tuple[Reason, ...] | None:

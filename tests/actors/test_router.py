@@ -28,9 +28,13 @@ def take_now(core: RouterCore, decision: Decision):
     return core.handle(decision) + core.handle(CycleDone(boundary_ms=decision.tick_ms))
 
 
+RATES = (("SOLUSDT", D("0.0001"), D("0.0006")),)  # the account's own rates, not [risk]'s fallback
+
+
 def router(**kw) -> RouterCore:
+    """A core after its boot snapshot, which the shells ask with the fee rates."""
     core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings(**kw), react_to_fills=False)
-    core.handle(VenueSnapshot(ts_ms=T - 60_000, positions=(), orders=(), equity=D("10000")))
+    core.handle(VenueSnapshot(ts_ms=T - 60_000, positions=(), orders=(), equity=D("10000"), fee_rates=RATES))
     return core
 
 
@@ -229,3 +233,57 @@ def test_an_entry_filled_and_stopped_between_two_cycles_is_still_a_trade():
     (trade,) = of(core.handle(Fills(request=request, fills=fills)), TradeClosed, "journal")
     assert trade.exit_reason == "stop" and trade.pnl_r is not None
     assert dict(core.account_view(T + 60_000).cooldown_until_ms)["SOLUSDT"] > T + 60_000
+
+
+# --- fee rates and the day's worst case ---------------------------------------------------------
+
+
+def snapshot_requests(out):
+    return [m for d, m in out if d == "self" and isinstance(m, SnapshotRequest)]
+
+
+def test_the_venues_fee_rates_reach_the_account_view_and_are_read_again_each_utc_day():
+    core = router()
+    (view,) = of(core.handle(VenueSnapshot(ts_ms=T, positions=(), orders=(), equity=D("10000"))), AccountView)
+    assert view.fee_rates == RATES
+    assert snapshot_requests(core.handle(CycleDone(boundary_ms=T))) == [SnapshotRequest(ts_ms=T, fee_rates=False)]
+    midnight = T - T % 86_400_000 + 86_400_000
+    assert snapshot_requests(core.handle(CycleDone(boundary_ms=midnight))) == [SnapshotRequest(ts_ms=midnight, fee_rates=True)]
+    core.handle(VenueSnapshot(ts_ms=midnight, positions=(), orders=(), equity=D("10000"), fee_rates=RATES))
+    assert snapshot_requests(core.handle(CycleDone(boundary_ms=midnight + 60_000)))[0].fee_rates is False
+
+
+def test_a_failed_fee_rate_read_is_journaled_keeps_the_last_rates_and_is_tried_again_next_cycle():
+    core = router()
+    midnight = T - T % 86_400_000 + 86_400_000
+    core.handle(CycleDone(boundary_ms=midnight))
+    out = core.handle(VenueSnapshot(ts_ms=midnight, positions=(), orders=(), equity=D("10000"), fee_error="TransportError: 10006"))
+    (event,) = [e for e in of(out, JournalEvent) if e.kind == "fee_rates_unread"]
+    assert "keeping the last ones" in event.message and of(out, AccountView)[0].fee_rates == RATES
+    assert snapshot_requests(core.handle(CycleDone(boundary_ms=midnight + 60_000)))[0].fee_rates is True
+
+
+def test_without_rates_the_exits_and_risk_use_the_settings_fallback():
+    core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings(), react_to_fills=False)
+    core.handle(VenueSnapshot(ts_ms=T, positions=(), orders=(), equity=D("10000"), fee_error="no route"))
+    assert core.costs("SOLUSDT").maker == D("0.0002") and core.costs("SOLUSDT").taker == D("0.00055")
+    assert core.costs("SOLUSDT").slippage == D("0.0002")
+
+
+def test_the_account_view_counts_every_open_stop_as_filled_fees_and_slippage_included():
+    core = router()
+    long = position(stop="148.50", mark="150.50")
+    short = PositionUpdate(symbol="ETHUSDT", position_idx=2, side="Sell", size=D("2"), avg_price=D("100.00"),
+                           stop_loss=D("101.00"), mark_price=D("100.00"), updated_ms=T)
+    (view,) = of(core.handle(VenueSnapshot(ts_ms=T, positions=(long, short), orders=(), equity=D("10000"))), AccountView)
+    # SOL at its rates (0.01 %, 0.06 %), ETH at the fallback (0.02 %, 0.055 %); slippage allowance 2 bps
+    sol = D("6.6") * (D("1.50") + D("150.00") * D("0.0001") + D("148.50") * D("0.0002") + D("148.50") * D("1.0002") * D("0.0006"))
+    eth = D("2") * (D("1.00") + D("100.00") * D("0.0002") + D("101.00") * D("0.0002") + D("101.00") * D("1.0002") * D("0.00055"))
+    assert view.open_risk == sol + eth
+
+
+def test_a_stop_at_break_even_or_beyond_adds_no_open_risk():
+    core = router()
+    locked = position(stop="151.00", mark="153.00")
+    (view,) = of(core.handle(VenueSnapshot(ts_ms=T, positions=(locked,), orders=(), equity=D("10000"))), AccountView)
+    assert view.open_risk == 0

@@ -76,6 +76,32 @@ def test_a_bad_value_names_its_key_path_and_value(text, key_path, words):
     assert "\n" not in str(error)
 
 
+@pytest.mark.parametrize(
+    ("text", "key_path", "words"),
+    [
+        ("[strategy]\nwt_ma = 1", "strategy.wt_ma = 1", "cross_based and pre_cross could never fire"),
+        ("[strategy]\nscore_min = 3.8", "strategy.score_min = 3.8", "out of reach of ha_reversal"),
+        ("[strategy]\nbase_pre_cross = -3.0", "strategy.score_min", "out of reach of pre_cross: its base -3.0"),
+        ("[strategy]\nmin_net_rr = 1.6", "strategy.min_net_rr = 1.6", "above rr 1.5"),
+        ("[risk]\nmin_stop_cost_multiple = 22.0", "risk", "no stop could be placed"),
+        ("[risk]\nmin_stop_cost_multiple = 0.5", "risk.min_stop_cost_multiple = 0.5", ">= 1"),
+        ("[risk]\nstop_floor = \"tight\"", "risk.stop_floor = 'tight'", "'widen', 'reject'"),
+        ("[strategy]\nstop_buffer_ticks = 2", "strategy.stop_buffer_ticks", "did you mean 'strategy.stop_buffer_bps'"),
+        ("[strategy]\nmin_stop_ticks = 5", "strategy.min_stop_ticks", "unknown key"),
+    ],
+)
+def test_a_combination_that_leaves_a_path_unreachable_or_a_retired_tick_setting_is_refused(text, key_path, words):
+    error = error_of(text)
+    assert str(error).startswith(f"settings.toml: {key_path}")
+    assert words in str(error)
+
+
+def test_the_shipped_cost_floor_sits_inside_max_stop_pct_and_the_tune_ranges_name_the_bps_settings():
+    shipped = load_settings(SHIPPED.read_bytes(), {})
+    assert shipped.risk.min_stop_cost_multiple * shipped.risk.round_trip() < shipped.strategy.max_stop_pct
+    assert shipped.tune["strategy.stop_buffer_bps"] == (0.0, 5.0) and shipped.tune["strategy.entry_offset_bps"] == (0.0, 3.0)
+
+
 # --- [tune]: the search space of run.py tune ------------------------------------------------------
 
 

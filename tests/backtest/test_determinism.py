@@ -65,7 +65,8 @@ def test_two_runs_write_the_same_journal_bytes_and_the_cli_writes_the_report(tmp
 def test_a_changed_setting_changes_the_run(tmp_path):
     end = first_boundary() + 120 * MINUTE_MS
     base = run_backtest(settings(), Window(symbols=SYMBOLS, end_ms=end))
-    strict = load_settings(Path("settings.toml").read_text(), {"SMTBOT__STRATEGY__SCORE_MIN": "9.0"})
+    # A daily loss limit under any trade's loss at its stop: every candidate is rejected before the wire.
+    strict = load_settings(Path("settings.toml").read_text(), {"SMTBOT__RISK__DAILY_LOSS_LIMIT": "0.01"})
     changed = run_backtest(strict, Window(symbols=SYMBOLS, end_ms=end))
     assert any(d.kind == "TAKE" for d in base.decisions), "the window must hold a TAKE for this test to mean anything"
     assert not any(d.kind == "TAKE" for d in changed.decisions)

@@ -25,13 +25,13 @@ TRADES = "select exit_ms, symbol, side, entry_ms, entry_price, exit_price, qty, 
 
 
 def settings_for(tmp_path: Path, symbols: tuple[str, ...]):
-    # Entries rest two ticks behind the close so they fill: parity then covers orders and fills too.
+    # Entries rest entry_offset_bps behind the close so they fill: parity then covers orders and fills too.
     text = f"""
 [bot]
 symbols = {list(symbols)!r}
 bootstrap_bars = 250
 [strategy]
-entry_offset_ticks = 2
+entry_offset_bps = 0.5
 [journal]
 path = "{tmp_path / 'live.sqlite'}"
 [web]

@@ -56,7 +56,7 @@ def run_pipeline(journal_path: Path, *, reuse_reads: bool, minutes: int = 240) -
     pipeline = Pipeline(settings, venue, journal, ALL)
     snapshots: list[VenueSnapshot] = []
     read = pipeline.router_io.snapshot
-    pipeline.router_io.snapshot = lambda ts_ms: snapshots.append(read(ts_ms)) or snapshots[-1]  # type: ignore[method-assign]
+    pipeline.router_io.snapshot = lambda ts_ms, **kw: snapshots.append(read(ts_ms, **kw)) or snapshots[-1]  # type: ignore[method-assign]
     pipeline.start()
     for _ in range(minutes):
         pipeline.step()

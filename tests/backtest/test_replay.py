@@ -39,17 +39,19 @@ def test_an_unchanged_journal_replays_identical(journal):
 def test_a_changed_strategy_parameter_is_pinpointed_at_the_first_differing_decision(journal):
     compared, difference = replay(settings(STRATEGY__RR="2.5"), journal, rules_file=RULES)
     with sqlite3.connect(journal) as db:
-        first_take = db.execute("select seq, tick_ms, symbol from decisions where kind = 'TAKE' order by seq limit 1").fetchone()
-        before = db.execute("select count(*) from decisions where seq < ?", (first_take[0],)).fetchone()[0]
-    # rr moves only the target of a TAKE: every decision before the first TAKE still matches.
+        first_sized = db.execute("select seq, tick_ms, symbol from decisions where reasons like '%size.net_rr%' "
+                                 "order by seq limit 1").fetchone()
+        before = db.execute("select count(*) from decisions where seq < ?", (first_sized[0],)).fetchone()[0]
+    # rr moves only the target, and the net reward-to-risk sizing reports: every decision before the
+    # first candidate that reached sizing still matches.
     assert compared == before
-    assert difference is not None and f"tick {first_take[1]}" in difference and first_take[2] in difference
-    assert "target_price" in difference
+    assert difference is not None and f"tick {first_sized[1]}" in difference and first_sized[2] in difference
+    assert "size.net_rr" in difference or "target_price" in difference
 
 
 def test_the_command_line_says_identical_or_names_the_difference(journal):
     same = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal)], capture_output=True, text=True, timeout=120)
     assert same.returncode == 0 and same.stdout.strip() == f"identical: {180 * len(SYMBOLS)} decisions"
-    changed = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal), "--set", "strategy.score_min=9"],
+    changed = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal), "--set", "strategy.score_min=3.5"],
                              capture_output=True, text=True, timeout=120)
     assert changed.returncode == 1 and "differs after" in changed.stdout and "score_min" in changed.stdout

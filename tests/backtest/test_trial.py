@@ -31,12 +31,12 @@ CASES = {
     "one slot, no cooldown, wide zones": {"STRATEGY__WT_OVERSOLD": "-40", "STRATEGY__WT_OVERBOUGHT": "38",
                                           "RISK__MAX_POSITIONS": "1", "RISK__COOLDOWN_BARS": "0"},
     "long history, entries at the close (PostOnly refused)": {
-        "STRATEGY__SWING_LOOKBACK": "20", "STRATEGY__ENTRY_OFFSET_TICKS": "0", "STRATEGY__ENTRY_TTL_BARS": "1"},
-    "short history, deep entries, far targets": {
-        "STRATEGY__SWING_LOOKBACK": "5", "STRATEGY__ENTRY_OFFSET_TICKS": "6", "STRATEGY__ENTRY_TTL_BARS": "6",
-        "STRATEGY__STOP_BUFFER_TICKS": "0", "STRATEGY__RR": "3.0"},
-    "equity risk, margin refusals, daily loss stop": {
-        "RISK__RISK_MODE": '"pct"', "RISK__RISK_PER_TRADE": "5", "RISK__DAILY_LOSS_LIMIT": "20",
+        "STRATEGY__SWING_LOOKBACK": "20", "STRATEGY__ENTRY_OFFSET_BPS": "0.0", "STRATEGY__ENTRY_TTL_BARS": "1"},
+    "short history, deep entries, far targets, stops under the floor rejected": {
+        "STRATEGY__SWING_LOOKBACK": "5", "STRATEGY__ENTRY_OFFSET_BPS": "3.0", "STRATEGY__ENTRY_TTL_BARS": "6",
+        "STRATEGY__STOP_BUFFER_BPS": "0.0", "STRATEGY__RR": "3.0", "RISK__STOP_FLOOR": '"reject"'},
+    "equity risk, margin refusals, daily loss with open risk": {
+        "RISK__RISK_MODE": '"pct"', "RISK__RISK_PER_TRADE": "5", "RISK__DAILY_LOSS_LIMIT": "700",
         "STRATEGY__WT_OVERSOLD": "-35", "STRATEGY__WT_OVERBOUGHT": "35", "RISK__MAX_POSITIONS": "5"},
 }
 
@@ -85,8 +85,8 @@ def test_the_cases_exercise_what_they_are_named_for(tape: Tape) -> None:
     assert results["one slot, no cooldown, wide zones"].refused > 0
     assert results["long history, entries at the close (PostOnly refused)"].takes
     assert not results["long history, entries at the close (PostOnly refused)"].trades
-    assert len(results["equity risk, margin refusals, daily loss stop"].takes) > len(
-        results["equity risk, margin refusals, daily loss stop"].trades)
+    assert len(results["equity risk, margin refusals, daily loss with open risk"].takes) > len(
+        results["equity risk, margin refusals, daily loss with open risk"].trades)
 
 
 @hypothesis_settings(max_examples=30, deadline=None)

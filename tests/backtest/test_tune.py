@@ -57,8 +57,7 @@ def test_the_search_space_is_the_tune_ranges_of_settings_sorted_by_key():
     assert [p.key for p in space] == sorted(DEFAULT_TUNE_RANGES)
     assert Param("strategy.rr", 1.0, 3.0, integer=False) in space
     assert Param("strategy.swing_lookback", 5, 20, integer=True) in space
-    assert {p.key for p in space if p.integer} == {"strategy.swing_lookback", "strategy.stop_buffer_ticks",
-                                                   "strategy.entry_offset_ticks", "strategy.entry_ttl_bars", "risk.cooldown_bars"}
+    assert {p.key for p in space if p.integer} == {"strategy.swing_lookback", "strategy.entry_ttl_bars", "risk.cooldown_bars"}
 
 
 def test_an_overlay_that_changes_a_range_changes_the_space(tmp_path):
@@ -168,7 +167,7 @@ def test_a_trial_over_the_recorded_window_scores_it_as_a_backtest_does(at):
     fast = tape_evaluator(base, symbols, None, space, on_record=lambda a, b, s: recorded.append((a, b)))
     slow = backtest_evaluator(symbols, None)
     params = {p.key: (round(p.low + at * (p.high - p.low)) if p.integer else p.low + at * (p.high - p.low)) for p in space}
-    params["strategy.entry_offset_ticks"] = max(1, params["strategy.entry_offset_ticks"])  # 0 never fills here
+    params["strategy.entry_offset_bps"] = max(0.5, params["strategy.entry_offset_bps"])  # 0 never fills here
     settings = load_settings(Path("settings.toml").read_text(), env_for(params))
     by_entry = lambda t: (t.entry_ms, t.symbol)  # noqa: E731
     trades = sorted(slow(settings, start, end), key=by_entry)

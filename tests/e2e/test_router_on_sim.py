@@ -17,6 +17,7 @@ import pytest
 
 from actors.messages import CycleDone, Decision, Durable, Instrument, OrderAck, WriteAhead
 from actors.router import RouterCore, RouterIO
+from strategy.exits import break_even_price
 from actors.settings import Credentials, RiskSettings, Secret, StrategySettings
 from exchange.bybit.rest import BybitRest
 from exchange.sim.config import SimConfig
@@ -55,7 +56,7 @@ class Harness:
         self.acks: list[OrderAck] = []
         for event in self.io.prepare_account([SYMBOL], 10, sim.clock_ms):
             journal.record(event)
-        self.send(self.io.snapshot(sim.clock_ms))
+        self.send(self.io.snapshot(sim.clock_ms, fee_rates=True))  # the boot snapshot, as the shells ask it
 
     def send(self, message) -> None:
         queue = [message]
@@ -174,3 +175,19 @@ def test_a_post_only_entry_that_would_cross_is_journaled_and_not_retried(sim, tm
     assert [p for p in h.venue.rest.positions(SYMBOL) if p.size > 0] == []
     assert h.core.plans == {}, "the symbol is free again"
     journal.close()
+
+
+def test_the_router_reads_the_venues_fee_rates_at_boot_and_prices_break_even_with_them(tmp_path):
+    config = SimConfig(data_dir="data/klines", symbols=(SYMBOL,), paced=True, port=0, rate_limits=False,
+                       maker_fee=0.0001, taker_fee=0.0006)
+    with SimServer(config) as server:
+        journal = JournalWriter(tmp_path / "journal.sqlite")
+        rules = server.venue.engine.rules[SYMBOL]
+        instrument = Instrument(symbol=SYMBOL, tick_size=TICK, qty_step=rules.qty_step, min_order_qty=rules.min_order_qty)
+        h = Harness(server, journal, instrument)
+        assert h.core.fee_rates == ((SYMBOL, Decimal("0.0001"), Decimal("0.0006")),)
+        assert h.core.account_view(server.clock_ms).fee_rates == h.core.fee_rates
+        costs = h.core.costs(SYMBOL)
+        # break-even for a long at 150.00: 150.015 / (1 - 0.0002 - 1.0002 x 0.0006) = 150.135... -> up to 150.14
+        assert break_even_price(Decimal("150.00"), 1, instrument, costs) == Decimal("150.14")
+        journal.close()

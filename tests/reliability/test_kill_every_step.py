@@ -10,7 +10,7 @@ it, by holding the venue's answer to one route (``timeout_before``: never proces
 ``timeout_after``: processed, the answer never arrives) and killing while it is held.
 
 Entries are made frequent by settings alone (``score_min`` far below any score, zones near
-zero, no cooldown, no daily loss stop, tight stops that end positions soon) plus ``entry_offset_ticks``, without which every PostOnly entry at the
+zero, no cooldown, no daily loss stop, tight stops that end positions soon: the stop floor at one round trip) plus ``entry_offset_bps`` (a tick at least), without which every PostOnly entry at the
 close crosses the simulator's one-price book and is cancelled unfilled.
 """
 
@@ -286,7 +286,7 @@ wt_overbought = 0.01
 pre_cross_gap = 1000.0
 pre_cross_bars = 1
 ha_streak_min = 1
-entry_offset_ticks = 1
+entry_offset_bps = 0.01
 entry_ttl_bars = {ENTRY_TTL_BARS}
 be_trigger_r = 0.3
 rr = 1.0
@@ -296,6 +296,8 @@ max_stop_pct = 0.004
 cooldown_bars = 0
 max_positions = 1
 daily_loss_limit = 1000000.0
+min_stop_cost_multiple = 1.0
+min_stop_atr = 0.0
 """.replace("'", '"'))
     return path
 

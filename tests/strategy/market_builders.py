@@ -13,6 +13,7 @@ import msgspec
 from actors.messages import FrameState, Instrument, MarketState
 from actors.settings import RiskSettings, StrategySettings
 from strategy.context import EntryContext
+from strategy.costs import fallback_costs
 
 TICK = Decimal("0.1")
 T0 = 1_764_000_000_000  # a 1m boundary
@@ -61,11 +62,19 @@ def long_cross(**over) -> FrameState:
         wt1_hist=(-66.0, -62.0, -57.0), wt2_hist=(-61.0, -61.0, -60.0)), over)
 
 
+# SOLUSDT's real 1m bar of 2025-06-25 03:04 UTC (start 1750820640000) as the indicators computed it
+# from the shipped month (tests/strategy/test_paths.py recomputes it): wt1 still under wt2, the gap
+# wt2 - wt1 shrinking 12.57 -> 11.65 -> 0.55, the first green HA bar after two red ones.
+REAL_PRE_CROSS = dict(
+    wt1=-56.41043649145205, wt2=-55.85814753513716, ha_streak=1, ha_streak_hist=(-1, -2, 1),
+    wt1_hist=(-51.596972254908515, -59.56703385905092, -56.41043649145205),
+    wt2_hist=(-39.03057899859991, -47.91758576581176, -55.85814753513716))
+REAL_PRE_CROSS_MS = 1750820640000
+
+
 def long_pre_cross(**over) -> FrameState:
-    """pre_cross fires long: wt1 3 below wt2, rising for two bars, second green HA bar."""
-    return signal_frame(dict(
-        wt1=-58.0, wt2=-55.0, ha_streak=2, ha_streak_hist=(-1, 1, 2),
-        wt1_hist=(-64.0, -61.0, -58.0), wt2_hist=(-55.0, -55.0, -55.0)), over)
+    """pre_cross fires long: the oscillators of a real pre-cross (``REAL_PRE_CROSS``) on the table's prices."""
+    return signal_frame(REAL_PRE_CROSS, over)
 
 
 def long_ha_reversal(**over) -> FrameState:
@@ -87,7 +96,12 @@ def bullish_frame(interval: int) -> FrameState:
 
 def context(**over) -> EntryContext:
     # The tables work their prices out from the signal close itself: no entry offset.
-    values = dict(strategy=StrategySettings(entry_offset_ticks=0), risk=RiskSettings(), instrument=INSTRUMENT, equity=Decimal("10000"))
+    # The tables work their prices out from the signal close itself: no entry offset, a stop buffer
+    # of 20 bps (two ticks beyond a swing low of 99.0), no ATR floor; the cost floor (2 x 9.5 bps of
+    # round trip) is far inside their 1.2 % stops.
+    risk = RiskSettings(min_stop_atr=0.0)
+    values = dict(strategy=StrategySettings(entry_offset_bps=0.0, stop_buffer_bps=20.0), risk=risk, instrument=INSTRUMENT,
+                  equity=Decimal("10000"), costs=fallback_costs(risk))
     values.update(over)
     return EntryContext(**values)
 

@@ -25,8 +25,8 @@ def value(decision, code):
 def test_a_cross_with_neutral_context_is_taken_with_prices_and_size_on_the_grids():
     d = evaluate_entry(market(long_cross()), context())
     assert (d.kind, d.path, d.side, d.score) == ("TAKE", "cross_based", "Buy", 1.0)
-    # close 100.0; lowest low of the lookback 99.0 minus 2 ticks; 1.5 R target; 10 USDT / 1.2
-    assert (d.entry_price, d.stop_price, d.target_price, d.qty) == (D("100.0"), D("98.8"), D("101.8"), D("8.333"))
+    # close 100.0; lowest low of the lookback 99.0 minus 20 bps; 1.5 R net of fees; 10 USDT over 1.2 + fees and slippage
+    assert (d.entry_price, d.stop_price, d.target_price, d.qty) == (D("100.0"), D("98.8"), D("101.9"), D("7.727"))
     assert d.tick_ms == T0 and d.symbol == "SOLUSDT"
 
 
@@ -95,6 +95,8 @@ def test_when_every_candidate_fails_the_reject_names_the_primary_and_lists_all_o
     (dict(open_positions=3), "gate.max_positions"),
     (dict(cooldown_until_ms=T0 + 1), "gate.cooldown_until_ms"),
     (dict(realised_pnl_today=D("-100")), "gate.daily_loss"),
+    (dict(realised_pnl_today=D("-60"), open_risk=D("40")), "gate.daily_loss"),  # the open stops count as filled
+    (dict(open_risk=D("100")), "gate.daily_loss"),
 ])
 def test_account_gates_reject_a_setup_that_would_otherwise_be_taken(ctx_change, gate):
     d = evaluate_entry(market(long_cross()), context(**ctx_change))
@@ -103,7 +105,9 @@ def test_account_gates_reject_a_setup_that_would_otherwise_be_taken(ctx_change, 
 
 
 @pytest.mark.parametrize("ctx_change", [
-    dict(open_positions=2), dict(cooldown_until_ms=T0), dict(realised_pnl_today=D("-99.99")),
+    dict(open_positions=2), dict(cooldown_until_ms=T0),
+    dict(realised_pnl_today=D("-90.0")),  # -90 less this trade's 9.9995 at its stop stays above -100
+    dict(realised_pnl_today=D("-40.0"), open_risk=D("50.0")),
 ])
 def test_account_gates_open_just_inside_their_limits(ctx_change):
     assert evaluate_entry(market(long_cross()), context(**ctx_change)).kind == "TAKE"
@@ -128,3 +132,20 @@ def test_every_decision_round_trips_through_the_journal_encoding():
     ]:
         d = evaluate_entry(state, ctx)
         assert from_json(to_json(d)) == d and isinstance(d, Decision)
+
+
+def test_a_candidate_failing_a_sizing_gate_falls_through_to_the_next_candidate():
+    # Zone levels of -1/+1 let a cross_based long and a pre_cross short fire on one bar. The long's
+    # stop beyond the swing low of 97.0 is 3.2 % away, wider than max_stop_pct; the short's, beyond
+    # the swing high of 100.4, fits: the cascade goes on to the short instead of stopping.
+    both = long_cross(wt1=2.0, wt2=-1.0, wt1_hist=(4.0, 3.0, 2.0), wt2_hist=(-1.0, -1.0, -1.0), ha_open=100.2,
+                      ha_close=99.8, low_hist=(99.6, 97.0, 99.0, 99.4), low=99.4)
+    ctx = with_strategy(context(), max_stop_pct=0.02, score_min=0.6, wt_oversold=-1.0, wt_overbought=1.0)
+    d = evaluate_entry(market(both), ctx)
+    assert (d.kind, d.path, d.side) == ("TAKE", "pre_cross", "Sell")
+    assert "cross_based.gate.stop_too_wide" in codes(d)
+    assert d.stop_price == D("100.6")
+    # With the short gated too, the REJECT names the first candidate that reached sizing.
+    neither = evaluate_entry(market(both), with_strategy(ctx, max_stop_pct=0.005))
+    assert (neither.kind, neither.path, neither.side) == ("REJECT", "cross_based", "Buy")
+    assert {"cross_based.gate.stop_too_wide", "pre_cross.gate.stop_too_wide"} <= set(codes(neither))

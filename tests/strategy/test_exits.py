@@ -6,16 +6,21 @@ import msgspec
 import pytest
 
 from actors.messages import OrderUpdate, PositionUpdate
-from actors.settings import StrategySettings
+from actors.settings import RiskSettings, StrategySettings
 from market_builders import INSTRUMENT, T0, context, long_cross, market
+from strategy.costs import Costs, fallback_costs
 from strategy.entry import evaluate_entry
 from strategy.exits import TradePlan, break_even_price, plan_exits, requote_take_profit, stale_entries, trade_plan
 from strategy.orders import link_id, order_link_id, parse_link_id
 
 D = Decimal
 S = StrategySettings()
+COSTS = fallback_costs(RiskSettings())  # maker 0.02 %, taker 0.055 %, slippage allowance 2 bps
 NOW = T0 + 120_000
-PLAN = trade_plan(evaluate_entry(market(long_cross()), context()))  # long 8.333 @ 100.0, stop 98.8, target 101.8, 1 R = 1.2
+# The exit planner reads a plan's prices and its 1 R per unit whatever sized them: round numbers here.
+PLAN = TradePlan(symbol="SOLUSDT", side="Buy", path="cross_based", entry=D("100.0"), stop=D("98.8"),
+                 target=D("101.8"), qty=D("8.333"), risk_per_unit=D("1.2"), opened_ms=T0,
+                 order_link_id=order_link_id("SOLUSDT", T0, "cross_based", "Buy"))
 SHORT_PLAN = TradePlan(symbol="SOLUSDT", side="Sell", path="cross_based", entry=D("100.0"), stop=D("101.2"),
                        target=D("98.2"), qty=D("8.333"), risk_per_unit=D("1.2"), opened_ms=T0,
                        order_link_id=order_link_id("SOLUSDT", T0, "cross_based", "Sell"))
@@ -44,7 +49,7 @@ def tp(qty="8.333", cum="0", price="101.8", side="Sell", idx=1, link=None, order
 
 
 def plan(position, working=(), trade=PLAN, settings=S):
-    return plan_exits(position, list(working), trade, INSTRUMENT, settings, NOW)
+    return plan_exits(position, list(working), trade, INSTRUMENT, settings, NOW, costs=COSTS)
 
 
 def summary(intents):
@@ -117,11 +122,19 @@ def test_a_short_through_its_stop_is_closed_with_a_buy_no_higher_than_mark_plus_
 # --- break-even lock ---------------------------------------------------------------------------
 
 
-def test_break_even_covers_both_fees_and_rounds_to_the_side_that_cannot_lose():
-    assert break_even_price(D("100.0"), 1, INSTRUMENT, S) == D("100.1")   # 100.075 -> up
-    assert break_even_price(D("100.0"), -1, INSTRUMENT, S) == D("99.9")   # 99.925 -> down
-    no_fees = msgspec.structs.replace(S, break_even_fees=0.0)
-    assert break_even_price(D("100.0"), 1, INSTRUMENT, no_fees) == D("100.0")
+def test_break_even_covers_both_fees_and_the_slippage_allowance_and_rounds_to_the_side_that_cannot_lose():
+    # long: 100.02 / (1 - 0.0002 - 1.0002 x 0.00055) = 100.0952... -> up; short: 99.98 / 1.00075011 = 99.905... -> down
+    assert break_even_price(D("100.0"), 1, INSTRUMENT, COSTS) == D("100.1")
+    assert break_even_price(D("100.0"), -1, INSTRUMENT, COSTS) == D("99.9")
+    assert break_even_price(D("100.0"), 1, INSTRUMENT, Costs(D(0), D(0), D(0))) == D("100.0")
+
+
+@pytest.mark.parametrize("d", [1, -1])
+def test_a_stop_out_at_the_unrounded_break_even_costs_nothing_at_any_rates(d):
+    for costs in (COSTS, Costs(D("-0.0001"), D("0.0006"), D("0.0005")), Costs(D("0.0004"), D("0.001"), D(0))):
+        level = costs.break_even(D("2517.37"), d)
+        assert abs(costs.loss_per_unit(D("2517.37"), level, d)) < D("1e-20")
+        assert d * (level - D("2517.37")) > 0
 
 
 @pytest.mark.parametrize(("mark", "moves"), [("101.2", True), ("101.1", False)])

@@ -7,12 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.messages import OrderIntent, OrderUpdate, PositionUpdate
-from actors.settings import StrategySettings
+from actors.settings import RiskSettings, StrategySettings
 from market_builders import INSTRUMENT, T0
+from strategy.costs import fallback_costs
 from strategy.exits import TradePlan, break_even_price, plan_exits
 from strategy.orders import link_id, opposite, order_link_id
 
 S = StrategySettings()
+COSTS = fallback_costs(RiskSettings())
 D = Decimal
 
 
@@ -67,7 +69,7 @@ def test_doing_what_plan_exits_asks_leaves_nothing_to_ask_and_the_position_prote
     position, working, plan = view
     d = 1 if position.side == "Buy" else -1
     for cycle in range(3):
-        intents = plan_exits(position, working, plan, INSTRUMENT, S, T0 + 60_000 * (cycle + 1))
+        intents = plan_exits(position, working, plan, INSTRUMENT, S, T0 + 60_000 * (cycle + 1), costs=COSTS)
         if not intents:
             break
         for intent in intents:
@@ -83,4 +85,4 @@ def test_doing_what_plan_exits_asks_leaves_nothing_to_ask_and_the_position_prote
     assert take_profit.qty - take_profit.cum_exec_qty == position.size
     risk = plan.risk_per_unit if plan else position.avg_price * D(str(S.max_stop_pct))
     if d * (position.mark_price - position.avg_price) >= risk:
-        assert d * (position.stop_loss - break_even_price(position.avg_price, d, INSTRUMENT, S)) >= 0
+        assert d * (position.stop_loss - break_even_price(position.avg_price, d, INSTRUMENT, COSTS)) >= 0

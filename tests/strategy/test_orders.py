@@ -20,7 +20,7 @@ def test_a_long_take_becomes_a_post_only_buy_limit_with_its_stop_on_hedge_index_
     decision = evaluate_entry(market(long_cross()), context())
     intent = entry_intent(decision)
     assert (intent.action, intent.side, intent.order_type, intent.time_in_force) == ("create", "Buy", "Limit", "PostOnly")
-    assert (intent.price, intent.qty, intent.stop_loss, intent.take_profit) == (D("100.0"), D("8.333"), D("98.8"), None)
+    assert (intent.price, intent.qty, intent.stop_loss, intent.take_profit) == (D("100.0"), D("7.727"), D("98.8"), None)
     assert (intent.position_idx, intent.reduce_only, intent.tick_ms) == (1, False, T0)
     assert intent.order_link_id == order_link_id("SOLUSDT", T0, "cross_based", "Buy")
 
@@ -60,5 +60,9 @@ def test_a_symbol_too_long_for_the_id_is_refused_rather_than_truncated():
 def test_only_a_complete_take_has_a_plan():
     with pytest.raises(ValueError):
         trade_plan(Decision(tick_ms=T0, symbol="SOLUSDT", kind="REJECT", path="pre_cross", side="Buy"))
-    plan = trade_plan(evaluate_entry(market(long_cross()), context()))
-    assert (plan.entry, plan.stop, plan.target, plan.risk_per_unit, plan.opened_ms) == (D("100.0"), D("98.8"), D("101.8"), D("1.2"), T0)
+    decision = evaluate_entry(market(long_cross()), context())
+    plan = trade_plan(decision)
+    assert (plan.entry, plan.stop, plan.target, plan.opened_ms) == (D("100.0"), D("98.8"), D("101.9"), T0)
+    # 1 R per unit is what a unit loses at the stop, fees and slippage allowance included: a stop-out is -1 R.
+    assert plan.risk_per_unit * plan.qty == decision.loss_at_stop
+    assert plan.risk_per_unit == D("1.2") + D("100.0") * D("0.0002") + D("98.8") * D("0.0002") + D("98.8") * D("1.0002") * D("0.00055")

@@ -1,0 +1,69 @@
+"""A backtest on the shipped month, with the shipped settings, keeps the risk model's promises:
+no trade with a stop under the floor, pre_cross reaches the wire, and every stop-out that did not
+fill beyond the slippage allowance costs at most the risk budget (+1 % for the venue's fee rounding).
+
+The window is a few days of all seven symbols, the CI-sized piece of the month around SOLUSDT's
+real pre-cross that tests/strategy/test_paths.py pins; the whole month is bench/stop_floor.py's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from actors.settings import load_settings
+from backtest.run import Window, run_backtest
+from exchange.sim.market import MINUTE_MS
+from strategy.orders import order_link_id
+
+BASE = Path("settings.toml").read_text()
+START_MS = 1_750_820_640_000 - 2 * 1440 * MINUTE_MS  # 2025-06-23 03:04 UTC
+DAYS = 3
+
+
+@pytest.fixture(scope="module")
+def month_piece():
+    settings = load_settings(BASE, {})
+    result = run_backtest(settings, Window(start_ms=START_MS, end_ms=START_MS + DAYS * 1440 * MINUTE_MS))
+    return settings, result
+
+
+def reason(decision, code):
+    return next((r.value for r in decision.reasons if r.code == code), None)
+
+
+def test_no_take_has_a_stop_under_the_floor(month_piece):
+    _, result = month_piece
+    takes = [d for d in result.decisions if d.kind == "TAKE"]
+    assert len(takes) >= 10
+    for d in takes:
+        sign = 1 if d.side == "Buy" else -1
+        stop_bps = float(sign * (d.entry_price - d.stop_price) / d.entry_price * 10_000)
+        assert stop_bps >= reason(d, "size.floor_bps") - 1e-4, d
+        assert reason(d, "size.floor_bps") >= 2 * reason(d, "size.round_trip_bps") - 1e-4
+
+
+def test_pre_cross_is_taken_with_the_default_settings(month_piece):
+    _, result = month_piece
+    assert [d for d in result.decisions if d.kind == "TAKE" and d.path == "pre_cross"]
+
+
+def test_every_stop_out_within_the_slippage_allowance_costs_at_most_the_budget(month_piece):
+    settings, result = month_piece
+    budget = Decimal(str(settings.risk.risk_per_trade))
+    slippage = Decimal(str(settings.risk.slippage_bps)) / 10_000
+    plans = {order_link_id(d.symbol, d.tick_ms, d.path, d.side): d for d in result.decisions if d.kind == "TAKE"}
+    stops = [t for t in result.trades if t.exit_reason == "stop"]
+    assert len(stops) >= 5
+    gapped = []
+    for trade in stops:
+        take = plans[trade.order_link_id]
+        sign = 1 if trade.side == "Buy" else -1
+        if sign * (take.stop_price - trade.exit_price) > take.stop_price * slippage:
+            gapped.append(trade)  # filled beyond the allowance: counted apart
+            continue
+        assert -trade.pnl_usdt <= budget * Decimal("1.01") * trade.qty / take.qty, trade
+        assert trade.pnl_r is not None and trade.pnl_r >= -1.01
+    assert len(gapped) < len(stops)
