@@ -1,0 +1,76 @@
+"""A study's identity: what its trials were scored on, so that trials of different questions never mix.
+
+Optuna keys a study by name in its storage. Two runs that share a name but not a question (other
+symbols, other dates or data, another walk-forward plan or search space) would otherwise pool their
+trials and report the mixture. The identity is stored with the study when it is created; a run that
+finds the name holding another identity is refused with one line. Without ``--study`` the name is
+derived from the identity, so a different question always gets a fresh study and the same question
+resumes its own; ``--study NAME`` shares one study between workers on purpose, and they must agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+IDENTITY_ATTR = "smtbot_identity"
+
+
+class StudyMismatch(Exception):
+    """The study exists with another identity; the message is the one line to show."""
+
+
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def default_name(identity: Mapping[str, Any]) -> str:
+    return f"wf-{identity_hash(identity)[:12]}"
+
+
+def differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """The identity's parts that differ, named as a reader knows them."""
+    return [key for key in sorted(set(stored) | set(wanted)) if stored.get(key) != wanted.get(key)]
+
+
+def check(study_name: str, storage: str, stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> None:
+    """Refuse a study whose stored identity is not ``wanted`` (None: a study from before identities,
+    which cannot be told apart, is refused too)."""
+    if stored is None:
+        raise StudyMismatch(f"study {study_name!r} in {_shown(storage)} has no recorded identity (made by an older "
+                            "run.py tune): choose another --study, or leave --study out to get one named for this run")
+    changed = differences(stored, wanted)
+    if changed:
+        raise StudyMismatch(f"study {study_name!r} in {_shown(storage)} was made for other {', '.join(changed)}: its trials "
+                            "answer another question; choose another --study, or leave --study out to get one named for this run")
+
+
+def _shown(storage: str) -> str:
+    # A PostgreSQL URL may carry a password: show the scheme and the database only.
+    scheme, _, rest = storage.partition("://")
+    return f"{scheme}://…/{rest.rpartition('/')[2]}" if "@" in rest else storage
+
+
+def join(study_name: str, storage: str, identity: Mapping[str, Any], attempts: int = 5) -> None:
+    """Create the study with ``identity`` or join it if it holds the same one; else ``StudyMismatch``.
+    Workers started together race to create the tables and the study row: the loser's error is
+    transient, so it tries again and then joins."""
+    import time
+
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
+            break
+        except Exception:  # noqa: BLE001 - SQLAlchemy's DDL race errors differ by database
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    stored = study.user_attrs.get(IDENTITY_ATTR)
+    if stored is None and not study.get_trials(deepcopy=False):
+        study.set_user_attr(IDENTITY_ATTR, dict(identity))  # a new study: this run states its question
+        stored = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get(IDENTITY_ATTR)
+    check(study_name, storage, stored, identity)
