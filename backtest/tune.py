@@ -47,7 +47,8 @@ from actors.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsErr
 from backtest.cli import add_window_arguments, override_env, settings_with
 from backtest.history import History, Span, read_history, window_dir
 from backtest.run import Window, run_backtest
-from backtest.study import StudyMismatch, default_name, identity_hash, join
+from backtest.stats import sharpe
+from backtest.study import StudyMismatch, default_name, identity_hash, join, open_storage
 from backtest.tape import Tape, cached_tape, record_tape, slice_tape, tape_key
 from backtest.trial import run_trial
 from backtest.walkforward import DAY_MS, MINUTE_MS, Plan, PlanError, Split, expectancy_r, objective, plan
@@ -220,8 +221,8 @@ def pbo_blocks(start_ms: int, end_ms: int) -> int:
 
 def trial_objective(base_text: bytes, base_env: Mapping[str, str], train: tuple[int, int], evaluate: Evaluate,
                     min_trades: int, worker: str, space: Sequence[Param]) -> Callable[[Any], float]:
-    """A trial: parameters from the sampler, its value the objective on ``train`` alone. Its daily R
-    and per-block R and counts are kept with it for the DSR and the PBO."""
+    """A trial: parameters from the sampler, its value the objective on ``train`` alone. Its Sharpe
+    per trade and its per-block R and counts are kept with it for the DSR and the PBO."""
     import optuna
 
     start, end = train
@@ -229,26 +230,24 @@ def trial_objective(base_text: bytes, base_env: Mapping[str, str], train: tuple[
     def run(trial: optuna.Trial) -> float:
         params = {p.key: (trial.suggest_int(p.key, int(p.low), int(p.high)) if p.integer else trial.suggest_float(p.key, p.low, p.high))
                   for p in space}
-        trial.set_user_attr("worker", worker)
         try:
             settings = load_settings(base_text, {**base_env, **env_for(params)}, source="trial")
         except SettingsError as exc:
-            trial.set_user_attr("refused", str(exc))
+            trial.set_user_attr("result", {"worker": worker, "refused": str(exc)})
             raise optuna.TrialPruned(f"settings refused: {exc}") from None
         trades = evaluate(settings, start, end)  # the train window only: nothing the report calls out of sample
         value, n = expectancy_r(trades)
-        trial.set_user_attr("trades", n)
-        trial.set_user_attr("expectancy_r", value)
-        trial.set_user_attr("day_r", period_sums(trades, start, end, days_in(start, end))[0])
         block_r, block_n = period_sums(trades, start, end, pbo_blocks(start, end))
-        trial.set_user_attr("block_r", block_r)
-        trial.set_user_attr("block_n", block_n)
+        # A Sharpe ratio of a handful of trades is noise that would swamp the trials' spread in the DSR.
+        spread = sharpe([t.pnl_r for t in trades if t.pnl_r is not None]) if n >= max(min_trades, 2) else None
+        trial.set_user_attr("result", {"worker": worker, "trades": n, "expectancy_r": value, "trade_sharpe": spread,
+                                       "block_r": block_r, "block_n": block_n})  # one write: storage commits are slow
         return objective(trades, min_trades)
 
     return run
 
 
-def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tpe_trials: int, cma_trials: int, seed: int,
+def run_worker(study_name: str, storage: Any, run: Callable[[Any], float], *, tpe_trials: int, cma_trials: int, seed: int,
                on_trial: Callable[[Any, Any], None] | None = None) -> int:
     """Run trials of the shared study until it holds ``tpe_trials + cma_trials``; returns how many
     this worker ran. Every worker picks the stage from the study's count, so workers on other
@@ -256,6 +255,7 @@ def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tp
     start one more: a study can end up to (workers - 1) trials over its total."""
     import optuna
 
+    storage = open_storage(storage)
     _create_study(study_name, storage)
     ran = 0
     while True:
@@ -277,7 +277,7 @@ def run_worker(study_name: str, storage: str, run: Callable[[Any], float], *, tp
         ran += 1
 
 
-def _create_study(study_name: str, storage: str, attempts: int = 5) -> None:
+def _create_study(study_name: str, storage: Any, attempts: int = 5) -> None:
     """Create the study, or join it. Workers started together race to create the storage's tables
     and the study row; the loser's error is transient, so it tries again and then joins."""
     import optuna

@@ -62,18 +62,28 @@ def _completed(study: Any) -> list[Any]:
     return [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
 
 
+def result(trial: Any) -> dict[str, Any]:
+    """What ``tune.trial_objective`` kept with a trial (trades, expectancy, Sharpe per trade, blocks)."""
+    return trial.user_attrs.get("result", {})
+
+
 def _winner(trials: Sequence[Any]) -> Any:
     return max(trials, key=lambda t: (t.value, -t.number))
 
 
-def selection_stats(trials: Sequence[Any], winner: Any) -> dict[str, Any]:
-    """DSR of the winner's daily series given the trials' daily Sharpes, and PBO over trials x blocks."""
-    sharpes = [s for s in (stats.sharpe(t.user_attrs.get("day_r", [])) for t in trials) if s is not None]
-    deflated = stats.deflated_sharpe(winner.user_attrs.get("day_r", []), len(trials), sharpes)
-    sums = np.array([t.user_attrs.get("block_r", []) for t in trials], dtype=np.float64)
-    counts = np.array([t.user_attrs.get("block_n", []) for t in trials], dtype=np.float64)
+def selection_stats(trials: Sequence[Any], winner_trades: Sequence[TradeClosed]) -> dict[str, Any]:
+    """DSR of the winner's R per trade given the trials' Sharpe ratios per trade, and PBO over
+    trials x time blocks of the train window.
+
+    The DSR is taken per trade, not per day: a train window of a week holds seven daily
+    observations, too few for any Sharpe test, and hundreds of trades; the objective is per trade too."""
+    sharpes = [r["trade_sharpe"] for r in map(result, trials) if r.get("trade_sharpe") is not None]
+    deflated = stats.deflated_sharpe([t.pnl_r for t in winner_trades if t.pnl_r is not None], len(trials), sharpes)
+    sums = np.array([result(t).get("block_r", []) for t in trials], dtype=np.float64)
+    counts = np.array([result(t).get("block_n", []) for t in trials], dtype=np.float64)
     overfit = stats.pbo_cscv(sums, counts) if sums.ndim == 2 else stats.Overfitting(None, 0, 0, ())
-    return {"dsr": {"value": deflated.dsr, "sharpe": deflated.sr, "sr0": deflated.sr0, "days": deflated.periods, "trials": deflated.n_trials},
+    return {"dsr": {"value": deflated.dsr, "sharpe_per_trade": deflated.sr, "sr0": deflated.sr0, "trades": deflated.periods,
+                    "trials": deflated.n_trials},
             "pbo": {"value": overfit.pbo, "combinations": overfit.combinations, "blocks": overfit.blocks}}
 
 
@@ -105,7 +115,9 @@ def report(*, name: str, storage: str, identity: Mapping[str, Any], plan: Plan, 
     def settings_for(params: Mapping[str, Any]) -> Any:
         return load_settings(base_text, {**base_env, **env_for(params)}, source="trial")
 
-    studies = {s.name: optuna.load_study(study_name=f"{name}/{s.name}", storage=storage) for s in steps}
+    from backtest.study import open_storage
+
+    studies = {s.name: optuna.load_study(study_name=f"{name}/{s.name}", storage=open_storage(storage)) for s in steps}
     done = {n: _completed(st) for n, st in studies.items()}
     empty = [n for n, trials in done.items() if not trials]
     if empty:
@@ -133,14 +145,14 @@ def report(*, name: str, storage: str, identity: Mapping[str, Any], plan: Plan, 
             else:
                 test_r = expectancy_r(evaluate(settings_for(t.params), s.test_start, s.test_end))[0]
             scatter.append({"selection": step.name, "trial": t.number, "is_objective": t.value,
-                            "is_expectancy_r": t.user_attrs.get("expectancy_r"), "oos_expectancy_r": test_r,
+                            "is_expectancy_r": result(t).get("expectancy_r"), "oos_expectancy_r": test_r,
                             "is_winner": t.number == winner.number})
         splits.append({
             "selection": step.name, "window": s.window, "train": span(s.train_start, s.train_end), "test": span(s.test_start, s.test_end),
             "trials": len(trials), "winner": {"trial": winner.number, "objective": winner.value, "params": winner.params},
             "is": record(inside, _daily(inside, s.train_start, s.train_end), seed),
             "oos": record(outside, _daily(outside, s.test_start, s.test_end), seed),
-            **selection_stats(trials, winner),
+            **selection_stats(trials, inside),
         })
     final_step = steps[-1]
     f = final_step.split
@@ -149,7 +161,7 @@ def report(*, name: str, storage: str, identity: Mapping[str, Any], plan: Plan, 
     chosen = settings_for(winner.params)
     final_is = evaluate(chosen, f.train_start, f.train_end)
     holdout = _holdout_once(studies[final_step.name], winner.params, lambda: evaluate(chosen, f.test_start, f.test_end))
-    final_stats = selection_stats(trials, winner)
+    final_stats = selection_stats(trials, final_is)
     summary = {
         "is": record(is_trades, is_daily, seed), "oos": record(oos_trades, oos_daily, seed),
         "final_is": record(final_is, _daily(final_is, f.train_start, f.train_end), seed),
@@ -258,8 +270,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
         f"{_num(s['wf_efficiency'])}; rank correlation of train objective and test expectancy across trials "
         f"{_num(s['is_oos_rank_correlation'])}.", "",
         f"Final choice (best.toml): trial {final['winner']['trial']} of {final['trials']}; Deflated Sharpe Ratio "
-        f"{_num(final['dsr']['value'])} (daily Sharpe {_num(final['dsr']['sharpe'], '.3f')} against {_num(final['dsr']['sr0'], '.3f')} "
-        f"expected from the best of {final['dsr']['trials']} trials without skill, {final['dsr']['days']} days); PBO "
+        f"{_num(final['dsr']['value'])} (Sharpe per trade {_num(final['dsr']['sharpe_per_trade'], '.3f')} over {final['dsr']['trades']} trades, "
+        f"against {_num(final['dsr']['sr0'], '.3f')} expected from the best of {final['dsr']['trials']} trials without skill); PBO "
         f"{_num(final['pbo']['value'])} ({final['pbo']['combinations']} CSCV combinations of {final['pbo']['blocks']} blocks).", "",
         *_table(s), "",
         f"## Plan: {doc['plan']['scheme']} walk-forward, embargo {doc['plan']['embargo_minutes']} min", "",
