@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,7 +54,7 @@ def _shown(storage: str) -> str:
     return f"{scheme}://…/{rest.rpartition('/')[2]}" if "@" in rest else storage
 
 
-def open_storage(storage: Any) -> Any:
+def open_storage(storage: Any, attempts: int = 5) -> Any:
     """One storage object per URL for the whole run: Optuna builds a new RDB storage (and checks
     its schema, most of a second on a loaded machine) for every URL it is handed, which a study
     loaded per trial would pay each time."""
@@ -65,7 +66,15 @@ def open_storage(storage: Any) -> Any:
 
         if storage.startswith("sqlite") and not _STORAGES:
             _sqlite_without_fsync()
-        cached = _STORAGES[storage] = optuna.storages.RDBStorage(storage)
+        for attempt in range(attempts):
+            try:
+                cached = optuna.storages.RDBStorage(storage)
+                break
+            except Exception:  # noqa: BLE001 - workers started together race to create the tables
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        _STORAGES[storage] = cached
     return cached
 
 
@@ -91,8 +100,6 @@ def join(study_name: str, storage: Any, identity: Mapping[str, Any], attempts: i
     """Create the study with ``identity`` or join it if it holds the same one; else ``StudyMismatch``.
     Workers started together race to create the tables and the study row: the loser's error is
     transient, so it tries again and then joins."""
-    import time
-
     import optuna
 
     shown, storage = storage, open_storage(storage)
