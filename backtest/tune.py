@@ -457,8 +457,8 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     where = lambda a, b: windows.dirs(windows.index(a - warm, b))  # noqa: E731
 
     def recorded(a: int, b: int, seconds: float, fresh: bool) -> None:
-        what = f"recorded {_when(a)} to {_when(b)} in {seconds:.0f} s (once; trials replay slices of it)" if fresh else \
-            f"loaded the recording of {_when(a)} to {_when(b)} from {cache}"
+        what = f"recorded {_when(a)} to {_when(b)} in {seconds:.0f} s (once, kept in {cache / 'tapes'})" if fresh else \
+            f"loaded the recording of {_when(a)} to {_when(b)} from {cache / 'tapes'}"
         print(what, file=sys.stderr, flush=True)
 
     if args.faithful:

@@ -231,23 +231,23 @@ def test_two_worker_processes_share_one_study_on_postgresql(postgres, tmp_path):
     start = load_store(Path("data/klines"), ("BTCUSDT",))[0].first_ms + 6000 * MINUTE_MS
     when = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
     command = [sys.executable, "run.py", "tune", "--worker-only", "--storage", postgres, "--study", "shared",
-               "--symbols", "BTCUSDT", "--from", when(start), "--to", when(start + 4 * HOUR), "--cache", str(tmp_path / "cache"),
+               "--symbols", "BTCUSDT", "--from", when(start), "--to", when(start + 3 * HOUR), "--cache", str(tmp_path / "cache"),
                "--set", "tune.embargo_minutes=10", "--set", f"tune.holdout_days={1 / 48}",
-               "--train-days", str(1 / 24), "--test-days", str(1 / 48), "--tpe-trials", "3", "--cma-trials", "1", "--min-trades", "1"]
+               "--train-days", str(1 / 24), "--test-days", str(1 / 48), "--tpe-trials", "2", "--cma-trials", "1", "--min-trades", "1"]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a deadline for a hung worker, generous for a machine shared by many
     outputs = []
     for worker in workers:
         out, err = worker.communicate(timeout=max(1.0, deadline - time.monotonic()))
         assert worker.returncode == 0, err[-2000:]
         outputs.append(out)
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage=postgres))
-    assert names == ["shared/final", *(f"shared/split-{i}" for i in range(1, 5))], "four splits and the final choice"
+    assert names == ["shared/final", "shared/split-1", "shared/split-2"], "two splits and the final choice"
     by_worker = set()
     for name in names:
         trials = optuna.load_study(study_name=name, storage=postgres).get_trials(deepcopy=False)
         # Two workers may read the count at the same moment and each start the last trial.
-        assert len(trials) in (4, 5) and sorted(t.number for t in trials) == list(range(len(trials)))
+        assert len(trials) in (3, 4) and sorted(t.number for t in trials) == list(range(len(trials)))
         unfinished = [(t.number, t.state.name) for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
         assert unfinished == []
         by_worker |= {t.user_attrs["result"]["worker"] for t in trials}
