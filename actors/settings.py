@@ -179,6 +179,14 @@ DEFAULT_TUNE_RANGES: TuneRanges = {
 }
 
 
+class WalkForwardSettings(_Section, frozen=True):
+    """``run.py tune``'s plan, written as plain keys of ``[tune]`` beside its ranges."""
+
+    holdout_days: NonNegative = 0.0
+    holdout_fraction: Annotated[float, Meta(gt=0, lt=1)] = 0.2
+    embargo_minutes: Annotated[int, Meta(ge=0, le=100_000)] = 60
+
+
 class Settings(_Section, frozen=True):
     bot: BotSettings = BotSettings()
     sim: SimSettings = SimSettings()
@@ -187,6 +195,7 @@ class Settings(_Section, frozen=True):
     journal: JournalSettings = JournalSettings()
     web: WebSettings = WebSettings()
     tune: TuneRanges = msgspec.field(default_factory=lambda: dict(DEFAULT_TUNE_RANGES))
+    walkforward: WalkForwardSettings = WalkForwardSettings()  # the plain keys of [tune]
 
     def __post_init__(self) -> None:
         # The cost floor may not sit beyond the widest stop allowed, or every candidate is rejected.
@@ -194,6 +203,10 @@ class Settings(_Section, frozen=True):
         if floor >= self.strategy.max_stop_pct:
             raise ValueError(f"risk: min_stop_cost_multiple x round trip ({floor:.6f} of price) is at or above "
                              f"strategy.max_stop_pct {self.strategy.max_stop_pct}: no stop could be placed")
+
+
+# [tune]'s keys that are settings of the plan rather than ranges of the search space.
+WALKFORWARD_KEYS = tuple(WalkForwardSettings.__struct_fields__)
 
 
 class Secret:
@@ -261,13 +274,24 @@ def load_settings(text: bytes | str, env: Mapping[str, str], source: str = "sett
     for name, value in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
             _apply_override(raw, name, value)
+    if "walkforward" in raw:
+        raise SettingsError(source, "walkforward", f"unknown key; write {', '.join(WALKFORWARD_KEYS)} under [tune]")
+    tune = raw.get("tune")
+    if isinstance(tune, dict) and any(k in tune for k in WALKFORWARD_KEYS):
+        raw["tune"] = {k: v for k, v in tune.items() if k not in WALKFORWARD_KEYS}
+        raw["walkforward"] = {k: v for k, v in tune.items() if k in WALKFORWARD_KEYS}
+        if not raw["tune"]:
+            del raw["tune"]  # plan keys only (or an override of one): the default space stays
     _check_keys(raw, Settings, (), source)
     # [tune] is checked against the loaded [strategy]/[risk], so it is decoded after them.
     ranges = raw.pop("tune", DEFAULT_TUNE_RANGES)
     try:
         settings = msgspec.convert(raw, Settings, strict=True)
     except msgspec.ValidationError as exc:
-        raise _phrase(exc, raw, source) from None
+        error = _phrase(exc, raw, source)
+        if error.key_path.startswith("walkforward."):
+            error = SettingsError(source, "tune." + error.key_path.removeprefix("walkforward."), str(error).rpartition(": ")[2])
+        raise error from None
     return msgspec.structs.replace(settings, tune=_tune_ranges(ranges, settings, source))
 
 
@@ -318,6 +342,9 @@ def _unknown_range(key: str, value: Any) -> str:
         return f"{key} is not a number setting: only int and float settings of [strategy] or [risk] are tuned"
     # Else the nearest key, or the key of the nearest setting name ("rr", "bot.leverage").
     by_name = {k.partition(".")[2]: k for k in TUNABLE_SETTINGS}
+    plan_key = difflib.get_close_matches(key, WALKFORWARD_KEYS, n=1)
+    if plan_key and "." not in key:
+        return f"unknown key; did you mean 'tune.{plan_key[0]}'?"
     close = difflib.get_close_matches(key, TUNABLE_SETTINGS, n=1) or [
         by_name[n] for n in difflib.get_close_matches(key.rpartition(".")[2], by_name, n=1)]
     if close:
@@ -343,6 +370,9 @@ def summarise(settings: Settings, credentials: Credentials | None) -> list[str]:
         values = getattr(settings, section)
         if section == "tune":
             lines += [f"tune.{key} = [{low}, {high}]" for key, (low, high) in sorted(settings.tune.items())]
+            continue
+        if section == "walkforward":  # written under [tune]
+            lines += [f"tune.{key} = {_show(getattr(values, key))}" for key in WALKFORWARD_KEYS]
             continue
         for key in type(values).__struct_fields__:
             value = getattr(values, key)

@@ -18,9 +18,14 @@ tick grid, where integers are exact and fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import hashlib
+import os
+import pickle
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -261,3 +266,59 @@ def _ticks(price: Decimal, tick: Decimal, symbol: str) -> int:
     if q != q.to_integral_value():
         raise ValueError(f"{symbol}: {price} is not on the {tick} grid")
     return int(q)
+
+
+# --- slices and the on-disk cache -----------------------------------------------------------------
+
+TAPE_FORMAT = 1  # bump when Tape's fields change: cached tapes of another format are recorded again
+
+
+def slice_tape(tape: Tape, start_ms: int, end_ms: int) -> Tape:
+    """The part of ``tape`` a run from ``start_ms`` to ``end_ms`` decides on: the states of the
+    ticks after ``start_ms`` up to ``end_ms`` and the bars between. The states are those of the
+    window's continuous replay (the bot running since the window began, as a live bot would be);
+    the account starts afresh at ``start_ms``."""
+    if not tape.start_ms <= start_ms < end_ms <= tape.end_ms:
+        raise ValueError(f"[{start_ms}, {end_ms}) is not inside the tape's [{tape.start_ms}, {tape.end_ms})")
+    ticks = np.fromiter((row.state.tick_ms for row in tape.rows), dtype=np.int64, count=len(tape.rows))
+    keep = np.flatnonzero((ticks > start_ms) & (ticks <= end_ms))
+    lo, hi = (int(keep[0]), int(keep[-1]) + 1) if len(keep) else (0, 0)
+    return dataclasses.replace(
+        tape, start_ms=start_ms, end_ms=end_ms, rows=tape.rows[lo:hi], fires=tape.fires[lo:hi],
+        wt1=tape.wt1[lo:hi], wt2=tape.wt2[lo:hi], cache={},
+        bars={s: _bars_between(b, start_ms, end_ms) for s, b in tape.bars.items()})
+
+
+def _bars_between(bars: SymbolBars, start_ms: int, end_ms: int) -> SymbolBars:
+    a, b = bars.index(start_ms), bars.index(end_ms)
+    before = bars.close[a - 1] if a > 0 else bars.last_before
+    return SymbolBars(bars.symbol, bars.tick_size, start_ms, bars.open[a:b], bars.high[a:b], bars.low[a:b],
+                      bars.close[a:b], bars.present[a:b], last_before=before)
+
+
+def tape_key(fingerprint: str, settings: Settings, start_ms: int, end_ms: int, widest: tuple[float, float], hist_len: int,
+             fills: FillModel = FillModel()) -> str:
+    """What a recording depends on: the data (its fingerprint), the settings it was recorded with
+    (all but the search ranges), the window, the zone levels and history length, the fill model."""
+    recorded = msgspec.structs.replace(settings, tune={})
+    text = msgspec.json.encode([TAPE_FORMAT, fingerprint, recorded, start_ms, end_ms, widest, hist_len, fills])
+    return hashlib.sha256(text).hexdigest()[:24]
+
+
+def cached_tape(directory: Path, key: str, record: Callable[[], Tape]) -> tuple[Tape, bool]:
+    """The tape stored under ``key`` in ``directory``, or ``record()``'s, stored there for every
+    later run and every worker sharing the directory. Returns (tape, whether it was recorded now)."""
+    path = directory / f"tape-{key}.pickle"
+    if path.is_file():
+        try:
+            with path.open("rb") as f:
+                return pickle.load(f), False
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError):
+            path.unlink(missing_ok=True)  # a torn or outdated file: record it again
+    tape = record()
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with partial.open("wb") as f:
+        pickle.dump(dataclasses.replace(tape, cache={}), f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)  # atomic: a reader sees a whole tape or none
+    return tape, True

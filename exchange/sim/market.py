@@ -92,16 +92,36 @@ def load_instruments(path: Path) -> dict[str, InstrumentRules]:
     return rules
 
 
+class KlineFileError(ValueError):
+    """A kline file that is not one of the two accepted shapes; the message names file and line."""
+
+
+# The shipped shape (Bybit's, with turnover) and the common export shape without it.
+KLINE_COLUMNS = ("start_ms", "open", "high", "low", "close", "volume", "turnover")
+
+
+def kline_row(path: Path, line: int, row: Sequence[str]) -> Bar:
+    """One CSV row of 6 or 7 columns as a Bar; anything else is a ``KlineFileError`` naming the row."""
+    if len(row) not in (6, 7):
+        raise KlineFileError(f"{path}:{line}: expected {','.join(KLINE_COLUMNS[:6])}[,turnover], got {len(row)} columns")
+    try:
+        turnover = row[6] if len(row) == 7 else ""
+        return Bar(int(row[0]), Decimal(row[1]), Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), Decimal(row[5]),
+                   Decimal(turnover) if turnover else None)
+    except (ValueError, ArithmeticError):
+        raise KlineFileError(f"{path}:{line}: not a kline row: {','.join(row)[:80]!r}") from None
+
+
 @functools.lru_cache(maxsize=16)
 def load_bars(path: Path) -> tuple[Bar, ...]:
-    """Every 1m bar of one ``SYMBOL-1m.csv.gz`` file, ascending; cached because tests start many servers."""
+    """Every 1m bar of one ``SYMBOL-1m.csv.gz`` file, ascending; cached because tests start many servers.
+    A header row is skipped; rows may carry turnover or not (``kline_row``)."""
     bars = []
     with gzip.open(path, "rt", newline="") as f:
-        reader = csv.reader(f)
-        next(reader)
-        for start, o, h, low, c, v, t in reader:
-            bars.append(Bar(int(start), Decimal(o), Decimal(h), Decimal(low), Decimal(c), Decimal(v),
-                            Decimal(t) if t else None))
+        for line, row in enumerate(csv.reader(f), start=1):
+            if line == 1 and row and not row[0].strip().lstrip("-").isdigit():
+                continue
+            bars.append(kline_row(path, line, row))
     return tuple(bars)
 
 

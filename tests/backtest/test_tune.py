@@ -1,5 +1,5 @@
 """Walk-forward tuning: the split arithmetic and the objective by hand; the two-stage search on a
-known landscape, scored on test windows only; the overlay round trip; and one study shared by
+known landscape, scored on its train window only; the overlay round trip; and one study shared by
 two worker processes through a real PostgreSQL server started for the test."""
 
 from __future__ import annotations
@@ -85,11 +85,10 @@ def test_integer_settings_are_suggested_as_integers_inside_their_range():
         loaded.append(settings)
         return []
 
-    splits = rolling_splits(0, 3 * HOUR, train_ms=HOUR, test_ms=HOUR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
-    study.optimize(trial_objective(text, {}, splits, evaluate, 1, "test", space), n_trials=8)
-    assert len(loaded) == 8 * len(splits)
+    study.optimize(trial_objective(text, {}, (0, HOUR), evaluate, 1, "test", space), n_trials=8)
+    assert len(loaded) == 8
     for trial in study.trials:
         assert set(trial.params) == {p.key for p in space}
         for p in space:
@@ -100,11 +99,11 @@ def test_integer_settings_are_suggested_as_integers_inside_their_range():
     assert len({s.strategy.swing_lookback for s in loaded}) > 1, "the trials searched the space"
 
 
-def test_two_stages_search_on_test_windows_only_and_find_the_peak(tmp_path):
+def test_two_stages_search_on_the_train_window_only_and_find_the_peak(tmp_path):
     optuna = pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra: pip install -e '.[tune]'")
     from backtest.tune import Param, run_worker, trial_objective
 
-    splits = rolling_splits(0, 6 * HOUR, train_ms=2 * HOUR, test_ms=HOUR)
+    train = (2 * HOUR, 4 * HOUR)
     seen: list[tuple[int, int]] = []
 
     def evaluate(settings, start, end):
@@ -114,11 +113,11 @@ def test_two_stages_search_on_test_windows_only_and_find_the_peak(tmp_path):
         return [trade(r)] * 10
 
     space = (Param("strategy.rr", 1.0, 3.0),)
-    run = trial_objective(Path("settings.toml").read_bytes(), {}, splits, evaluate, 5, "test", space)
+    run = trial_objective(Path("settings.toml").read_bytes(), {}, train, evaluate, 5, "test", space)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     assert run_worker("t", storage, run, tpe_trials=12, cma_trials=10, seed=3) == 22
-    assert set(seen) == {(s.test_start, s.test_end) for s in splits}, "no trial ever scored on a training window"
+    assert set(seen) == {train}, "a trial is scored on its selection's train window and nothing else"
     study = optuna.load_study(study_name="t", storage=storage)
     stages = ["cma" if any(k.startswith("cma:") for k in t.system_attrs) else "tpe" for t in study.trials]
     assert stages == ["tpe"] * 12 + ["cma"] * 10
@@ -154,7 +153,8 @@ def test_the_best_parameters_overlay_reloads_as_settings(tmp_path):
 @pytest.mark.parametrize("at", [0.25, 0.5, 0.75])
 def test_a_trial_over_the_recorded_window_scores_it_as_a_backtest_does(at):
     """The default evaluator records each window once and runs trials over the recording; any
-    point of the space gets the trades a whole backtest would close."""
+    point of the space gets the trades a whole backtest of that window would close, and a slice
+    of the window is served from the same recording."""
     from backtest.tune import backtest_evaluator, env_for, search_space, tape_evaluator
     from exchange.sim.market import MINUTE_MS, load_store
 
@@ -174,7 +174,9 @@ def test_a_trial_over_the_recorded_window_scores_it_as_a_backtest_does(at):
     assert len(trades) >= 3
     assert sorted(fast(settings, start, end), key=by_entry) == trades
     fast(settings, start, end)
-    assert recorded == [(start, end)], "a window is recorded once, whatever the number of trials"
+    later = fast(settings, start + 4 * HOUR, end)
+    assert recorded == [(start, end)], "a window is recorded once, whatever the number of trials and slices"
+    assert all(start + 4 * HOUR < t.entry_ms and t.exit_ms <= end for t in later), "a slice trades inside its own bounds"
 
 
 # --- a study shared by two processes through PostgreSQL -------------------------------------------
@@ -219,6 +221,8 @@ def postgres():
 
 
 def test_two_worker_processes_share_one_study_on_postgresql(postgres, tmp_path):
+    """Two workers started with the same --study share every selection's trials, each honouring
+    the same splits (the identity check would refuse a worker that planned differently)."""
     optuna = pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra")
     pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the 'tune' extra")
     from exchange.sim.market import MINUTE_MS, load_store
@@ -226,20 +230,24 @@ def test_two_worker_processes_share_one_study_on_postgresql(postgres, tmp_path):
     start = load_store(Path("data/klines"), ("BTCUSDT",))[0].first_ms + 6000 * MINUTE_MS
     when = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
     command = [sys.executable, "run.py", "tune", "--worker-only", "--storage", postgres, "--study", "shared",
-               "--symbols", "BTCUSDT", "--from", when(start), "--to", when(start + 3 * HOUR),
-               "--train-days", str(1 / 24), "--test-days", str(1 / 24), "--tpe-trials", "12", "--cma-trials", "4", "--min-trades", "1"]
+               "--symbols", "BTCUSDT", "--from", when(start), "--to", when(start + 3 * HOUR), "--cache", str(tmp_path / "cache"),
+               "--set", "tune.embargo_minutes=10", "--set", f"tune.holdout_days={1 / 48}",
+               "--train-days", str(1 / 24), "--test-days", str(1 / 48), "--tpe-trials", "2", "--cma-trials", "1", "--min-trades", "1"]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900  # a deadline for a hung worker, generous for a machine shared by many
     outputs = []
     for worker in workers:
         out, err = worker.communicate(timeout=max(1.0, deadline - time.monotonic()))
         assert worker.returncode == 0, err[-2000:]
         outputs.append(out)
-    study = optuna.load_study(study_name="shared", storage=postgres)
-    trials = study.get_trials(deepcopy=False)
-    # Two workers may read the count at the same moment and each start the last trial.
-    assert len(trials) in (16, 17) and sorted(t.number for t in trials) == list(range(len(trials)))
-    unfinished = [(t.number, t.state.name, t.user_attrs) for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
-    assert unfinished == []
-    by_worker = {t.user_attrs["worker"] for t in trials}
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage=postgres))
+    assert names == ["shared/final", "shared/split-1", "shared/split-2"], "two splits and the final choice"
+    by_worker = set()
+    for name in names:
+        trials = optuna.load_study(study_name=name, storage=postgres).get_trials(deepcopy=False)
+        # Two workers may read the count at the same moment and each start the last trial.
+        assert len(trials) in (3, 4) and sorted(t.number for t in trials) == list(range(len(trials)))
+        unfinished = [(t.number, t.state.name) for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
+        assert unfinished == []
+        by_worker |= {t.user_attrs["result"]["worker"] for t in trials}
     assert len(by_worker) == 2, f"both processes ran trials of the one study: {outputs}"
