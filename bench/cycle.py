@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -652,7 +653,7 @@ def table(results: list[dict], floors: dict[int, dict]) -> None:
         n = r["symbols"]
         label = f"{n} symbols x 4 tf" + (", feed faults" if r["faults"] else "")
         target = TARGET_P99_MS.get(n)
-        fl = floors.get(n)
+        fl = None if r["faults"] else floors.get(n)
         print(f"{'start-up (bootstrap + journal), ' + str(n) + ' symbols':<46} {r['startup_s']:>10.1f} s")
         print(f"{'cycle p50, ' + label:<46} {r['p50_ms']:>9.3f} ms {('floor ' + format(fl['p50_ms'], '.3f') + ' ms') if fl else '':>18}")
         print(f"{'cycle p99, ' + label:<46} {r['p99_ms']:>9.3f} ms {('floor ' + format(fl['p99_ms'], '.3f') + ' ms') if fl else '':>18}")
@@ -700,6 +701,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cycle.py: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - any other failure: still one line, still non-zero
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"cycle.py: FAILED: {type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
