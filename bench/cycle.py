@@ -300,6 +300,7 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     journal_path = tmp / f"journal-{size}{'-faults' if faults else ''}.sqlite"
     board = StatusBoard(mode="bench", venue="none", symbols=symbols)
     seen = {"late_ticks": 0, "late_cycles": 0, "stale_ticks": set(), "stale_rejects": 0}
+    counting = threading.Lock()  # decisions are delivered from every symbol's thread
 
     def deliver(to: str, message: Message) -> None:
         board.observe(to, message)
@@ -313,12 +314,13 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
             decided_at = time.perf_counter()
             flushes.put((message.boundary_ms, decided_at, journal.ask(Flush(tick_ms=message.boundary_ms), block=False)))
         elif kind is Tick and message.late:
-            seen["late_ticks"] += 1
+            seen["late_ticks"] += 1  # the scheduler's thread only
         elif kind is JournalEvent and message.kind == "decisions_late":
             seen["late_cycles"] += 1
         elif kind is Decision and message.kind == "REJECT" and any(r.code == "data.stale" for r in message.reasons):
-            seen["stale_rejects"] += 1
-            seen["stale_ticks"].add(message.tick_ms)
+            with counting:
+                seen["stale_rejects"] += 1
+                seen["stale_ticks"].add(message.tick_ms)
 
     server = loader = pulse = None
     stop_file = tmp / "stop-load"
