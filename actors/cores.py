@@ -48,4 +48,5 @@ def router_core(settings: Settings, instruments: Mapping[str, Instrument], *, re
 
 def scheduler_core(settings: Settings, symbols: Sequence[str]) -> SchedulerCore:
     bot = settings.bot
-    return SchedulerCore(symbols, bot.timeframes, grace_ms=bot.tick_grace_ms, heartbeat_timeout_ms=bot.heartbeat_timeout_ms)
+    return SchedulerCore(symbols, bot.timeframes, grace_ms=bot.tick_grace_ms, heartbeat_timeout_ms=bot.heartbeat_timeout_ms,
+                         decide_grace_ms=bot.decide_grace_ms)

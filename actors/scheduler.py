@@ -1,6 +1,12 @@
 """The scheduler: the one clock reader. It turns "every symbol has its closed 1m bar"
 (or the grace period running out) into one ``Tick`` per minute, and closes the cycle
-once every symbol has decided.
+once every symbol has decided (or its decide grace running out).
+
+It is the pipeline's watchdog: nothing downstream of a boundary waits on a symbol for
+longer than a grace. A symbol whose bar is not in within ``grace_ms`` is named in the
+tick and journaled as ``symbols_late``; one that has not decided within
+``decide_grace_ms`` of its tick is journaled as ``decisions_late`` and its cycle closes
+without it, so a wedged or swamped actor shows up in the journal instead of as silence.
 
 ``SchedulerCore`` is pure: time arrives as ``Now`` pulses (wall clock live, venue time
 against the simulator), so a replay of its inputs reproduces its ticks exactly.
@@ -31,20 +37,24 @@ class SchedulerCore:
         *,
         grace_ms: int,
         heartbeat_timeout_ms: int,
+        decide_grace_ms: int = 5_000,
     ) -> None:
         self.symbols = frozenset(symbols)
         self.timeframes = tuple(timeframes)
         self.grace_ms = grace_ms
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self.decide_grace_ms = decide_grace_ms
         self.now_ms: int | None = None
         self.last_tick_ms: int | None = None
         self.last_bar_at_ms: int | None = None  # clock time of the newest BarReady: the feed heartbeat
         self.ticks = 0
         self.late_ticks = 0
+        self.late_cycles = 0  # cycles closed with a symbol that had not decided
         self.reconnects_ordered = 0
         self._ready: dict[int, set[str]] = {}
         self._deciding: dict[int, set[str]] = {}  # tick -> symbols still to decide
         self._restarted: dict[int, set[str]] = {}  # tick -> symbols whose actor died before deciding
+        self._decide_by: dict[int, int] = {}  # tick -> clock time its cycle closes, decided or not
 
     def handle(self, message: Message) -> Outbox:
         if isinstance(message, BarReady):
@@ -76,6 +86,9 @@ class SchedulerCore:
             return []  # a clock never runs backwards; a late pulse changes nothing
         self.now_ms = now_ms
         out: Outbox = []
+        for tick_ms in sorted(self._deciding):
+            if now_ms >= self._decide_by[tick_ms]:
+                out += self._close_cycle(tick_ms)
         for boundary in sorted(self._ready):
             if now_ms >= boundary + self.grace_ms and (self.last_tick_ms is None or boundary > self.last_tick_ms):
                 out += self._tick(boundary)
@@ -109,6 +122,14 @@ class SchedulerCore:
         self.ticks += 1
         self.late_ticks += bool(late)
         self._deciding[boundary] = set(self.symbols)
+        # Counted from when the tick goes out (a late tick still gets the full decide grace);
+        # never from before the boundary, whatever the clock said last.
+        self._decide_by[boundary] = max(boundary, self.now_ms or boundary) + self.decide_grace_ms
+        if late:
+            out.append(("journal", _late_event(
+                "symbols_late", boundary, self.now_ms or boundary, late,
+                f"no closed bar within the {self.grace_ms} ms grace; the tick went out without them",
+            )))
         tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, self.timeframes), late=late)
         out.append(("journal", tick))
         out.append(("symbols", tick))
@@ -133,9 +154,32 @@ class SchedulerCore:
         return out
 
     def _close_cycle(self, tick_ms: int) -> Outbox:
-        missing = tuple(sorted(self._deciding.pop(tick_ms) | self._restarted.pop(tick_ms, set())))
+        undecided = self._deciding.pop(tick_ms)
+        del self._decide_by[tick_ms]
+        missing = tuple(sorted(undecided | self._restarted.pop(tick_ms, set())))
+        out: Outbox = []
+        if undecided:
+            # A restarted actor is journaled by the supervisor; one that is merely slow or
+            # wedged is named here, or its silence would look like a quiet market.
+            self.late_cycles += 1
+            out.append(("journal", _late_event(
+                "decisions_late", tick_ms, self.now_ms or tick_ms, tuple(sorted(undecided)),
+                f"no decision within the {self.decide_grace_ms} ms decide grace; the cycle closed without them",
+            )))
         done = CycleDone(boundary_ms=tick_ms, missing=missing)
-        return [("journal", done), ("router", done)]
+        return [*out, ("journal", done), ("router", done)]
+
+
+LATE_NAMES_SHOWN = 20  # the message stays one readable line; ``data`` holds every name
+
+
+def _late_event(kind: str, tick_ms: int, now_ms: int, symbols: Sequence[str], why: str) -> JournalEvent:
+    shown = ", ".join(symbols[:LATE_NAMES_SHOWN]) + (f" and {len(symbols) - LATE_NAMES_SHOWN} more" if len(symbols) > LATE_NAMES_SHOWN else "")
+    return JournalEvent(
+        ts_ms=now_ms, kind=kind, source="scheduler", level="WARNING",
+        message=f"tick {tick_ms}: {len(symbols)} late ({shown}): {why}",
+        data=(("tick_ms", str(tick_ms)), ("symbols", ",".join(symbols))),
+    )
 
 
 class SchedulerActor(CoreActor):

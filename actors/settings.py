@@ -45,6 +45,7 @@ class BotSettings(_Section, frozen=True):
     bootstrap_bars: Annotated[int, Meta(ge=50, le=1000)] = 400
     tick_grace_ms: Annotated[int, Meta(ge=0, le=60_000)] = 2_000
     heartbeat_timeout_ms: Annotated[int, Meta(ge=1_000, le=600_000)] = 90_000
+    decide_grace_ms: Annotated[int, Meta(ge=100, le=60_000)] = 5_000
 
     def __post_init__(self) -> None:
         if 1 not in self.timeframes:

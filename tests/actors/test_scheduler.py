@@ -84,7 +84,10 @@ def test_an_unfinished_cycle_is_closed_before_the_next_tick():
     out = []
     for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
         out += s.handle(BarReady(symbol=sym, boundary_ms=H + M))
-    assert out[0] == ("journal", CycleDone(boundary_ms=H, missing=("ETHUSDT", "SOLUSDT")))
+    late = [m for _, m in out if isinstance(m, JournalEvent)]
+    assert [e.kind for e in late] == ["decisions_late"] and dict(late[0].data)["symbols"] == "ETHUSDT,SOLUSDT"
+    assert [m for to, m in out if isinstance(m, CycleDone) and to == "journal"] == [
+        CycleDone(boundary_ms=H, missing=("ETHUSDT", "SOLUSDT"))]
     assert ticks(out) == [Tick(boundary_ms=H + M, closed=(1,), late=())]
 
 
@@ -95,8 +98,8 @@ def test_skipped_boundaries_are_journaled():
     out = []
     for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
         out += s.handle(BarReady(symbol=sym, boundary_ms=H + 4 * M))
-    events = [m for _, m in out if isinstance(m, JournalEvent)]
-    assert [e.kind for e in events] == ["ticks_skipped"] and "3 boundaries" in events[0].message
+    skipped = [m for _, m in out if isinstance(m, JournalEvent) and m.kind == "ticks_skipped"]
+    assert len(skipped) == 1 and "3 boundaries" in skipped[0].message
 
 
 def test_a_silent_feed_orders_one_reconnect_per_timeout():
@@ -123,3 +126,81 @@ def test_the_clock_never_runs_backwards():
     s.handle(Now(ts_ms=H + 5_000))  # ticks H with two late symbols
     assert s.handle(Now(ts_ms=H)) == []
     assert s.now_ms == H + 5_000
+
+
+# --- the watchdog: every wait on a symbol ends within a grace, named in the journal --------
+
+
+def events(out, kind):
+    return [m for to, m in out if isinstance(m, JournalEvent) and m.kind == kind and to == "journal"]
+
+
+def test_a_tick_without_a_symbol_journals_that_symbol_as_late():
+    s = core()
+    s.handle(Now(ts_ms=H))
+    s.handle(BarReady(symbol="BTCUSDT", boundary_ms=H))
+    s.handle(BarReady(symbol="ETHUSDT", boundary_ms=H))
+    out = s.handle(Now(ts_ms=H + 2_000))
+    [late] = events(out, "symbols_late")
+    assert late.level == "WARNING" and late.source == "scheduler"
+    assert dict(late.data) == {"tick_ms": str(H), "symbols": "SOLUSDT"}
+    assert "SOLUSDT" in late.message and "2000 ms" in late.message
+    assert out.index(("journal", late)) < out.index(("journal", ticks(out)[0])), "journaled with its tick"
+
+
+def test_a_complete_tick_journals_no_late_event():
+    s = core()
+    out = []
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        out += s.handle(BarReady(symbol=sym, boundary_ms=H))
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        out += s.handle(Decided(symbol=sym, tick_ms=H, kind="NO_SETUP"))
+    assert not [m for _, m in out if isinstance(m, JournalEvent)]
+    assert s.late_ticks == s.late_cycles == 0
+
+
+def test_a_symbol_that_never_decides_is_named_and_its_cycle_closes_within_the_decide_grace():
+    s = core(decide_grace_ms=3_000)
+    s.handle(Now(ts_ms=H + 100))
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        s.handle(BarReady(symbol=sym, boundary_ms=H))  # the tick goes out at H + 100
+    s.handle(Decided(symbol="BTCUSDT", tick_ms=H, kind="NO_SETUP"))
+    s.handle(Decided(symbol="ETHUSDT", tick_ms=H, kind="NO_SETUP"))
+    assert s.handle(Now(ts_ms=H + 3_099)) == [], "the grace counts from when the tick went out"
+    out = s.handle(Now(ts_ms=H + 3_100))
+    [late] = events(out, "decisions_late")
+    assert dict(late.data)["symbols"] == "SOLUSDT" and "3000 ms" in late.message
+    done = CycleDone(boundary_ms=H, missing=("SOLUSDT",))
+    assert out[-2:] == [("journal", done), ("router", done)]
+    assert s.late_cycles == 1
+    assert s.handle(Decided(symbol="SOLUSDT", tick_ms=H, kind="TAKE")) == [], "a decision after its cycle closed changes nothing"
+
+
+def test_a_late_tick_still_gets_the_whole_decide_grace():
+    s = core(decide_grace_ms=3_000)
+    s.handle(Now(ts_ms=H))
+    s.handle(BarReady(symbol="BTCUSDT", boundary_ms=H))
+    s.handle(Now(ts_ms=H + 2_000))  # ticks by grace, SOLUSDT and ETHUSDT late
+    assert not any(isinstance(m, CycleDone) for _, m in s.handle(Now(ts_ms=H + 4_999)))
+    assert any(isinstance(m, CycleDone) for _, m in s.handle(Now(ts_ms=H + 5_000)))
+
+
+def test_a_restarted_symbol_is_not_reported_late():
+    s = core(decide_grace_ms=3_000)
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        s.handle(BarReady(symbol=sym, boundary_ms=H))
+    s.handle(Decided(symbol="BTCUSDT", tick_ms=H, kind="NO_SETUP"))
+    s.handle(Decided(symbol="ETHUSDT", tick_ms=H, kind="NO_SETUP"))
+    out = s.handle(SymbolRestarted(symbol="SOLUSDT"))
+    assert events(out, "decisions_late") == [], "the supervisor journals a restart; it is not a silent wait"
+    assert s.late_cycles == 0
+
+
+def test_a_long_late_list_stays_one_readable_line_and_keeps_every_name():
+    symbols = [f"S{i:03d}USDT" for i in range(500)]
+    s = SchedulerCore(symbols, [1], grace_ms=2_000, heartbeat_timeout_ms=90_000)
+    s.handle(Now(ts_ms=H))
+    s.handle(BarReady(symbol=symbols[0], boundary_ms=H))
+    [late] = events(s.handle(Now(ts_ms=H + 2_000)), "symbols_late")
+    assert "\n" not in late.message and len(late.message) < 400 and "and 479 more" in late.message
+    assert dict(late.data)["symbols"].split(",") == symbols[1:]
