@@ -49,6 +49,8 @@ class JournalWriter:
         self._statements = {table: self._insert_sql(table) for table in JOURNAL_TABLES}
         self._columns = {table: columns(table) for table in JOURNAL_TABLES}
         self._synchronous = "FULL"  # what open_journal set
+        # The level of a batch without orders or fills; bench/journal.py sets FULL to price the fsync.
+        self.batch_synchronous = "NORMAL"
         self.last_seq: int = max(
             self.db.execute(f"SELECT coalesce(max(seq), 0) FROM {t}").fetchone()[0] for t in JOURNAL_TABLES
         )
@@ -104,7 +106,7 @@ class JournalWriter:
             return 0
         batch, self._pending = self._pending, []
         try:
-            self._set_synchronous("NORMAL" if all(table in BATCH_TABLES for table, _ in batch) else "FULL")
+            self._set_synchronous(self.batch_synchronous if all(table in BATCH_TABLES for table, _ in batch) else "FULL")
             try:
                 with self.db.atomic():
                     self._insert_batch(batch)
