@@ -148,7 +148,7 @@ class SymbolCore:
             self.last_ready_ms = boundary
             out.append(("scheduler", BarReady(symbol=self.symbol, boundary_ms=boundary)))
         waiting = self._pending[kline.interval]
-        following = waiting.pop(kline.end_ms, None)
+        following = waiting.pop(boundary, None)
         if following is not None:
             out += self._on_kline(following, announce=announce)
         return out
