@@ -15,10 +15,16 @@ from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams
 from strategy.paths import fired_candidates
 
-# Bars each buffer keeps. The indicators stream (the bootstrap warms them and is not kept),
-# so a buffer only has to recognise repeats and gaps: two hours of 1m bars is ample, and
-# keeps memory flat at 500 symbols x 4 timeframes.
-BUFFER_BARS = 120
+# How far back each buffer reaches. The indicators stream (the bootstrap warms them and is
+# not kept), so a buffer only has to recognise repeats and gaps: two hours is ample for
+# every timeframe (120 1m bars, 8 15m bars), and keeps memory flat at 500 symbols x 4
+# timeframes (the same two hours as 120 bars of every timeframe held 2.5x the bars).
+BUFFER_MINUTES = 120
+
+
+def buffer_bars(timeframes: Sequence[int]) -> dict[int, int]:
+    """Bars each timeframe's buffer keeps: ``BUFFER_MINUTES`` of it, at least two bars."""
+    return {tf: max(2, BUFFER_MINUTES // tf) for tf in timeframes}
 
 
 def history_length(settings: Settings) -> int:
@@ -49,7 +55,7 @@ def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols
     hist = history_length(settings) if hist_len is None else hist_len
     return SymbolCore(
         symbol, settings.bot.timeframes,
-        capacity=BUFFER_BARS,
+        capacity=buffer_bars(settings.bot.timeframes),
         indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
         build_state=build_market_state,
         decide=decide or strategy_decide(settings.strategy, settings.risk, instrument),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from actors.buffer import Added, KlineBuffer
@@ -64,7 +64,7 @@ class SymbolCore:
         symbol: str,
         timeframes: Sequence[int],
         *,
-        capacity: int,
+        capacity: int | Mapping[int, int],
         indicators: Callable[[int], FrameIndicatorsLike],
         build_state: BuildState,
         decide: Decide,
@@ -73,7 +73,8 @@ class SymbolCore:
     ) -> None:
         self.symbol = symbol
         self.timeframes = tuple(sorted(timeframes))
-        self.buffers = {tf: KlineBuffer(symbol, tf, capacity) for tf in self.timeframes}
+        sizes = capacity if isinstance(capacity, Mapping) else dict.fromkeys(self.timeframes, capacity)
+        self.buffers = {tf: KlineBuffer(symbol, tf, sizes[tf]) for tf in self.timeframes}
         self.indicators = {tf: indicators(tf) for tf in self.timeframes}
         self._build_state = build_state
         self._decide = decide

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import gzip
 import json
 import sys
@@ -86,15 +87,24 @@ def make_cores(settings, instruments):
     return cores
 
 
-def whole(boundaries, settings, instruments, warm_until: int) -> tuple[float, int, dict[str, int]]:
-    """Seconds spent in ``SymbolCore.handle`` (plus row encoding) after ``warm_until``, and the symbol-bars timed."""
+def collections() -> list[int]:
+    return [g["collections"] for g in gc.get_stats()]
+
+
+def whole(boundaries, settings, instruments, warm_until: int) -> tuple[float, int, dict[str, int], list[int]]:
+    """Seconds spent in ``SymbolCore.handle`` (plus row encoding) after ``warm_until``, the
+    symbol-bars timed, the decisions by kind, and the garbage collections run meanwhile (per
+    generation: a count the machine's load cannot move, unlike a time)."""
     cores = make_cores(settings, instruments)
     spent = 0.0
     timed = 0
     kinds: dict[str, int] = {}
     clock = time.thread_time
+    gc_from = None
     for boundary, per_symbol in boundaries.items():
         measure = boundary > warm_until
+        if measure and gc_from is None:
+            gc_from = collections()
         t0 = clock()
         journal = []
         for symbol, bars in per_symbol.items():
@@ -117,7 +127,8 @@ def whole(boundaries, settings, instruments, warm_until: int) -> tuple[float, in
             timed += len(per_symbol)
             for core in cores.values():
                 kinds[core.last_decision.kind] = kinds.get(core.last_decision.kind, 0) + 1
-    return spent, timed, kinds
+    gc_runs = [b - a for a, b in zip(gc_from or collections(), collections())]
+    return spent, timed, kinds, gc_runs
 
 
 def staged(boundaries, settings, instruments, warm_until: int) -> dict[str, float]:
@@ -190,7 +201,7 @@ def main() -> int:
                    for s, r in rules.items() if s in SYMBOLS}
     boundaries, start = by_boundary(args.warm + args.minutes + 30)
     warm_until = start + args.warm * MIN
-    best_whole, timed, kinds = min(whole(boundaries, settings, instruments, warm_until) for _ in range(args.repeat))
+    best_whole, timed, kinds, gc_runs = min(whole(boundaries, settings, instruments, warm_until) for _ in range(args.repeat))
     stages = min((staged(boundaries, settings, instruments, warm_until) for _ in range(args.repeat)),
                  key=lambda s: sum(s.values()))
     best_floor = min(floor(boundaries, warm_until) for _ in range(args.repeat))
@@ -203,6 +214,7 @@ def main() -> int:
         "whole_vs_floor_ratio": round(best_whole / best_floor, 2),
         "stages_us_per_symbol_bar": {k: round(v * us, 2) for k, v in stages.items()},
         "target_us": TARGET_US,
+        "gc_collections_per_1000_symbol_bars": [round(n * 1000 / timed, 2) for n in gc_runs],
     }
     rows = [(f"stage {k}", f"{v:.2f} µs", "", "") for k, v in figures["stages_us_per_symbol_bar"].items()]
     rows += [
@@ -210,6 +222,8 @@ def main() -> int:
         ("whole decide, per symbol per 1m bar", f"{figures['whole_us_per_symbol_bar']:.2f} µs", f"<= {TARGET_US:g} µs",
          f"{figures['whole_vs_floor_ratio']:.1f}x the floor"),
         ("floor: indicator set alone, same bars", f"{figures['floor_indicators_us_per_symbol_bar']:.2f} µs", "", "floor"),
+        ("garbage collections per 1000 symbol-bars (gen 0/1/2)",
+         "/".join(f"{n:g}" for n in figures["gc_collections_per_1000_symbol_bars"]), "", ""),
     ]
     header = ("what", "figure", "target", "floor")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]

@@ -301,3 +301,19 @@ def test_ticks_decided_without_waiting_for_the_bias_are_the_decisions_the_bias_w
     kinds = {d.kind for d in waited}
     assert {"NO_SETUP", "REJECT", "TAKE"} <= kinds, kinds  # both the shortcut and the bias-reading path ran
     assert 0 < early < len([d for d in waited if d.symbol == "SOLUSDT"])
+
+
+def test_every_buffer_of_a_bot_symbol_reaches_back_the_same_two_hours():
+    from actors.cores import symbol_core
+    from actors.settings import load_settings
+
+    settings = load_settings("", {})
+    core = symbol_core(settings, "BTCUSDT", Instrument(symbol="BTCUSDT", tick_size=Decimal("0.1"), qty_step=Decimal("0.001"),
+                                                      min_order_qty=Decimal("0.001")), ("BTCUSDT",))
+    klines = feed("BTCUSDT", 600)
+    for k in klines:
+        core.handle(k)
+    spans = {tf: len(b) * tf for tf, b in core.buffers.items()}
+    assert spans == dict.fromkeys(settings.bot.timeframes, 120)
+    again = core.handle([k for k in klines if k.interval == 15][-7])  # 90 minutes before the newest 15m bar
+    assert again == [] and core.counts["duplicate"] == 1  # a repeat within the two hours is still known as one
