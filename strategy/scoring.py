@@ -47,8 +47,9 @@ FACTORS: dict[str, Callable[[FrameState], int]] = {
 # market_votes per state, once: a candidate's own state is scored for each candidate and
 # side, and BTC's and ETH's states of a tick are read by every symbol's candidates. Keyed
 # by identity and holding the state itself, so an id is never reused while cached; small,
-# because a tick reuses only its own few states. Votes read no settings, so a hit is exact.
-_VOTES_KEPT = 256
+# because a tick reuses only its own few states (and a tape row its three). Votes read no
+# settings, so a hit is exact.
+_VOTES_KEPT = 64
 _votes_cache: dict[int, tuple[MarketState, dict[tuple[int, str], int]]] = {}
 
 
