@@ -9,7 +9,8 @@ Durability per batch (RELIABILITY.md, "Journal durability"): a batch holding any
 fill, trade or event commits with ``synchronous=FULL`` (fsync before the commit returns);
 a batch of only decisions, bars and position snapshots commits with ``synchronous=NORMAL``
 (in WAL mode: safe against a process crash, and made durable by the next FULL commit or
-checkpoint, but a power cut may lose the newest such batches).
+checkpoint, but a power cut may lose the newest such batches). A connection someone set
+to ``synchronous=OFF`` (``backtest.run``'s throwaway journal) is left OFF.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ BATCH_TABLES = frozenset({"decisions", "bars", "position_snapshots"})
 #: timeframes x every symbol, before the first tick) reaches it, and memory stays flat.
 MAX_PENDING = 10_000
 
+_LEVELS = {"NORMAL": 1, "FULL": 2}
+
 # A pending row: its table and its values in column order (a tuple, not a dict: the
 # bootstrap buffers hundreds of thousands of bars).
 Pending = tuple[str, tuple]
@@ -48,7 +51,6 @@ class JournalWriter:
         self._pending: list[Pending] = []
         self._statements = {table: self._insert_sql(table) for table in JOURNAL_TABLES}
         self._columns = {table: columns(table) for table in JOURNAL_TABLES}
-        self._synchronous = "FULL"  # what open_journal set
         # The level of a batch without orders or fills; bench/journal.py sets FULL to price the fsync.
         self.batch_synchronous = "NORMAL"
         self.last_seq: int = max(
@@ -123,9 +125,11 @@ class JournalWriter:
 
     def _set_synchronous(self, level: str) -> None:
         # Outside any transaction (SQLite applies it to the next commit); only on a change.
-        if level != self._synchronous:
+        # A connection set to OFF (a backtest's throwaway journal) asked for no durability
+        # at all: left as it is.
+        current = self.db.conn.execute("PRAGMA synchronous").fetchone()[0]
+        if current != _LEVELS[level] and current != 0:
             self.db.conn.execute(f"PRAGMA synchronous={level}")
-            self._synchronous = level
 
     def _insert_batch(self, batch: list[Pending]) -> None:
         by_table: dict[str, list[tuple]] = {}

@@ -188,3 +188,14 @@ def test_a_flood_of_bars_is_committed_in_bounded_batches_before_any_tick(path):
     assert (count(path, "bars"), writer.pending) == (MAX_PENDING, 5)
     writer.close()
     assert count(path, "bars") == MAX_PENDING + 5
+
+
+def test_a_journal_set_to_synchronous_off_stays_off(path):
+    writer = JournalWriter(path)  # a backtest's throwaway journal asks for no fsync at all
+    writer.db.execute("PRAGMA synchronous=OFF")
+    writer.append([s.decision(), s.execution()])
+    writer.commit()
+    writer.append([s.decision(symbol="ETHUSDT")])
+    writer.commit()
+    assert synchronous(writer) == 0
+    writer.close()
