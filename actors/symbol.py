@@ -3,14 +3,17 @@
 ``SymbolCore`` is pure. Bars go in (feed, backfill, bootstrap), indicator state advances
 once per confirmed bar, and on each ``Tick`` the core snapshots closed bars only into a
 ``MarketState`` and asks the strategy. BTC and ETH share their state of the same tick
-with every other symbol, so the composite bias is never a stale one.
+with every other symbol, so the composite bias is never a stale one. A tick whose
+decision cannot read the bias (``bias_free``: nothing fired, most ticks) is decided at
+once, without waiting the extra hop for those states.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from actors.buffer import Added, KlineBuffer
@@ -49,6 +52,8 @@ class FrameIndicatorsLike(Protocol):
 # decide(state, bias states of the same tick, latest account view) -> Decision
 Decide = Callable[[MarketState, tuple[MarketState, ...], AccountView | None], Decision]
 BuildState = Callable[[str, int, dict[int, FrameState | None], bool], MarketState]
+# bias_free(state) -> True when the decision on ``state`` cannot depend on the bias states.
+BiasFree = Callable[[MarketState], bool]
 
 
 class SymbolCore:
@@ -59,20 +64,37 @@ class SymbolCore:
         symbol: str,
         timeframes: Sequence[int],
         *,
-        capacity: int,
+        capacity: int | Mapping[int, int],
         indicators: Callable[[int], FrameIndicatorsLike],
         build_state: BuildState,
         decide: Decide,
         bias_symbols: Sequence[str] = (),
+        bias_free: BiasFree | None = None,
     ) -> None:
         self.symbol = symbol
         self.timeframes = tuple(sorted(timeframes))
-        self.buffers = {tf: KlineBuffer(symbol, tf, capacity) for tf in self.timeframes}
+        sizes = capacity if isinstance(capacity, Mapping) else dict.fromkeys(self.timeframes, capacity)
+        self.buffers = {tf: KlineBuffer(symbol, tf, sizes[tf]) for tf in self.timeframes}
         self.indicators = {tf: indicators(tf) for tf in self.timeframes}
         self._build_state = build_state
         self._decide = decide
         self.shares_bias = symbol in bias_symbols
         self.needs_bias = frozenset(bias_symbols) - {symbol}
+        self._bias_order = tuple(sorted(self.needs_bias))
+        # None: every decision waits for the bias (a recording or test decide knows no better).
+        self._bias_free = bias_free
+        # The timeframes closing at a boundary repeat with the boundary's phase in the
+        # timeframes' common period: computed once per phase, not per bar.
+        self._period_ms = math.lcm(*self.timeframes) * MINUTE_MS
+        self._closing: dict[int, tuple[int, ...]] = {}
+        self._handlers: dict[type, Callable[[Message], Outbox]] = {
+            Kline: lambda k: self._on_kline(k, announce=True),  # type: ignore[arg-type]
+            Tick: self._on_tick,  # type: ignore[dict-item]
+            BiasState: lambda b: self._on_bias(b.state),  # type: ignore[attr-defined]
+            BackfillResult: self._on_backfill,  # type: ignore[dict-item]
+            FeedGap: self._on_feed_gap,  # type: ignore[dict-item]
+            AccountView: self._on_account,  # type: ignore[dict-item]
+        }
         self.account: AccountView | None = None
         self.last_decision: Decision | None = None
         self.last_ready_ms: int | None = None
@@ -85,20 +107,14 @@ class SymbolCore:
     # --- dispatch ---------------------------------------------------------------------
 
     def handle(self, message: Message) -> Outbox:
-        if isinstance(message, Kline):
-            return self._on_kline(message, announce=True)
-        if isinstance(message, Tick):
-            return self._on_tick(message)
-        if isinstance(message, BiasState):
-            return self._on_bias(message.state)
-        if isinstance(message, BackfillResult):
-            return self._on_backfill(message)
-        if isinstance(message, FeedGap):
-            return self._on_feed_gap(message)
-        if isinstance(message, AccountView):
-            self.account = message
-            return []
-        raise TypeError(f"symbol core cannot handle {type(message).__name__}")
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise TypeError(f"symbol core cannot handle {type(message).__name__}")
+        return handler(message)
+
+    def _on_account(self, view: AccountView) -> Outbox:
+        self.account = view
+        return []
 
     # --- bars -------------------------------------------------------------------------
 
@@ -133,7 +149,7 @@ class SymbolCore:
             self.last_ready_ms = boundary
             out.append(("scheduler", BarReady(symbol=self.symbol, boundary_ms=boundary)))
         waiting = self._pending[kline.interval]
-        following = waiting.pop(kline.end_ms, None)
+        following = waiting.pop(boundary, None)
         if following is not None:
             out += self._on_kline(following, announce=announce)
         return out
@@ -150,7 +166,11 @@ class SymbolCore:
         return [("scheduler", BarReady(symbol=self.symbol, boundary_ms=last.end_ms))]
 
     def _has_all_bars_closing_at(self, boundary: int) -> bool:
-        for tf in closed_timeframes(boundary, self.timeframes):
+        phase = boundary % self._period_ms
+        closing = self._closing.get(phase)
+        if closing is None:
+            closing = self._closing[phase] = closed_timeframes(boundary, self.timeframes)
+        for tf in closing:
             last = self.buffers[tf].last
             if last is None or last.end_ms != boundary:
                 return False
@@ -217,6 +237,8 @@ class SymbolCore:
             out.append(("symbols", BiasState(state=state)))
         if stale:
             return out + self._finish(self._reject(tick.boundary_ms, *(Reason(code="data.stale", value=tf) for tf in stale)))
+        if self._bias_free is not None and self._bias_free(state):
+            return out + self._finish(self._decide(state, (), self.account))
         self._waiting = state
         return out + self._try_decide()
 
@@ -243,7 +265,7 @@ class SymbolCore:
         state = self._waiting
         if state is None:
             return []
-        bias = tuple(self._bias[s] for s in sorted(self.needs_bias) if s in self._bias)
+        bias = tuple(self._bias[s] for s in self._bias_order if s in self._bias)
         if len(bias) < len(self.needs_bias) or any(b.tick_ms != state.tick_ms for b in bias):
             return []
         self._waiting = None

@@ -4,6 +4,13 @@ Decisions, bars and position snapshots are buffered and committed once per tick,
 crash loses at most the batch in hand. Orders, fills, closed trades and events are
 committed the moment they arrive (``append_now``): when it returns, they are on disk,
 and the router may act on the next step.
+
+Durability per batch (RELIABILITY.md, "Journal durability"): a batch holding any order,
+fill, trade or event commits with ``synchronous=FULL`` (fsync before the commit returns);
+a batch of only decisions, bars and position snapshots commits with ``synchronous=NORMAL``
+(in WAL mode: safe against a process crash, and made durable by the next FULL commit or
+checkpoint, but a power cut may lose the newest such batches). A connection someone set
+to ``synchronous=OFF`` (``backtest.run``'s throwaway journal) is left OFF.
 """
 
 from __future__ import annotations
@@ -20,14 +27,32 @@ from journal.schema import JOURNAL_TABLES, columns, open_journal
 #: Messages that must be durable before anyone acts on them.
 IMMEDIATE = (m.OrderIntent, m.OrderAck, m.OrderUpdate, m.ExecutionUpdate, m.TradeClosed, m.JournalEvent, m.FeedGap)
 
+#: Tables whose rows only ever ride in a per-tick batch; a batch of these alone commits
+#: with synchronous=NORMAL. Every other table's rows make their batch FULL.
+BATCH_TABLES = frozenset({"decisions", "bars", "position_snapshots"})
+
+#: Rows buffered before a commit is forced. A tick of 500 symbols is ~1,200 rows, so a
+#: tick's batch stays one transaction; only a flood (the bootstrap's 400 bars x 4
+#: timeframes x every symbol, before the first tick) reaches it, and memory stays flat.
+MAX_PENDING = 10_000
+
+_LEVELS = {"NORMAL": 1, "FULL": 2}
+
+# A pending row: its table and its values in column order (a tuple, not a dict: the
+# bootstrap buffers hundreds of thousands of bars).
+Pending = tuple[str, tuple]
+
 
 class JournalWriter:
     """Owns the SQLite write connection. Not thread-safe: one owner (the JournalActor)."""
 
     def __init__(self, path: str | Path) -> None:
         self.db = open_journal(path)
-        self._pending: list[tuple[str, Row]] = []
+        self._pending: list[Pending] = []
         self._statements = {table: self._insert_sql(table) for table in JOURNAL_TABLES}
+        self._columns = {table: columns(table) for table in JOURNAL_TABLES}
+        # The level of a batch without orders or fills; bench/journal.py sets FULL to price the fsync.
+        self.batch_synchronous = "NORMAL"
         self.last_seq: int = max(
             self.db.execute(f"SELECT coalesce(max(seq), 0) FROM {t}").fetchone()[0] for t in JOURNAL_TABLES
         )
@@ -51,7 +76,8 @@ class JournalWriter:
         return len(self._pending)
 
     def append(self, messages: Iterable[object]) -> None:
-        """Buffer the rows for ``messages``; nothing reaches the file until ``commit``."""
+        """Buffer the rows for ``messages``; nothing reaches the file until ``commit``
+        (or until ``MAX_PENDING`` rows are buffered, which commits them)."""
         for message in messages:
             if isinstance(message, m.Tick):
                 self._note_tick(message.boundary_ms)
@@ -66,7 +92,9 @@ class JournalWriter:
                 row["tick_ms"] = self.current_tick_ms
             self.last_seq += 1
             row["seq"] = self.last_seq
-            self._pending.append((table, row))
+            self._pending.append((table, tuple(map(row.get, self._columns[table]))))
+        if len(self._pending) >= MAX_PENDING:
+            self.commit()
 
     def commit(self) -> int:
         """Write every buffered row in ONE transaction; returns how many were written.
@@ -80,6 +108,7 @@ class JournalWriter:
             return 0
         batch, self._pending = self._pending, []
         try:
+            self._set_synchronous(self.batch_synchronous if all(table in BATCH_TABLES for table, _ in batch) else "FULL")
             try:
                 with self.db.atomic():
                     self._insert_batch(batch)
@@ -94,20 +123,29 @@ class JournalWriter:
         self.commits += 1
         return len(batch)
 
-    def _insert_batch(self, batch: list[tuple[str, Row]]) -> None:
+    def _set_synchronous(self, level: str) -> None:
+        # Outside any transaction (SQLite applies it to the next commit); only on a change.
+        # A connection set to OFF (a backtest's throwaway journal) asked for no durability
+        # at all: left as it is.
+        current = self.db.conn.execute("PRAGMA synchronous").fetchone()[0]
+        if current != _LEVELS[level] and current != 0:
+            self.db.conn.execute(f"PRAGMA synchronous={level}")
+
+    def _insert_batch(self, batch: list[Pending]) -> None:
         by_table: dict[str, list[tuple]] = {}
-        for table, row in batch:
-            by_table.setdefault(table, []).append(_values(table, row))
+        for table, values in batch:
+            by_table.setdefault(table, []).append(values)
         for table, rows in by_table.items():
             self.db.conn.executemany(self._statements[table], rows)
 
-    def _insert_row_by_row(self, batch: list[tuple[str, Row]]) -> None:
-        for table, row in batch:
+    def _insert_row_by_row(self, batch: list[Pending]) -> None:
+        for table, values in batch:
             try:
                 with self.db.atomic():  # a savepoint: only this row is undone
-                    self.db.conn.execute(self._statements[table], _values(table, row))
+                    self.db.conn.execute(self._statements[table], values)
             except sqlite3.IntegrityError as exc:
                 self.rejected_rows += 1
+                row = dict(zip(self._columns[table], values))
                 self.db.conn.execute(self._statements["events"], _values("events", _rejection(table, row, exc)))
 
     def append_now(self, messages: Iterable[object]) -> int:

@@ -44,13 +44,29 @@ FACTORS: dict[str, Callable[[FrameState], int]] = {
 }
 
 
+# market_votes per state, once: a candidate's own state is scored for each candidate and
+# side, and BTC's and ETH's states of a tick are read by every symbol's candidates. Keyed
+# by identity and holding the state itself, so an id is never reused while cached; small,
+# because a tick reuses only its own few states (and a tape row its three). Votes read no
+# settings, so a hit is exact.
+_VOTES_KEPT = 64
+_votes_cache: dict[int, tuple[MarketState, dict[tuple[int, str], int]]] = {}
+
+
 def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
-    """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0."""
+    """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0.
+    The dict is shared by every caller asking about the same state: read it, never change it."""
+    hit = _votes_cache.get(id(state))
+    if hit is not None and hit[0] is state:
+        return hit[1]
     votes: dict[tuple[int, str], int] = {}
     for interval in SCORED_INTERVALS:
         frame = state.frame(interval)
         for name, factor in FACTORS.items():
             votes[(interval, name)] = 0 if frame is None else factor(frame)
+    if len(_votes_cache) >= _VOTES_KEPT:
+        _votes_cache.clear()  # one C call: safe while other symbol threads read it
+    _votes_cache[id(state)] = (state, votes)
     return votes
 
 

@@ -154,3 +154,48 @@ def test_a_reopened_writer_resumes_the_current_tick_from_the_journal(path):
     writer.append_now([s.execution()])
     writer.close()
     assert sqlite3.connect(path).execute("SELECT tick_ms FROM executions").fetchone() == (s.T0 + s.MIN,)
+
+
+def synchronous(writer):
+    return writer.db.execute("PRAGMA synchronous").fetchone()[0]  # 1 NORMAL, 2 FULL
+
+
+def test_a_batch_of_decisions_and_bars_commits_normal_and_one_with_a_fill_commits_full(path):
+    writer = JournalWriter(path)
+    writer.append([s.decision(), s.bar()])
+    writer.commit()
+    assert synchronous(writer) == 1
+    writer.append([s.decision(symbol="ETHUSDT"), s.execution()])
+    writer.commit()
+    assert synchronous(writer) == 2
+    for message in (s.intent(), s.ack(), s.order_update(), s.trade(), s.event()):
+        writer.append([s.bar(start_ms=s.T0 + 7 * s.MIN)])
+        writer.commit()
+        assert synchronous(writer) == 1
+        writer.record(message)
+        assert synchronous(writer) == 2, type(message).__name__
+    writer.close()
+
+
+def test_a_flood_of_bars_is_committed_in_bounded_batches_before_any_tick(path):
+    from journal.writer import MAX_PENDING
+
+    writer = JournalWriter(path)
+    flood = [s.bar(start_ms=s.T0 + i * s.MIN) for i in range(MAX_PENDING + 5)]
+    for bar in flood:
+        writer.record(bar)
+        assert writer.pending < MAX_PENDING
+    assert (count(path, "bars"), writer.pending) == (MAX_PENDING, 5)
+    writer.close()
+    assert count(path, "bars") == MAX_PENDING + 5
+
+
+def test_a_journal_set_to_synchronous_off_stays_off(path):
+    writer = JournalWriter(path)  # a backtest's throwaway journal asks for no fsync at all
+    writer.db.execute("PRAGMA synchronous=OFF")
+    writer.append([s.decision(), s.execution()])
+    writer.commit()
+    writer.append([s.decision(symbol="ETHUSDT")])
+    writer.commit()
+    assert synchronous(writer) == 0
+    writer.close()

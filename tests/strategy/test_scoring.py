@@ -91,3 +91,10 @@ def test_the_score_reason_carries_every_term():
     assert codes[0] == "base" and codes[-1] == "score"
     assert len([c for c in codes if c[:2] in ("3m", "5m") or c[:3] == "15m"]) == 15
     assert "bias" in codes
+
+
+def test_votes_are_computed_once_per_state_and_never_handed_to_another_state():
+    state = market(long_cross())
+    assert market_votes(state) is market_votes(state)
+    twin = market(long_cross())  # equal, but another object: its own votes, equal ones
+    assert market_votes(twin) is not market_votes(state) and market_votes(twin) == market_votes(state)
