@@ -220,10 +220,14 @@ async function refreshEquity() {
 async function refreshChart() {
   if (!view.symbol) return;
   const box = document.getElementById("symbol-chart");
+  const wanted = `/series?symbol=${view.symbol}&interval=${view.interval}&hours=${view.hours}`;
+  view.wanted = wanted;
   let series;
   try {
-    series = await getJson(`/series?symbol=${view.symbol}&interval=${view.interval}&hours=${view.hours}`);
+    series = await getJson(wanted);
+    if (view.wanted !== wanted) return;  // the user picked another chart meanwhile: that answer draws
   } catch (err) {
+    if (view.wanted !== wanted) return;
     box.dataset.bars = "0";
     box.dataset.markers = "0";
     box.dataset.error = err.message;
