@@ -304,7 +304,10 @@ class JournalReader:
             "WHERE kind = 'TAKE' AND symbol = ? ORDER BY seq DESC LIMIT ?", [symbol, limit]).fetchall()
         fills = self._conn().execute(
             "SELECT price FROM executions WHERE symbol = ? ORDER BY seq DESC LIMIT ?", [symbol, limit]).fetchall()
-        return [p for row in (*rows, *fills) for p in row if p is not None]
+        orders = self._conn().execute(
+            "SELECT price, stop_loss FROM orders WHERE symbol = ? AND kind = 'intent' ORDER BY seq DESC LIMIT ?",
+            [symbol, limit]).fetchall()
+        return [p for row in (*rows, *fills, *orders) for p in row if p is not None]
 
     def wallet_equity(self) -> list[tuple[int, str]]:
         """(ts_ms, total equity) from every journaled wallet report, oldest first, one per

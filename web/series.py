@@ -37,13 +37,13 @@ def price_decimals(tick_size: str | Decimal | None = None, samples: Iterable[str
     exact price the bot sent or was filled at carries (those are on the tick grid)."""
     if tick_size is not None:
         try:
-            return max(0, -Decimal(str(tick_size)).normalize().as_tuple().exponent)
+            return max(0, -int(Decimal(str(tick_size)).as_tuple().exponent))
         except (InvalidOperation, TypeError):
             pass
     places = []
     for text in samples:
         try:
-            places.append(max(0, -Decimal(text).as_tuple().exponent))
+            places.append(max(0, -int(Decimal(text).as_tuple().exponent)))
         except (InvalidOperation, TypeError):
             continue
     return max(places) if places else None
