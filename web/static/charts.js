@@ -25,6 +25,9 @@
       layout: {
         background: { type: "solid", color: COLORS.bg }, textColor: COLORS.text, fontSize: 11,
         panes: { separatorColor: COLORS.line, enableResize: false },
+        // The in-chart logo needs an inline <style>, which the dashboard's CSP refuses: the page
+        // credits TradingView in its footer instead (see vendor/NOTICE).
+        attributionLogo: false,
       },
       grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
       rightPriceScale: { borderColor: COLORS.line },
@@ -32,6 +35,8 @@
       // The axis and crosshair speak UTC (the venue's clock): timestamps are not shifted.
       localization: { timeFormatter: (t) => fmt.utc(t * 1000) },
       crosshair: { mode: 0 },
+      // The in-chart logo needs an inline <style>, which the dashboard's CSP refuses; the page
+      // credits TradingView in its footer instead (Apache-2.0 NOTICE, vendor/NOTICE).
     }, extra || {});
   }
 
