@@ -145,6 +145,6 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     print(report.terminal(result, m))
     for note in notes:
         print(note)
-    files = [out / "report.json", out / "report.md", *([out / "equity.png"] if not notes else []), journal]
+    files = [out / "report.json", out / "report.md", out / "report.html", *([out / "equity.png"] if not notes else []), journal]
     print("written: " + ", ".join(str(f) for f in files))
     return 0

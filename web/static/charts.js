@@ -93,6 +93,8 @@
   // first bar are dropped.
   function markers(series, times) {
     const out = [];
+    // A month of trades on one chart: shapes only, or the labels hide the candles.
+    const labelled = series.marks.length <= 60;
     for (const m of series.marks) {
       const at = seconds(m.bar_ms);
       let lo = 0, hi = times.length - 1, found = -1;
@@ -105,13 +107,13 @@
       const d = series.price_decimals;
       if (m.kind === "take") {
         out.push({ time: times[found], position: long ? "belowBar" : "aboveBar", shape: long ? "arrowUp" : "arrowDown",
-          color: COLORS.take, text: "TAKE", id: `take-${m.time_ms}` });
+          color: COLORS.take, text: labelled ? "TAKE" : "", id: `take-${m.time_ms}` });
       } else if (m.kind === "entry") {
         out.push({ time: times[found], position: "atPriceMiddle", price: Number(m.price), shape: "circle",
-          color: long ? COLORS.up : COLORS.down, text: `entry ${fmt.price(m.price, d)}`, id: `entry-${m.time_ms}` });
+          color: long ? COLORS.up : COLORS.down, text: labelled ? `entry ${fmt.price(m.price, d)}` : "", id: `entry-${m.time_ms}` });
       } else if (m.kind === "exit") {
         out.push({ time: times[found], position: "atPriceMiddle", price: Number(m.price), shape: "square",
-          color: EXIT_COLORS[m.reason] || COLORS.muted, text: `${m.reason} ${fmt.r(m.pnl_r)}`, id: `exit-${m.time_ms}` });
+          color: EXIT_COLORS[m.reason] || COLORS.muted, text: labelled ? `${m.reason} ${fmt.r(m.pnl_r)}` : "", id: `exit-${m.time_ms}` });
       }
     }
     return out;
@@ -125,18 +127,22 @@
   };
 
   // Candles (or Heikin Ashi on demand) with marks and lines; WaveTrend with its zones below.
-  function symbolChart(container) {
+  function symbolChart(container, options) {
+    const withWaveTrend = !(options && options.waveTrend === false);
     const chart = LW.createChart(container, baseOptions());
     const candles = chart.addSeries(LW.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, borderVisible: false,
       wickUpColor: COLORS.up, wickDownColor: COLORS.down,
     });
     const marks = LW.createSeriesMarkers(candles, []);
-    const wt1 = chart.addSeries(LW.LineSeries, { color: COLORS.wt1, lineWidth: 2, title: "wt1",
-      priceFormat: { type: "price", precision: 2, minMove: 0.01 }, lastValueVisible: false }, 1);
-    const wt2 = chart.addSeries(LW.LineSeries, { color: COLORS.wt2, lineWidth: 1, title: "wt2",
-      priceFormat: { type: "price", precision: 2, minMove: 0.01 }, lastValueVisible: false }, 1);
-    chart.panes()[1].setHeight(Math.max(70, Math.round(container.clientHeight * 0.3)));
+    let wt1 = null, wt2 = null;
+    if (withWaveTrend) {
+      wt1 = chart.addSeries(LW.LineSeries, { color: COLORS.wt1, lineWidth: 2, title: "wt1",
+        priceFormat: { type: "price", precision: 2, minMove: 0.01 }, lastValueVisible: false }, 1);
+      wt2 = chart.addSeries(LW.LineSeries, { color: COLORS.wt2, lineWidth: 1, title: "wt2",
+        priceFormat: { type: "price", precision: 2, minMove: 0.01 }, lastValueVisible: false }, 1);
+      chart.panes()[1].setHeight(Math.max(70, Math.round(container.clientHeight * 0.3)));
+    }
     let lines = [], zones = [], key = null, drawn = { markers: 0, bars: 0, lines: 0 };
     return {
       chart,
@@ -146,17 +152,19 @@
         if (d !== null && d !== undefined) {
           candles.applyOptions({ priceFormat: { type: "price", precision: d, minMove: Math.pow(10, -d) } });
         }
-        const src = ha ? series.ha : series.bars;
+        const src = ha && series.ha ? series.ha : series.bars;
         const data = candleData(series.bars, src.o, src.h, src.l, src.c);
         candles.setData(data);
         const times = data.map((p) => p.time);
-        wt1.setData(uniqueTimes(series.bars.t.map(seconds), series.wt.wt1));
-        wt2.setData(uniqueTimes(series.bars.t.map(seconds), series.wt.wt2));
-        for (const z of zones) wt1.removePriceLine(z);
-        zones = [series.params.overbought, 0, series.params.oversold].map((level) => wt1.createPriceLine({
-          price: level, color: level === 0 ? COLORS.line : COLORS.muted, lineStyle: 2, lineWidth: 1,
-          axisLabelVisible: level !== 0, title: "",
-        }));
+        if (wt1 && series.wt) {
+          wt1.setData(uniqueTimes(series.bars.t.map(seconds), series.wt.wt1));
+          wt2.setData(uniqueTimes(series.bars.t.map(seconds), series.wt.wt2));
+          for (const z of zones) wt1.removePriceLine(z);
+          zones = [series.params.overbought, 0, series.params.oversold].map((level) => wt1.createPriceLine({
+            price: level, color: level === 0 ? COLORS.line : COLORS.muted, lineStyle: 2, lineWidth: 1,
+            axisLabelVisible: level !== 0, title: "",
+          }));
+        }
         const m = markers(series, times);
         marks.setMarkers(m);
         for (const l of lines) candles.removePriceLine(l);
@@ -190,5 +198,17 @@
     return total ? ink / total : 0;
   }
 
-  root.smtCharts = { equityChart, symbolChart, inkRatio, markers, COLORS, EXIT_COLORS };
+  // Counts per bin on a numeric horizontal axis (the library's options-chart scale), for R multiples.
+  function histogramChart(container, histogram) {
+    // The options chart's horizontal axis is formatted by priceFormatter: there it reads R.
+    const chart = LW.createOptionsChart(container, baseOptions({ localization: { priceFormatter: (v) => `${v.toFixed(2)} R` } }));
+    const bars = chart.addSeries(LW.HistogramSeries, { priceFormat: { type: "price", precision: 0, minMove: 1 } });
+    bars.setData(histogram.edge.map((edge, i) => ({
+      time: edge, value: histogram.count[i], color: edge < 0 ? COLORS.down : COLORS.up,
+    })));
+    chart.timeScale().fitContent();
+    return { chart, bins: histogram.edge.length };
+  }
+
+  root.smtCharts = { equityChart, symbolChart, histogramChart, inkRatio, markers, COLORS, EXIT_COLORS };
 })(typeof window !== "undefined" ? window : globalThis);
