@@ -11,8 +11,8 @@ in the last digits until the EMAs forget their seeds).
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections import deque
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -60,7 +60,8 @@ class IndicatorTrack:
         self._wt = CipherB(params.vmc, params.oversold, params.overbought)
         self._ha = HeikinAshi()
         self.last_start_ms = -1
-        self.rows: deque[tuple[Any, ...]] = deque(maxlen=keep)
+        self.keep = keep
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, bars: Iterable[Mapping[str, Any]]) -> None:
         for bar in bars:
@@ -73,15 +74,12 @@ class IndicatorTrack:
             self.rows.append((start, o, h, low, c, bar["volume"], _na(wt.wt1), _na(wt.wt2),
                               _na(ha.open), _na(ha.high), _na(ha.low), _na(ha.close)))
             self.last_start_ms = start
+        if len(self.rows) > 2 * self.keep:  # trimmed in steps, not per bar
+            del self.rows[:-self.keep]
 
     def since(self, start_ms: int) -> list[tuple[Any, ...]]:
-        rows = self.rows
-        # Rows are in time order: walk back from the newest (the window is the tail).
-        n = len(rows)
-        i = n
-        while i > 0 and rows[i - 1][0] >= start_ms:
-            i -= 1
-        return [rows[j] for j in range(i, n)]
+        """The kept bars starting at or after ``start_ms`` (rows are in time order)."""
+        return self.rows[bisect.bisect_left(self.rows, start_ms, key=lambda row: row[0]):]
 
 
 def bar_of(ms: int, interval: int) -> int:
@@ -165,6 +163,9 @@ class SeriesSource:
         self.params = params
         self.tick_sizes = dict(tick_sizes or {})
         self._tracks: dict[tuple[str, int], IndicatorTrack] = {}
+        # The last answer per (symbol, interval, hours), with the journal version it is of: a
+        # page polling an unchanged journal costs one max(seq) query.
+        self._answers: dict[tuple[str, int, int], tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def track(self, symbol: str, interval: int) -> IndicatorTrack | None:
@@ -190,6 +191,10 @@ class SeriesSource:
 
     def series(self, symbol: str, interval: int, hours: int) -> dict[str, Any] | None:
         """The chart of the last ``hours`` before the newest journaled bar; None without bars."""
+        seq = self.reader.last_seq()
+        cached = self._answers.get((symbol, interval, hours))
+        if cached is not None and cached[0] == seq:
+            return cached[1]
         track = self.track(symbol, interval)
         if track is None:
             return None
@@ -202,7 +207,7 @@ class SeriesSource:
             samples = self.reader.price_samples(symbol)
         columns = list(zip(*rows)) if rows else [()] * 12
         p = self.params
-        return {
+        chart = {
             "symbol": symbol, "interval": interval, "hours": hours,
             "first_ms": first, "last_ms": track.last_start_ms,
             "tick_size": self.tick_sizes.get(symbol),
@@ -215,3 +220,5 @@ class SeriesSource:
             "marks": chart_marks(marks, interval, first),
             "lines": position_lines(positions, orders),
         }
+        self._answers[(symbol, interval, hours)] = (seq, chart)
+        return chart
