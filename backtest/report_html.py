@@ -184,3 +184,105 @@ def write(result: Any, payload: Mapping[str, Any], summary: Sequence[tuple[str, 
     path = out / "report.html"
     path.write_text(render(payload, summary, equity_points(result.equity), series))
     return path
+
+
+# --- tune.html -------------------------------------------------------------------------------
+# Keys read from tune.json (each optional; whatever is missing is left out of the page):
+#   trials | best: [{trial|number, value, is_expectancy_r, oos_expectancy_r, is_trades, oos_trades, params}]
+#   chosen: the chosen trial (a dict as above), else the first of best
+#   oos_equity, holdout_equity (top level or inside chosen): [[ms, equity], ...] or {"t": [...], "equity": [...]}
+#   study, splits (listed as given), holdout (a dict of figures, listed)
+
+
+def _trial_rows(tune: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    rows = tune.get("trials") or tune.get("best") or []
+    return [r for r in rows if isinstance(r, Mapping)]
+
+
+def _chosen(tune: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    chosen = tune.get("chosen")
+    if isinstance(chosen, Mapping):
+        return chosen
+    best = tune.get("best")
+    return best[0] if isinstance(best, list) and best and isinstance(best[0], Mapping) else None
+
+
+def _r(value: Any) -> str:
+    return f"{value:+.3f}" if isinstance(value, (int, float)) else _e(value)
+
+
+def _trial_id(row: Mapping[str, Any]) -> Any:
+    return row.get("trial", row.get("number"))
+
+
+def _curve(value: Any) -> dict[str, list] | None:
+    """An equity curve as ``{"t", "equity", "drawdown_pct"}`` from either accepted shape."""
+    if isinstance(value, Mapping) and isinstance(value.get("t"), list) and isinstance(value.get("equity"), list):
+        pairs = list(zip(value["t"], value["equity"]))
+    elif isinstance(value, list):
+        pairs = [(p[0], p[1]) for p in value if isinstance(p, (list, tuple)) and len(p) >= 2]
+    else:
+        return None
+    if not pairs:
+        return None
+    return equity_points([(int(ts), Decimal(str(eq)), 0) for ts, eq in pairs])
+
+
+def tune_scatter(tune: Mapping[str, Any]) -> dict[str, list]:
+    """Trials as (in-sample, out-of-sample) expectancy points; a trial without both is left out."""
+    points = []
+    for row in _trial_rows(tune):
+        x, y = row.get("is_expectancy_r"), row.get("oos_expectancy_r")
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            points.append((float(x), float(y), _trial_id(row)))
+    points.sort()
+    return {"is": [p[0] for p in points], "oos": [p[1] for p in points], "trial": [p[2] for p in points]}
+
+
+def tune_page(tune: Mapping[str, Any]) -> str:
+    """tune.html: the trials' in- vs out-of-sample scatter and the chosen trial's equity curves."""
+    chosen = _chosen(tune) or {}
+    curves = {}
+    for key in ("oos_equity", "holdout_equity"):
+        curve = _curve(chosen.get(key, tune.get(key)))
+        if curve is not None:
+            curves[key] = curve
+    data = {"scatter": tune_scatter(tune), "chosen": _trial_id(chosen) if chosen else None, "curves": curves}
+    rows = "".join(
+        f'<tr data-trial="{_e(_trial_id(r))}"><th>{_e(_trial_id(r))}</th><td>{_r(r.get("value"))}</td>'
+        f'<td>{_r(r.get("is_expectancy_r"))}</td><td>{_e(r.get("is_trades"))}</td>'
+        f'<td>{_r(r.get("oos_expectancy_r"))}</td><td>{_e(r.get("oos_trades"))}</td>'
+        f'<td>{_e(json.dumps(r.get("params", {}), sort_keys=True))}</td></tr>' for r in _trial_rows(tune))
+    extra = "".join(f"<tr><th>{_e(k)}</th><td>{_e(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
+                    for k, v in tune.items() if k in ("study", "holdout", "selection", "dsr", "pbo"))
+    titles = {"oos_equity": "Chosen trial, out of sample", "holdout_equity": "Chosen trial, hold-out"}
+    charts = "".join(f'<section><h2>{titles[k]}</h2><div class="chart equity" data-curve="{k}"></div></section>' for k in curves)
+    style = (STATIC / "style.css").read_text()
+    scripts = "\n".join(f"<script>{_inline(STATIC / name)}</script>" for name in SCRIPTS)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tuning report</title><style>{style}
+.chart.scatter {{ height: 360px; }}
+</style></head><body>
+<header><h1>Tuning report</h1><p>Each point is a trial: expectancy in R per trade in sample (across) against out of
+sample (up). The chosen trial is drawn larger. Out-of-sample figures, not in-sample ones, are the estimate.</p></header>
+<main>
+<section><h2>Trials, in vs out of sample</h2><div class="chart scatter" id="scatter"></div></section>
+{charts}
+<section><h2>Trials</h2><table class="data" id="trials"><thead><tr><th>Trial</th><th>Objective</th><th>IS R</th>
+<th>IS trades</th><th>OOS R</th><th>OOS trades</th><th>Parameters</th></tr></thead><tbody>{rows}</tbody></table>
+<table class="data">{extra}</table></section>
+</main>
+<footer>Written by run.py tune beside tune.json. Charts: TradingView Lightweight Charts™, Copyright TradingView, Inc.
+(tradingview.com), Apache-2.0, inlined.</footer>
+<script type="application/json" id="report-data">{_json_script(data)}</script>
+{scripts}
+<script>{_inline(STATIC / "tune.js")}</script>
+</body></html>
+"""
+
+
+def write_tune(tune: Mapping[str, Any], out: Path) -> Path:
+    path = out / "tune.html"
+    path.write_text(tune_page(tune))
+    return path

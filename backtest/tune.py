@@ -35,6 +35,7 @@ import msgspec
 from actors.cores import history_length
 from actors.messages import TradeClosed
 from actors.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
+from backtest import report_html
 from backtest.cli import add_window_arguments, override_env, settings_with
 from backtest.run import Window, run_backtest
 from backtest.tape import Tape, record_tape
@@ -299,6 +300,7 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     out.mkdir(parents=True, exist_ok=True)
     (out / "tune.json").write_text(json.dumps({"study": args.study, "splits": [s._asdict() for s in splits], "best": rows}, indent=2) + "\n")
     (out / "best.toml").write_text(overlay_toml(done[0].params))
+    report_html.write_tune(json.loads((out / "tune.json").read_text()), out)  # tune.html: IS vs OOS, the chosen trial's equity
     print(_table(rows))
     print(f"written: {out / 'tune.json'}, {out / 'best.toml'} (an overlay: settings.toml is left as it is)")
     return 0

@@ -103,3 +103,53 @@ def test_report_html_opens_offline_draws_its_charts_and_shows_report_jsons_numbe
     assert page["symbol"]["BTCUSDT"]["trades"][0] == "2"
     # Two closed trades (entry and exit each) and the TAKE and fills of the journal's trades.
     assert int(page["markers"]) >= 4
+
+
+T0 = 1_748_736_000_000
+
+
+def tune_json():
+    trials = [{"trial": i, "value": 0.1 * i, "params": {"strategy.rr": 1.5 + i / 10}, "is_expectancy_r": 0.05 * i - 0.2,
+               "is_trades": 40 + i, "oos_expectancy_r": 0.03 * (i % 5) - 0.1, "oos_trades": 20} for i in range(12)]
+    chosen = dict(trials[3], oos_equity=[[T0 + i * 60_000, 10_000 + i * 0.5 - i % 50] for i in range(3000)],
+                  holdout_equity={"t": [T0 + i * 3_600_000 for i in range(100)], "equity": [str(10_000 - i) for i in range(100)]})
+    return {"study": "s", "trials": trials, "chosen": chosen}
+
+
+def open_page(path, tmp_path):
+    profile = tmp_path / f"profile-{path.parent.name}"
+    profile.mkdir()
+    browser = Browser(profile)
+    try:
+        browser.viewport(1280, 1000, mobile=False)
+        browser.goto(path.as_uri())
+        drawn = browser.wait_for("document.body && document.body.dataset.drawn")
+        ink = json.loads(browser.evaluate("JSON.stringify([...document.querySelectorAll('.chart')].map(c => smtCharts.inkRatio(c)))"))
+        rows = browser.evaluate("document.querySelectorAll('#trials tbody tr').length")
+    finally:
+        browser.close()
+    return drawn, ink, rows, browser
+
+
+def test_tune_html_draws_the_trials_scatter_and_the_chosen_trials_equity(tmp_path):
+    from backtest import report_html
+
+    out = tmp_path / "tune"
+    out.mkdir()
+    drawn, ink, rows, browser = open_page(report_html.write_tune(tune_json(), out), tmp_path)
+    assert drawn == "3" and len(ink) == 3 and all(x > 0.01 for x in ink), ink
+    assert rows == 12
+    assert browser.console_errors == [] and all(u.startswith("file://") for u in browser.requests)
+
+
+def test_tune_html_takes_todays_tune_json_and_an_empty_one(tmp_path):
+    from backtest import report_html
+
+    today = {"study": "s", "splits": [], "best": [{"trial": 4, "value": 0.2, "params": {}, "is_expectancy_r": 0.1,
+                                                  "is_trades": 30, "oos_expectancy_r": -0.05, "oos_trades": 12}]}
+    for name, tune in (("today", today), ("empty", {})):
+        out = tmp_path / name
+        out.mkdir()
+        drawn, _, rows, browser = open_page(report_html.write_tune(tune, out), tmp_path)
+        assert (drawn, rows) == (("1", 1) if name == "today" else ("0", 0))
+        assert browser.console_errors == []

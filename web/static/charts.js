@@ -200,9 +200,12 @@
 
   // Counts per bin on a numeric horizontal axis (the library's options-chart scale), for R multiples.
   function histogramChart(container, histogram) {
-    // The options chart's horizontal axis is formatted by priceFormatter: there it reads R.
-    const chart = LW.createOptionsChart(container, baseOptions({ localization: { priceFormatter: (v) => `${v.toFixed(2)} R` } }));
-    const bars = chart.addSeries(LW.HistogramSeries, { priceFormat: { type: "price", precision: 0, minMove: 1 } });
+    // localization.precision: decimals of the options chart's horizontal axis (the R bins).
+    const chart = LW.createOptionsChart(container, baseOptions({
+      localization: { priceFormatter: (v) => String(Math.round(v)), precision: 2 },
+    }));
+    const bars = chart.addSeries(LW.HistogramSeries, { priceFormat: { type: "price", precision: 0, minMove: 1 },
+      lastValueVisible: false, priceLineVisible: false });
     bars.setData(histogram.edge.map((edge, i) => ({
       time: edge, value: histogram.count[i], color: edge < 0 ? COLORS.down : COLORS.up,
     })));
