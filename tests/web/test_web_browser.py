@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.journal import samples as s
-from tests.web.chromium import CHROMIUM, Browser
+from tests.web.chromium import CHROMIUM
 from tests.web.conftest import NOW, SIM_SECRET, status_with_secrets
 from journal.writer import JournalWriter
 from web.app import create_app
@@ -48,15 +48,6 @@ def site(journal_path):
     server.start()
     yield server, journal_path
     server.stop()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    b = Browser(profile)
-    yield b
-    b.close()
 
 
 def facts(browser, min_polls=1):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.web import chart_journal as cj
-from tests.web.chromium import CHROMIUM, Browser
+from tests.web.chromium import CHROMIUM
 from web.app import create_app
 from web.server import WebServer
 
@@ -46,15 +46,6 @@ def site(tmp_path):
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    b = Browser(profile)
-    yield b
-    b.close()
 
 
 def chart_facts(browser):
