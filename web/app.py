@@ -31,7 +31,7 @@ from indicators.params import IndicatorParams
 from web import metrics, query
 from web.auth import Guard
 from web.redact import Redactor
-from web.series import SeriesSource, cumulative_pnl, equity_curve
+from web.series import SeriesSource
 
 STATIC = Path(__file__).parent / "static"
 STALE_AFTER_MS = 150_000
@@ -185,12 +185,7 @@ def create_app(
         return json(chart)
 
     def get_equity() -> Response:
-        wallet = reader.wallet_equity()
-        if wallet:
-            return json({"source": "wallet", "net": True, **equity_curve(wallet)})
-        # No wallet reports journaled (an old journal): closed trades' net PnL, summed.
-        trades = reader.execute("SELECT seq, exit_ms, pnl_usdt FROM trades ORDER BY seq")
-        return json({"source": "trades", "net": True, **equity_curve(cumulative_pnl(trades))})
+        return json(charts.equity())
 
     def get_ticks() -> Response:
         bot, _ = live()

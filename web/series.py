@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -163,9 +163,9 @@ class SeriesSource:
         self.params = params
         self.tick_sizes = dict(tick_sizes or {})
         self._tracks: dict[tuple[str, int], IndicatorTrack] = {}
-        # The last answer per (symbol, interval, hours), with the journal version it is of: a
-        # page polling an unchanged journal costs one max(seq) query.
-        self._answers: dict[tuple[str, int, int], tuple[int, dict[str, Any]]] = {}
+        # The last answer per question (a chart's symbol, interval and hours; the equity; the
+        # ticks), with the journal version it is of. Keys are validated parameters, so bounded.
+        self._answers: dict[Any, tuple[int, Any]] = {}
         self._lock = threading.Lock()
 
     def track(self, symbol: str, interval: int) -> IndicatorTrack | None:
@@ -179,11 +179,36 @@ class SeriesSource:
             track.add(new)
             return track
 
+    def _memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per journal version: a polling page re-asks an unchanged journal."""
+        seq = self.reader.last_seq()
+        hit = self._answers.get(key)
+        if hit is not None and hit[0] == seq:
+            return hit[1]
+        value = compute()
+        if value is not None:  # "no bars for X" is not kept: X is any name a caller types
+            self._answers[key] = (seq, value)
+        return value
+
+    def equity(self) -> dict[str, Any]:
+        """The account's equity curve: wallet reports when journaled, else closed trades' net PnL."""
+        def compute() -> dict[str, Any]:
+            wallet = self.reader.wallet_equity()
+            if wallet:
+                return {"source": "wallet", "net": True, **equity_curve(wallet)}
+            trades = self.reader.execute("SELECT seq, exit_ms, pnl_usdt FROM trades ORDER BY seq")
+            return {"source": "trades", "net": True, **equity_curve(cumulative_pnl(trades))}
+        return self._memo("equity", compute)
+
     def ticks(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Each symbol's tick size (when the bot gave it) and its prices' decimal places."""
+        names = tuple(dict.fromkeys((*symbols, *self.tick_sizes)))
+        return self._memo(("ticks", names), lambda: self._ticks(names))
+
+    def _ticks(self, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         out = {}
         with self.reader.snapshot():
-            for symbol in dict.fromkeys((*symbols, *self.tick_sizes)):
+            for symbol in names:
                 tick = self.tick_sizes.get(symbol)
                 samples = () if tick is not None else self.reader.price_samples(symbol)
                 out[symbol] = {"tick_size": tick, "price_decimals": price_decimals(tick, samples)}
@@ -191,10 +216,9 @@ class SeriesSource:
 
     def series(self, symbol: str, interval: int, hours: int) -> dict[str, Any] | None:
         """The chart of the last ``hours`` before the newest journaled bar; None without bars."""
-        seq = self.reader.last_seq()
-        cached = self._answers.get((symbol, interval, hours))
-        if cached is not None and cached[0] == seq:
-            return cached[1]
+        return self._memo((symbol, interval, hours), lambda: self._series(symbol, interval, hours))
+
+    def _series(self, symbol: str, interval: int, hours: int) -> dict[str, Any] | None:
         track = self.track(symbol, interval)
         if track is None:
             return None
@@ -220,5 +244,4 @@ class SeriesSource:
             "marks": chart_marks(marks, interval, first),
             "lines": position_lines(positions, orders),
         }
-        self._answers[(symbol, interval, hours)] = (seq, chart)
         return chart
