@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench clean chromium vendor
 
 run: $(VENV)/.installed
 	$(BIN)/python run.py run
@@ -25,6 +25,11 @@ chromium:
 	$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 		{ echo "chromium: apt-get install failed (see: apt-get install -y chromium)"; exit 1; }
+
+# The dashboard's and the reports' charting library (TradingView Lightweight Charts), vendored:
+# re-fetched from the npm registry and checked against its pinned sha256. Nothing fetches it at run time.
+vendor:
+	web/static/vendor/refresh.sh
 
 bench: $(VENV)/.installed-test
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -311,12 +311,15 @@ class Bot:
     # --- web --------------------------------------------------------------------------
 
     def _start_web(self) -> None:
+        from indicators.params import IndicatorParams
         from web.serve import WebServer
 
         web = self.settings.web
         self._web = WebServer(
             self.settings.journal.path, self.board.snapshot, web.host, web.port,
             token=self._web_token, secrets=secret_values(self.settings, self.credentials),
+            indicators=IndicatorParams.from_strategy(self.settings.strategy),
+            tick_sizes={s: str(i.tick_size) for s, i in self.instruments.items()},
         ).start()
 
     def _feed_status(self) -> dict[str, Any]:

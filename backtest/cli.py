@@ -12,6 +12,7 @@ from pathlib import Path
 
 from actors.settings import Credentials, Settings, SettingsError, load_settings
 from backtest import metrics, report
+from backtest.progress import ProgressLine
 from backtest.run import FillModel, Window, run_backtest, sim_config
 
 EXIT_USAGE = 2
@@ -100,20 +101,11 @@ def window_of(args: argparse.Namespace) -> Window:
 
 
 def progress_printer(enabled: bool):
-    """A rich progress bar when rich is importable, else a line per update on stderr."""
+    """Done/total, rate and ETA on a terminal, a log line per quarter elsewhere (backtest.progress)."""
     if not enabled:
         return None, lambda: None
-    try:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    except ImportError:
-        def plain(done: int, total: int) -> None:
-            print(f"\rbacktest {done}/{total} minutes", end="", file=sys.stderr, flush=True)
-        return plain, lambda: print(file=sys.stderr)
-    bar = Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} min"),
-                   TimeRemainingColumn(), transient=True)
-    task = bar.add_task("backtest", total=None)
-    bar.start()
-    return (lambda done, total: bar.update(task, completed=done, total=total)), bar.stop
+    line = ProgressLine("backtest", unit="min")
+    return line.update, line.close
 
 
 def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
@@ -132,7 +124,7 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
             Path(f"{journal}{suffix}").unlink(missing_ok=True)
     fills = FillModel(maker_fee=args.maker_fee, taker_fee=args.taker_fee, intrabar_path=args.intrabar_path,
                       fill_through_ticks=args.fill_through_ticks, sl_before_tp=not args.tp_first, initial_equity=args.equity)
-    update, finish = progress_printer(not args.no_progress and sys.stderr.isatty())
+    update, finish = progress_printer(not args.no_progress)
     try:
         result = run_backtest(settings, window_of(args), fills, journal_path=journal, progress=update)
     except (ValueError, FileExistsError) as exc:
@@ -146,6 +138,6 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     print(report.terminal(result, m))
     for note in notes:
         print(note)
-    files = [out / "report.json", out / "report.md", *([out / "equity.png"] if not notes else []), journal]
+    files = [out / "report.json", out / "report.md", out / "report.html", *([out / "equity.png"] if not notes else []), journal]
     print("written: " + ", ".join(str(f) for f in files))
     return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 from actors.messages import Kline
 from actors.settings import Credentials, Settings
 from backtest.cli import parse_time
+from backtest.progress import ProgressLine
 from exchange.bybit.errors import BybitError, TransportError
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.venues import REST_URLS
@@ -135,11 +136,11 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     rest = BybitRest(args.rest_url or REST_URLS[args.venue], None)
     out = Path(args.out)
-    show = sys.stderr.isatty()
+    lines: dict[str, ProgressLine] = {}
 
     def progress(symbol: str, done: int, total: int) -> None:
-        if show:
-            print(f"\r{symbol}: {done}/{total} minutes", end="", file=sys.stderr, flush=True)
+        line = lines.get(symbol) or lines.setdefault(symbol, ProgressLine(f"download {symbol}", total, unit="min"))
+        line.update(done, total)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -148,12 +149,14 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
             print(f"{symbol}: trading rules added to {out / RULES_FILE}")
         for symbol in symbols:
             fetched = download_symbol(rest, symbol, args.start, args.end, out, progress)
-            if show:
-                print(file=sys.stderr)
+            if symbol in lines:
+                lines[symbol].close()
             print(f"{symbol}: {fetched} bars fetched -> {out / f'{symbol}-1m.csv.gz'}")
     except (BybitError, TransportError) as exc:
         print(f"\nrun.py download: {exc} (run the same command again to resume)", file=sys.stderr)
         return 1
     finally:
+        for line in lines.values():
+            line.close()
         rest.close()
     return 0

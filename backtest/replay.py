@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import msgspec
 from actors.messages import Kline
 from actors.settings import Credentials, Settings, SettingsError
 from backtest.cli import settings_with
+from backtest.progress import ProgressLine
 from backtest.pipeline import Pipeline
 from backtest.venue import InProcessVenue
 from exchange.sim.config import SimConfig
@@ -114,8 +115,9 @@ class RecordedVenue(InProcessVenue):
         return out
 
 
-def replay(settings: Settings, journal: Path, *, rules_file: Path, equity: float | None = None) -> tuple[int, str | None]:
-    """(decisions compared, the first difference in words or None)."""
+def replay(settings: Settings, journal: Path, *, rules_file: Path, equity: float | None = None,
+           progress: Callable[[int, int], None] | None = None) -> tuple[int, str | None]:
+    """(decisions compared, the first difference in words or None); ``progress(minutes done, total)``."""
     recording = read_journal(journal, settings.bot.symbols)
     overrides: dict[str, object] = {"symbols": recording.symbols, "rate_limits": False}
     if equity is not None:
@@ -124,8 +126,13 @@ def replay(settings: Settings, journal: Path, *, rules_file: Path, equity: float
     try:
         pipeline = Pipeline(settings, venue, None, recording.symbols)
         pipeline.start()
+        total = max((len(bars) for (_, interval), bars in recording.bars.items() if interval == 1), default=0)
+        done = 0
         while not venue.is_finished:
             pipeline.step()
+            done += 1
+            if progress is not None and (done % 100 == 0 or venue.is_finished):
+                progress(done, total)
     finally:
         venue.close()
     replayed: dict[tuple[int, str], dict] = {}
@@ -173,12 +180,15 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     if not journal.is_file():
         print(f"run.py replay: no journal at {journal}", file=sys.stderr)
         return 2
+    line = ProgressLine("replay", unit="min")
     try:
         compared, difference = replay(settings, journal, rules_file=Path(settings.sim.data_dir) / "instruments-bybit-linear.csv",
-                                      equity=args.equity)
+                                      equity=args.equity, progress=line.update)
     except (ValueError, KeyError) as exc:
         print(f"run.py replay: {exc}", file=sys.stderr)
         return 2
+    finally:
+        line.close()
     if difference is None:
         print(f"identical: {compared} decisions")
         return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from backtest import report_html
 from backtest.metrics import EXIT_KINDS, Group, Metrics, MoneyFlow, Spread, StopDistances
 from backtest.run import Result
 
@@ -156,6 +157,7 @@ def write(result: Result, m: Metrics, out: Path) -> list[str]:
     }
     (out / "report.json").write_bytes(msgspec.json.format(msgspec.json.encode(payload), indent=2) + b"\n")
     (out / "report.md").write_text(markdown(result, m) + "\n")
+    report_html.write(result, payload, summary_rows(m), out)  # charts, self-contained, in the default install
     if importlib.util.find_spec("matplotlib") is None:
         return ["equity.png skipped: matplotlib is not installed (pip install -e '.[plot]')"]
     equity_png(result, out / "equity.png")

@@ -24,7 +24,7 @@ import numpy as np
 
 from actors.messages import TradeClosed
 from actors.settings import load_settings
-from backtest import stats
+from backtest import report_html, stats
 from backtest.tune import OBJECTIVE, Evaluate, Selection, days_in, env_for, overlay_toml, period_sums
 from backtest.walkforward import Plan, expectancy_r
 
@@ -193,6 +193,7 @@ def report(*, name: str, storage: str, identity: Mapping[str, Any], plan: Plan, 
     out.mkdir(parents=True, exist_ok=True)
     (out / "tune.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out / "tune.md").write_text(markdown(doc))
+    report_html.write_tune(doc, out)  # tune.html: trials IS vs OOS, the chosen parameters' OOS and hold-out equity
     (out / "best.toml").write_text(overlay_toml(winner.params, header=best_header(doc)))
     print(terminal(doc))
     print(f"written: {out / 'tune.json'}, {out / 'tune.md'}, {out / 'best.toml'} (an overlay: settings.toml is left as it is)")

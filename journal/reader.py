@@ -277,6 +277,103 @@ class JournalReader:
     def bars_count(self) -> int:
         return sum(self._count_by("bars", "interval").values())
 
+    # --- charts and open orders (read by web/series.py) ------------------------------------
+
+    def bars(self, symbol: str, interval: int, after_ms: int = -1, limit: int = 100_000) -> list[Row]:
+        """Closed bars of one symbol and interval with ``start_ms > after_ms``, oldest first."""
+        return self._rows(
+            "SELECT start_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = ? AND start_ms > ? "
+            "ORDER BY start_ms LIMIT ?", [symbol, interval, after_ms, limit])
+
+    def chart_marks(self, symbol: str, since_ms: int) -> Row:
+        """What the bot did on one symbol since ``since_ms``: TAKE decisions, fills, closed trades."""
+        with self.snapshot():
+            # TAKEs are rare: walk the (kind, seq) index, not every decision of the symbol.
+            takes = self._rows(
+                "SELECT tick_ms, side, path, score, entry_price, stop_price, target_price, qty FROM decisions "
+                "INDEXED BY idx_decisions_kind_seq WHERE kind = 'TAKE' AND symbol = ? AND tick_ms >= ? ORDER BY seq",
+                [symbol, since_ms])
+            fills = self._rows(
+                "SELECT ts_ms, order_link_id, side, price, qty, fee, is_maker FROM executions "
+                "WHERE symbol = ? AND ts_ms >= ? ORDER BY seq", [symbol, since_ms])
+            trades = self._rows(
+                "SELECT side, path, entry_ms, exit_ms, entry_price, exit_price, qty, fees, pnl_usdt, pnl_r, exit_reason, "
+                "order_link_id FROM trades WHERE symbol = ? AND exit_ms >= ? ORDER BY exit_ms", [symbol, since_ms])
+        return {"takes": takes, "fills": fills, "trades": trades}
+
+    def price_samples(self, symbol: str, limit: int = 20) -> list[str]:
+        """The symbol's newest exact prices as the bot planned and the venue filled them (on its tick grid)."""
+        rows = self._conn().execute(
+            "SELECT entry_price, stop_price, target_price FROM decisions INDEXED BY idx_decisions_kind_seq "
+            "WHERE kind = 'TAKE' AND symbol = ? ORDER BY seq DESC LIMIT ?", [symbol, limit]).fetchall()
+        fills = self._conn().execute(
+            "SELECT price FROM executions WHERE symbol = ? ORDER BY seq DESC LIMIT ?", [symbol, limit]).fetchall()
+        orders = self._conn().execute(
+            "SELECT price, stop_loss FROM orders WHERE symbol = ? AND kind = 'intent' ORDER BY seq DESC LIMIT ?",
+            [symbol, limit]).fetchall()
+        return [p for row in (*rows, *fills, *orders) for p in row if p is not None]
+
+    def wallet_equity(self) -> list[tuple[int, str]]:
+        """(ts_ms, total equity) from every journaled wallet report, oldest first, one per
+        minute (the minute's last): the account's equity curve, folded incrementally."""
+        return self._fold("wallet_equity", "events",
+                          "SELECT ts_ms, data FROM events WHERE kind = 'wallet' AND seq > ? AND seq <= ? ORDER BY seq",
+                          dict, _fold_wallet, lambda by_minute: list(by_minute.values()))
+
+    def notable_events(self, limit: int = DEFAULT_LIMIT, before: int | None = None) -> list[Row]:
+        """Newest first, without DEBUG rows (per-wallet reports): what an operator reads."""
+        where = " AND seq < ?" if before is not None else ""
+        rows = self._rows(f"SELECT * FROM events WHERE level != 'DEBUG'{where} ORDER BY seq DESC LIMIT ?",
+                          [*([before] if before is not None else []), _check_limit(limit)])
+        for row in rows:
+            row["data"] = json.loads(row["data"]) if row["data"] else {}
+        return rows
+
+    def open_orders(self) -> list[Row]:
+        """Orders the venue last reported working (or acknowledged and not yet reported on),
+        oldest first: the newest ack/update row of each order, folded incrementally."""
+        return self._fold("open_orders", "orders",
+                          "SELECT * FROM orders WHERE kind != 'intent' AND seq > ? AND seq <= ? ORDER BY seq",
+                          _OrderBook, _OrderBook.add, _OrderBook.working)
+
+
+def _fold_wallet(by_minute: dict[int, tuple[int, str]], rows: list[Row]) -> None:
+    for row in rows:
+        equity = (json.loads(row["data"]) if row["data"] else {}).get("total_equity")
+        if equity is not None and row["ts_ms"] is not None:
+            by_minute[row["ts_ms"] // 60_000] = (row["ts_ms"], str(equity))
+
+
+class _OrderBook:
+    """Each order's newest ack/update; an order leaves the book once the venue reports it done
+    (and never comes back: an ack journaled after its fill must not resurrect it)."""
+
+    WORKING = ("New", "PartiallyFilled", "Untriggered")
+
+    def __init__(self) -> None:
+        self.book: dict[str, Row] = {}
+        self.done: set[str] = set()
+
+    def add(self, rows: list[Row]) -> None:
+        for row in rows:
+            key = row["order_link_id"] or row["order_id"] or f"seq-{row['seq']}"
+            if key in self.done:
+                continue
+            row.pop("message", None)  # the full venue message stays in the journal; the list shows its columns
+            if row["kind"] == "update":
+                if row["status"] in self.WORKING:
+                    self.book[key] = row
+                else:
+                    self.book.pop(key, None)
+                    self.done.add(key)
+            elif row["outcome"] == "ok" and (row["action"] == "create" or key in self.book):
+                self.book[key] = {**self.book.get(key, {}), **{k: v for k, v in row.items() if v is not None}}
+            elif row["action"] == "create":
+                self.done.add(key)  # refused: it never rested
+
+    def working(self) -> list[Row]:
+        return sorted(self.book.values(), key=lambda r: r["seq"])
+
 
 def _filters(**given: Any) -> tuple[str, list[Any]]:
     sql = {"symbol": "symbol = ?", "kind": "kind = ?", "before": "seq < ?", "since": "exit_ms >= ?"}

@@ -27,9 +27,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from journal.reader import JournalReader, JournalUnavailable
+from indicators.params import IndicatorParams
 from web import metrics, query
 from web.auth import Guard
 from web.redact import Redactor
+from web.series import SeriesSource
 
 STATIC = Path(__file__).parent / "static"
 STALE_AFTER_MS = 150_000
@@ -49,10 +51,14 @@ def create_app(
     token: str | None = None,
     secrets: Iterable[str] = (),
     clock: Callable[[], int] = _wall_ms,
+    indicators: IndicatorParams = IndicatorParams(),
+    tick_sizes: dict[str, str] | None = None,
 ) -> Starlette:
     """The web app. ``token`` (from ``web.auth.token_for``) guards every route when set;
-    ``secrets`` are values masked wherever they would appear in a response."""
+    ``secrets`` are values masked wherever they would appear in a response; ``indicators``
+    are the bot's indicator parameters and ``tick_sizes`` its symbols' ticks, for the charts."""
     reader = JournalReader(journal_path)
+    charts = SeriesSource(reader, indicators, tick_sizes)
     redactor = Redactor([*secrets, *([token] if token else [])])
 
     def live() -> tuple[dict[str, Any], str | None]:
@@ -170,7 +176,40 @@ def create_app(
     def get_index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
+    # --- charts, open orders, operator events (added for the charted dashboard) ---------
+
+    def get_series(symbol: str | None = None, interval: int = 1, hours: int = 6) -> Response:
+        if symbol is None:
+            return json({"error": "symbol: required (a USDT perpetual like BTCUSDT)"}, 400)
+        chart = charts.series(symbol, interval, hours)
+        if chart is None:
+            return json({"error": f"no {interval}m bars journaled for {symbol}"}, 404)
+        return json(chart)
+
+    def get_equity() -> Response:
+        return json(charts.equity())
+
+    def get_ticks() -> Response:
+        bot, _ = live()
+        configured = bot.get("symbols") or ()
+        names = [s for s in configured if isinstance(s, str)]
+        return json({"symbols": charts.ticks([*names, *reader.symbols("decisions")])})
+
+    def get_orders() -> Response:
+        return json({"orders": reader.open_orders()})
+
+    def get_notable_events(limit: int, before: int | None = None) -> Response:
+        events = reader.notable_events(limit=limit, before=before)
+        for event in events:
+            event["data"] = redactor.value(event["data"])
+        return paged(events, "events", limit)
+
     routes = [
+        Route("/series", route("series", get_series)),
+        Route("/equity", route("none", get_equity)),
+        Route("/orders", route("none", get_orders)),
+        Route("/ticks", route("none", get_ticks)),
+        Route("/events/notable", route("notable", get_notable_events)),
         Route("/", get_index),
         Route("/status", route("none", get_status, inline=True)),
         Route("/positions", route("none", get_positions)),

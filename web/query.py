@@ -75,3 +75,21 @@ def parse(route: str, params: Mapping[str, str], repeated: Mapping[str, int]) ->
             continue
         parsed[name] = allowed[name](raw)
     return parsed
+
+
+# The chart routes' parameters (web/series.py): a symbol's chart at one of the bot's timeframes.
+def _interval(raw: str) -> int:
+    value = _int("interval", raw, 1, 15)
+    if value not in (1, 3, 5, 15):
+        raise BadQuery(f"interval: expected one of 1, 3, 5, 15 (minutes), got {value}")
+    return value
+
+
+def _hours(raw: str) -> int:
+    return _int("hours", raw, 1, 24)
+
+
+ROUTE_PARAMS.update({
+    "series": {"symbol": _symbol, "interval": _interval, "hours": _hours},
+    "notable": {"limit": _limit, "before": _before},
+})

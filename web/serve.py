@@ -18,10 +18,11 @@ class WebServer:
     """``start()`` binds (port 0 = any free port) and returns once uvicorn is serving."""
 
     def __init__(self, journal_path: str, status: Callable[[], dict[str, Any]], host: str = "127.0.0.1", port: int = 0,
-                 *, token: str | None = None, secrets: Iterable[str] = ()) -> None:
+                 *, token: str | None = None, secrets: Iterable[str] = (), **charts: Any) -> None:
         if token is None and not is_loopback(host):
             raise WebConfigError(f"web.host = {host!r} is not loopback and no token was given: refusing to serve the journal openly")
-        self.app = create_app(journal_path, status, token=token, secrets=secrets)
+        # ``charts``: the chart routes' ``indicators`` (the bot's IndicatorParams) and ``tick_sizes``.
+        self.app = create_app(journal_path, status, token=token, secrets=secrets, **charts)
         self.host = host
         self._server = _Server(self.app, host, port)
 

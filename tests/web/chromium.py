@@ -44,10 +44,14 @@ class Browser:
         self._stack = contextlib.ExitStack()
         self.ws = self._stack.enter_context(connect(f"ws://127.0.0.1:{port}{ws_path}", max_size=None, open_timeout=timeout_s))
         self._ids = itertools.count(1)
+        self.requests: list[str] = []        # every URL the page asked for (Network.requestWillBeSent)
+        self.console_errors: list[str] = []  # console.error calls, uncaught exceptions, failed loads
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.call("Page.enable", session=True)
         self.call("Runtime.enable", session=True)
+        self.call("Network.enable", session=True)
+        self.call("Log.enable", session=True)
 
     def call(self, method: str, session: bool = False, timeout_s: float = 30.0, **params: Any) -> dict:
         message_id = next(self._ids)
@@ -58,10 +62,24 @@ class Browser:
         deadline = time.monotonic() + timeout_s
         while True:
             reply = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            self._observe(reply)
             if reply.get("id") == message_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply["result"]
+
+    def _observe(self, message: dict) -> None:
+        """Keep what the tests assert on from the events chromium pushes between replies."""
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Network.requestWillBeSent":
+            self.requests.append(params["request"]["url"])
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            self.console_errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.console_errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            self.console_errors.append(f"{params['entry'].get('text')} {params['entry'].get('url', '')}".strip())
 
     def viewport(self, width: int, height: int, mobile: bool) -> None:
         self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,

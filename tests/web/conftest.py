@@ -50,6 +50,18 @@ def journal_path(tmp_path):
     return path
 
 
+@pytest.fixture
+def browser(tmp_path):
+    """One headless chromium page (tests using it skip where chromium is missing)."""
+    from tests.web.chromium import Browser
+
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    b = Browser(profile)
+    yield b
+    b.close()
+
+
 @contextmanager
 def serving(app):
     """The app on a real loopback socket, and an HTTP client pointed at it."""

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.journal import samples as s
-from tests.web.chromium import CHROMIUM, Browser
+from tests.web.chromium import CHROMIUM
 from tests.web.conftest import NOW, SIM_SECRET, status_with_secrets
 from journal.writer import JournalWriter
 from web.app import create_app
@@ -50,15 +50,6 @@ def site(journal_path):
     server.stop()
 
 
-@pytest.fixture
-def browser(tmp_path):
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    b = Browser(profile)
-    yield b
-    b.close()
-
-
 def facts(browser, min_polls=1):
     return json.loads(browser.wait_for(
         f"Number(document.body.dataset.polls) >= {min_polls} && {PAGE_FACTS}", timeout_s=20))
@@ -71,15 +62,16 @@ def test_dashboard_shows_symbol_rows_ledger_trades_and_events_from_the_journal(s
     page = facts(browser)
     assert page["problem"] is None
     btc, eth, sol = page["rows"]["BTCUSDT"], page["rows"]["ETHUSDT"], page["rows"]["SOLUSDT"]
-    assert btc["close"] == "97120.5"
+    assert btc["close"] == "97120.50"  # at the symbol's tick precision (its orders carry 2 decimals)
     assert btc["decision"] == "TAKE cross_based Buy 1.35"
-    assert btc["position"] == "Buy 0.010 @ 97123.40" and btc["upnl"] == "1.25"
+    assert btc["position"] == "Buy 0.010 @ 97123.40" and btc["upnl"] == "+1.25"
     assert btc["feed"].startswith("ok")
     assert eth["decision"] == "REJECT pre_cross Sell 0.40" and eth["position"] == "flat"
     assert sol["feed"].startswith("stale") and sol["close"] == "–"
-    assert page["ledger"]["today"] == {"pnl_usdt": "1.39950", "pnl_r": "0.50", "trades": "2", "won_lost": "1 / 1", "fees": "0.53424680"}
-    assert page["ledger"]["all"]["pnl_usdt"] == "1.39950"
-    assert page["trades"] == ["-1.20", "2.59950"]
+    assert page["ledger"]["today"] == {"pnl_usdt": "+1.40", "pnl_r": "+0.50 R", "trades": "2", "won_lost": "1 / 1", "fees": "0.53",
+                                      "breakdown": "–"}
+    assert page["ledger"]["all"]["pnl_usdt"] == "+1.40"
+    assert page["trades"] == ["\u22121.20", "+2.60"]  # money to cents, a real minus sign
     assert page["events"] == ["restart", "reconnect"]
     assert SIM_SECRET not in page["text"]
     assert browser.screenshot(tmp_path / "dashboard-desktop.png").stat().st_size > 10_000
@@ -96,8 +88,8 @@ def test_dashboard_picks_up_new_journal_rows_on_its_next_poll(site, browser):
     writer.close()
     later = facts(browser, min_polls=first["polls"] + 1)
     assert later["rows"]["ETHUSDT"]["decision"] == "NO_SETUP"
-    assert later["trades"][0] == "0.75"
-    assert later["ledger"]["today"]["pnl_usdt"] == "2.14950"
+    assert later["trades"][0] == "+0.75"
+    assert later["ledger"]["today"]["pnl_usdt"] == "+2.15"
     assert later["ledger"]["today"]["trades"] == "3"
 
 
@@ -108,8 +100,8 @@ def test_dashboard_is_readable_on_a_phone(site, browser, tmp_path):
     page = facts(browser)
     assert page["width"] == 390
     assert page["overflow"] <= 0, "the page scrolls sideways on a phone"
-    assert page["rows"]["BTCUSDT"]["close"] == "97120.5"
-    assert page["ledger"]["today"]["pnl_usdt"] == "1.39950"
+    assert page["rows"]["BTCUSDT"]["close"] == "97120.50"
+    assert page["ledger"]["today"]["pnl_usdt"] == "+1.40"
     # Cards, not a squeezed table: each value carries its label on its own line.
     labelled = browser.evaluate(
         "getComputedStyle(document.querySelector('#symbols tbody td'), '::before').content")
