@@ -15,8 +15,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+#: The tables of schema version 1 (what its migration creates, whatever is added later).
+_V1_TABLES = ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars")
 #: Tables the writer appends to; each one refuses UPDATE and DELETE.
-JOURNAL_TABLES = ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars")
+JOURNAL_TABLES = (*_V1_TABLES, "runs")
 
 _ROW_HEAD: dict[str, type] = {"seq": int, "tick_ms": int, "ts_ms": int}
 
@@ -68,13 +70,23 @@ _NOT_NULL: dict[str, set[str]] = {
 }
 
 
+# One row each time a writer opens the journal: kind "start" begins a run, "resume" continues
+# an earlier one (a live account survives a restart). Every other row carries its run_id.
+_RUN_COLUMNS: dict[str, type] = {
+    "run_id": int, "kind": str, "mode": str, "venue": str, "account": str, "settings_hash": str,
+    "data_from_ms": int, "data_to_ms": int, "symbols": str,
+}
+
+
 class JournalVersionError(RuntimeError):
     """The file was written by a newer smtbot: migrations only go forward."""
 
 
 def columns(table: str) -> tuple[str, ...]:
-    """Every column of a journal table, in schema order."""
-    return (*_ROW_HEAD, *_COLUMNS[table])
+    """Every column of a journal table, in schema order (run_id came last, with version 3)."""
+    if table == "runs":
+        return (*_ROW_HEAD, *_RUN_COLUMNS)
+    return (*_ROW_HEAD, *_COLUMNS[table], "run_id")
 
 
 def _append_only(db: sqlite_utils.Database, table: str) -> None:
@@ -86,7 +98,7 @@ def _append_only(db: sqlite_utils.Database, table: str) -> None:
 
 
 def _v1_tables(db: sqlite_utils.Database) -> None:
-    for table in JOURNAL_TABLES:
+    for table in _V1_TABLES:
         db[table].create(
             {**_ROW_HEAD, **_COLUMNS[table]}, pk="seq", not_null=_NOT_NULL[table] | {"seq"}
         )
@@ -109,10 +121,29 @@ def _v2_read_indexes(db: sqlite_utils.Database) -> None:
     db["bars"].create_index(["symbol", "interval", "start_ms"])
 
 
+def _v3_runs(db: sqlite_utils.Database) -> None:
+    db["runs"].create({**_ROW_HEAD, **_RUN_COLUMNS}, pk="seq", not_null={"seq", "run_id", "kind", "mode"})
+    _append_only(db, "runs")
+    db["runs"].create_index(["run_id", "seq"])
+    for table in _V1_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN run_id INTEGER")
+    # Rows written before runs were recorded keep run_id NULL (no UPDATE, ever); run 0 names them.
+    top = db.execute("SELECT max(" + ", ".join(f"(SELECT coalesce(max(seq), 0) FROM {t})" for t in _V1_TABLES) + ")").fetchone()[0]
+    if top:
+        db.execute("INSERT INTO runs (seq, tick_ms, ts_ms, run_id, kind, mode) VALUES (?, NULL, NULL, 0, 'legacy', 'unknown')", [top + 1])
+    # What the reader asks per run: newest rows, trades by exit time, positions, bars.
+    db["decisions"].create_index(["run_id", "seq"])
+    db["events"].create_index(["run_id", "seq"])
+    db["trades"].create_index(["run_id", "exit_ms"])
+    db["position_snapshots"].create_index(["run_id", "symbol", "position_idx", "seq"])
+    db["bars"].create_index(["run_id", "symbol", "interval", "start_ms"])
+
+
 #: MIGRATIONS[i] takes a journal at version i to version i + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("append-only journal tables", _v1_tables),
     ("indexes for the web reader", _v2_read_indexes),
+    ("runs: every row belongs to one run", _v3_runs),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

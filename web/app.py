@@ -26,7 +26,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from journal.reader import JournalReader, JournalUnavailable
+from journal.reader import JournalReader, JournalUnavailable, UnknownRun
 from web import metrics, query
 from web.auth import Guard
 from web.redact import Redactor
@@ -78,6 +78,8 @@ def create_app(
                 return json({"error": str(exc)}, 400)
             except JournalUnavailable as exc:
                 return json({"error": str(exc)}, 503)
+            except UnknownRun as exc:
+                return json({"error": str(exc)}, 404)
 
         if not inline:
             return answer  # Starlette runs plain functions on its thread pool
@@ -89,7 +91,7 @@ def create_app(
 
         return on_loop
 
-    def get_status() -> Response:
+    def get_status(run: int | None = None) -> Response:
         bot, problem = live()
         now = _now(bot, clock)
         latencies = bot.pop("cycle_latency_ms", None)
@@ -98,9 +100,9 @@ def create_app(
         configured = bot.get("symbols") or ()
         live_rows = configured if isinstance(configured, dict) else {}
         with reader.snapshot():  # symbol rows, facts and positions from one journal version
-            overview = reader.overview(s for s in configured if isinstance(s, str))
-            facts = reader.facts()
-            open_positions = len(reader.positions())
+            overview = reader.overview((s for s in configured if isinstance(s, str)), run=run)
+            facts = reader.facts(run)
+            open_positions = len(reader.positions(run))
         rows = []
         for row in overview:
             symbol_live = live_rows.get(row["symbol"]) if isinstance(live_rows.get(row["symbol"]), dict) else {}
@@ -126,12 +128,15 @@ def create_app(
             "symbols": rows,
         })
 
-    def get_positions() -> Response:
-        return json({"positions": reader.positions()})
+    def get_positions(run: int | None = None) -> Response:
+        return json({"positions": reader.positions(run)})
 
-    def get_pnl() -> Response:
+    def get_pnl(run: int | None = None) -> Response:
         now = _now(live()[0], clock)
-        return json({"now_ms": now, **reader.pnl(now)})
+        return json({"now_ms": now, "run": reader.run(run), **reader.pnl(now, run)})
+
+    def get_runs() -> Response:
+        return json({"current": reader.current_run(), "runs": reader.runs()})
 
     def paged(items: list[dict[str, Any]], key: str, limit: int) -> Response:
         more = len(items) == limit and items[-1]["seq"] > 1
@@ -170,11 +175,12 @@ def create_app(
 
     routes = [
         Route("/", get_index),
-        Route("/status", route("none", get_status, inline=True)),
-        Route("/positions", route("none", get_positions)),
+        Route("/status", route("run", get_status, inline=True)),
+        Route("/positions", route("run", get_positions)),
         Route("/trades", route("trades", get_trades)),
         Route("/decisions", route("decisions", get_decisions)),
-        Route("/pnl", route("none", get_pnl)),
+        Route("/pnl", route("run", get_pnl)),
+        Route("/runs", route("none", get_runs)),
         Route("/events", route("events", get_events)),
         Route("/healthz", route("none", get_healthz, inline=True)),
         Route("/metrics", route("none", get_metrics)),

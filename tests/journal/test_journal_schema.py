@@ -92,9 +92,12 @@ def test_migration_from_the_previous_version_keeps_rows_and_adds_what_is_new(tmp
     assert schema_version(db) == LATEST_VERSION
     assert db.execute("SELECT seq, symbol FROM decisions").fetchall() == [(7, "BTCUSDT")]
     assert {i.name for i in db["decisions"].indexes} > indexes_before
+    assert db.execute("SELECT run_id, kind, seq FROM runs").fetchall() == [(0, "legacy", 8)]  # names the old rows
+    db.close()
     writer = JournalWriter(path)
     writer.append_now([s.decision()])
-    assert writer.last_seq == 8
+    assert writer.last_seq == 10  # after the legacy run (8) and this writer's run (9)
+    assert writer.run_id == 1
     writer.close()
 
 
