@@ -33,12 +33,14 @@ class JournalWriter:
     """
 
     def __init__(self, path: str | Path, run: RunInfo | None = None, *, lock: JournalLock | None = None) -> None:
+        self._owns_lock = lock is None  # a lock handed in stays its owner's to release
         self._lock = lock if lock is not None else JournalLock(path)
         self._lock.acquire()
         try:
             self.db = open_journal(path)
         except BaseException:
-            self._lock.release()
+            if self._owns_lock:
+                self._lock.release()
             raise
         self._pending: list[tuple[str, Row]] = []
         self._statements = {table: self._insert_sql(table) for table in JOURNAL_TABLES}
@@ -166,7 +168,8 @@ class JournalWriter:
         finally:
             self.db.close()
             self.db = None  # type: ignore[assignment]
-            self._lock.release()
+            if self._owns_lock:
+                self._lock.release()
 
     def _note_tick(self, tick_ms: int) -> None:
         if self.current_tick_ms is None or tick_ms > self.current_tick_ms:
