@@ -179,19 +179,18 @@ class Bot:
         # recv_window then hold however fast the replay runs.
         clock = (lambda: self.sim.now_ms() / 1000) if isinstance(self.sim, SimServer) else time.time
         if self.sim is None:
-            # One try, no retries: a venue with no route is said at once, in one line.
+            # One try, no retries: a venue with no route is said at once, in one line. The
+            # instruments list (public, unsigned, no clock) is both the probe and the symbol check.
             with BybitRest(rest_url, None, max_attempts=1, rate_clock=time.time) as probe:
                 try:
-                    probe.sync_time()
+                    listed = probe.instruments(self.symbols)
                 except (BybitError, TransportError) as exc:
                     raise unreachable_error(bot.venue, rest_url, exc, paper=bot.paper) from exc
+            self._refuse_unlisted(listed)
         self._market = BybitRest(rest_url, None, clock=clock, rate_clock=time.time)
         self._market.sync_time()
-        # A symbol the venue does not list stops the start here, before any actor needs its rules.
-        listed = self._market.instruments(self.symbols)
-        missing = [s for s in self.symbols if s not in listed]
-        if missing:
-            raise unknown_symbols_error(missing, bot.venue)
+        if self.sim is not None:
+            self._refuse_unlisted(self._market.instruments(self.symbols))
         self.run_info = self._describe_run(credentials)
         # Last, so a refused start leaves no file behind: the OS lock that makes this the
         # journal's only writer (a second bot on the same journal stops here).
@@ -200,6 +199,12 @@ class Bot:
         except JournalBusy as exc:
             raise StartupError(f"journal.path = {settings.journal.path!r}: {exc}") from exc
         return self
+
+    def _refuse_unlisted(self, listed: dict[str, Any]) -> None:
+        """A symbol the venue does not list stops the start here, before any actor needs its rules."""
+        missing = [s for s in self.symbols if s not in listed]
+        if missing:
+            raise unknown_symbols_error(missing, self.settings.bot.venue)
 
     def _describe_run(self, credentials: Credentials) -> RunInfo:
         bot = self.settings.bot
