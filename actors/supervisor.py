@@ -27,6 +27,7 @@ import pykka
 from actors.cores import router_core, scheduler_core, symbol_core
 from actors.journal import Flush, JournalActor
 from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
+from actors.narrator import Narrator
 from actors.post import PostOffice
 from actors.shell import Outbox, Recorder
 from actors.router import RouterActor
@@ -48,10 +49,12 @@ from exchange.sim.paper import PaperSim
 from exchange.sim.remote import RemoteSim
 from exchange.sim.server import SimServer
 from journal.lock import JournalBusy, JournalLock
+from journal.reader import JournalReader
 from journal.runs import RunInfo, fingerprint, settings_hash
 from web.auth import WebConfigError, token_for
 
 log = logging.getLogger("smtbot.supervisor")
+console = logging.getLogger("smtbot.console")  # the story of the run: trades, gates, summaries, the end
 
 PULSE_S = 0.2
 
@@ -94,11 +97,16 @@ class Bot:
         self._endpoints_found: tuple[str, str, str | None, Credentials] | None = None
         self._launched = False
         self.run_info: RunInfo | None = None
+        self.narrator = Narrator(max_positions=settings.risk.max_positions, daily_loss_limit=settings.risk.daily_loss_limit,
+                                 summary_every_ms=bot.summary_minutes * 60_000)
+        self.finished_reason: str | None = None  # set once the simulator's replay data has ended
 
     # --- wiring -----------------------------------------------------------------------
 
     def deliver(self, to: str, message: Message) -> None:
         self.board.observe(to, message)
+        for level, text, extra in self.narrator.observe(to, message):
+            console.log(logging.getLevelName(level), text, extra=extra)
         if self.paper is not None and to == "journal" and type(message) is Kline and message.interval == 1:
             # Every 1m bar a symbol consumed (live or backfilled) is journaled before its tick
             # can fire: the paper venue matches resting orders against it at that moment.
@@ -376,14 +384,30 @@ class Bot:
         self.deliver("journal", JournalEvent(ts_ms=self.clock_ms(), kind="actor_restarted", source="supervisor", message=name))
 
     def supervise(self, stop: threading.Event, *, until: Callable[[], bool] | None = None) -> None:
-        """Restart failed actors until ``stop`` is set (or ``until()`` holds)."""
-        while not stop.is_set() and not (until is not None and until()):
+        """Restart failed actors until ``stop`` is set (or ``until()`` holds); tell the story meanwhile."""
+        while not stop.is_set():
+            self._narrate()
+            if until is not None and until():
+                break
             try:
                 name = self.failures.get(timeout=0.2)
             except queue.Empty:
                 continue
             log.warning("restarting actor", extra={"actor": name})
             self.restart(name)
+
+    def _narrate(self) -> None:
+        """The periodic summary line, and one line when the replay's data ends."""
+        line = self.narrator.summary(time.time_ns() // 1_000_000, self.board.snapshot())
+        if line is not None:
+            console.log(logging.getLevelName(line[0]), line[1], extra=line[2])
+        if self.finished_reason is None and self.sim is not None and self.sim.finished.is_set():
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.sim.clock_ms / 1000))
+            self.finished_reason = (f"replay finished at {when} UTC: the simulator's data has ended, no new bars "
+                                    "(restart to replay it again as a new run, or set sim.loop = true)")
+            self.board.extra["finished"] = lambda: self.finished_reason
+            console.warning("replay finished: the simulator's data has ended; no new bars, no new trades",
+                            extra={"at": f"{when} UTC", "ticks": self.board.ticks, "trades": self.board.trades})
 
     # --- web --------------------------------------------------------------------------
 
@@ -493,9 +517,23 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
             log.info("status endpoint", extra={"url": f"{bot.web_url}/status"})
         until = None
         if getattr(args, "until_end", False) and bot.sim is not None:
-            until = bot.sim.finished.is_set
+            until = lambda: bot.finished_reason is not None  # noqa: E731 - said first, then stop
         bot.supervise(stop, until=until)
     finally:
         bot.stop()
     log.info("supervisor stopped cleanly")
+    if until is not None and bot.finished_reason is not None:
+        print(run_summary(settings.journal.path), flush=True)
     return 0
+
+
+def run_summary(journal_path: str) -> str:
+    """One line for the end of a run: trades, net PnL, fees and R of this run (the journal's newest)."""
+    reader = JournalReader(journal_path)
+    try:
+        run = reader.current_run()
+        total = reader.pnl(time.time_ns() // 1_000_000)["all"]["total"]
+    finally:
+        reader.close()
+    return (f"run {run} finished: {total['trades']} trades ({total['wins']} won, {total['losses']} lost), "
+            f"net {total['pnl_usdt']} USDT after {total['fees']} USDT fees, {total['pnl_r']:+.2f} R")

@@ -114,14 +114,15 @@ def create_app(
                 "last_bar_ms": bar_ms,
                 "last_close": close,
                 "bar_age_ms": age,
-                "is_stale": _is_stale(feed.get(row["symbol"]), age),
+                "is_stale": bool(bot.get("finished")) or _is_stale(feed.get(row["symbol"]), age),
                 "unrealised_pnl": _sum_decimal(p["unrealised_pnl"] for p in row["positions"]),
                 "feed": feed.get(row["symbol"]),
             })
         return json({
             **bot,
             "now_ms": now,
-            "status_error": problem,
+            # The end of a replay is shown where the page shows problems (the bot's ``finished``).
+            "status_error": problem or bot.get("finished"),
             "cycle_latency_ms": _latency_summary(latencies),
             "journal": facts,
             "open_positions": open_positions,
@@ -161,7 +162,10 @@ def create_app(
             checks["journal"] = "ok"
         except JournalUnavailable as exc:
             checks["journal"] = str(exc)
-        checks["status"] = live()[1] or "ok"
+        bot, problem = live()
+        checks["status"] = problem or "ok"
+        if bot.get("finished"):
+            checks["replay"] = str(bot["finished"])  # no new bars will come: not healthy, and says why
         healthy = all(v == "ok" for v in checks.values())
         return json({"ok": healthy, **checks}, 200 if healthy else 503)
 
