@@ -50,6 +50,7 @@ from exchange.sim.remote import RemoteSim
 from exchange.sim.server import SimServer
 from journal.lock import JournalBusy, JournalLock
 from journal.reader import JournalReader
+from journal.schema import NotAJournal, check_writable_journal
 from journal.runs import RunInfo, fingerprint, settings_hash
 from web.auth import WebConfigError, token_for
 
@@ -202,10 +203,14 @@ class Bot:
         self.run_info = self._describe_run(credentials)
         # Last, so a refused start leaves no file behind: the OS lock that makes this the
         # journal's only writer (a second bot on the same journal stops here).
+        where = f"journal.path = {settings.journal.path!r}"
         try:
+            check_writable_journal(settings.journal.path)
             self._lock.acquire()
-        except JournalBusy as exc:
-            raise StartupError(f"journal.path = {settings.journal.path!r}: {exc}") from exc
+        except (JournalBusy, NotAJournal) as exc:
+            raise StartupError(f"{where}: {exc}") from exc
+        except OSError as exc:
+            raise StartupError(f"{where}: cannot create the journal's folder or lock ({exc.strerror}): choose a writable path") from exc
         return self
 
     def _refuse_unlisted(self, listed: dict[str, Any]) -> None:

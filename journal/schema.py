@@ -175,6 +175,33 @@ def migrate(db: sqlite_utils.Database, target: int = LATEST_VERSION) -> int:
     return max(current, target)
 
 
+class NotAJournal(RuntimeError):
+    """The file exists but is no smtbot journal this version can write to."""
+
+
+def check_writable_journal(path: str | Path) -> None:
+    """Read-only look at an existing file before anyone writes to it: a SQLite database whose
+    schema version this smtbot knows (or an empty one). Raises ``NotAJournal`` saying why."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise NotAJournal(f"{path} is a directory, not a journal file")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] if "schema_version" in tables else 0
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise NotAJournal(f"{path} is not an smtbot journal ({exc})") from None
+    if tables and "schema_version" not in tables:
+        raise NotAJournal(f"{path} is a SQLite file but not an smtbot journal (tables: {', '.join(sorted(tables)[:5])})")
+    if (version or 0) > LATEST_VERSION:
+        raise NotAJournal(f"{path} was written by a newer smtbot (schema version {version}, this one knows up to {LATEST_VERSION})")
+
+
 def open_journal(path: str | Path, target: int = LATEST_VERSION) -> sqlite_utils.Database:
     """The journal's one write connection: directories and tables created, migrated, WAL on."""
     path = Path(path)

@@ -59,8 +59,9 @@ def journal(tmp_path) -> Path:
 
 @pytest.fixture
 def base(journal) -> dict[str, str]:
-    """A quiet start: our own journal, no browser port unless a case asks for one."""
-    return {"SMTBOT__JOURNAL__PATH": f'"{journal}"', "SMTBOT__WEB__ENABLED": "false"}
+    """A quiet start: our own journal, a simulator port the OS says is free (never 8765: another
+    bot may be on it), no browser port unless a case asks for one."""
+    return {"SMTBOT__JOURNAL__PATH": f'"{journal}"', "SMTBOT__WEB__ENABLED": "false", "SMTBOT__SIM__PORT": str(closed_port())}
 
 
 def test_web_port_in_use_names_web_port_and_writes_nothing(base, journal):
@@ -170,3 +171,16 @@ def test_replay_of_a_file_that_is_not_a_journal_is_one_line(base, tmp_path, cont
 def test_replay_without_a_journal_looks_at_the_configured_one(base, journal):
     line = one_line(run_py("replay", env=base))
     assert line == f"run.py replay: no journal at {journal} (pass --journal FILE)"
+
+
+def test_a_journal_path_that_is_not_a_journal_is_named_and_left_alone(base, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"my trading notes, not a database\n")
+    line = one_line(run_py("run", env={**base, "SMTBOT__JOURNAL__PATH": f'"{notes}"'}))
+    assert line.startswith(f"journal.path = '{notes}': {notes} is not an smtbot journal")
+    assert notes.read_bytes() == b"my trading notes, not a database\n"
+
+
+def test_a_journal_path_that_cannot_be_created_is_named(base):
+    line = one_line(run_py("run", env={**base, "SMTBOT__JOURNAL__PATH": '"/proc/smtbot/journal.sqlite"'}))
+    assert line.startswith("journal.path = '/proc/smtbot/journal.sqlite': cannot create the journal's folder or lock")
