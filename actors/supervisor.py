@@ -527,12 +527,11 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     finally:
         bot.stop()
     log.info("supervisor stopped cleanly")
-    if until is not None and bot.finished_reason is not None:
-        print(run_summary(settings.journal.path), flush=True)
+    print(run_summary(settings.journal.path, "finished" if bot.finished_reason is not None else "stopped"), flush=True)
     return 0
 
 
-def run_summary(journal_path: str) -> str:
+def run_summary(journal_path: str, how: str = "finished") -> str:
     """One line for the end of a run: trades, net PnL, fees and R of this run (the journal's newest)."""
     reader = JournalReader(journal_path)
     try:
@@ -540,5 +539,5 @@ def run_summary(journal_path: str) -> str:
         total = reader.pnl(time.time_ns() // 1_000_000)["all"]["total"]
     finally:
         reader.close()
-    return (f"run {run} finished: {total['trades']} trades ({total['wins']} won, {total['losses']} lost), "
+    return (f"run {run} {how}: {total['trades']} trades ({total['wins']} won, {total['losses']} lost), "
             f"net {total['pnl_usdt']} USDT after {total['fees']} USDT fees, {total['pnl_r']:+.2f} R")
