@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench clean chromium vendor
+.PHONY: run test lint bench clean clean-journals chromium vendor
 
 run: $(VENV)/.installed
 	$(BIN)/python run.py run
@@ -13,18 +13,21 @@ test: $(VENV)/.installed-test chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
-# The dashboard's browser test drives a real headless chromium: Debian's package, installed
-# once here (no-op when present). Only where apt itself is missing does the test skip.
+# The dashboard's browser tests drive a real headless chromium: Debian's package, installed
+# once here (no-op when present). It needs root or passwordless sudo; without them, or without
+# apt-get, the browser tests are skipped (each says why) and the rest of the suite still runs.
 chromium:
 	@command -v chromium >/dev/null 2>&1 && exit 0; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "chromium: apt-get unavailable, the dashboard browser test will be skipped"; exit 0; fi; \
+		echo "chromium: apt-get unavailable: the dashboard browser tests will be skipped"; exit 0; fi; \
 	SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO="sudo -n"; \
-	echo "chromium: installing Debian's chromium for the dashboard browser test"; \
+	if [ -n "$$SUDO" ] && ! sudo -n true >/dev/null 2>&1; then \
+		echo "chromium: not installed and no passwordless sudo: the dashboard browser tests will be skipped (install it with: sudo apt-get install chromium)"; exit 0; fi; \
+	echo "chromium: installing Debian's chromium (system package, via apt-get) for the dashboard browser tests"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
-		{ echo "chromium: apt-get install failed (see: apt-get install -y chromium)"; exit 1; }
+	$$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
+		echo "chromium: apt-get install failed: the dashboard browser tests will be skipped (try: sudo apt-get install chromium)"
 
 # The dashboard's and the reports' charting library (TradingView Lightweight Charts), vendored:
 # re-fetched from the npm registry and checked against its pinned sha256. Nothing fetches it at run time.
@@ -48,5 +51,11 @@ $(VENV)/.installed-test: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,tune]'
 	touch $@ $(VENV)/.installed
 
+# Keeps the journals (var/*.sqlite: the audit trail of every run) and tuning studies; removes
+# what is rebuilt on demand. `make clean-journals` is the explicit way to start the record over.
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis var
+	rm -rf $(VENV) .pytest_cache .hypothesis var/backtest
+
+clean-journals:
+	@echo "removing the bot's journals (every run's decisions, orders, fills and trades): $$(ls var/*.sqlite 2>/dev/null | tr '\n' ' ')"
+	rm -f var/*.sqlite var/*.sqlite-wal var/*.sqlite-shm var/*.sqlite.lock

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from actors.logfmt import configure_logging
+from actors.startup import StartupError
 from actors.settings import SettingsError, load_credentials, load_settings, secret_values, summarise
 
 EXIT_USAGE = 2
@@ -68,7 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings.bot.log_level, secret_values(settings, credentials))
     module_name, func = target.split(":")
-    return int(getattr(importlib.import_module(module_name), func)(args, settings, credentials) or 0)
+    try:
+        return int(getattr(importlib.import_module(module_name), func)(args, settings, credentials) or 0)
+    except StartupError as exc:
+        # Something the user can fix: one line naming the setting or file; the trace is for DEBUG.
+        logging.getLogger("smtbot").debug("start-up refused", exc_info=True)
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import msgspec
 import pykka
 
 from actors.messages import Durable, Message, WriteAhead
+from journal.lock import JournalLock
+from journal.runs import RunInfo
 from journal.writer import JournalWriter
 
 log = logging.getLogger("smtbot.journal")
@@ -31,17 +33,20 @@ class JournalActor(pykka.ThreadingActor):
     """Answers every message (``tell`` or ``ask``) with the journal's last seq, so an
     ``ask`` returns only once the message is handled and, for orders, committed."""
 
-    def __init__(self, path: str | Path, deliver: Callable[[str, Message], None] | None = None) -> None:
+    def __init__(self, path: str | Path, deliver: Callable[[str, Message], None] | None = None, *,
+                 run: RunInfo | None = None, lock: JournalLock | None = None) -> None:
         super().__init__()
         self.path = path
+        self._run = run  # the run this bot writes for; the lock, when the supervisor took it already
+        self._lock = lock
         self.writer: JournalWriter | None = None
         # Where ``Durable`` answers go: the router sends an intent only once it is committed.
         self._deliver = deliver
 
     def on_start(self) -> None:
         # SQLite connections belong to the thread that opened them: the actor's, not ours.
-        self.writer = JournalWriter(self.path)
-        log.info("journal open", extra={"path": str(self.path), "last_seq": self.writer.last_seq})
+        self.writer = JournalWriter(self.path, self._run, lock=self._lock)
+        log.info("journal open", extra={"path": str(self.path), "last_seq": self.writer.last_seq, "run": self.writer.run_id})
 
     def on_receive(self, message: object) -> int:
         assert self.writer is not None

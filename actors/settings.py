@@ -46,6 +46,8 @@ class BotSettings(_Section, frozen=True):
     tick_grace_ms: Annotated[int, Meta(ge=0, le=60_000)] = 2_000
     heartbeat_timeout_ms: Annotated[int, Meta(ge=1_000, le=600_000)] = 90_000
     decide_grace_ms: Annotated[int, Meta(ge=100, le=60_000)] = 5_000
+    venue_url: Annotated[str, Meta(pattern=r"^(https?://[^\s/]+)?$")] = ""
+    summary_minutes: Annotated[int, Meta(ge=0, le=1440)] = 5
 
     def __post_init__(self) -> None:
         if 1 not in self.timeframes:
@@ -272,28 +274,52 @@ def load_settings(text: bytes | str, env: Mapping[str, str], source: str = "sett
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(source, "", f"TOML syntax error: {exc}") from None
+    overridden: dict[tuple[str, str], str] = {}
     for name, value in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
             _apply_override(raw, name, value)
-    if "walkforward" in raw:
-        raise SettingsError(source, "walkforward", f"unknown key; write {', '.join(WALKFORWARD_KEYS)} under [tune]")
-    tune = raw.get("tune")
-    if isinstance(tune, dict) and any(k in tune for k in WALKFORWARD_KEYS):
-        raw["tune"] = {k: v for k, v in tune.items() if k not in WALKFORWARD_KEYS}
-        raw["walkforward"] = {k: v for k, v in tune.items() if k in WALKFORWARD_KEYS}
-        if not raw["tune"]:
-            del raw["tune"]  # plan keys only (or an override of one): the default space stays
-    _check_keys(raw, Settings, (), source)
-    # [tune] is checked against the loaded [strategy]/[risk], so it is decoded after them.
-    ranges = raw.pop("tune", DEFAULT_TUNE_RANGES)
+            section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+            overridden[(section, key)] = name
     try:
-        settings = msgspec.convert(raw, Settings, strict=True)
-    except msgspec.ValidationError as exc:
-        error = _phrase(exc, raw, source)
-        if error.key_path.startswith("walkforward."):
-            error = SettingsError(source, "tune." + error.key_path.removeprefix("walkforward."), str(error).rpartition(": ")[2])
-        raise error from None
-    return msgspec.structs.replace(settings, tune=_tune_ranges(ranges, settings, source))
+        if "walkforward" in raw:
+            raise SettingsError(source, "walkforward", f"unknown key; write {', '.join(WALKFORWARD_KEYS)} under [tune]")
+        tune = raw.get("tune")
+        if isinstance(tune, dict) and any(k in tune for k in WALKFORWARD_KEYS):
+            raw["tune"] = {k: v for k, v in tune.items() if k not in WALKFORWARD_KEYS}
+            raw["walkforward"] = {k: v for k, v in tune.items() if k in WALKFORWARD_KEYS}
+            if not raw["tune"]:
+                del raw["tune"]  # plan keys only (or an override of one): the default space stays
+        _check_keys(raw, Settings, (), source)
+        # [tune] is checked against the loaded [strategy]/[risk], so it is decoded after them.
+        ranges = raw.pop("tune", DEFAULT_TUNE_RANGES)
+        try:
+            settings = msgspec.convert(raw, Settings, strict=True)
+        except msgspec.ValidationError as exc:
+            error = _phrase(exc, raw, source)
+            if error.key_path.startswith("walkforward."):
+                error = SettingsError(source, "tune." + error.key_path.removeprefix("walkforward."), str(error).rpartition(": ")[2])
+            raise error from None
+        return msgspec.structs.replace(settings, tune=_tune_ranges(ranges, settings, source))
+    except SettingsError as exc:
+        raise _named_as_override(exc, overridden) from None
+
+
+def _named_as_override(exc: SettingsError, overridden: dict[tuple[str, str], str]) -> SettingsError:
+    """A problem in a value that came from ``SMTBOT__SECTION__KEY`` names that variable, not the file."""
+    if not exc.key_path:
+        return exc
+    path, sep, shown = exc.key_path.partition(" = ")
+    parts = path.split(".")
+    name = overridden.get((parts[0], parts[1])) if len(parts) >= 2 else None
+    if name is None and len(parts) == 1:
+        name = next((n for (section, _), n in overridden.items() if section == parts[0]), None)
+    if name is None:
+        return exc
+    message = str(exc).removeprefix(f"{exc.source}: {exc.key_path}: ")
+    for key in re.findall(r"'([a-z_]+\.[a-z_0-9]+)'", message):  # a did-you-mean names the variable to set
+        message = message.replace(f"'{key}'", ENV_PREFIX + key.upper().replace(".", "__"))
+    where = ".".join(parts[2:])
+    return SettingsError("environment", f"{name}{'[' + where + ']' if where else ''}{sep}{shown}", message)
 
 
 def _tune_ranges(raw: Any, settings: Settings, source: str) -> TuneRanges:

@@ -19,14 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pykka
 
 from actors.cores import router_core, scheduler_core, symbol_core
 from actors.journal import Flush, JournalActor
 from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
+from actors.narrator import Narrator
 from actors.post import PostOffice
 from actors.shell import Outbox, Recorder
 from actors.router import RouterActor
@@ -34,7 +35,10 @@ from actors.scheduler import SchedulerActor
 from actors.settings import Credentials, Secret, Settings, secret_values
 from actors.status import StatusBoard
 from actors.symbol import SymbolActor
+from actors.startup import (StartupError, check_port_free, port_error, remote_sim_error, sim_data_error,
+                            unknown_symbols_error, unreachable_error)
 from exchange.bybit.bridge import StreamThread
+from exchange.bybit.errors import BybitError, TransportError
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.venues import VenueUrls, venue_urls
 from exchange.bybit.ws_private import PrivateStream
@@ -44,9 +48,14 @@ from exchange.sim.market import Bar, InstrumentRules
 from exchange.sim.paper import PaperSim
 from exchange.sim.remote import RemoteSim
 from exchange.sim.server import SimServer
+from journal.lock import JournalBusy, JournalLock
+from journal.reader import JournalReader
+from journal.schema import NotAJournal, check_writable_journal
+from journal.runs import RunInfo, fingerprint, settings_hash
 from web.auth import WebConfigError, token_for
 
 log = logging.getLogger("smtbot.supervisor")
+console = logging.getLogger("smtbot.console")  # the story of the run: trades, gates, summaries, the end
 
 PULSE_S = 0.2
 
@@ -61,9 +70,6 @@ class Bot:
         self.settings = settings
         self.credentials = credentials
         self._web_token = web_token
-        self._market_urls = market_urls  # paper mode's public data from elsewhere (tests: a simulator)
-        # Per-actor flight records: name -> [(message handled, what the core returned)].
-        self.recordings: dict[str, list[tuple[Message, Outbox]]] = {name: [] for name in record}
         self._market_urls = market_urls  # paper mode's public data from elsewhere (tests: a simulator)
         # Per-actor flight records: name -> [(message handled, what the core returned)].
         self.recordings: dict[str, list[tuple[Message, Outbox]]] = {name: [] for name in record}
@@ -88,11 +94,20 @@ class Bot:
         self.paper: PaperSim | None = None
         self._clock_seen = 0
         self._clock_seen_at = 0.0
+        self._lock = JournalLock(settings.journal.path)
+        self._endpoints_found: tuple[str, str, str | None, Credentials] | None = None
+        self._launched = False
+        self.run_info: RunInfo | None = None
+        self.narrator = Narrator(max_positions=settings.risk.max_positions, daily_loss_limit=settings.risk.daily_loss_limit,
+                                 summary_every_ms=bot.summary_minutes * 60_000)
+        self.finished_reason: str | None = None  # set once the simulator's replay data has ended
 
     # --- wiring -----------------------------------------------------------------------
 
     def deliver(self, to: str, message: Message) -> None:
         self.board.observe(to, message)
+        for level, text, extra in self.narrator.observe(to, message):
+            console.log(logging.getLevelName(level), text, extra=extra)
         if self.paper is not None and to == "journal" and type(message) is Kline and message.interval == 1:
             # Every 1m bar a symbol consumed (live or backfilled) is journaled before its tick
             # can fire: the paper venue matches resting orders against it at that moment.
@@ -123,35 +138,110 @@ class Bot:
         bot = settings.bot
         sim_keys = Credentials(api_key=Secret(settings.sim.api_key), api_secret=Secret(settings.sim.api_secret))
         if bot.paper:
-            urls = self._market_urls or venue_urls(bot.venue)
+            urls = self._market_urls or _venue_at(bot.venue, bot.venue_url)
             return urls.rest, urls.ws_public, None, sim_keys
         if bot.venue == "sim" and settings.sim.embedded:
             config = self._sim_config or SimConfig.from_settings(
                 settings.sim, symbols=self.symbols, paced=settings.sim.speed == "max",
             )
             self.paced = config.paced
-            self.sim = SimServer(config).start()
+            try:
+                server = SimServer(config)
+            except (OSError, ValueError) as exc:
+                raise sim_data_error(config.data_dir, self.symbols, exc) from exc
+            try:
+                self.sim = server.start()
+            except OSError as exc:
+                raise port_error("sim.port", config.host, config.port, exc) from exc
             keys = Credentials(api_key=Secret(config.api_key), api_secret=Secret(config.api_secret))
             return self.sim.rest_url, self.sim.ws_public_url, self.sim.ws_private_url, keys
         if bot.venue == "sim":
             urls = venue_urls("sim", sim_host=settings.sim.host, sim_port=settings.sim.port)
-            self.sim = RemoteSim(urls.rest)
+            try:
+                self.sim = RemoteSim(urls.rest)
+            except httpx.HTTPError as exc:
+                raise remote_sim_error(urls.rest, exc) from exc
             self.paced = self.sim.paced
             return urls.rest, urls.ws_public, urls.ws_private, sim_keys
         if self.credentials is None:
-            raise RuntimeError(f"venue {bot.venue} needs BYBIT_API_KEY and BYBIT_API_SECRET")
-        urls = venue_urls(bot.venue)
+            raise StartupError(f"bot.venue = {bot.venue!r} needs BYBIT_API_KEY and BYBIT_API_SECRET in the environment")
+        urls = _venue_at(bot.venue, bot.venue_url)
         return urls.rest, urls.ws_public, urls.ws_private, self.credentials
 
     def start(self) -> Bot:
+        """``prepare()`` (every check a setting can fail), then ``launch()`` (actors, journal, streams)."""
+        self.prepare()
+        self.launch()
+        return self
+
+    def prepare(self) -> Bot:
+        """Everything a user's settings can make fail, before a single journal row is written:
+        the journal's writer lock, the web port, the simulator's data and port, the venue's
+        reachability and its instruments. Raises ``StartupError`` (one line) for what the
+        user can fix; ``stop()`` releases whatever was taken."""
         settings = self.settings
         bot = settings.bot
-        rest_url, public_url, private_url, credentials = self._endpoints()
+        if settings.web.enabled:
+            check_port_free("web.port", settings.web.host, settings.web.port)
+        rest_url, public_url, private_url, credentials = self._endpoints_found = self._endpoints()
         # Against the simulator the venue's replay time is the clock: signatures and
         # recv_window then hold however fast the replay runs.
         clock = (lambda: self.sim.now_ms() / 1000) if isinstance(self.sim, SimServer) else time.time
+        if self.sim is None:
+            # One try, no retries: a venue with no route is said at once, in one line. The
+            # instruments list (public, unsigned, no clock) is both the probe and the symbol check.
+            with BybitRest(rest_url, None, max_attempts=1, rate_clock=time.time) as probe:
+                try:
+                    listed = probe.instruments(self.symbols)
+                except (BybitError, TransportError) as exc:
+                    raise unreachable_error(bot.venue, rest_url, exc, paper=bot.paper) from exc
+            self._refuse_unlisted(listed)
         self._market = BybitRest(rest_url, None, clock=clock, rate_clock=time.time)
         self._market.sync_time()
+        if self.sim is not None:
+            self._refuse_unlisted(self._market.instruments(self.symbols))
+        self.run_info = self._describe_run(credentials)
+        # Last, so a refused start leaves no file behind: the OS lock that makes this the
+        # journal's only writer (a second bot on the same journal stops here).
+        where = f"journal.path = {settings.journal.path!r}"
+        try:
+            check_writable_journal(settings.journal.path)
+            self._lock.acquire()
+        except (JournalBusy, NotAJournal) as exc:
+            raise StartupError(f"{where}: {exc}") from exc
+        except OSError as exc:
+            raise StartupError(f"{where}: cannot create the journal's folder or lock ({exc.strerror}): choose a writable path") from exc
+        return self
+
+    def _refuse_unlisted(self, listed: dict[str, Any]) -> None:
+        """A symbol the venue does not list stops the start here, before any actor needs its rules."""
+        missing = [s for s in self.symbols if s not in listed]
+        if missing:
+            raise unknown_symbols_error(missing, self.settings.bot.venue)
+
+    def _describe_run(self, credentials: Credentials) -> RunInfo:
+        bot = self.settings.bot
+        data_from = data_to = None
+        if isinstance(self.sim, SimServer):
+            data_from = self.sim.clock_ms
+            data_to = None if self.sim.config.loop else self.sim.venue.store.end_ms
+        # Only a live venue's wallet outlives the process; its run resumes under the same key.
+        live = not bot.paper and bot.venue != "sim"
+        return RunInfo(
+            mode="paper" if bot.paper else ("sim" if bot.venue == "sim" else "live"), venue=bot.venue,
+            account=fingerprint(f"{bot.venue}:{credentials.api_key.reveal()}") if live else "",
+            settings_hash=settings_hash(self.settings), data_from_ms=data_from, data_to_ms=data_to,
+            symbols=self.symbols, started_ms=time.time_ns() // 1_000_000,
+        )
+
+    def launch(self) -> Bot:
+        """Start the journal, the actors and the streams; ``prepare()`` has passed."""
+        settings = self.settings
+        bot = settings.bot
+        assert self._endpoints_found is not None and self._market is not None
+        rest_url, public_url, private_url, credentials = self._endpoints_found
+        clock = (lambda: self.sim.now_ms() / 1000) if isinstance(self.sim, SimServer) else time.time
+        self._launched = True
         if bot.paper:
             self.paper = self._start_paper()
             paper = self.paper
@@ -171,7 +261,7 @@ class Bot:
         self.post.register_sink("supervisor", self._on_failure)
         self.post.register_sink("pacer", self._on_cycle_done)
         self.post.register_sink("feed", lambda message: self._streams and self._streams.reconnect_public(getattr(message, "reason", "")))
-        self.post.register("journal", JournalActor.start(settings.journal.path, self.deliver))
+        self.post.register("journal", JournalActor.start(settings.journal.path, self.deliver, run=self.run_info, lock=self._lock))
         self.deliver("journal", JournalEvent(ts_ms=self.clock_ms(), kind="started", source="supervisor",
                                              message=f"venue={bot.venue} symbols={len(self.symbols)}"))
         self._start_router()
@@ -299,14 +389,30 @@ class Bot:
         self.deliver("journal", JournalEvent(ts_ms=self.clock_ms(), kind="actor_restarted", source="supervisor", message=name))
 
     def supervise(self, stop: threading.Event, *, until: Callable[[], bool] | None = None) -> None:
-        """Restart failed actors until ``stop`` is set (or ``until()`` holds)."""
-        while not stop.is_set() and not (until is not None and until()):
+        """Restart failed actors until ``stop`` is set (or ``until()`` holds); tell the story meanwhile."""
+        while not stop.is_set():
+            self._narrate()
+            if until is not None and until():
+                break
             try:
                 name = self.failures.get(timeout=0.2)
             except queue.Empty:
                 continue
             log.warning("restarting actor", extra={"actor": name})
             self.restart(name)
+
+    def _narrate(self) -> None:
+        """The periodic summary line, and one line when the replay's data ends."""
+        line = self.narrator.summary(time.time_ns() // 1_000_000, self.board.snapshot())
+        if line is not None:
+            console.log(logging.getLevelName(line[0]), line[1], extra=line[2])
+        if self.finished_reason is None and self.sim is not None and self.sim.finished.is_set():
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.sim.clock_ms / 1000))
+            self.finished_reason = (f"replay finished at {when} UTC: the simulator's data has ended, no new bars "
+                                    "(restart to replay it again as a new run, or set sim.loop = true)")
+            self.board.extra["finished"] = lambda: self.finished_reason
+            console.warning("replay finished: the simulator's data has ended; no new bars, no new trades",
+                            extra={"at": f"{when} UTC", "ticks": self.board.ticks, "trades": self.board.trades})
 
     # --- web --------------------------------------------------------------------------
 
@@ -373,7 +479,18 @@ class Bot:
                 client.close()
         if self.sim is not None:
             self.sim.stop()
-        log.info("bot stopped")
+        self._lock.release()
+        if self._launched:
+            log.info("bot stopped")
+
+
+def _venue_at(venue: str, base_url: str) -> VenueUrls:
+    """The venue's own addresses, or ``[bot] venue_url``: one host serving V5 REST and the
+    public stream the way the simulator does (tests point it at a closed loopback port)."""
+    if not base_url:
+        return venue_urls(venue)
+    ws = "ws" + base_url.removeprefix("http")
+    return VenueUrls(base_url, f"{ws}/v5/public/linear", f"{ws}/v5/private")
 
 
 def _bar(kline: Kline) -> Bar:
@@ -395,7 +512,6 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    Path(settings.journal.path).parent.mkdir(parents=True, exist_ok=True)
     try:
         token = token_for(settings.web.host, os.environ) if settings.web.enabled else None
     except WebConfigError as exc:
@@ -403,14 +519,28 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
         return 2
     bot = Bot(settings, credentials, web_token=token)
     try:
-        bot.start()
+        bot.prepare()  # a StartupError reaches run.py: one line, exit 2
+        bot.launch()
         if bot.web_url:
             log.info("status endpoint", extra={"url": f"{bot.web_url}/status"})
         until = None
         if getattr(args, "until_end", False) and bot.sim is not None:
-            until = bot.sim.finished.is_set
+            until = lambda: bot.finished_reason is not None  # noqa: E731 - said first, then stop
         bot.supervise(stop, until=until)
     finally:
         bot.stop()
     log.info("supervisor stopped cleanly")
+    print(run_summary(settings.journal.path, "finished" if bot.finished_reason is not None else "stopped"), flush=True)
     return 0
+
+
+def run_summary(journal_path: str, how: str = "finished") -> str:
+    """One line for the end of a run: trades, net PnL, fees and R of this run (the journal's newest)."""
+    reader = JournalReader(journal_path)
+    try:
+        run = reader.current_run()
+        total = reader.pnl(time.time_ns() // 1_000_000)["all"]["total"]
+    finally:
+        reader.close()
+    return (f"run {run} {how}: {total['trades']} trades ({total['wins']} won, {total['losses']} lost), "
+            f"net {total['pnl_usdt']} USDT after {total['fees']} USDT fees, {total['pnl_r']:+.2f} R")

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import sqlite3
 import sys
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ from actors.settings import Credentials, Settings, SettingsError, load_settings
 from backtest import metrics, report
 from backtest.progress import ProgressLine
 from backtest.run import FillModel, Window, run_backtest, sim_config
+from journal.lock import JournalBusy, JournalLock
 
 EXIT_USAGE = 2
 
@@ -45,7 +47,7 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_window_arguments(parser)
     parser.add_argument("--out", default="var/backtest", metavar="DIR", help="report.json, report.md, equity.png, journal.sqlite")
-    parser.add_argument("--force", action="store_true", help="replace a journal.sqlite already in --out")
+    parser.add_argument("--force", action="store_true", help="(not needed: a previous backtest in --out is replaced, with a line saying so)")
     parser.add_argument("--equity", type=float, default=None, help="starting equity in USDT (default: [sim] initial_equity)")
     parser.add_argument("--maker-fee", type=float, default=None, help="maker fee rate (default: [sim] maker_fee)")
     parser.add_argument("--taker-fee", type=float, default=None, help="taker fee rate (default: [sim] taker_fee)")
@@ -108,6 +110,29 @@ def progress_printer(enabled: bool):
     return line.update, line.close
 
 
+def replace_previous(journal: Path) -> str | None:
+    """Remove the previous backtest's journal in --out, saying so (a backtest is deterministic:
+    running it again gives it back). A bot's journal, or one open for writing, is never
+    removed: the one-line refusal is returned instead."""
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+            modes = {row[0] for row in db.execute("SELECT DISTINCT mode FROM runs")}
+    except sqlite3.Error:
+        modes = set()  # a journal from before runs were recorded, or not one at all: look no further
+    bot_runs = modes & {"sim", "paper", "live"}
+    if bot_runs:
+        return f"{journal} is a bot's journal ({', '.join(sorted(bot_runs))} runs), not a backtest's: choose another --out"
+    try:
+        with JournalLock(journal):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{journal}{suffix}").unlink(missing_ok=True)
+    except JournalBusy as exc:
+        return f"--out {journal.parent}: {exc}"
+    print(f"{journal.parent}: replacing the previous backtest there (it is deterministic: run it again to get it back)",
+          file=sys.stderr)
+    return None
+
+
 def main(args: argparse.Namespace, settings: Settings, credentials: Credentials | None) -> int:
     try:
         settings = settings_with(args, settings)
@@ -117,11 +142,10 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     out = Path(args.out)
     journal = out / "journal.sqlite"
     if journal.exists():
-        if not args.force:
-            print(f"{journal} exists: pass --force to replace it, or choose another --out", file=sys.stderr)
+        problem = replace_previous(journal)
+        if problem:
+            print(problem, file=sys.stderr)
             return EXIT_USAGE
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{journal}{suffix}").unlink(missing_ok=True)
     fills = FillModel(maker_fee=args.maker_fee, taker_fee=args.taker_fee, intrabar_path=args.intrabar_path,
                       fill_through_ticks=args.fill_through_ticks, sl_before_tp=not args.tp_first, initial_equity=args.equity)
     update, finish = progress_printer(not args.no_progress)

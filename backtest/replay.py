@@ -50,18 +50,38 @@ class Recording(msgspec.Struct, kw_only=True):
         return self.decisions[-1]["tick_ms"]
 
 
-def read_journal(path: Path, order: Iterable[str] = ()) -> Recording:
+def _run_scope(db: sqlite3.Connection, run: int | None) -> str:
+    """One run's rows (the newest by default): a restarted simulator replays the same minutes
+    again with a fresh wallet, and two runs' decisions must never be compared as one."""
+    has_runs = db.execute("select 1 from sqlite_master where type = 'table' and name = 'runs'").fetchone()
+    if not has_runs:
+        if run is not None:
+            raise ValueError("this journal predates runs: replay it without --run")
+        return "1"
+    if run is None:
+        newest = db.execute("select run_id from runs order by seq desc limit 1").fetchone()
+        if newest is None:
+            return "1"
+        run = newest[0]
+    elif not db.execute("select 1 from runs where run_id = ?", [run]).fetchone():
+        known = ", ".join(str(r[0]) for r in db.execute("select distinct run_id from runs order by run_id"))
+        raise ValueError(f"--run {run}: no such run in this journal (runs: {known or 'none'})")
+    return "run_id is null" if run == 0 else f"run_id = {int(run)}"
+
+
+def read_journal(path: Path, order: Iterable[str] = (), run: int | None = None) -> Recording:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
+        scope = _run_scope(db, run)
         bars: dict[tuple[str, int], list[Kline]] = {}
         for r in db.execute("select symbol, interval, start_ms, open, high, low, close, volume, turnover from bars "
-                            "where confirmed = 1 order by symbol, interval, start_ms, seq"):
+                            f"where confirmed = 1 and {scope} order by symbol, interval, start_ms, seq"):
             series = bars.setdefault((r["symbol"], r["interval"]), [])
             if series and series[-1].start_ms == r["start_ms"]:
                 continue  # a bar journaled twice (a restart's bootstrap) is one bar
             series.append(Kline(symbol=r["symbol"], interval=r["interval"], start_ms=r["start_ms"], open=r["open"], high=r["high"],
                                 low=r["low"], close=r["close"], volume=r["volume"], turnover=r["turnover"]))
-        decisions = [dict(r) for r in db.execute(f"select tick_ms, symbol, {', '.join(COMPARED)} from decisions order by seq")]
+        decisions = [dict(r) for r in db.execute(f"select tick_ms, symbol, {', '.join(COMPARED)} from decisions where {scope} order by seq")]
     if not decisions:
         raise ValueError(f"{path} holds no decisions to replay")
     found = {d["symbol"] for d in decisions}
@@ -116,9 +136,10 @@ class RecordedVenue(InProcessVenue):
 
 
 def replay(settings: Settings, journal: Path, *, rules_file: Path, equity: float | None = None,
-           progress: Callable[[int, int], None] | None = None) -> tuple[int, str | None]:
-    """(decisions compared, the first difference in words or None); ``progress(minutes done, total)``."""
-    recording = read_journal(journal, settings.bot.symbols)
+           run: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[int, str | None]:
+    """(decisions compared, the first difference in words or None), for one run of the journal;
+    ``progress(minutes done, total)``."""
+    recording = read_journal(journal, settings.bot.symbols, run)
     overrides: dict[str, object] = {"symbols": recording.symbols, "rate_limits": False}
     if equity is not None:
         overrides["initial_equity"] = equity
@@ -164,7 +185,8 @@ def _narrowed(field: str, ours: object, theirs: object) -> tuple[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--journal", required=True, metavar="FILE", help="the journal (flight recorder) to play back")
+    parser.add_argument("--journal", default=None, metavar="FILE", help="the journal (flight recorder) to play back (default: [journal] path)")
+    parser.add_argument("--run", type=int, default=None, metavar="N", help="which run of the journal (default: the newest)")
     parser.add_argument("--equity", type=float, default=None, help="starting equity of the recorded run (default: [sim] initial_equity)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one setting for the replay (repeatable)")
@@ -176,15 +198,18 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    journal = Path(args.journal)
+    journal = Path(args.journal or settings.journal.path)
     if not journal.is_file():
-        print(f"run.py replay: no journal at {journal}", file=sys.stderr)
+        print(f"run.py replay: no journal at {journal} (pass --journal FILE)", file=sys.stderr)
         return 2
     line = ProgressLine("replay", unit="min")
     try:
         compared, difference = replay(settings, journal, rules_file=Path(settings.sim.data_dir) / "instruments-bybit-linear.csv",
-                                      equity=args.equity, progress=line.update)
-    except (ValueError, KeyError) as exc:
+                                      equity=args.equity, run=args.run, progress=line.update)
+    except sqlite3.DatabaseError as exc:
+        print(f"run.py replay: {journal} is not an smtbot journal ({exc}): pass --journal FILE", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, OSError) as exc:
         print(f"run.py replay: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -6,6 +6,10 @@ rows are never changed, and a row with a lower ``seq`` is always committed no la
 one with a higher ``seq``. So counters are folded incrementally (only rows above the last
 seen ``seq`` are read), and everything else is cached until the journal's last ``seq``
 moves.
+
+Every list, position and PnL figure is about one run (``journal.runs``): the current one (the
+newest start or resume) unless ``run`` names another. A simulator run's wallet starts afresh,
+so no figure ever adds up rows of two runs.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ Row = dict[str, Any]
 
 class JournalUnavailable(RuntimeError):
     """The journal file does not exist (yet) or cannot be read."""
+
+
+class UnknownRun(LookupError):
+    """A ``run`` the journal does not hold; the message says which ones it does."""
 
 
 def _check_limit(limit: int) -> int:
@@ -129,34 +137,76 @@ class JournalReader:
             self._cache[name] = (key, value)
         return value
 
-    def facts(self) -> Row:
-        """What /status says about the journal itself."""
+    def facts(self, run: int | None = None) -> Row:
+        """What /status says about the journal itself, and which run the page shows."""
+        scope = self._scope(run)
         return {
             "schema_version": self._value("SELECT max(version) FROM schema_version"),
             "last_seq": self.last_seq(),
-            "last_tick_ms": self._value("SELECT tick_ms FROM decisions ORDER BY seq DESC LIMIT 1"),
+            "last_tick_ms": self._value(f"SELECT tick_ms FROM decisions WHERE {scope} ORDER BY seq DESC LIMIT 1"),
             "bars": self.bars_count(),
+            "run": self.run(run),
+            "runs": self._value("SELECT count(DISTINCT run_id) FROM runs"),
         }
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def current_run(self) -> int | None:
+        """The run of the newest start or resume; None for a journal with no run yet."""
+        return self._value("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1")
+
+    def runs(self) -> list[Row]:
+        """Every run, newest first: how it started, how often it was resumed, when last."""
+        return self._cached("runs", None, self._runs)
+
+    def _runs(self) -> list[Row]:
+        out = []
+        for first in self._rows("SELECT * FROM runs WHERE seq IN (SELECT min(seq) FROM runs GROUP BY run_id) ORDER BY run_id DESC"):
+            resumes = self._rows("SELECT ts_ms FROM runs WHERE run_id = ? AND kind = 'resume' ORDER BY seq", [first["run_id"]])
+            first["started_ms"] = first.pop("ts_ms")
+            first["symbols"] = [s for s in (first["symbols"] or "").split(",") if s]
+            first["resumed_ms"] = [r["ts_ms"] for r in resumes]
+            for key in ("tick_ms", "seq"):
+                first.pop(key)
+            out.append(first)
+        return out
+
+    def run(self, run: int | None = None) -> Row | None:
+        """One run's description (the current one by default)."""
+        wanted = self.current_run() if run is None else run
+        return next((r for r in self.runs() if r["run_id"] == wanted), None)
+
+    def _scope(self, run: int | None) -> str:
+        """The SQL condition selecting one run's rows (``run`` is an int, so it is inlined)."""
+        if run is None:
+            run = self.current_run()
+            if run is None:
+                return "1"  # nothing recorded yet
+        elif not any(r["run_id"] == run for r in self.runs()):
+            known = ", ".join(str(r["run_id"]) for r in self.runs()) or "none yet"
+            raise UnknownRun(f"run: no run {run} in this journal (runs: {known})")
+        return "run_id IS NULL" if run == 0 else f"run_id = {int(run)}"
 
     # --- paged lists ------------------------------------------------------------------------
 
     def decisions(self, symbol: str | None = None, kind: str | None = None, limit: int = DEFAULT_LIMIT,
-                  before: int | None = None) -> list[Row]:
+                  before: int | None = None, run: int | None = None) -> list[Row]:
         """Newest first; ``before`` (a seq) pages back."""
-        where, params = _filters(symbol=symbol, kind=kind, before=before)
+        where, params = _filters(self._scope(run), symbol=symbol, kind=kind, before=before)
         rows = self._rows(f"SELECT * FROM decisions{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
         for row in rows:
             row["reasons"] = json.loads(row["reasons"])
         return rows
 
     def trades(self, symbol: str | None = None, since: int | None = None, limit: int = DEFAULT_LIMIT,
-               before: int | None = None) -> list[Row]:
+               before: int | None = None, run: int | None = None) -> list[Row]:
         """Closed round trips, newest first; ``since`` is an exit time in ms."""
-        where, params = _filters(symbol=symbol, before=before, since=since)
+        where, params = _filters(self._scope(run), symbol=symbol, before=before, since=since)
         return self._rows(f"SELECT * FROM trades{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
 
-    def events(self, kind: str | None = None, limit: int = DEFAULT_LIMIT, before: int | None = None) -> list[Row]:
-        where, params = _filters(kind=kind, before=before)
+    def events(self, kind: str | None = None, limit: int = DEFAULT_LIMIT, before: int | None = None,
+               run: int | None = None) -> list[Row]:
+        where, params = _filters(self._scope(run), kind=kind, before=before)
         rows = self._rows(f"SELECT * FROM events{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
         for row in rows:
             row["data"] = json.loads(row["data"]) if row["data"] else {}
@@ -173,38 +223,42 @@ class JournalReader:
             "SELECT symbol FROM s WHERE symbol IS NOT NULL"
         )]
 
-    def positions(self) -> list[Row]:
-        """The latest snapshot of every (symbol, position_idx) whose size is not zero."""
-        return self._cached("positions", None, self._positions)
+    def positions(self, run: int | None = None) -> list[Row]:
+        """The latest snapshot of every (symbol, position_idx) whose size is not zero, in the run."""
+        scope = self._scope(run)
+        return self._cached("positions", scope, lambda: self._positions(scope))
 
-    def _positions(self) -> list[Row]:
+    def _positions(self, scope: str) -> list[Row]:
         open_ = []
         for symbol in self.symbols("position_snapshots"):
             for idx in (0, 1, 2):
                 rows = self._rows(
-                    "SELECT * FROM position_snapshots WHERE symbol = ? AND position_idx = ? ORDER BY seq DESC LIMIT 1",
+                    f"SELECT * FROM position_snapshots WHERE symbol = ? AND position_idx = ? AND {scope} ORDER BY seq DESC LIMIT 1",
                     [symbol, idx],
                 )
                 if rows and Decimal(rows[0]["size"]) != 0:
                     open_.append(rows[0])
         return open_
 
-    def overview(self, symbols: Iterable[str] = ()) -> list[Row]:
-        """One row per symbol (the given ones plus every one the journal has decided on):
+    def overview(self, symbols: Iterable[str] = (), run: int | None = None) -> list[Row]:
+        """One row per symbol (the given ones plus every one the run has decided on):
         last closed 1m bar, last decision, open position."""
         wanted = tuple(symbols)
-        return self._cached("overview", wanted, lambda: self._overview(wanted))
+        scope = self._scope(run)
+        return self._cached("overview", (wanted, scope), lambda: self._overview(wanted, scope, run))
 
-    def _overview(self, wanted: tuple[str, ...]) -> list[Row]:
-        names = list(dict.fromkeys((*wanted, *self.symbols("decisions"))))
+    def _overview(self, wanted: tuple[str, ...], scope: str, run: int | None) -> list[Row]:
+        decided = [s for s in self.symbols("decisions")
+                   if self._value(f"SELECT 1 FROM decisions WHERE symbol = ? AND {scope} LIMIT 1", [s])]
+        names = list(dict.fromkeys((*wanted, *decided)))
         positions: dict[str, list[Row]] = {}
-        for p in self.positions():
+        for p in self.positions(run):
             positions.setdefault(p["symbol"], []).append(p)
         rows = []
         for symbol in names:
             bar = self._rows("SELECT start_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = 1 "
-                             "ORDER BY start_ms DESC LIMIT 1", [symbol])
-            decision = self.decisions(symbol=symbol, limit=1)
+                             f"AND {scope} ORDER BY start_ms DESC LIMIT 1", [symbol])
+            decision = self.decisions(symbol=symbol, limit=1, run=run)
             rows.append({
                 "symbol": symbol,
                 "last_bar": bar[0] if bar else None,
@@ -215,25 +269,28 @@ class JournalReader:
 
     # --- PnL ledger -------------------------------------------------------------------------
 
-    def pnl(self, now_ms: int) -> Row:
-        """Closed-trade PnL today (UTC), over the last 7 days and all time; in USDT (exact)
-        and in R; in total, per symbol and per entry path. Each carries where the money went
-        (pnl_usdt = gross_usdt - fees - slippage_usdt - funding_usdt, every figure net), the
-        same parts in R, the exit mix and the stops' distances in bps (``_Sums``)."""
+    def pnl(self, now_ms: int, run: int | None = None) -> Row:
+        """Closed-trade PnL of one run (the current one by default) today (UTC), over the last
+        7 days and over the whole run ("all"); in USDT (exact) and in R; in total, per symbol and
+        per entry path. "all" is never summed across runs: each simulator run starts a new wallet.
+        Each carries where the money went (pnl_usdt = gross_usdt - fees - slippage_usdt -
+        funding_usdt, every figure net), the same parts in R, the exit mix and the stops'
+        distances in bps (``_Sums``)."""
+        scope = self._scope(run)
         today = now_ms - now_ms % DAY_MS
         # Floored to the minute so the 7-day window's cache lives a minute, not a request.
         week = now_ms - now_ms % 60_000 - 7 * DAY_MS
         windows = {
-            "today": (today, self._cached("pnl_today", today, lambda: _ledger(self._trades_since(today)))),
-            "7d": (week, self._cached("pnl_7d", week, lambda: _ledger(self._trades_since(week)))),
-            "all": (None, self._fold("pnl_all", "trades", "SELECT * FROM trades WHERE seq > ? AND seq <= ?",
+            "today": (today, self._cached("pnl_today", (today, scope), lambda: _ledger(self._trades_since(today, scope)))),
+            "7d": (week, self._cached("pnl_7d", (week, scope), lambda: _ledger(self._trades_since(week, scope)))),
+            "all": (None, self._fold(f"pnl_all:{scope}", "trades", f"SELECT * FROM trades WHERE seq > ? AND seq <= ? AND {scope}",
                                      _Ledger, _Ledger.add, _Ledger.as_dict)),
         }
         return {name: {"from_ms": start, **ledger} for name, (start, ledger) in windows.items()}
 
-    def _trades_since(self, start_ms: int) -> list[Row]:
+    def _trades_since(self, start_ms: int, scope: str) -> list[Row]:
         return self._rows("SELECT symbol, path, exit_reason, entry_price, qty, pnl_usdt, pnl_r, fees, gross_usdt, "
-                          "slippage_usdt, funding_usdt, stop_price FROM trades WHERE exit_ms >= ?", [start_ms])
+                          f"slippage_usdt, funding_usdt, stop_price FROM trades WHERE exit_ms >= ? AND {scope}", [start_ms])
 
     # --- counters for /metrics ----------------------------------------------------------------
 
@@ -375,12 +432,10 @@ class _OrderBook:
         return sorted(self.book.values(), key=lambda r: r["seq"])
 
 
-def _filters(**given: Any) -> tuple[str, list[Any]]:
+def _filters(scope: str, **given: Any) -> tuple[str, list[Any]]:
     sql = {"symbol": "symbol = ?", "kind": "kind = ?", "before": "seq < ?", "since": "exit_ms >= ?"}
     clauses = [(sql[k], v) for k, v in given.items() if v is not None]
-    if not clauses:
-        return "", []
-    return " WHERE " + " AND ".join(c for c, _ in clauses), [v for _, v in clauses]
+    return " WHERE " + " AND ".join([scope, *(c for c, _ in clauses)]), [v for _, v in clauses]
 
 
 class _Ledger:

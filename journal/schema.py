@@ -15,8 +15,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+#: The tables of schema version 1 (what its migration creates, whatever is added later).
+_V1_TABLES = ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars")
 #: Tables the writer appends to; each one refuses UPDATE and DELETE.
-JOURNAL_TABLES = ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars")
+JOURNAL_TABLES = (*_V1_TABLES, "runs")
 
 _ROW_HEAD: dict[str, type] = {"seq": int, "tick_ms": int, "ts_ms": int}
 
@@ -70,13 +72,23 @@ _NOT_NULL: dict[str, set[str]] = {
 }
 
 
+# One row each time a writer opens the journal: kind "start" begins a run, "resume" continues
+# an earlier one (a live account survives a restart). Every other row carries its run_id.
+_RUN_COLUMNS: dict[str, type] = {
+    "run_id": int, "kind": str, "mode": str, "venue": str, "account": str, "settings_hash": str,
+    "data_from_ms": int, "data_to_ms": int, "symbols": str,
+}
+
+
 class JournalVersionError(RuntimeError):
     """The file was written by a newer smtbot: migrations only go forward."""
 
 
 def columns(table: str) -> tuple[str, ...]:
-    """Every column of a journal table, in schema order."""
-    return (*_ROW_HEAD, *_COLUMNS[table])
+    """Every column of a journal table, in schema order (run_id came last, with version 4)."""
+    if table == "runs":
+        return (*_ROW_HEAD, *_RUN_COLUMNS)
+    return (*_ROW_HEAD, *_COLUMNS[table], "run_id")
 
 
 def _append_only(db: sqlite_utils.Database, table: str) -> None:
@@ -92,7 +104,7 @@ _V3_TRADE_COLUMNS = ("gross_usdt", "slippage_usdt", "funding_usdt", "stop_price"
 
 
 def _v1_tables(db: sqlite_utils.Database) -> None:
-    for table in JOURNAL_TABLES:
+    for table in _V1_TABLES:
         later = _V3_TRADE_COLUMNS if table == "trades" else ()
         db[table].create(
             {**_ROW_HEAD, **{k: v for k, v in _COLUMNS[table].items() if k not in later}}, pk="seq",
@@ -121,6 +133,22 @@ def _v3_trade_costs(db: sqlite_utils.Database) -> None:
     # Where a trade's money went (TradeClosed): NULL in the rows of older journals.
     for name in _V3_TRADE_COLUMNS:
         db["trades"].add_column(name, str)
+def _v4_runs(db: sqlite_utils.Database) -> None:
+    db["runs"].create({**_ROW_HEAD, **_RUN_COLUMNS}, pk="seq", not_null={"seq", "run_id", "kind", "mode"})
+    _append_only(db, "runs")
+    db["runs"].create_index(["run_id", "seq"])
+    for table in _V1_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN run_id INTEGER")
+    # Rows written before runs were recorded keep run_id NULL (no UPDATE, ever); run 0 names them.
+    top = db.execute("SELECT max(" + ", ".join(f"(SELECT coalesce(max(seq), 0) FROM {t})" for t in _V1_TABLES) + ")").fetchone()[0]
+    if top:
+        db.execute("INSERT INTO runs (seq, tick_ms, ts_ms, run_id, kind, mode) VALUES (?, NULL, NULL, 0, 'legacy', 'unknown')", [top + 1])
+    # What the reader asks per run: newest rows, trades by exit time, positions, bars.
+    db["decisions"].create_index(["run_id", "seq"])
+    db["events"].create_index(["run_id", "seq"])
+    db["trades"].create_index(["run_id", "exit_ms"])
+    db["position_snapshots"].create_index(["run_id", "symbol", "position_idx", "seq"])
+    db["bars"].create_index(["run_id", "symbol", "interval", "start_ms"])
 
 
 #: MIGRATIONS[i] takes a journal at version i to version i + 1. Append, never edit.
@@ -128,6 +156,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("append-only journal tables", _v1_tables),
     ("indexes for the web reader", _v2_read_indexes),
     ("trade costs: gross, slippage, funding, stop", _v3_trade_costs),
+    ("runs: every row belongs to one run", _v4_runs),
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -157,6 +186,33 @@ def migrate(db: sqlite_utils.Database, target: int = LATEST_VERSION) -> int:
             step(db)
             db["schema_version"].insert({"version": version, "description": description})
     return max(current, target)
+
+
+class NotAJournal(RuntimeError):
+    """The file exists but is no smtbot journal this version can write to."""
+
+
+def check_writable_journal(path: str | Path) -> None:
+    """Read-only look at an existing file before anyone writes to it: a SQLite database whose
+    schema version this smtbot knows (or an empty one). Raises ``NotAJournal`` saying why."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise NotAJournal(f"{path} is a directory, not a journal file")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] if "schema_version" in tables else 0
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise NotAJournal(f"{path} is not an smtbot journal ({exc})") from None
+    if tables and "schema_version" not in tables:
+        raise NotAJournal(f"{path} is a SQLite file but not an smtbot journal (tables: {', '.join(sorted(tables)[:5])})")
+    if (version or 0) > LATEST_VERSION:
+        raise NotAJournal(f"{path} was written by a newer smtbot (schema version {version}, this one knows up to {LATEST_VERSION})")
 
 
 def open_journal(path: str | Path, target: int = LATEST_VERSION) -> sqlite_utils.Database:

@@ -21,7 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from actors import messages as m
+from journal.lock import JournalLock
 from journal.records import Row, record_for
+from journal.runs import RunInfo, begin_run
 from journal.schema import JOURNAL_TABLES, columns, open_journal
 
 #: Messages that must be durable before anyone acts on them.
@@ -44,10 +46,24 @@ Pending = tuple[str, tuple]
 
 
 class JournalWriter:
-    """Owns the SQLite write connection. Not thread-safe: one owner (the JournalActor)."""
+    """Owns the SQLite write connection. Not thread-safe: one owner (the JournalActor).
 
-    def __init__(self, path: str | Path) -> None:
-        self.db = open_journal(path)
+    Opening it holds the journal's OS lock (``JournalBusy`` if another writer has it) and records
+    the run it writes for (``RunInfo``: a new one, or a live account's resumed); without one it
+    goes on with the journal's current run. Every row written carries that run's id. A caller that checked the lock
+    earlier (the supervisor, before binding ports) hands its held ``lock`` in.
+    """
+
+    def __init__(self, path: str | Path, run: RunInfo | None = None, *, lock: JournalLock | None = None) -> None:
+        self._owns_lock = lock is None  # a lock handed in stays its owner's to release
+        self._lock = lock if lock is not None else JournalLock(path)
+        self._lock.acquire()
+        try:
+            self.db = open_journal(path)
+        except BaseException:
+            if self._owns_lock:
+                self._lock.release()
+            raise
         self._pending: list[Pending] = []
         self._statements = {table: self._insert_sql(table) for table in JOURNAL_TABLES}
         self._columns = {table: columns(table) for table in JOURNAL_TABLES}
@@ -62,6 +78,14 @@ class JournalWriter:
         self.committed_rows = 0
         self.commits = 0
         self.rejected_rows = 0
+        current = self.db.execute("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1").fetchone()
+        if run is None and current is not None and current[0] != 0:  # run 0 only names pre-run rows
+            self.run_id: int = current[0]  # a writer that names no run (a tool, a test) goes on with the current one
+        else:
+            self.run_id, row = begin_run(self.db, run or RunInfo(), self.last_seq + 1)
+            self.last_seq += 1
+            self._pending.append(("runs", tuple(map(row.get, self._columns["runs"]))))
+            self.commit()
 
     @staticmethod
     def _insert_sql(table: str) -> str:
@@ -90,6 +114,7 @@ class JournalWriter:
                 self._note_tick(message.tick_ms)
             if row["tick_ms"] is None:
                 row["tick_ms"] = self.current_tick_ms
+            row["run_id"] = self.run_id
             self.last_seq += 1
             row["seq"] = self.last_seq
             self._pending.append((table, tuple(map(row.get, self._columns[table]))))
@@ -181,6 +206,8 @@ class JournalWriter:
         finally:
             self.db.close()
             self.db = None  # type: ignore[assignment]
+            if self._owns_lock:
+                self._lock.release()
 
     def _note_tick(self, tick_ms: int) -> None:
         if self.current_tick_ms is None or tick_ms > self.current_tick_ms:
@@ -198,4 +225,5 @@ def _rejection(table: str, row: Row, exc: Exception) -> Row:
         "kind": "journal_row_refused", "source": "journal", "level": "ERROR",
         "message": f"{table} row refused by SQLite: {exc}",
         "data": json.dumps({"table": table, "row": row}, default=str, sort_keys=True),
+        "run_id": row.get("run_id"),
     }

@@ -26,8 +26,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from journal.reader import JournalReader, JournalUnavailable
 from indicators.params import IndicatorParams
+from journal.reader import JournalReader, JournalUnavailable, UnknownRun
 from web import metrics, query
 from web.auth import Guard
 from web.redact import Redactor
@@ -84,6 +84,8 @@ def create_app(
                 return json({"error": str(exc)}, 400)
             except JournalUnavailable as exc:
                 return json({"error": str(exc)}, 503)
+            except UnknownRun as exc:
+                return json({"error": str(exc)}, 404)
 
         if not inline:
             return answer  # Starlette runs plain functions on its thread pool
@@ -95,7 +97,7 @@ def create_app(
 
         return on_loop
 
-    def get_status() -> Response:
+    def get_status(run: int | None = None) -> Response:
         bot, problem = live()
         now = _now(bot, clock)
         latencies = bot.pop("cycle_latency_ms", None)
@@ -104,9 +106,9 @@ def create_app(
         configured = bot.get("symbols") or ()
         live_rows = configured if isinstance(configured, dict) else {}
         with reader.snapshot():  # symbol rows, facts and positions from one journal version
-            overview = reader.overview(s for s in configured if isinstance(s, str))
-            facts = reader.facts()
-            open_positions = len(reader.positions())
+            overview = reader.overview((s for s in configured if isinstance(s, str)), run=run)
+            facts = reader.facts(run)
+            open_positions = len(reader.positions(run))
         rows = []
         for row in overview:
             symbol_live = live_rows.get(row["symbol"]) if isinstance(live_rows.get(row["symbol"]), dict) else {}
@@ -118,28 +120,33 @@ def create_app(
                 "last_bar_ms": bar_ms,
                 "last_close": close,
                 "bar_age_ms": age,
-                "is_stale": _is_stale(feed.get(row["symbol"]), age),
+                "is_stale": bool(bot.get("finished")) or _is_stale(feed.get(row["symbol"]), age),
                 "unrealised_pnl": _sum_decimal(p["unrealised_pnl"] for p in row["positions"]),
                 "feed": feed.get(row["symbol"]),
             })
         return json({
             **bot,
             "now_ms": now,
-            "status_error": problem,
+            # The end of a replay is shown where the page shows problems (the bot's ``finished``).
+            "status_error": problem or bot.get("finished"),
             "cycle_latency_ms": _latency_summary(latencies),
             "journal": facts,
             "open_positions": open_positions,
             "symbols": rows,
         })
 
-    def get_positions() -> Response:
-        return json({"positions": reader.positions()})
+    def get_positions(run: int | None = None) -> Response:
+        return json({"positions": reader.positions(run)})
 
-    def get_pnl() -> Response:
+    def get_pnl(run: int | None = None) -> Response:
         now = _now(live()[0], clock)
         # Every figure is net of fees, slippage, spread and funding; each window also says where
         # the money went (gross, fees, slippage, funding, exit mix, stop distances).
-        return json({"now_ms": now, "net_of": ["fees", "slippage", "spread", "funding"], **reader.pnl(now)})
+        return json({"now_ms": now, "run": reader.run(run), "net_of": ["fees", "slippage", "spread", "funding"],
+                     **reader.pnl(now, run)})
+
+    def get_runs() -> Response:
+        return json({"current": reader.current_run(), "runs": reader.runs()})
 
     def paged(items: list[dict[str, Any]], key: str, limit: int) -> Response:
         more = len(items) == limit and items[-1]["seq"] > 1
@@ -164,7 +171,10 @@ def create_app(
             checks["journal"] = "ok"
         except JournalUnavailable as exc:
             checks["journal"] = str(exc)
-        checks["status"] = live()[1] or "ok"
+        bot, problem = live()
+        checks["status"] = problem or "ok"
+        if bot.get("finished"):
+            checks["replay"] = str(bot["finished"])  # no new bars will come: not healthy, and says why
         healthy = all(v == "ok" for v in checks.values())
         return json({"ok": healthy, **checks}, 200 if healthy else 503)
 
@@ -211,11 +221,12 @@ def create_app(
         Route("/ticks", route("none", get_ticks)),
         Route("/events/notable", route("notable", get_notable_events)),
         Route("/", get_index),
-        Route("/status", route("none", get_status, inline=True)),
-        Route("/positions", route("none", get_positions)),
+        Route("/status", route("run", get_status, inline=True)),
+        Route("/positions", route("run", get_positions)),
         Route("/trades", route("trades", get_trades)),
         Route("/decisions", route("decisions", get_decisions)),
-        Route("/pnl", route("none", get_pnl)),
+        Route("/pnl", route("run", get_pnl)),
+        Route("/runs", route("none", get_runs)),
         Route("/events", route("events", get_events)),
         Route("/healthz", route("none", get_healthz, inline=True)),
         Route("/metrics", route("none", get_metrics)),

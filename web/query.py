@@ -53,10 +53,16 @@ def _before(raw: str) -> int:
     return _int("before", raw, 1, _MAX_MS)
 
 
+def _run(raw: str) -> int:
+    # 0 names the rows written before the journal recorded runs.
+    return _int("run", raw, 0, _MAX_MS)
+
+
 ROUTE_PARAMS: dict[str, dict[str, Callable[[str], Any]]] = {
-    "decisions": {"symbol": _symbol, "kind": _kind, "limit": _limit, "before": _before},
-    "trades": {"symbol": _symbol, "since": _since, "limit": _limit, "before": _before},
-    "events": {"kind": _event_kind, "limit": _limit, "before": _before},
+    "decisions": {"symbol": _symbol, "kind": _kind, "limit": _limit, "before": _before, "run": _run},
+    "trades": {"symbol": _symbol, "since": _since, "limit": _limit, "before": _before, "run": _run},
+    "events": {"kind": _event_kind, "limit": _limit, "before": _before, "run": _run},
+    "run": {"run": _run},  # a view of one run (default: the current one)
     "none": {},
 }
 

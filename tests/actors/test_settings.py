@@ -202,10 +202,16 @@ def test_environment_overrides_are_typed_like_toml():
     assert settings.bot.paper is True
 
 
-def test_a_bad_environment_override_fails_like_a_bad_file_value():
-    assert "risk.leverage = 0" in str(error_of("", {"SMTBOT__RISK__LEVERAGE": "0"}))
-    assert "unknown key" in str(error_of("", {"SMTBOT__RISK__LEVRAGE": "3"}))
+def test_a_bad_environment_override_fails_like_a_bad_file_value_naming_the_variable():
+    assert str(error_of("", {"SMTBOT__RISK__LEVERAGE": "0"})) == "environment: SMTBOT__RISK__LEVERAGE = 0: expected int >= 1"
+    assert str(error_of("", {"SMTBOT__RISK__LEVRAGE": "3"})) == (
+        "environment: SMTBOT__RISK__LEVRAGE: unknown key; did you mean SMTBOT__RISK__LEVERAGE?")
     assert "SMTBOT__SECTION__KEY" in str(error_of("", {"SMTBOT__RISK": "3"}))
+
+
+def test_a_bad_value_in_the_file_is_still_the_files_even_with_other_overrides_set():
+    error = error_of("[risk]\nleverage = 0\n", {"SMTBOT__RISK__COOLDOWN_BARS": "2"})
+    assert str(error).startswith("settings.toml: risk.leverage = 0")
 
 
 def test_credentials_are_optional_for_the_simulator_only():

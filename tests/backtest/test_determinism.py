@@ -72,8 +72,27 @@ def test_a_changed_setting_changes_the_run(tmp_path):
     assert not any(d.kind == "TAKE" for d in changed.decisions)
 
 
-def test_an_existing_journal_is_never_appended_to(tmp_path):
-    (tmp_path / "journal.sqlite").write_bytes(b"")
+def test_a_rerun_replaces_the_previous_backtest_saying_so_and_never_appends(tmp_path):
+    end = first_boundary() + 30 * MINUTE_MS
+    to = dt.datetime.fromtimestamp(end / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")
+    command = [sys.executable, "run.py", "backtest", "--symbols", "BTCUSDT", "--to", to, "--out", str(tmp_path), "--no-progress"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    once = digest(tmp_path / "journal.sqlite")
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"{tmp_path}: replacing the previous backtest there" in again.stderr
+    assert digest(tmp_path / "journal.sqlite") == once  # the same backtest again, not appended to the first
+
+
+def test_a_bots_journal_in_out_is_never_replaced(tmp_path):
+    from journal.runs import RunInfo
+    from journal.writer import JournalWriter
+
+    JournalWriter(tmp_path / "journal.sqlite", RunInfo(mode="sim", venue="sim")).close()
+    before = (tmp_path / "journal.sqlite").read_bytes()
     done = subprocess.run([sys.executable, "run.py", "backtest", "--symbols", "BTCUSDT", "--out", str(tmp_path), "--no-progress"],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "--force" in done.stderr
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"{tmp_path / 'journal.sqlite'} is a bot's journal (sim runs), not a backtest's: choose another --out")
+    assert (tmp_path / "journal.sqlite").read_bytes() == before

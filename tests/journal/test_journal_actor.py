@@ -43,7 +43,7 @@ def test_decisions_wait_for_a_flush_orders_do_not(tmp_path):
     assert rows(path, "SELECT count(*) FROM decisions") == [(0,)]
     last_seq = ref.ask(s.ack())
     assert rows(path, "SELECT kind, outcome FROM orders") == [("ack", "ok")]
-    assert last_seq == 3
+    assert last_seq == 4  # seq 1 is the run this writer opened
     ref.tell(s.decision(symbol="SOLUSDT"))
     ref.ask(Flush(tick_ms=s.T0))
     assert rows(path, "SELECT symbol FROM decisions ORDER BY seq") == [("BTCUSDT",), ("ETHUSDT",), ("SOLUSDT",)]
@@ -177,5 +177,5 @@ def test_a_failing_actor_still_flushes_its_batch_and_says_why(tmp_path, monkeypa
     while ref.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not ref.is_alive()
-    assert rows(path, "SELECT symbol FROM decisions WHERE seq = 4") == [("ADAUSDT",)]
+    assert rows(path, "SELECT symbol FROM decisions WHERE seq = 5") == [("ADAUSDT",)]  # after the run row
     assert any(r.getMessage() == "journal actor failed" and "poison pill" in r.error for r in caplog.records)

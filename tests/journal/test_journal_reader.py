@@ -58,7 +58,7 @@ def test_decisions_come_newest_first_filtered_and_paged_by_seq(writer, reader):
     writer.append([s.take(tick_ms=s.T0 + 6 * s.MIN)])
     writer.commit()
     newest = reader.decisions(limit=3)
-    assert [d["seq"] for d in newest] == [13, 12, 11]
+    assert [d["seq"] for d in newest] == [14, 13, 12]  # seq 1 is the run row
     assert newest[0]["kind"] == "TAKE" and newest[0]["reasons"][0] == {"code": "wt_cross_up", "value": -61.25}
     eth_rejects = reader.decisions(symbol="ETHUSDT", kind="REJECT", limit=10)
     assert [d["tick_ms"] for d in eth_rejects] == [s.T0 + i * s.MIN for i in (5, 3, 1)]
@@ -160,7 +160,7 @@ def test_symbols_and_overview_cover_configured_and_journaled_symbols(writer, rea
 def test_facts_name_the_schema_version_and_the_last_tick(writer, reader):
     writer.append_now([m.Tick(boundary_ms=s.T0, closed=(1,)), s.decision(tick_ms=s.T0 + s.MIN), s.bar()])
     facts = reader.facts()
-    assert facts["last_seq"] == 2 and facts["last_tick_ms"] == s.T0 + s.MIN and facts["bars"] == 1
+    assert facts["last_seq"] == 3 and facts["last_tick_ms"] == s.T0 + s.MIN and facts["bars"] == 1
     assert facts["schema_version"] >= 2
 
 

@@ -80,22 +80,27 @@ def test_migration_from_an_empty_file_records_every_version(tmp_path):
     db.close()
 
 
-def test_migration_from_the_previous_version_keeps_rows_and_adds_what_is_new(tmp_path):
+def test_migration_from_earlier_versions_keeps_rows_and_adds_what_is_new(tmp_path):
     path = tmp_path / "j.sqlite"
-    old = open_journal(path, target=LATEST_VERSION - 1)
-    assert schema_version(old) == LATEST_VERSION - 1
+    old = open_journal(path, target=2)  # before trade costs (v3) and runs (v4)
+    assert schema_version(old) == 2
     old.execute("INSERT INTO decisions (seq, tick_ms, ts_ms, symbol, kind, reasons) VALUES (7, 1, 1, 'BTCUSDT', 'NO_SETUP', '[]')")
     trade_columns_before = set(old["trades"].columns_dict)
+    indexes_before = {i.name for i in old["decisions"].indexes}
     old.close()
 
     db = open_journal(path)
     assert schema_version(db) == LATEST_VERSION
     assert db.execute("SELECT seq, symbol FROM decisions").fetchall() == [(7, "BTCUSDT")]
-    assert set(db["trades"].columns_dict) - trade_columns_before == {"gross_usdt", "slippage_usdt", "funding_usdt", "stop_price"}
+    assert set(db["trades"].columns_dict) - trade_columns_before == {"gross_usdt", "slippage_usdt", "funding_usdt", "stop_price", "run_id"}
     assert list(db["trades"].columns_dict) == list(columns("trades")), "the writer's column order"
+    assert {i.name for i in db["decisions"].indexes} > indexes_before
+    assert db.execute("SELECT run_id, kind, seq FROM runs").fetchall() == [(0, "legacy", 8)]  # names the old rows
+    db.close()
     writer = JournalWriter(path)
     writer.append_now([s.decision()])
-    assert writer.last_seq == 8
+    assert writer.last_seq == 10  # after the legacy run (8) and this writer's run (9)
+    assert writer.run_id == 1
     writer.close()
 
 

@@ -42,10 +42,10 @@ def test_seq_is_one_counter_across_tables_and_continues_after_reopening(path):
     writer.close()
     conn = sqlite3.connect(path)
     seqs = sorted(
-        seq for t in ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars")
+        seq for t in ("decisions", "orders", "executions", "position_snapshots", "trades", "events", "bars", "runs")
         for (seq,) in conn.execute(f"SELECT seq FROM {t}")
     )
-    assert seqs == list(range(1, len(s.one_of_each()) + 2))
+    assert seqs == list(range(1, len(s.one_of_each()) + 3))  # the first opening started run 1; the second went on with it
     assert conn.execute("SELECT max(seq) FROM decisions").fetchone()[0] == seqs[-1]
 
 
@@ -80,10 +80,11 @@ def test_a_malformed_row_becomes_an_error_event_and_the_rest_of_its_batch_is_kep
     assert writer.commit() == 3
     assert (writer.pending, writer.rejected_rows) == (0, 1)
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT seq, kind FROM decisions").fetchall() == [(1, "TAKE")]
-    assert conn.execute("SELECT seq, exec_id FROM executions").fetchall() == [(3, "e-1")]
+    # seq 1 is the writer's run row.
+    assert conn.execute("SELECT seq, kind FROM decisions").fetchall() == [(2, "TAKE")]
+    assert conn.execute("SELECT seq, exec_id FROM executions").fetchall() == [(4, "e-1")]
     seq, kind, level, message, data = conn.execute("SELECT seq, kind, level, message, data FROM events").fetchone()
-    assert (seq, kind, level) == (2, "journal_row_refused", "ERROR")
+    assert (seq, kind, level) == (3, "journal_row_refused", "ERROR")
     assert "NOT NULL constraint failed: decisions.symbol" in message
     assert json.loads(data)["table"] == "decisions"
 

@@ -23,7 +23,7 @@ def test_status_merges_live_status_with_journal_facts_per_symbol(client):
     body = client.get("/status").json()
     assert (body["venue"], body["equity"], body["now_ms"], body["status_error"]) == ("sim", 10001.25, NOW, None)
     assert body["journal"]["last_tick_ms"] == s.T0 and body["journal"]["bars"] == 2
-    assert body["journal"]["last_seq"] == 15
+    assert body["journal"]["last_seq"] == 16  # 15 rows after the writer's run row
     assert body["open_positions"] == 1
     assert body["cycle_latency_ms"] == {"n": 5, "p50": 6.0, "p99": 48.0, "max": 48.0}
     rows = {r["symbol"]: r for r in body["symbols"]}
@@ -101,10 +101,10 @@ def test_a_missing_journal_answers_503_not_500(tmp_path):
         ("/decisions?before=0", "before: must be between 1"),
         ("/trades?since=-5", "since: must be between 0"),
         ("/trades?since=yesterday", "since: expected an integer"),
-        ("/trades?kind=TAKE", "kind: unknown parameter (this route takes: symbol, since, limit, before)"),
+        ("/trades?kind=TAKE", "kind: unknown parameter (this route takes: symbol, since, limit, before, run)"),
         ("/trades?limit=5&limit=6", "limit: given more than once"),
         ("/events?kind=DROP%20TABLE", "kind: expected a lower-case event kind"),
-        ("/pnl?symbol=BTCUSDT", "symbol: unknown parameter (this route takes: none)"),
+        ("/pnl?symbol=BTCUSDT", "symbol: unknown parameter (this route takes: run)"),
         ("/status?verbose=1", "verbose: unknown parameter"),
     ],
 )
