@@ -331,7 +331,9 @@ def test_wallet_equity_and_executions():
     rest, _ = make(venue)
     assert rest.wallet_equity() == Decimal("9999.5")
     fills = rest.executions("BTCUSDT")
-    assert [(f.exec_id, f.price, f.is_maker) for f in fills] == [("e1", Decimal("37000"), False), ("e2", Decimal("37010.5"), True)]
+    # Funding rows come with the fills (the trade's accounting nets them), marked as such.
+    assert [(f.exec_id, f.exec_type, f.price, f.is_maker) for f in fills] == [
+        ("f1", "Funding", Decimal("1"), False), ("e1", "Trade", Decimal("37000"), False), ("e2", "Trade", Decimal("37010.5"), True)]
 
 
 def test_rate_limit_headers_make_the_next_call_wait_and_10006_waits_for_the_reset():
