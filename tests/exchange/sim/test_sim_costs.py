@@ -261,3 +261,22 @@ def test_without_partial_fills_a_touch_fills_nothing():
     entry = m.get(post_only(m, "Buy", "29990"))
     m.bar(30000, 30010, "29990", 30005)
     assert entry.status == "New"
+
+
+def test_the_replay_settles_funding_once_at_the_boundary_after_its_bars():
+    from exchange.sim.config import SimConfig
+    from exchange.sim.market import KlineStore, load_instruments
+    from exchange.sim.venue import Venue
+    from sim_builders import DATA, make_bar
+
+    start = EIGHT_AM - 3 * 60_000
+    bars = [make_bar(start + i * 60_000, 30000, 30010, 29990, 30000) for i in range(6)]
+    rules = load_instruments(DATA / "instruments-bybit-linear.csv")
+    venue = Venue(KlineStore({"BTCUSDT": bars}), {"BTCUSDT": rules["BTCUSDT"]},
+                  SimConfig(warmup_minutes=1, costs=Costs(stop_slippage=False, spread=False, partial_fills=False)))
+    venue.engine.place_order({"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.01"},
+                             venue.clock_ms)
+    while not venue.is_finished:
+        venue.advance()
+    funding = [e for e in venue.engine.executions if e["execType"] == "Funding"]
+    assert [(e["execTime"], e["execFee"]) for e in funding] == [(str(EIGHT_AM), "0.03000000")]  # 0.01 x 30000 x 0.0001
