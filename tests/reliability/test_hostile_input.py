@@ -378,7 +378,9 @@ def test_any_settings_file_is_loaded_or_refused_with_one_line(text, env):
 
 
 BROKEN_FILES = {
-    "truncated": GOOD.encode()[: len(GOOD) // 3] + b"[bot",
+    # Cut mid-file, then an unterminated table header on a line of its own (a cut inside a comment
+    # would otherwise swallow it).
+    "truncated": GOOD.encode()[: len(GOOD) // 3] + b"\n[bot",
     "binary": bytes(range(256)),
     "not_utf8": b"[bot]\nvenue = \"\xff\xfe\"\n",
     "nan_port": b"[web]\nport = nan\n",
