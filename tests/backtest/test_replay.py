@@ -52,6 +52,6 @@ def test_a_changed_strategy_parameter_is_pinpointed_at_the_first_differing_decis
 def test_the_command_line_says_identical_or_names_the_difference(journal):
     same = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal)], capture_output=True, text=True, timeout=120)
     assert same.returncode == 0 and same.stdout.strip() == f"identical: {180 * len(SYMBOLS)} decisions"
-    changed = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal), "--set", "strategy.score_min=3.5"],
+    changed = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal), "--set", "strategy.score_min=3.0"],
                              capture_output=True, text=True, timeout=120)
     assert changed.returncode == 1 and "differs after" in changed.stdout and "score_min" in changed.stdout

@@ -2,15 +2,13 @@
 
 from decimal import Decimal
 
-import msgspec
 import pytest
 
 from actors.messages import OrderUpdate, PositionUpdate
 from actors.settings import RiskSettings, StrategySettings
-from market_builders import INSTRUMENT, T0, context, long_cross, market
+from market_builders import INSTRUMENT, T0
 from strategy.costs import Costs, fallback_costs
-from strategy.entry import evaluate_entry
-from strategy.exits import TradePlan, break_even_price, plan_exits, requote_take_profit, stale_entries, trade_plan
+from strategy.exits import TradePlan, break_even_price, plan_exits, requote_take_profit, stale_entries
 from strategy.orders import link_id, order_link_id, parse_link_id
 
 D = Decimal
