@@ -204,13 +204,14 @@ class V5Socket(ABC):
             self.log_once(f"deliver:{type(exc).__name__}", "delivering a stream message failed", error=f"{type(exc).__name__}: {exc}")
 
     def malformed(self, kind: str, detail: str, raw: str | bytes = "") -> None:
-        """A frame or row we cannot use: counted every time; logged, and journaled with its raw
-        text (scrubbed), once per kind and problem, so it is never skipped silently."""
+        """A frame or row we cannot use: counted every time, logged once per kind, and journaled
+        with its raw text (scrubbed) once per kind and problem, so it is never skipped silently."""
         self.stats["malformed"] += 1
-        key = f"malformed:{kind}:{detail[:120]}"
+        self.log_once(f"malformed:{kind}", "malformed frame skipped", kind=kind, detail=detail[:200])
+        key = f"journaled:{kind}:{detail[:120]}"
         if key in self._logged:
             return
-        self.log_once(key, "malformed frame skipped", kind=kind, detail=detail[:200])
+        self._logged.add(key)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         self.deliver(JournalEvent(
             ts_ms=int(self._clock() * 1000), kind="venue_row_undecodable", source=self.name, level="WARNING",

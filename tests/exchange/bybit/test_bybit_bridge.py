@@ -18,7 +18,7 @@ FAST = dict(ping_interval_s=0.1, silence_timeout_s=0.4, backoff_initial_s=0.01, 
 T0 = 1_700_000_040_000
 
 
-def wait_for(inbox: queue.Queue, kind: type, timeout: float = 5.0):
+def wait_for(inbox: queue.Queue, kind: type, timeout: float = 30.0):
     while True:
         thread_name, message = inbox.get(timeout=timeout)
         if isinstance(message, kind):

@@ -34,14 +34,14 @@ def sim():
 
 @pytest.fixture
 def rest(sim):
-    client = BybitRest(sim.rest_url, Credentials(Secret(sim.config.api_key), Secret(sim.config.api_secret)), timeout_s=2.0,
+    client = BybitRest(sim.rest_url, Credentials(Secret(sim.config.api_key), Secret(sim.config.api_secret)), timeout_s=10.0,
                        backoff_base_s=0.01, backoff_cap_s=0.05)
     client.sync_time()
     yield client
     client.close()
 
 
-def wait(predicate, timeout: float = 5.0):
+def wait(predicate, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
