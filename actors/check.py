@@ -15,6 +15,7 @@ from actors.startup import StartupError, sim_data_error
 from exchange.bybit.check import run_venue_check
 from exchange.sim.config import SimConfig
 from exchange.sim.server import SimServer
+from journal.schema import NotAJournal, check_writable_journal
 from web.auth import WebConfigError, token_for
 
 
@@ -24,6 +25,10 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
             token_for(settings.web.host, os.environ)
         except WebConfigError as exc:
             raise StartupError(f"{args.settings}: {exc}") from exc
+    try:
+        check_writable_journal(settings.journal.path)
+    except NotAJournal as exc:
+        raise StartupError(f"journal.path = {settings.journal.path!r}: {exc}") from exc
     print(f"settings: {args.settings} is valid")
     for line in summarise(settings, credentials):
         print(f"  {line}")

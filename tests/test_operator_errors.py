@@ -184,3 +184,10 @@ def test_a_journal_path_that_is_not_a_journal_is_named_and_left_alone(base, tmp_
 def test_a_journal_path_that_cannot_be_created_is_named(base):
     line = one_line(run_py("run", env={**base, "SMTBOT__JOURNAL__PATH": '"/proc/smtbot/journal.sqlite"'}))
     assert line.startswith("journal.path = '/proc/smtbot/journal.sqlite': cannot create the journal's folder or lock")
+
+
+def test_check_refuses_a_journal_path_run_would_refuse(base, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a journal")
+    line = one_line(run_py("check", env={**base, "SMTBOT__JOURNAL__PATH": f'"{notes}"'}))
+    assert line.startswith(f"journal.path = '{notes}': {notes} is not an smtbot journal")
