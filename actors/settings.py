@@ -137,7 +137,7 @@ class RiskSettings(_Section, frozen=True):
     daily_loss_limit: Positive = 100.0
     maker_fee: Annotated[float, Meta(ge=-0.001, le=0.01)] = 0.0002
     taker_fee: Annotated[float, Meta(ge=0, le=0.01)] = 0.00055
-    slippage_bps: Annotated[float, Meta(ge=0, le=500)] = 2.0
+    slippage_bps: Annotated[float, Meta(ge=0, le=500)] = 3.0
     min_stop_cost_multiple: Annotated[float, Meta(ge=1, le=50)] = 2.0
     min_stop_atr: Annotated[float, Meta(ge=0, le=50)] = 1.5
     atr_bars: Annotated[int, Meta(ge=1, le=16)] = 14
@@ -206,6 +206,11 @@ class Settings(_Section, frozen=True):
         if floor >= self.strategy.max_stop_pct:
             raise ValueError(f"risk: min_stop_cost_multiple x round trip ({floor:.6f} of price) is at or above "
                              f"strategy.max_stop_pct {self.strategy.max_stop_pct}: no stop could be placed")
+        # Backtests and the simulator slip every stop by at least [sim] stop_slippage_bps: an
+        # allowance below it would size every simulated stop-out beyond risk_per_trade.
+        if self.sim.stop_slippage and self.risk.slippage_bps < self.sim.stop_slippage_bps:
+            raise ValueError(f"risk: slippage_bps {self.risk.slippage_bps} is below sim.stop_slippage_bps "
+                             f"{self.sim.stop_slippage_bps}: a simulated stop-out would cost more than risk_per_trade")
 
 
 # [tune]'s keys that are settings of the plan rather than ranges of the search space.

@@ -69,6 +69,7 @@ def trade(symbol: str = "BTCUSDT", exit_ms: int = T0 + 10 * MIN, pnl: str = "2.5
         symbol=symbol, side="Buy", path="cross_based", entry_ms=exit_ms - 9 * MIN, exit_ms=exit_ms,
         entry_price=D("97123.40"), exit_price=D("97383.35"), qty=D("0.010"), fees=D("0.19424680"),
         pnl_usdt=D(pnl), pnl_r=r, exit_reason=reason, order_link_id="smt-BTC-1",
+        gross_usdt=D(pnl) + D("0.19424680"),  # net = gross - fees (no slippage, no funding)
     )
 
 

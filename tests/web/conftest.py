@@ -27,7 +27,7 @@ def seed(path):
         s.trade("BTCUSDT", exit_ms=s.T0 - 5 * s.MIN, pnl="2.59950", r=1.5),
         m.TradeClosed(symbol="ETHUSDT", side="Sell", path="pre_cross", entry_ms=s.T0 - 30 * s.MIN, exit_ms=s.T0 - 20 * s.MIN,
                       entry_price=D("3060.00"), exit_price=D("3072.00"), qty=D("0.10"), fees=D("0.34"),
-                      pnl_usdt=D("-1.20"), pnl_r=-1.0, exit_reason="stop"),
+                      pnl_usdt=D("-1.20"), pnl_r=-1.0, exit_reason="stop", gross_usdt=D("-0.86")),
         s.event("reconnect"), s.event("restart", ts_ms=s.T0 + 6_000, message="supervisor restarted SymbolActor ETHUSDT"),
     ])
     writer.close()

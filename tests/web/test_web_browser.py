@@ -69,7 +69,7 @@ def test_dashboard_shows_symbol_rows_ledger_trades_and_events_from_the_journal(s
     assert eth["decision"] == "REJECT pre_cross Sell 0.40" and eth["position"] == "flat"
     assert sol["feed"].startswith("stale") and sol["close"] == "–"
     assert page["ledger"]["today"] == {"pnl_usdt": "+1.40", "pnl_r": "+0.50 R", "trades": "2", "won_lost": "1 / 1", "fees": "0.53",
-                                      "breakdown": "–"}
+                                      "breakdown": "gross +1.93 · slippage 0.00 · funding 0.00"}
     assert page["ledger"]["all"]["pnl_usdt"] == "+1.40"
     assert page["trades"] == ["\u22121.20", "+2.60"]  # money to cents, a real minus sign
     assert page["events"] == ["restart", "reconnect"]

@@ -22,6 +22,7 @@ from exchange.sim.config import SimConfig
 from exchange.sim.faults import FaultPlan
 from exchange.sim.server import SimServer
 from journal.writer import JournalWriter
+from strategy.costs import fallback_costs
 from strategy.context import EntryContext
 from strategy.entry import account_gates
 from tests.actors.klines import bars_1m
@@ -160,7 +161,8 @@ def test_a_liquidation_is_a_trade_closed_by_the_venue_and_trips_the_daily_loss_g
     view = h.core.account_view(sim.clock_ms)
     risk = RiskSettings()
     assert view.realised_pnl_today == trade.pnl_usdt <= -Decimal(str(risk.daily_loss_limit))
-    ctx = EntryContext(strategy=StrategySettings(), risk=risk, instrument=h.instrument, realised_pnl_today=view.realised_pnl_today)
+    ctx = EntryContext(strategy=StrategySettings(), risk=risk, instrument=h.instrument, realised_pnl_today=view.realised_pnl_today,
+                       costs=fallback_costs(risk))
     gates = account_gates(MarketState(symbol=SYMBOL, tick_ms=sim.clock_ms, frames=()), ctx)
     assert [g.code for g in gates] == ["gate.daily_loss"]
     journal.close()
@@ -179,7 +181,8 @@ def test_a_small_liquidation_is_booked_but_leaves_the_gate_open(tmp_path):
         (trade,) = h.trades()
         assert trade.exit_reason == "liquidation" and -Decimal(str(RiskSettings().daily_loss_limit)) < trade.pnl_usdt < 0
         ctx = EntryContext(strategy=StrategySettings(), risk=RiskSettings(), instrument=h.instrument,
-                           realised_pnl_today=h.core.account_view(sim.clock_ms).realised_pnl_today)
+                           realised_pnl_today=h.core.account_view(sim.clock_ms).realised_pnl_today,
+                           costs=fallback_costs(RiskSettings()))
         assert account_gates(MarketState(symbol=SYMBOL, tick_ms=sim.clock_ms, frames=()), ctx) == ()
         journal.close()
 
