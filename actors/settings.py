@@ -137,7 +137,7 @@ class RiskSettings(_Section, frozen=True):
     daily_loss_limit: Positive = 100.0
     maker_fee: Annotated[float, Meta(ge=-0.001, le=0.01)] = 0.0002
     taker_fee: Annotated[float, Meta(ge=0, le=0.01)] = 0.00055
-    slippage_bps: Annotated[float, Meta(ge=0, le=500)] = 3.0
+    slippage_bps: Annotated[float, Meta(ge=0, le=500)] = 2.0
     min_stop_cost_multiple: Annotated[float, Meta(ge=1, le=50)] = 2.0
     min_stop_atr: Annotated[float, Meta(ge=0, le=50)] = 1.5
     atr_bars: Annotated[int, Meta(ge=1, le=16)] = 14
