@@ -16,7 +16,7 @@ from pathlib import Path
 
 from actors.logfmt import configure_logging
 from actors.startup import StartupError
-from actors.settings import SettingsError, load_credentials, load_settings, secret_values, summarise
+from vocabulary.settings import SettingsError, load_credentials, load_settings, secret_values, summarise
 
 EXIT_USAGE = 2
 

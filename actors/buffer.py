@@ -13,7 +13,7 @@ from enum import Enum
 
 import msgspec
 
-from actors.messages import Kline
+from vocabulary.messages import Kline
 
 
 class Added(Enum):

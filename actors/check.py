@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from actors.settings import Credentials, Secret, Settings, summarise
+from vocabulary.settings import Credentials, Secret, Settings, summarise
 from actors.startup import StartupError, sim_data_error
 from exchange.bybit.check import run_venue_check
 from exchange.sim.config import SimConfig

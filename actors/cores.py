@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from actors.decide import strategy_decide
-from actors.messages import Instrument, MarketState
+from vocabulary.messages import Instrument, MarketState
 from actors.router import RouterCore
 from actors.scheduler import SchedulerCore
-from actors.settings import Settings, StrategySettings
+from vocabulary.settings import Settings, StrategySettings
 from actors.symbol import BIAS_SYMBOLS, BiasFree, Decide, SymbolCore
 from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams

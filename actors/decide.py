@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.messages import AccountView, Decision, Instrument, MarketState
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.messages import AccountView, Decision, Instrument, MarketState
+from vocabulary.settings import RiskSettings, StrategySettings
 from actors.symbol import Decide
 from strategy.context import EntryContext
 from strategy.costs import account_costs

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pykka
 
-from actors.messages import Durable, Message, WriteAhead
+from vocabulary.messages import Durable, Message, WriteAhead
 from journal.lock import JournalLock
 from journal.runs import RunInfo
 from journal.writer import JournalWriter

@@ -13,7 +13,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import AccountView, Decision, ExecutionUpdate, Message, TradeClosed
+from vocabulary.messages import AccountView, Decision, ExecutionUpdate, Message, TradeClosed
 from strategy.orders import TradePlan, parse_link_id, trade_plan
 
 #: (level, message, extra fields) — logged as one key=value line by the supervisor.

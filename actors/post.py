@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pykka
 
-from actors.messages import Message
+from vocabulary.messages import Message
 
 log = logging.getLogger("smtbot.post")
 

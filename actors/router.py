@@ -21,7 +21,7 @@ from typing import Protocol
 
 import msgspec
 
-from actors.messages import (
+from vocabulary.messages import (
     AccountView,
     CycleDone,
     Decision,
@@ -40,7 +40,7 @@ from actors.messages import (
     VenueSnapshot,
     WriteAhead,
 )
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.settings import RiskSettings, StrategySettings
 from actors.shell import CoreActor, Deliver, Outbox, Recorder
 from strategy.context import cooldown_until
 from strategy.costs import Costs, costs_for, worst_case_loss

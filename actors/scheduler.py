@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from actors.messages import BarReady, CycleDone, Decided, JournalEvent, Message, Now, Reconnect, SymbolRestarted, Tick
+from vocabulary.messages import BarReady, CycleDone, Decided, JournalEvent, Message, Now, Reconnect, SymbolRestarted, Tick
 from actors.shell import CoreActor, Outbox, Recorder
 
 MINUTE_MS = 60_000

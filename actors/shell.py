@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pykka
 
-from actors.messages import JournalEvent, Message
+from vocabulary.messages import JournalEvent, Message
 
 log = logging.getLogger("smtbot.actors")
 

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from actors.messages import AccountView, CycleDone, Decision, Kline, Message, PositionUpdate, Reconnect, Tick, TradeClosed
+from vocabulary.messages import AccountView, CycleDone, Decision, Kline, Message, PositionUpdate, Reconnect, Tick, TradeClosed
 
 
 def percentile(values: list[float], q: float) -> float | None:

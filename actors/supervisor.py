@@ -26,13 +26,13 @@ import pykka
 
 from actors.cores import router_core, scheduler_core, symbol_core
 from actors.journal import Flush, JournalActor
-from actors.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
+from vocabulary.messages import FeedGap, JournalEvent, Kline, Message, Now, SymbolRestarted
 from actors.narrator import Narrator
 from actors.post import PostOffice
 from actors.shell import Outbox, Recorder
 from actors.router import RouterActor
 from actors.scheduler import SchedulerActor
-from actors.settings import Credentials, Secret, Settings, secret_values
+from vocabulary.settings import Credentials, Secret, Settings, secret_values
 from actors.status import StatusBoard
 from actors.symbol import SymbolActor
 from actors.startup import (StartupError, check_port_free, port_error, remote_sim_error, sim_data_error,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from actors.buffer import Added, KlineBuffer
-from actors.messages import (
+from vocabulary.messages import (
     AccountView,
     Backfill,
     BackfillResult,

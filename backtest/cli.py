@@ -11,7 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from actors.settings import Credentials, Settings, SettingsError, load_settings
+from vocabulary.settings import Credentials, Settings, SettingsError, load_settings
 from backtest import metrics, report
 from backtest.progress import ProgressLine
 from backtest.run import FillModel, Window, run_backtest, sim_config

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from actors.messages import Kline
-from actors.settings import Credentials, Settings
+from vocabulary.messages import Kline
+from vocabulary.settings import Credentials, Settings
 from backtest.cli import parse_time
 from backtest.progress import ProgressLine
 from exchange.bybit.errors import BybitError, TransportError

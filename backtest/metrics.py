@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from actors.messages import TradeClosed
+from vocabulary.messages import TradeClosed
 from exchange.sim.config import SimConfig
 from exchange.sim.costs import half_spread_ticks
 from exchange.sim.market import load_instruments

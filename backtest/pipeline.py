@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from actors.cores import router_core, scheduler_core, symbol_core
-from actors.messages import (
+from vocabulary.messages import (
     CycleDone,
     Decision,
     Durable,
@@ -30,7 +30,7 @@ from actors.messages import (
     WriteAhead,
 )
 from actors.router import RouterIO
-from actors.settings import Settings
+from vocabulary.settings import Settings
 from actors.shell import Core
 from actors.symbol import SymbolIO
 from backtest.venue import InProcessVenue, instrument_map

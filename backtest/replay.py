@@ -20,8 +20,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors.messages import Kline
-from actors.settings import Credentials, Settings, SettingsError
+from vocabulary.messages import Kline
+from vocabulary.settings import Credentials, Settings, SettingsError
 from backtest.cli import settings_with
 from backtest.progress import ProgressLine
 from backtest.pipeline import Pipeline

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors.messages import Decision, TradeClosed
-from actors.settings import Settings
+from vocabulary.messages import Decision, TradeClosed
+from vocabulary.settings import Settings
 from backtest.pipeline import Pipeline
 from backtest.venue import InProcessVenue
 from exchange.sim.config import IntrabarPath, SimConfig

@@ -31,8 +31,8 @@ import msgspec
 import numpy as np
 
 from actors.cores import history_length, symbol_core
-from actors.messages import AccountView, BackfillResult, Decision, MarketState, Message, Tick
-from actors.settings import Settings, StrategySettings
+from vocabulary.messages import AccountView, BackfillResult, Decision, MarketState, Message, Tick
+from vocabulary.settings import Settings, StrategySettings
 from actors.symbol import SymbolIO
 from backtest.run import FillModel, Window, sim_config
 from backtest.venue import InProcessVenue, instrument_map
@@ -270,7 +270,7 @@ def _ticks(price: Decimal, tick: Decimal, symbol: str) -> int:
 
 # --- slices and the on-disk cache -----------------------------------------------------------------
 
-TAPE_FORMAT = 1  # bump when Tape's fields change: cached tapes of another format are recorded again
+TAPE_FORMAT = 2  # bump when Tape's fields change: cached tapes of another format are recorded again
 
 
 def slice_tape(tape: Tape, start_ms: int, end_ms: int) -> Tape:

@@ -37,8 +37,8 @@ import msgspec
 
 from actors.cores import history_length
 from actors.decide import entry_context
-from actors.messages import AccountView, Decision, ExecutionUpdate, FrameState, Instrument, MarketState, TradeClosed
-from actors.settings import Settings
+from vocabulary.messages import AccountView, Decision, ExecutionUpdate, FrameState, Instrument, MarketState, TradeClosed
+from vocabulary.settings import Settings
 from backtest.tape import SymbolBars, Tape
 from exchange.sim.costs import is_funding_time, stop_fill_ticks, touch_fill_qty
 from exchange.sim.engine import money

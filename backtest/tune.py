@@ -42,8 +42,8 @@ from typing import Any, NamedTuple
 import msgspec
 
 from actors.cores import history_length
-from actors.messages import TradeClosed
-from actors.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
+from vocabulary.messages import TradeClosed
+from vocabulary.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
 from backtest.cli import add_window_arguments, override_env, settings_with
 from backtest.history import History, Span, read_history, window_dir
 from backtest.run import Window, run_backtest

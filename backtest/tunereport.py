@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from actors.messages import TradeClosed
-from actors.settings import load_settings
+from vocabulary.messages import TradeClosed
+from vocabulary.settings import load_settings
 from backtest import report_html, stats
 from backtest.tune import OBJECTIVE, Evaluate, Selection, days_in, env_for, overlay_toml, period_sums
 from backtest.walkforward import Plan, expectancy_r

@@ -22,8 +22,8 @@ from typing import TypeVar
 
 import msgspec
 
-from actors.messages import ExecutionUpdate, Instrument, Kline, Message, OrderAck, OrderIntent, OrderUpdate, PositionUpdate
-from actors.settings import Credentials, Secret
+from vocabulary.messages import ExecutionUpdate, Instrument, Kline, Message, OrderAck, OrderIntent, OrderUpdate, PositionUpdate
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit import models
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.ws_private import PrivateStream

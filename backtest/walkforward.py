@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-from actors.messages import TradeClosed
+from vocabulary.messages import TradeClosed
 from backtest.history import Span
 
 MINUTE_MS = 60_000

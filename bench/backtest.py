@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.settings import Credentials, Secret, load_settings  # noqa: E402
+from vocabulary.settings import Credentials, Secret, load_settings  # noqa: E402
 from backtest.pipeline import Pipeline  # noqa: E402
 from backtest.run import FillModel, Window, backtest_journal, sim_config  # noqa: E402
 from backtest.venue import InProcessVenue, _no_wait  # noqa: E402

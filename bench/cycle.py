@@ -56,12 +56,12 @@ import pykka  # noqa: E402
 from actors.cores import scheduler_core, symbol_core  # noqa: E402
 from actors.journal import Flush, JournalActor  # noqa: E402
 from actors.logfmt import configure_logging  # noqa: E402
-from actors.messages import (  # noqa: E402
+from vocabulary.messages import (  # noqa: E402
     BarReady, CycleDone, Decided, Decision, FeedGap, Instrument, JournalEvent, Kline, Message, Now, Tick,
 )
 from actors.post import PostOffice  # noqa: E402
 from actors.scheduler import SchedulerActor, closed_timeframes  # noqa: E402
-from actors.settings import load_settings  # noqa: E402
+from vocabulary.settings import load_settings  # noqa: E402
 from actors.status import StatusBoard, percentile  # noqa: E402
 from actors.supervisor import PULSE_S  # noqa: E402
 from actors.symbol import BIAS_SYMBOLS, SymbolActor  # noqa: E402

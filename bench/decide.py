@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from actors.cores import symbol_core  # noqa: E402
-from actors.messages import AccountView, BiasState, Instrument, Kline, Tick  # noqa: E402
+from vocabulary.messages import AccountView, BiasState, Instrument, Kline, Tick  # noqa: E402
 from actors.scheduler import closed_timeframes  # noqa: E402
-from actors.settings import load_settings  # noqa: E402
+from vocabulary.settings import load_settings  # noqa: E402
 from exchange.sim.aggregate import aggregate  # noqa: E402
 from exchange.sim.market import load_instruments  # noqa: E402
 from indicators.frame import FrameIndicators  # noqa: E402

@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actors.settings import load_settings  # noqa: E402
+from vocabulary.settings import load_settings  # noqa: E402
 from backtest import metrics  # noqa: E402
 from backtest.run import FillModel, Window, run_backtest, sim_config  # noqa: E402
 from exchange.sim.market import MINUTE_MS, load_store  # noqa: E402

@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actors.messages import Kline  # noqa: E402
+from vocabulary.messages import Kline  # noqa: E402
 from indicators.columns import compute_columns  # noqa: E402
 from indicators.ema import Ema  # noqa: E402
 from indicators.frame import FrameIndicators  # noqa: E402

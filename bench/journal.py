@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actors import messages as m  # noqa: E402
+from vocabulary import messages as m  # noqa: E402
 from journal.reader import JournalReader  # noqa: E402
 from journal.records import record_for  # noqa: E402
 from journal.schema import open_journal  # noqa: E402

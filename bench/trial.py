@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.settings import load_settings  # noqa: E402
+from vocabulary.settings import load_settings  # noqa: E402
 from backtest.run import Window, run_backtest  # noqa: E402
 from backtest.tape import record_tape  # noqa: E402
 from backtest.trial import run_trial  # noqa: E402

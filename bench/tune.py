@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.settings import load_settings  # noqa: E402
+from vocabulary.settings import load_settings  # noqa: E402
 from backtest import tune as tuning  # noqa: E402
 from backtest.history import read_history  # noqa: E402
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cycle  # noqa: E402
 
-from actors import messages as m  # noqa: E402
+from vocabulary import messages as m  # noqa: E402
 from actors.logfmt import configure_logging  # noqa: E402
 from journal.writer import JournalWriter  # noqa: E402
 from web.app import create_app  # noqa: E402

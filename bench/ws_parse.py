@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actors.messages import Kline, OrderIntent  # noqa: E402
+from vocabulary.messages import Kline, OrderIntent  # noqa: E402
 from exchange.bybit.models import PUBLIC_FRAME_DECODER, kline_from_ws  # noqa: E402
 from exchange.bybit.orders import order_request  # noqa: E402
 from exchange.bybit.wire import encode_body, query_string  # noqa: E402

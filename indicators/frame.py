@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-from actors.messages import FrameState, Kline, MarketState
+from vocabulary.messages import FrameState, Kline, MarketState
 from indicators.ema import Ema
 from indicators.heikin_ashi import HeikinAshi
 from indicators.mfi import Mfi, RsiMfiArea

@@ -8,7 +8,7 @@ import msgspec
 
 
 class WaveTrendSettings(Protocol):
-    """The WaveTrend keys of settings.toml's ``[strategy]`` (``actors.settings.StrategySettings``)."""
+    """The WaveTrend keys of settings.toml's ``[strategy]`` (``vocabulary.settings.StrategySettings``)."""
 
     wt_channel: int
     wt_average: int

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from actors import messages as m
+from vocabulary import messages as m
 
 Row = dict[str, Any]
 

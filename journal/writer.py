@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from actors import messages as m
+from vocabulary import messages as m
 from journal.lock import JournalLock
 from journal.records import Row, record_for
 from journal.runs import RunInfo, begin_run

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import msgspec
 
-from actors.messages import Instrument, MarketState
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.messages import Instrument, MarketState
+from vocabulary.settings import RiskSettings, StrategySettings
 from strategy.costs import Costs
 
 BAR_MS = 60_000

@@ -18,8 +18,8 @@ from decimal import Decimal
 
 import msgspec
 
-from actors.messages import AccountView
-from actors.settings import RiskSettings
+from vocabulary.messages import AccountView
+from vocabulary.settings import RiskSettings
 
 BPS = Decimal(10_000)
 

@@ -14,7 +14,7 @@ candidate's path prefix (``pre_cross.gate.stop_floor``), since several candidate
 
 from __future__ import annotations
 
-from actors.messages import Decision, FrameState, MarketState, Reason
+from vocabulary.messages import Decision, FrameState, MarketState, Reason
 from strategy.context import EntryContext
 from strategy.paths import Candidate, fired_candidates
 from strategy.scoring import score_candidate

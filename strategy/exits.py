@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal
 
-from actors.messages import Instrument, OrderIntent, OrderUpdate, PositionUpdate
-from actors.settings import StrategySettings
+from vocabulary.messages import Instrument, OrderIntent, OrderUpdate, PositionUpdate
+from vocabulary.settings import StrategySettings
 from strategy.context import BAR_MS
 from strategy.costs import Costs
 from strategy.orders import (

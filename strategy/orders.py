@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from actors.messages import Decision, EntryPath, OrderIntent, Side
+from vocabulary.messages import Decision, EntryPath, OrderIntent, Side
 
 LinkKind = Literal["entry", "take_profit", "requoted_take_profit", "close"]
 

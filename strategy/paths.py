@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from actors.messages import EntryPath, FrameState, Reason, Side
-from actors.settings import StrategySettings
+from vocabulary.messages import EntryPath, FrameState, Reason, Side
+from vocabulary.settings import StrategySettings
 from strategy.scoring import ha_colour
 
 DIRECTIONS: tuple[int, int] = (1, -1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.messages import EntryPath, FrameState, MarketState, Reason
-from actors.settings import StrategySettings
+from vocabulary.messages import EntryPath, FrameState, MarketState, Reason
+from vocabulary.settings import StrategySettings
 from strategy.context import EntryContext
 
 SCORED_INTERVALS = (3, 5, 15)

@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from actors.messages import FrameState, Instrument, Reason
+from vocabulary.messages import FrameState, Instrument, Reason
 from strategy.context import EntryContext
 
 BPS = Decimal(10_000)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal
 
-from actors.messages import ExecutionUpdate, Side, TradeClosed
+from vocabulary.messages import ExecutionUpdate, Side, TradeClosed
 from strategy.orders import TradePlan, opposite, parse_link_id
 
 ExitReason = Literal["stop", "target", "break_even", "liquidation", "adl", "delivery", "unknown"]

@@ -12,7 +12,7 @@ from typing import Literal, NamedTuple
 
 import httpx
 
-from actors.settings import Credentials
+from vocabulary.settings import Credentials
 from exchange.bybit.errors import BybitError, TransportError
 from exchange.bybit.instruments import InstrumentProblem, is_tradable, parse_instrument
 from exchange.bybit.rest import BybitRest

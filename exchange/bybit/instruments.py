@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import msgspec
 
-from actors.messages import Instrument, OrderIntent
+from vocabulary.messages import Instrument, OrderIntent
 from exchange.bybit.models import decimal_or_none
 
 

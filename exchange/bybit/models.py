@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from actors.messages import ExecutionUpdate, Kline, OrderUpdate, PositionUpdate
+from vocabulary.messages import ExecutionUpdate, Kline, OrderUpdate, PositionUpdate
 
 # A venue text field: a decimal or enum string, "" when unset, null or absent when Bybit feels
 # like it (seen live on avgPrice, nextPageCursor, triggerPrice, blockTradeId, orderIv).

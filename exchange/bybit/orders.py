@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import OrderIntent
+from vocabulary.messages import OrderIntent
 
 CATEGORY = "linear"
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from actors.messages import ExecutionUpdate, Instrument, Kline, OrderAck, OrderIntent, OrderUpdate, PositionUpdate
-from actors.settings import Credentials
+from vocabulary.messages import ExecutionUpdate, Instrument, Kline, OrderAck, OrderIntent, OrderUpdate, PositionUpdate
+from vocabulary.settings import Credentials
 from exchange.bybit import models
 from exchange.bybit.errors import AlreadyDoneError, AmbiguousError, BybitError, ResyncError, RetryableError, TransportError
 from exchange.bybit.instruments import InstrumentProblem, InstrumentRow, is_tradable, parse_instrument, prepare_intent

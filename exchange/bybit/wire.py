@@ -28,8 +28,8 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from actors.messages import JournalEvent
-from actors.settings import Credentials
+from vocabulary.messages import JournalEvent
+from vocabulary.settings import Credentials
 from exchange.bybit import models
 from exchange.bybit.errors import (
     AmbiguousError,

@@ -23,7 +23,7 @@ import msgspec
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from actors.messages import JournalEvent, Message
+from vocabulary.messages import JournalEvent, Message
 from exchange.bybit import models
 
 log = logging.getLogger(__name__)

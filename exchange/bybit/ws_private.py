@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 import msgspec
 from websockets.asyncio.client import ClientConnection
 
-from actors.messages import JournalEvent, Message
-from actors.settings import Credentials
+from vocabulary.messages import JournalEvent, Message
+from vocabulary.settings import Credentials
 from exchange.bybit import models
 from exchange.bybit.ws_conn import V5Socket
 from exchange.signing import sign_ws_auth

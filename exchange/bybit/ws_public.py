@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 from websockets.asyncio.client import ClientConnection
 
-from actors.messages import FeedGap, JournalEvent, Message
+from vocabulary.messages import FeedGap, JournalEvent, Message
 from exchange.bybit.models import PUBLIC_FRAME_DECODER, PublicFrame, kline_from_ws
 from exchange.bybit.ws_conn import V5Socket
 

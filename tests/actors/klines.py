@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from actors.messages import Kline
+from vocabulary.messages import Kline
 from exchange.sim.aggregate import aggregate
 from exchange.sim.market import Bar
 

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.buffer import Added, Gap, KlineBuffer
-from actors.messages import Kline
+from vocabulary.messages import Kline
 
 T0 = 1_748_623_200_000  # a whole hour, so on every timeframe's grid
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors import messages as m
+from vocabulary import messages as m
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 maybe = st.none() | finite

@@ -3,7 +3,7 @@ refusing entries, and the periodic summary."""
 
 from decimal import Decimal as D
 
-from actors import messages as m
+from vocabulary import messages as m
 from actors.narrator import Narrator
 from strategy.orders import order_link_id
 

@@ -3,12 +3,12 @@ the exit doctrine; the pacer is released only when nothing is in flight."""
 
 from decimal import Decimal
 
-from actors.messages import (
+from vocabulary.messages import (
     AccountView, CycleDone, Decision, Durable, ExecutionUpdate, Fills, FillsRequest, Instrument, JournalEvent,
     OrderAck, OrderIntent, OrderUpdate, PositionUpdate, SnapshotRequest, TradeClosed, VenueSnapshot, WriteAhead,
 )
 from actors.router import RouterCore
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.settings import RiskSettings, StrategySettings
 
 T = 1_748_700_000_000 - 1_748_700_000_000 % 60_000
 SOL = Instrument(symbol="SOLUSDT", tick_size=Decimal("0.010"), qty_step=Decimal("0.1"), min_order_qty=Decimal("0.1"), min_notional=Decimal("5"))

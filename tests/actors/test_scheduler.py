@@ -1,6 +1,6 @@
 """SchedulerCore: one tick per boundary, as soon as every symbol is in or grace runs out."""
 
-from actors.messages import BarReady, CycleDone, Decided, JournalEvent, Now, Reconnect, SymbolRestarted, Tick
+from vocabulary.messages import BarReady, CycleDone, Decided, JournalEvent, Now, Reconnect, SymbolRestarted, Tick
 from actors.scheduler import SchedulerCore, closed_timeframes
 
 H = 1_748_624_400_000  # 2025-05-30 17:00 UTC: a quarter hour, so every timeframe closes

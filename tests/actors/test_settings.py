@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from actors.logfmt import configure_logging
-from actors.settings import (
+from vocabulary.settings import (
     DEFAULT_TUNE_RANGES,
     Secret,
     Settings,

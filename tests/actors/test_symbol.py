@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import (
+from vocabulary.messages import (
     AccountView, Backfill, BackfillResult, BarReady, BiasState, Decided, Decision, FeedGap, Instrument, Kline, Reason,
     Tick,
 )
@@ -250,7 +250,7 @@ def test_ticks_decided_without_waiting_for_the_bias_are_the_decisions_the_bias_w
     symbol would have made after waiting for the BTC/ETH states."""
     from actors.cores import bias_free, history_length
     from actors.decide import strategy_decide
-    from actors.settings import load_settings
+    from vocabulary.settings import load_settings
     from exchange.sim.market import load_instruments
     from indicators.params import IndicatorParams
     from tests.actors.klines import DATA
@@ -305,7 +305,7 @@ def test_ticks_decided_without_waiting_for_the_bias_are_the_decisions_the_bias_w
 
 def test_every_buffer_of_a_bot_symbol_reaches_back_the_same_two_hours():
     from actors.cores import symbol_core
-    from actors.settings import load_settings
+    from vocabulary.settings import load_settings
 
     settings = load_settings("", {})
     core = symbol_core(settings, "BTCUSDT", Instrument(symbol="BTCUSDT", tick_size=Decimal("0.1"), qty_step=Decimal("0.001"),

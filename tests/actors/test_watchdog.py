@@ -16,10 +16,10 @@ import pytest
 
 from actors.cores import scheduler_core, symbol_core
 from actors.journal import Flush, JournalActor
-from actors.messages import BarReady, CycleDone, Decided, FeedGap, Instrument, Kline, Message, Now, Tick
+from vocabulary.messages import BarReady, CycleDone, Decided, FeedGap, Instrument, Kline, Message, Now, Tick
 from actors.post import PostOffice
 from actors.scheduler import SchedulerActor
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from actors.symbol import SymbolActor
 from journal.reader import JournalReader
 from tests.actors.klines import bars_1m, feed

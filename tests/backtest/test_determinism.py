@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from backtest.run import Window, run_backtest
 from exchange.sim.market import MINUTE_MS, load_store
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from backtest.run import Window, run_backtest
 from exchange.sim.market import MINUTE_MS
 from strategy.orders import order_link_id

@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from actors.messages import ExecutionUpdate, OrderIntent, OrderUpdate, PositionUpdate
+from vocabulary.messages import ExecutionUpdate, OrderIntent, OrderUpdate, PositionUpdate
 from backtest.venue import InProcessVenue
 from exchange.sim.config import SimConfig
 from exchange.sim.inprocess import InProcessSim

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import TradeClosed
+from vocabulary.messages import TradeClosed
 from backtest import metrics
 
 DAY = metrics.DAY_MS

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import TradeClosed
+from vocabulary.messages import TradeClosed
 from backtest import metrics, report
 from backtest.run import Result
 from exchange.sim.config import SimConfig

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from actors.supervisor import Bot
 from backtest.replay import replay
 from backtest.run import Window, run_backtest

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from actors.messages import VenueSnapshot
-from actors.settings import load_settings
+from vocabulary.messages import VenueSnapshot
+from vocabulary.settings import load_settings
 from backtest.pipeline import Pipeline
 from backtest.run import FillModel, Window, backtest_journal, sim_config
 from backtest.venue import InProcessVenue

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from backtest.run import Window, run_backtest
 from backtest.tape import Tape, record_tape
 from backtest.trial import run_trial

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors.messages import TradeClosed
-from actors.settings import DEFAULT_TUNE_RANGES, load_settings
+from vocabulary.messages import TradeClosed
+from vocabulary.settings import DEFAULT_TUNE_RANGES, load_settings
 from backtest.cli import settings_with
 from backtest.walkforward import DAY_MS, Split, objective, rolling_splits
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from tests.backtest import synthetic
 
 pytest.importorskip("optuna", reason="Optuna is the optional 'tune' extra: pip install -e '.[tune]'")

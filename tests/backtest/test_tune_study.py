@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from backtest.study import StudyMismatch, check, default_name
 from tests.backtest import synthetic
 

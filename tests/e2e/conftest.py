@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from actors.supervisor import Bot
 from exchange.sim.config import SimConfig
 

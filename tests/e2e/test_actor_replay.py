@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors import messages as m
+from vocabulary import messages as m
 from actors.cores import router_core, scheduler_core, symbol_core
-from actors.messages import Decision, Instrument, Tick
-from actors.settings import load_settings
+from vocabulary.messages import Decision, Instrument, Tick
+from vocabulary.settings import load_settings
 from actors.shell import Outbox
 from actors.supervisor import Bot
 from exchange.sim.config import SimConfig

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from actors.supervisor import Bot
 from exchange.sim.config import SimConfig
 from tests.e2e.conftest import Running

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from actors.settings import load_settings
+from vocabulary.settings import load_settings
 from actors.supervisor import Bot
 from exchange.bybit.venues import venue_urls
 from exchange.sim.config import SimConfig

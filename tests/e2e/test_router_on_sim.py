@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import CycleDone, Decision, Durable, Instrument, OrderAck, WriteAhead
+from vocabulary.messages import CycleDone, Decision, Durable, Instrument, OrderAck, WriteAhead
 from actors.router import RouterCore, RouterIO
 from strategy.exits import break_even_price
-from actors.settings import Credentials, RiskSettings, Secret, StrategySettings
+from vocabulary.settings import Credentials, RiskSettings, Secret, StrategySettings
 from exchange.bybit.rest import BybitRest
 from exchange.sim.config import SimConfig
 from exchange.sim.server import SimServer

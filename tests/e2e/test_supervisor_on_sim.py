@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 
-from actors.messages import Reconnect
+from vocabulary.messages import Reconnect
 from tests.actors.klines import bars_1m
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")

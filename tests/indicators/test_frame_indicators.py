@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actors.messages import FrameState, Kline, MarketState, from_json, to_json
+from vocabulary.messages import FrameState, Kline, MarketState, from_json, to_json
 from indicators.columns import compute_columns
 from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams

@@ -3,7 +3,7 @@
 import msgspec
 import pytest
 
-from actors.settings import StrategySettings
+from vocabulary.settings import StrategySettings
 from indicators.params import IndicatorParams
 
 

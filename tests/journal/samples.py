@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from actors import messages as m
+from vocabulary import messages as m
 
 T0 = 1_764_150_000_000  # 2025-11-26 09:40 UTC, a 1m boundary
 MIN = 60_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import pykka
 import pytest
 
-from actors import messages as m
+from vocabulary import messages as m
 from actors.journal import Flush, JournalActor
 from journal.writer import JournalWriter
 from tests.journal import samples as s
@@ -60,7 +60,7 @@ def test_stopping_the_actor_flushes_the_batch_in_hand(tmp_path):
 
 CHILD = r"""
 import sys, time
-from actors import messages as m
+from vocabulary import messages as m
 from actors.journal import JournalActor
 from tests.journal import samples as s
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from actors import messages as m
+from vocabulary import messages as m
 from journal.reader import DAY_MS, MAX_LIMIT, JournalReader, JournalUnavailable
 from journal.writer import JournalWriter
 from tests.journal import samples as s

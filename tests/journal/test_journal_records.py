@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors import messages as m
+from vocabulary import messages as m
 from journal.records import record_for
 from journal.schema import columns
 from journal.writer import JournalWriter

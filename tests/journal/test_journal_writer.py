@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from actors import messages as m
+from vocabulary import messages as m
 from journal.writer import JournalWriter
 from tests.journal import samples as s
 

@@ -13,9 +13,9 @@ import random
 import sqlite3
 from collections import Counter, defaultdict
 
-from actors.messages import JournalEvent
+from vocabulary.messages import JournalEvent
 from actors.router import RouterCore
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.settings import RiskSettings, StrategySettings
 from actors.supervisor import Bot
 from exchange.sim.config import SimConfig
 from exchange.sim.faults import FaultPlan

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from actors.cores import symbol_core
-from actors.messages import FeedGap, Instrument, Kline
-from actors.settings import SettingsError, load_settings
+from vocabulary.messages import FeedGap, Instrument, Kline
+from vocabulary.settings import SettingsError, load_settings
 from exchange.bybit.errors import BybitError, TransportError
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.ws_public import PublicStream
@@ -311,7 +311,7 @@ def test_account_reads_of_any_shape_give_usable_values_or_a_typed_error(rows, wh
 
 
 def _credentials():
-    from actors.settings import Credentials, Secret
+    from vocabulary.settings import Credentials, Secret
 
     return Credentials(api_key=Secret("k"), api_secret=Secret("s"))
 
@@ -435,7 +435,7 @@ def test_a_confirmed_bar_from_the_far_future_does_not_wedge_the_symbol():
         core.handle(bar(minute))
     backfill = [m for to, m in core.handle(bar(10**6)) if to == "self"]
     assert backfill, "the far-future bar opened a gap"
-    from actors.messages import BackfillResult
+    from vocabulary.messages import BackfillResult
 
     core.handle(BackfillResult(symbol=SYMBOL, interval=1, from_ms=backfill[0].from_ms, to_ms=backfill[0].to_ms,
                                klines=(bar(10), bar(11)), error=""))

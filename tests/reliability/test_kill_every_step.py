@@ -32,7 +32,7 @@ import httpx
 import msgspec
 import pytest
 
-from actors.settings import Credentials, Secret
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit.errors import BybitError, TransportError
 from exchange.bybit.rest import BybitRest
 from journal.schema import JOURNAL_TABLES

@@ -17,9 +17,9 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from actors.messages import Decision
+from vocabulary.messages import Decision
 from actors.router import RouterCore, RouterIO
-from actors.settings import Credentials, RiskSettings, Secret, StrategySettings
+from vocabulary.settings import Credentials, RiskSettings, Secret, StrategySettings
 from exchange.bybit.rest import BybitRest
 from exchange.sim.config import SimConfig
 from exchange.sim.faults import FaultPlan, RestFault

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import msgspec
 
-from actors.messages import FrameState, Instrument, MarketState
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.messages import FrameState, Instrument, MarketState
+from vocabulary.settings import RiskSettings, StrategySettings
 from strategy.context import EntryContext
 from strategy.costs import fallback_costs
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import Decision, Reason, from_json, to_json
+from vocabulary.messages import Decision, Reason, from_json, to_json
 from market_builders import (
     T0, bullish_frame, context, frame, long_cross, long_ha_reversal, long_pre_cross, market, red, with_risk, with_strategy,
 )

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import OrderUpdate, PositionUpdate
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.messages import OrderUpdate, PositionUpdate
+from vocabulary.settings import RiskSettings, StrategySettings
 from market_builders import INSTRUMENT, T0
 from strategy.costs import Costs, fallback_costs
 from strategy.exits import TradePlan, break_even_price, plan_exits, requote_take_profit, stale_entries

@@ -6,8 +6,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.messages import OrderIntent, OrderUpdate, PositionUpdate
-from actors.settings import RiskSettings, StrategySettings
+from vocabulary.messages import OrderIntent, OrderUpdate, PositionUpdate
+from vocabulary.settings import RiskSettings, StrategySettings
 from market_builders import INSTRUMENT, T0
 from strategy.costs import fallback_costs
 from strategy.exits import TradePlan, break_even_price, plan_exits

@@ -6,7 +6,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.settings import RiskSettings
+from vocabulary.settings import RiskSettings
 from market_builders import T0, context, frame, market, mirror_market, mirror_price, px, with_strategy
 from strategy.costs import Costs
 from strategy.entry import evaluate_entry

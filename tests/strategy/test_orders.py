@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.messages import Decision
+from vocabulary.messages import Decision
 from market_builders import T0, context, long_cross, market, mirror_market
 from strategy.entry import evaluate_entry
 from strategy.exits import entry_intent, order_link_id, trade_plan

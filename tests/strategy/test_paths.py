@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import Kline
-from actors.settings import StrategySettings
+from vocabulary.messages import Kline
+from vocabulary.settings import StrategySettings
 from indicators.frame import FrameIndicators
 from market_builders import REAL_PRE_CROSS, REAL_PRE_CROSS_MS, long_cross, long_ha_reversal, long_pre_cross, mirror_frame, red
 from strategy.paths import cross_based, fired_candidates, ha_reversal, pre_cross

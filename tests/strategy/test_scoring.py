@@ -2,7 +2,7 @@
 
 import pytest
 
-from actors.messages import MarketState, Reason
+from vocabulary.messages import MarketState, Reason
 from market_builders import T0, bullish_frame, context, frame, long_cross, market, red
 from strategy.scoring import FACTORS, composite_bias, market_votes, score_candidate
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from actors.messages import Instrument
+from vocabulary.messages import Instrument
 from market_builders import INSTRUMENT, context, long_cross, market, mirror_market, with_risk, with_strategy
 from strategy.costs import Costs
 from strategy.entry import evaluate_entry

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import msgspec
 
-from actors.messages import ExecutionUpdate
+from vocabulary.messages import ExecutionUpdate
 from strategy.trades import trade_closed
 from test_trades import ENTRY_ID, PLAN, TP_ID, fill
 

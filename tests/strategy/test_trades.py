@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import ExecutionUpdate
+from vocabulary.messages import ExecutionUpdate
 from market_builders import T0
 from strategy.exits import TradePlan
 from strategy.orders import link_id, order_link_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal as D
 
-from actors import messages as m
+from vocabulary import messages as m
 from journal.writer import JournalWriter
 from strategy.orders import order_link_id
 

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import httpx
 import pytest
 
-from actors import messages as m
+from vocabulary import messages as m
 from journal.writer import JournalWriter
 from tests.journal import samples as s
 from web.server import WebServer

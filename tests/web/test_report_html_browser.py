@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from actors import messages as m
+from vocabulary import messages as m
 from backtest import metrics, report
 from backtest.run import Result
 from tests.web import chart_journal as cj

@@ -103,7 +103,7 @@ def test_the_supervisors_endpoint_serves_guarded_with_a_token_and_masks_secrets(
 
 
 def test_secrets_written_into_journal_events_are_masked_on_the_way_out(journal_path):
-    from actors import messages as m
+    from vocabulary import messages as m
     from journal.writer import JournalWriter
 
     writer = JournalWriter(journal_path)

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from actors import messages as m
+from vocabulary import messages as m
 from indicators.frame import FrameIndicators
 from indicators.params import IndicatorParams
 from indicators.wavetrend import CipherB

@@ -10,7 +10,7 @@ import time
 from bybit_venue import bar_row
 from ws_venue import VenueThread, kline_frame
 
-from actors.messages import FeedGap, Kline
+from vocabulary.messages import FeedGap, Kline
 from exchange.bybit.bridge import StreamThread
 from exchange.bybit.ws_public import PublicStream
 

@@ -7,7 +7,7 @@ import time
 from bybit_venue import KEY, SECRET, FakeRestVenue
 from ws_venue import VenueThread
 
-from actors.settings import Credentials, Secret
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit.check import run_venue_check
 
 

@@ -11,7 +11,7 @@ from bybit_venue import INSTRUMENT
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.messages import OrderIntent
+from vocabulary.messages import OrderIntent
 from exchange.bybit.instruments import InstrumentProblem, InstrumentRow, OrderCheck, is_tradable, parse_instrument, prepare_intent
 from exchange.bybit.venues import venue_urls
 

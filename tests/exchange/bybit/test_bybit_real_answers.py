@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from actors.messages import ExecutionUpdate, JournalEvent, Kline, OrderIntent, OrderUpdate, PositionUpdate
-from actors.settings import Credentials, Secret
+from vocabulary.messages import ExecutionUpdate, JournalEvent, Kline, OrderIntent, OrderUpdate, PositionUpdate
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.ws_private import PrivateStream
 from exchange.bybit.ws_public import PublicStream

@@ -11,8 +11,8 @@ import pytest
 from bybit_venue import INSTRUMENT, KEY, MINUTE, SECRET, Fault, FakeRestVenue
 from pybit.unified_trading import HTTP as PybitHTTP
 
-from actors.messages import OrderIntent
-from actors.settings import Credentials, Secret
+from vocabulary.messages import OrderIntent
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit import errors
 from exchange.bybit.rest import BASE_URLS, BybitRest
 

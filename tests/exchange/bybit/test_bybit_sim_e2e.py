@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import FeedGap, JournalEvent, Kline, OrderIntent, OrderUpdate
-from actors.settings import Credentials, Secret
+from vocabulary.messages import FeedGap, JournalEvent, Kline, OrderIntent, OrderUpdate
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit.bridge import StreamThread
 from exchange.bybit.models import is_post_only_refusal
 from exchange.bybit.rest import BybitRest

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 import pytest
 from bybit_venue import KEY, SECRET, Fault, FakeRestVenue
 
-from actors.messages import JournalEvent, OrderIntent
+from vocabulary.messages import JournalEvent, OrderIntent
 from actors.router import RouterIO
-from actors.settings import Credentials, Secret
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit.rest import MAX_SPAN_MS, BybitRest, week_windows
 
 CREDS = Credentials(Secret(KEY), Secret(SECRET))

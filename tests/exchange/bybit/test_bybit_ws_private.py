@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from ws_venue import WsVenue, until
 
-from actors.messages import ExecutionUpdate, JournalEvent, OrderUpdate, PositionUpdate
-from actors.settings import Credentials, Secret
+from vocabulary.messages import ExecutionUpdate, JournalEvent, OrderUpdate, PositionUpdate
+from vocabulary.settings import Credentials, Secret
 from exchange.bybit.ws_private import AUTH_EXPIRES_MARGIN_MS, PrivateStream
 
 KEY, SECRET = "Wk7PqZ3mR9tLx2VbNc", "ws-secret-xyz-9f8e7d6c5b4a39281706"  # real keys are 18 characters

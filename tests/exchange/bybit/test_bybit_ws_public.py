@@ -13,7 +13,7 @@ import pytest
 from bybit_venue import MINUTE, FakeRestVenue, bar_row
 from ws_venue import WsVenue, kline_frame, until
 
-from actors.messages import FeedGap, JournalEvent, Kline
+from vocabulary.messages import FeedGap, JournalEvent, Kline
 from exchange.bybit.rest import BybitRest
 from exchange.bybit.ws_public import PublicStream
 

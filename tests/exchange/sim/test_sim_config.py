@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.settings import SimSettings
+from vocabulary.settings import SimSettings
 
 from exchange.sim.config import SimConfig
 

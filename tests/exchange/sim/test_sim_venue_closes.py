@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import CycleDone, Durable, Instrument, MarketState, OrderIntent, WriteAhead
+from vocabulary.messages import CycleDone, Durable, Instrument, MarketState, OrderIntent, WriteAhead
 from actors.router import RouterCore, RouterIO
-from actors.settings import Credentials, RiskSettings, Secret, StrategySettings
+from vocabulary.settings import Credentials, RiskSettings, Secret, StrategySettings
 from exchange.bybit.rest import BybitRest
 from exchange.sim.config import SimConfig
 from exchange.sim.faults import FaultPlan
