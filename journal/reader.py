@@ -204,6 +204,11 @@ class JournalReader:
         where, params = _filters(self._scope(run), symbol=symbol, before=before, since=since)
         return self._rows(f"SELECT * FROM trades{where} ORDER BY seq DESC LIMIT ?", [*params, _check_limit(limit)])
 
+    def trade_pnls(self, run: int | None = None) -> list[Row]:
+        """Every closed trade of one run as (seq, exit_ms, pnl_usdt), oldest first: the equity
+        curve's fallback when the run journaled no wallet report (not paged: a curve needs all)."""
+        return self._rows(f"SELECT seq, exit_ms, pnl_usdt FROM trades WHERE {self._scope(run)} ORDER BY seq")
+
     def events(self, kind: str | None = None, limit: int = DEFAULT_LIMIT, before: int | None = None,
                run: int | None = None) -> list[Row]:
         where, params = _filters(self._scope(run), kind=kind, before=before)
@@ -342,20 +347,22 @@ class JournalReader:
             "SELECT start_ms, open, high, low, close, volume FROM bars WHERE symbol = ? AND interval = ? AND start_ms > ? "
             "ORDER BY start_ms LIMIT ?", [symbol, interval, after_ms, limit])
 
-    def chart_marks(self, symbol: str, since_ms: int) -> Row:
-        """What the bot did on one symbol since ``since_ms``: TAKE decisions, fills, closed trades."""
+    def chart_marks(self, symbol: str, since_ms: int, run: int | None = None) -> Row:
+        """What the bot did on one symbol since ``since_ms`` in one run (the current one by
+        default): TAKE decisions, fills, closed trades."""
         with self.snapshot():
+            scope = self._scope(run)
             # TAKEs are rare: walk the (kind, seq) index, not every decision of the symbol.
             takes = self._rows(
                 "SELECT tick_ms, side, path, score, entry_price, stop_price, target_price, qty FROM decisions "
-                "INDEXED BY idx_decisions_kind_seq WHERE kind = 'TAKE' AND symbol = ? AND tick_ms >= ? ORDER BY seq",
+                f"INDEXED BY idx_decisions_kind_seq WHERE kind = 'TAKE' AND symbol = ? AND tick_ms >= ? AND {scope} ORDER BY seq",
                 [symbol, since_ms])
             fills = self._rows(
                 "SELECT ts_ms, order_link_id, side, price, qty, fee, is_maker FROM executions "
-                "WHERE symbol = ? AND ts_ms >= ? ORDER BY seq", [symbol, since_ms])
+                f"WHERE symbol = ? AND ts_ms >= ? AND {scope} ORDER BY seq", [symbol, since_ms])
             trades = self._rows(
                 "SELECT side, path, entry_ms, exit_ms, entry_price, exit_price, qty, fees, pnl_usdt, pnl_r, exit_reason, "
-                "order_link_id FROM trades WHERE symbol = ? AND exit_ms >= ? ORDER BY exit_ms", [symbol, since_ms])
+                f"order_link_id FROM trades WHERE symbol = ? AND exit_ms >= ? AND {scope} ORDER BY exit_ms", [symbol, since_ms])
         return {"takes": takes, "fills": fills, "trades": trades}
 
     def price_samples(self, symbol: str, limit: int = 20) -> list[str]:
@@ -370,16 +377,20 @@ class JournalReader:
             [symbol, limit]).fetchall()
         return [p for row in (*rows, *fills, *orders) for p in row if p is not None]
 
-    def wallet_equity(self) -> list[tuple[int, str]]:
-        """(ts_ms, total equity) from every journaled wallet report, oldest first, one per
-        minute (the minute's last): the account's equity curve, folded incrementally."""
-        return self._fold("wallet_equity", "events",
-                          "SELECT ts_ms, data FROM events WHERE kind = 'wallet' AND seq > ? AND seq <= ? ORDER BY seq",
+    def wallet_equity(self, run: int | None = None) -> list[tuple[int, str]]:
+        """(ts_ms, total equity) from one run's wallet reports (the current run by default),
+        oldest first, one per minute (the minute's last): the account's equity curve, folded
+        incrementally. One run only: a restarted simulator's wallet starts afresh, and a curve
+        through two wallets would draw the restart as a gain or a loss."""
+        scope = self._scope(run)
+        return self._fold(f"wallet_equity:{scope}", "events",
+                          f"SELECT ts_ms, data FROM events WHERE kind = 'wallet' AND seq > ? AND seq <= ? AND {scope} ORDER BY seq",
                           dict, _fold_wallet, lambda by_minute: list(by_minute.values()))
 
-    def notable_events(self, limit: int = DEFAULT_LIMIT, before: int | None = None) -> list[Row]:
-        """Newest first, without DEBUG rows (per-wallet reports): what an operator reads."""
-        where = " AND seq < ?" if before is not None else ""
+    def notable_events(self, limit: int = DEFAULT_LIMIT, before: int | None = None, run: int | None = None) -> list[Row]:
+        """One run's events (the current run by default), newest first, without DEBUG rows
+        (per-wallet reports): what an operator reads."""
+        where = f" AND {self._scope(run)}" + (" AND seq < ?" if before is not None else "")
         rows = self._rows(f"SELECT * FROM events WHERE level != 'DEBUG'{where} ORDER BY seq DESC LIMIT ?",
                           [*([before] if before is not None else []), _check_limit(limit)])
         for row in rows:
@@ -388,7 +399,9 @@ class JournalReader:
 
     def open_orders(self) -> list[Row]:
         """Orders the venue last reported working (or acknowledged and not yet reported on),
-        oldest first: the newest ack/update row of each order, folded incrementally."""
+        oldest first: the newest ack/update row of each order, folded incrementally. Not scoped
+        to a run: the venue's book outlives a restart (an entry placed before it keeps resting,
+        and the reconciliation does not journal it again), so a run's view would hide it."""
         return self._fold("open_orders", "orders",
                           "SELECT * FROM orders WHERE kind != 'intent' AND seq > ? AND seq <= ? ORDER BY seq",
                           _OrderBook, _OrderBook.add, _OrderBook.working)

@@ -188,16 +188,16 @@ def create_app(
 
     # --- charts, open orders, operator events (added for the charted dashboard) ---------
 
-    def get_series(symbol: str | None = None, interval: int = 1, hours: int = 6) -> Response:
+    def get_series(symbol: str | None = None, interval: int = 1, hours: int = 6, run: int | None = None) -> Response:
         if symbol is None:
             return json({"error": "symbol: required (a USDT perpetual like BTCUSDT)"}, 400)
-        chart = charts.series(symbol, interval, hours)
+        chart = charts.series(symbol, interval, hours, run)
         if chart is None:
             return json({"error": f"no {interval}m bars journaled for {symbol}"}, 404)
         return json(chart)
 
-    def get_equity() -> Response:
-        return json(charts.equity())
+    def get_equity(run: int | None = None) -> Response:
+        return json(charts.equity(run))
 
     def get_ticks() -> Response:
         bot, _ = live()
@@ -208,15 +208,15 @@ def create_app(
     def get_orders() -> Response:
         return json({"orders": reader.open_orders()})
 
-    def get_notable_events(limit: int, before: int | None = None) -> Response:
-        events = reader.notable_events(limit=limit, before=before)
+    def get_notable_events(limit: int, before: int | None = None, run: int | None = None) -> Response:
+        events = reader.notable_events(limit=limit, before=before, run=run)
         for event in events:
             event["data"] = redactor.value(event["data"])
         return paged(events, "events", limit)
 
     routes = [
         Route("/series", route("series", get_series)),
-        Route("/equity", route("none", get_equity)),
+        Route("/equity", route("run", get_equity)),
         Route("/orders", route("none", get_orders)),
         Route("/ticks", route("none", get_ticks)),
         Route("/events/notable", route("notable", get_notable_events)),

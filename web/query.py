@@ -96,6 +96,6 @@ def _hours(raw: str) -> int:
 
 
 ROUTE_PARAMS.update({
-    "series": {"symbol": _symbol, "interval": _interval, "hours": _hours},
-    "notable": {"limit": _limit, "before": _before},
+    "series": {"symbol": _symbol, "interval": _interval, "hours": _hours, "run": _run},
+    "notable": {"limit": _limit, "before": _before, "run": _run},
 })

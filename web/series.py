@@ -190,15 +190,20 @@ class SeriesSource:
             self._answers[key] = (seq, value)
         return value
 
-    def equity(self) -> dict[str, Any]:
-        """The account's equity curve: wallet reports when journaled, else closed trades' net PnL."""
+    def equity(self, run: int | None = None) -> dict[str, Any]:
+        """One run's equity curve (the current run by default): its wallet reports when
+        journaled, else its closed trades' net PnL. Never two runs in one curve: each simulator
+        run starts a new wallet."""
         def compute() -> dict[str, Any]:
-            wallet = self.reader.wallet_equity()
+            with self.reader.snapshot():
+                described = self.reader.run(run)
+                wallet = self.reader.wallet_equity(run)
+                trades = [] if wallet else self.reader.trade_pnls(run)
+            which = {"run": described["run_id"] if described else None}
             if wallet:
-                return {"source": "wallet", "net": True, **equity_curve(wallet)}
-            trades = self.reader.execute("SELECT seq, exit_ms, pnl_usdt FROM trades ORDER BY seq")
-            return {"source": "trades", "net": True, **equity_curve(cumulative_pnl(trades))}
-        return self._memo("equity", compute)
+                return {"source": "wallet", "net": True, **which, **equity_curve(wallet)}
+            return {"source": "trades", "net": True, **which, **equity_curve(cumulative_pnl(trades))}
+        return self._memo(("equity", run), compute)
 
     def ticks(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Each symbol's tick size (when the bot gave it) and its prices' decimal places."""
@@ -214,19 +219,21 @@ class SeriesSource:
                 out[symbol] = {"tick_size": tick, "price_decimals": price_decimals(tick, samples)}
         return out
 
-    def series(self, symbol: str, interval: int, hours: int) -> dict[str, Any] | None:
-        """The chart of the last ``hours`` before the newest journaled bar; None without bars."""
-        return self._memo((symbol, interval, hours), lambda: self._series(symbol, interval, hours))
+    def series(self, symbol: str, interval: int, hours: int, run: int | None = None) -> dict[str, Any] | None:
+        """The chart of the last ``hours`` before the newest journaled bar; None without bars.
+        The bars are the market's, whichever run journaled them; the marks and the position's
+        lines are one run's (the current one by default)."""
+        return self._memo((symbol, interval, hours, run), lambda: self._series(symbol, interval, hours, run))
 
-    def _series(self, symbol: str, interval: int, hours: int) -> dict[str, Any] | None:
+    def _series(self, symbol: str, interval: int, hours: int, run: int | None) -> dict[str, Any] | None:
         track = self.track(symbol, interval)
         if track is None:
             return None
         first = track.last_start_ms - hours * 3_600_000 + interval * MINUTE_MS
         rows = track.since(first)
         with self.reader.snapshot():
-            marks = self.reader.chart_marks(symbol, first)
-            positions = [p for p in self.reader.positions() if p["symbol"] == symbol]
+            marks = self.reader.chart_marks(symbol, first, run)
+            positions = [p for p in self.reader.positions(run) if p["symbol"] == symbol]
             orders = [o for o in self.reader.open_orders() if o["symbol"] == symbol]
             samples = self.reader.price_samples(symbol)
         columns = list(zip(*rows)) if rows else [()] * 12

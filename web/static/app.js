@@ -13,7 +13,14 @@ const fmt = window.fmt;
 const view = {
   symbol: null, interval: 1, hours: 6, heikinAshi: false, seq: null, chartSeq: null, now: null,
   decimals: {}, equity: null, chart: null, lastSeries: null, chartError: null,
+  run: null,  // the run shown: null is the current one (the server's default), else a run_id
 };
+
+// A route of one run: the chosen run's id appended when the user picked an earlier run.
+function ofRun(path) {
+  if (view.run === null) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}run=${view.run}`;
+}
 
 function el(tag, text, attrs) {
   const node = document.createElement(tag);
@@ -209,7 +216,7 @@ function ensureCharts() {
 }
 
 async function refreshEquity() {
-  const curve = await getJson("/equity");
+  const curve = await getJson(ofRun("/equity"));
   const box = document.getElementById("equity-chart");
   box.dataset.points = String(view.equity.update(curve));
   document.getElementById("equity-note").textContent = curve.source === "wallet"
@@ -220,7 +227,7 @@ async function refreshEquity() {
 async function refreshChart() {
   if (!view.symbol) return;
   const box = document.getElementById("symbol-chart");
-  const wanted = `/series?symbol=${view.symbol}&interval=${view.interval}&hours=${view.hours}`;
+  const wanted = ofRun(`/series?symbol=${view.symbol}&interval=${view.interval}&hours=${view.hours}`);
   view.wanted = wanted;
   let series;
   try {
@@ -261,11 +268,13 @@ async function refreshCharts() {
 async function poll() {
   const problem = document.getElementById("problem");
   try {
-    const [status, pnl, trades, events, positions, orders] = await Promise.all([
-      getJson("/status"), getJson("/pnl"), getJson("/trades?limit=20"), getJson("/events/notable?limit=20"),
-      getJson("/positions"), getJson("/orders"),
+    const [status, pnl, trades, events, positions, orders, runs] = await Promise.all([
+      getJson(ofRun("/status")), getJson(ofRun("/pnl")), getJson(ofRun("/trades?limit=20")),
+      getJson(ofRun("/events/notable?limit=20")), getJson(ofRun("/positions")), getJson("/orders"), getJson("/runs"),
     ]);
-    view.seq = status.journal.last_seq;
+    renderRuns(runs);
+    // The charts are redrawn when the journal moved or when another run was picked.
+    view.seq = `${status.journal.last_seq}:${view.run}`;
     if (view.chartSeq !== view.seq) await refreshTicks();
     renderStatus(status);
     if (view.chartSeq !== view.seq) await refreshCharts();
@@ -277,16 +286,47 @@ async function poll() {
     problem.textContent = status.status_error || "";
     document.querySelector('#summary [data-field="updated"]').textContent = fmt.utc(status.now_ms, true);
     document.body.dataset.seq = String(status.journal.last_seq);  // the journal version this render shows
+    document.body.dataset.run = String(status.journal.run ? status.journal.run.run_id : "");  // the run it shows
     document.body.dataset.polls = String(Number(document.body.dataset.polls) + 1);
   } catch (err) {
     problem.hidden = false;
     problem.textContent = `Update failed: ${err.message}`;
   } finally {
-    setTimeout(poll, POLL_MS);
+    clearTimeout(view.timer);
+    view.timer = setTimeout(poll, POLL_MS);
   }
 }
 
+// The run picker: the current run (the default, followed across restarts) or an earlier one,
+// each named by its number, how it started and when. An earlier run's figures are its own.
+function runLabel(run, current) {
+  const parts = [`run ${run.run_id}`, run.mode, run.venue].filter(Boolean);
+  const when = run.started_ms || run.ts_ms;
+  if (when) parts.push(`from ${fmt.utc(when)}`);
+  return `${parts.join(" · ")}${run.run_id === current ? " (current)" : ""}`;
+}
+
+function renderRuns(runs) {
+  const select = document.getElementById("run");
+  const wanted = [["", `current${runs.current !== null ? ` (run ${runs.current})` : ""}`],
+    ...runs.runs.filter((r) => r.run_id !== runs.current).map((r) => [String(r.run_id), runLabel(r, runs.current)])];
+  const same = select.options.length === wanted.length
+    && wanted.every(([value, text], i) => select.options[i].value === value && select.options[i].textContent === text);
+  if (!same) select.replaceChildren(...wanted.map(([value, text]) => el("option", text, { value })));
+  if (view.run !== null && !runs.runs.some((r) => r.run_id === view.run)) view.run = null;
+  select.value = view.run === null ? "" : String(view.run);
+  document.getElementById("run-picker").hidden = runs.runs.length < 2;
+  const note = document.getElementById("run-note");
+  note.hidden = view.run === null;
+  note.textContent = view.run === null ? "" : `Showing run ${view.run}, not the current one: its own trades, PnL, positions and events.`;
+}
+
 function wireControls() {
+  document.getElementById("run").addEventListener("change", (e) => {
+    view.run = e.target.value === "" ? null : Number(e.target.value);
+    clearTimeout(view.timer);
+    poll();
+  });
   document.getElementById("chart-symbol").addEventListener("change", (e) => { view.symbol = e.target.value; refreshChart(); });
   document.getElementById("chart-hours").addEventListener("change", (e) => { view.hours = Number(e.target.value); refreshChart(); });
   document.getElementById("chart-ha").addEventListener("change", (e) => {
