@@ -97,7 +97,7 @@ def _position(p: m.PositionUpdate) -> Row:
         "position_idx": p.position_idx, "side": p.side, "size": _dec(p.size),
         "avg_price": _dec(p.avg_price), "stop_loss": _dec(p.stop_loss),
         "take_profit": _dec(p.take_profit), "mark_price": _dec(p.mark_price),
-        "unrealised_pnl": _dec(p.unrealised_pnl),
+        "unrealised_pnl": _dec(p.unrealised_pnl), "liq_price": _dec(p.liq_price),
     }
 
 

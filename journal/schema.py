@@ -45,7 +45,7 @@ _COLUMNS: dict[str, dict[str, type]] = {
     },
     "position_snapshots": {
         "symbol": str, "position_idx": int, "side": str, "size": str, "avg_price": str,
-        "stop_loss": str, "take_profit": str, "mark_price": str, "unrealised_pnl": str,
+        "stop_loss": str, "take_profit": str, "mark_price": str, "unrealised_pnl": str, "liq_price": str,
     },
     "trades": {
         "symbol": str, "side": str, "path": str, "entry_ms": int, "exit_ms": int,
@@ -85,7 +85,8 @@ class JournalVersionError(RuntimeError):
 
 
 def columns(table: str) -> tuple[str, ...]:
-    """Every column of a journal table, in schema order (run_id came last, with version 4)."""
+    """Every column of a journal table, as every insert names them (a later migration appends its
+    columns to the table, so this is not the physical order: run_id came with version 4, liq_price with 5)."""
     if table == "runs":
         return (*_ROW_HEAD, *_RUN_COLUMNS)
     return (*_ROW_HEAD, *_COLUMNS[table], "run_id")
@@ -101,11 +102,13 @@ def _append_only(db: sqlite_utils.Database, table: str) -> None:
 
 #: Columns a later migration adds (v1 creates each table without them).
 _V3_TRADE_COLUMNS = ("gross_usdt", "slippage_usdt", "funding_usdt", "stop_price")
+_V5_POSITION_COLUMNS = ("liq_price",)
+_LATER_COLUMNS = {"trades": _V3_TRADE_COLUMNS, "position_snapshots": _V5_POSITION_COLUMNS}
 
 
 def _v1_tables(db: sqlite_utils.Database) -> None:
     for table in _V1_TABLES:
-        later = _V3_TRADE_COLUMNS if table == "trades" else ()
+        later = _LATER_COLUMNS.get(table, ())
         db[table].create(
             {**_ROW_HEAD, **{k: v for k, v in _COLUMNS[table].items() if k not in later}}, pk="seq",
             not_null=_NOT_NULL[table] | {"seq"},
@@ -151,12 +154,19 @@ def _v4_runs(db: sqlite_utils.Database) -> None:
     db["bars"].create_index(["run_id", "symbol", "interval", "start_ms"])
 
 
+def _v5_liquidation_price(db: sqlite_utils.Database) -> None:
+    # The venue's liquidation price of each position snapshot: NULL in older rows.
+    for name in _V5_POSITION_COLUMNS:
+        db["position_snapshots"].add_column(name, str)
+
+
 #: MIGRATIONS[i] takes a journal at version i to version i + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("append-only journal tables", _v1_tables),
     ("indexes for the web reader", _v2_read_indexes),
     ("trade costs: gross, slippage, funding, stop", _v3_trade_costs),
     ("runs: every row belongs to one run", _v4_runs),
+    ("position snapshots: the venue's liquidation price", _v5_liquidation_price),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -294,6 +294,9 @@ class PositionUpdate(Message, frozen=True):
     mark_price: Decimal | None = None
     unrealised_pnl: Decimal | None = None
     updated_ms: int = 0
+    # The venue's liquidation price (``liqPrice``); None when it reports none (Bybit sends ""
+    # for a flat position, and for one whose account margin cannot be liquidated by price).
+    liq_price: Decimal | None = None
 
 
 class TradeClosed(Message, frozen=True):

@@ -115,6 +115,7 @@ class PositionRow(msgspec.Struct):
     markPrice: Text = None
     unrealisedPnl: Text = None
     updatedTime: Text = None
+    liqPrice: Text = None
 
 
 class WalletCoin(msgspec.Struct):
@@ -397,6 +398,7 @@ def position_update(row: PositionRow) -> PositionUpdate:
         mark_price=price_or_none(row.markPrice),
         unrealised_pnl=decimal_or_none(row.unrealisedPnl),
         updated_ms=int_or_zero(row.updatedTime),
+        liq_price=price_or_none(row.liqPrice),
     )
 
 

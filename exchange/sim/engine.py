@@ -14,7 +14,7 @@ in ``order_entry.py``, position commands in ``position_admin.py``.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Mapping
 
 from exchange.sim.config import SimConfig
@@ -211,6 +211,27 @@ class Engine(OrderEntry, PositionAdmin):
 
     def position_mm(self) -> Decimal:
         return sum((p.avg_price * p.size * self.mm_rate for p in self.positions.values() if p.size), ZERO)
+
+    def liq_price(self, symbol: str) -> Decimal | None:
+        """The mark of ``symbol`` at which ``_check_liquidation`` would take the account over,
+        every other symbol's mark unchanged (cross margin: the whole wallet backs each position).
+        Equity is linear in this symbol's mark with slope the net size held in it, so the price
+        solves wallet + other upl + net * p - sum(avg * signed size) = maintenance margin. Rounded
+        onto the tick grid towards the current mark (the side an operator must not be surprised
+        on); None when the symbol's positions net to zero (hedged: its price cannot liquidate)
+        or the price would be at or below zero (the wallet covers the whole position)."""
+        here = [p for p in self.positions.values() if p.size and p.symbol == symbol]
+        net = sum((p.size * p.sign for p in here), ZERO)
+        if not net:
+            return None
+        others = sum((p.unrealised(self.mark(p.symbol)) for p in self.positions.values() if p.size and p.symbol != symbol), ZERO)
+        cost = sum((p.avg_price * p.size * p.sign for p in here), ZERO)
+        price = (self.position_mm() - self.wallet - others + cost) / net
+        if price <= 0:
+            return None
+        tick = self.rules[symbol].tick_size
+        rounding = ROUND_CEILING if net > 0 else ROUND_FLOOR
+        return (price / tick).to_integral_value(rounding) * tick
 
     def order_im(self) -> Decimal:
         total = ZERO
@@ -415,7 +436,8 @@ class Engine(OrderEntry, PositionAdmin):
 
     def _emit_position(self, symbol: str, idx: int) -> None:
         pos = self._position(symbol, idx)
-        self.events.append(("position", pos.to_v5(self.rules[symbol], self.mark(symbol), self.mm_rate, ws=True)))
+        self.events.append(("position", pos.to_v5(self.rules[symbol], self.mark(symbol), self.mm_rate, ws=True,
+                                                  liq_price=self.liq_price(symbol))))
 
     def _emit_wallet(self) -> None:
         self.events.append(("wallet", self.wallet_row()))

@@ -159,7 +159,8 @@ class Position:
     def unrealised(self, mark: Decimal) -> Decimal:
         return (mark - self.avg_price) * self.size * self.sign
 
-    def to_v5(self, rules: InstrumentRules, mark: Decimal, mm_rate: Decimal, *, ws: bool = False) -> dict:
+    def to_v5(self, rules: InstrumentRules, mark: Decimal, mm_rate: Decimal, *, ws: bool = False,
+              liq_price: Decimal | None = None) -> dict:
         value = self.avg_price * self.size
         unset = rules.price_text(ZERO)
         row = {
@@ -172,7 +173,7 @@ class Position:
             "positionValue": text(value),
             "leverage": text(self.leverage),
             "markPrice": rules.price_text(mark),
-            "liqPrice": "",
+            "liqPrice": rules.price_text(liq_price) if self.size and liq_price is not None else "",
             "bustPrice": "",
             "breakEvenPrice": "",
             "positionIM": text(value / self.leverage) if self.size else "0",

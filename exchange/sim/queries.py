@@ -164,7 +164,8 @@ def positions(engine: Engine, req: Mapping[str, Any]) -> dict:
                 continue
             rows.append(pos)
     page, cursor = _page(rows, req, 20, 200)
-    return {"category": "linear", "list": [p.to_v5(engine.rules[p.symbol], engine.mark(p.symbol), engine.mm_rate)
+    return {"category": "linear", "list": [p.to_v5(engine.rules[p.symbol], engine.mark(p.symbol), engine.mm_rate,
+                                                   liq_price=engine.liq_price(p.symbol))
                                            for p in page], "nextPageCursor": cursor}
 
 

@@ -67,7 +67,8 @@ def trade_messages() -> list:
                                   exec_ms=OPEN_TAKE_MS + MIN + 7_000)
     position = m.PositionUpdate(symbol=SYMBOL, position_idx=1, side="Buy", size=D("0.020"), avg_price=D("97010.00"),
                                 stop_loss=D("96950.00"), take_profit=D("97100.00"), mark_price=D("97031.70"),
-                                unrealised_pnl=D("0.434"), updated_ms=OPEN_TAKE_MS + MIN + 8_000)
+                                unrealised_pnl=D("0.434"), updated_ms=OPEN_TAKE_MS + MIN + 8_000,
+                                liq_price=D("48990.20"))
     intent = m.OrderIntent(action="create", symbol="ETHUSDT", order_link_id=RESTING_LINK, side="Sell", qty=D("0.30"),
                            price=D("3061.25"), stop_loss=D("3080.00"), position_idx=2, tick_ms=END, reason="entry ha_reversal")
     ack = m.OrderAck(intent=intent, ts_ms=END + 150, outcome="ok", ret_code=0, ret_msg="OK", order_id="o-4")

@@ -89,7 +89,7 @@ def test_positions_and_orders_are_listed_with_their_stop_target_and_break_even_s
     page = chart_facts(browser)
     assert page["positions"] == [{
         "side": "Buy", "size": "0.020", "entry": "97010.00", "stop": "96950.00", "target": "97100.00",
-        "break_even": "open risk", "liq_price": "not reported", "mark": "97031.70", "upnl": "+0.43"}]
+        "break_even": "open risk", "liq_price": "48990.20", "mark": "97031.70", "upnl": "+0.43"}]
     order = page["orders"][0]
     assert (order["purpose"], order["side"], order["price"], order["stop"], order["status"]) == (
         "entry", "Sell", "3061.25", "3080.00", "New")

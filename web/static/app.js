@@ -174,7 +174,8 @@ function renderOpen(positions, orders) {
     cell(tr, "Target", price(p.symbol, p.take_profit), null, "target");
     const be = fmt.breakEven(p);
     cell(tr, "Break-even", be, be === "locked" ? "up" : be === "no stop" ? "down" : "", "break_even");
-    // The venue's liquidation price is shown when the journal has it; today's position rows do not.
+    // The venue's liquidation price (Bybit's liqPrice); journals before schema 5 and positions the
+    // venue reports none for (fully covered, or hedged) say so rather than show a number.
     cell(tr, "Liq. price", p.liq_price ? price(p.symbol, p.liq_price) : "not reported", null, "liq_price");
     cell(tr, "Mark", price(p.symbol, p.mark_price), null, "mark");
     cell(tr, "uPnL", fmt.money(p.unrealised_pnl, true), fmt.signClass(p.unrealised_pnl), "upnl");
