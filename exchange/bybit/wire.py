@@ -279,7 +279,9 @@ class V5Http:
                     raise
                 self._sleep(wait)
             except RetryableError as exc:
-                if attempt >= self._max_attempts:
+                # 10000 (timeout), 10016 (service restarting) and 110079 (being processed) may
+                # follow a write the venue did act on: resent only when a resend cannot double it.
+                if (is_write and not resend_is_safe) or attempt >= self._max_attempts:
                     raise
                 self._note_retry(path, exc, attempt)
             except (AmbiguousError, TransportError) as exc:

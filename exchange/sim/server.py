@@ -66,6 +66,7 @@ class SimServer:
         self.venue = Venue(store, rules, config)
         self.faults = FaultState()
         self.finished = threading.Event()
+        self._advanced = threading.Condition()  # notified at every boundary (wait_clock_past)
         self.acked_through_ms = 0
         self.rest = RestApi(self)
         self.streams = Streams(self)
@@ -139,6 +140,13 @@ class SimServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def wait_clock_past(self, ms: int, timeout_s: float = 60.0) -> int:
+        """Block until the replay clock is past ``ms`` (or the replay ended); the clock then. An
+        in-process driver of a paced replay waits here for the minute its ``ack`` released."""
+        with self._advanced:
+            self._advanced.wait_for(lambda: self.venue.clock_ms > ms or self.finished.is_set(), timeout_s)
+        return self.venue.clock_ms
 
     def ack(self, through_ms: int) -> None:
         """The consumer has processed everything up to boundary ``through_ms`` (paced mode)."""
@@ -226,11 +234,15 @@ class SimServer:
                 await self._wait_for_next_minute()
                 self._step()
             self.finished.set()
+            with self._advanced:
+                self._advanced.notify_all()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("simulator replay stopped")
             self.finished.set()
+            with self._advanced:
+                self._advanced.notify_all()
 
     async def _wait_for_next_minute(self) -> None:
         if self.config.paced:
@@ -257,6 +269,8 @@ class SimServer:
     def _step(self) -> None:
         boundary = self.venue.advance()
         self._boundary_wall = time.monotonic()
+        with self._advanced:
+            self._advanced.notify_all()
         for symbol in self.faults.take_deliveries():
             self.venue.engine.deliver(symbol, boundary)
         self.publish_private()

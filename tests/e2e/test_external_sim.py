@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -31,19 +32,27 @@ def external_sim():
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={"SMTBOT__BOT__SYMBOLS": '["BTCUSDT","ETHUSDT","SOLUSDT"]', "PATH": "/usr/bin:/bin"},
     )
-    # Event-driven: the simulator prints its banner once it listens (a loaded host can take
-    # most of a minute to load the tapes); if it dies instead, its output says why.
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("smtbot simulator listening"):
-            break
-    else:
-        pytest.fail(f"the simulator exited before listening: {''.join(seen)}")
-    httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=5).raise_for_status()
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        # Event-driven: the simulator prints its banner once it listens (a loaded host can take
+        # most of a minute to load the tapes); if it dies instead, its output says why.
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("smtbot simulator listening"):
+                break
+        else:
+            pytest.fail(f"the simulator exited before listening: {''.join(seen)}")
+        # Its later output is drained, so a chatty simulator never blocks on a full pipe.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        httpx.get(f"http://127.0.0.1:{port}/sim/clock", timeout=5).raise_for_status()
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_the_bot_paces_an_external_simulator_through_its_admin_routes(external_sim, tmp_path):

@@ -1,10 +1,12 @@
 """JournalActor: the one writer thread; what a crash can and cannot take from the journal."""
 
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -171,11 +173,24 @@ def test_a_failing_actor_still_flushes_its_batch_and_says_why(tmp_path, monkeypa
         ref.tell(s.decision(symbol="SOLUSDT"))  # ask failures keep the actor alive (pykka); tell ones do not
         ref.ask(Flush())
     assert rows(path, "SELECT symbol FROM decisions ORDER BY seq") == [("BTCUSDT",), ("ETHUSDT",), ("SOLUSDT",)]
-    ref.tell(s.decision(symbol="ADAUSDT"))  # buffered when the actor dies
-    ref.tell(s.event(kind="poison"))
-    deadline = time.monotonic() + 10
-    while ref.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # pykka marks the actor stopped before it calls on_failure, so "not alive" does not mean
+    # "flushed": wait for the actor's own word that the writer is closed.
+    closed = threading.Event()
+
+    class Closed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "journal closed":
+                closed.set()
+
+    handler = Closed()
+    logging.getLogger("smtbot.journal").addHandler(handler)
+    try:
+        with caplog.at_level("INFO", logger="smtbot.journal"):
+            ref.tell(s.decision(symbol="ADAUSDT"))  # buffered when the actor dies
+            ref.tell(s.event(kind="poison"))
+            assert closed.wait(60), "the failing journal actor never closed its writer"
+    finally:
+        logging.getLogger("smtbot.journal").removeHandler(handler)
     assert not ref.is_alive()
     assert rows(path, "SELECT symbol FROM decisions WHERE seq = 5") == [("ADAUSDT",)]  # after the run row
     assert any(r.getMessage() == "journal actor failed" and "poison pill" in r.error for r in caplog.records)

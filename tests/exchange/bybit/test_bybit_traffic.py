@@ -72,12 +72,14 @@ def test_a_busy_create_that_never_gets_through_is_settled_by_looking_it_up():
     assert any(r.url.path == "/v5/order/history" for r in venue.requests)
 
 
-def test_a_create_without_order_link_id_is_never_resent():
+@pytest.mark.parametrize("code", [10429, 10000, 10016, 110079])
+def test_a_create_without_order_link_id_is_never_resent(code):
+    # 110079 "order is being processed" says the first one arrived: a resend would double it.
     venue = FakeRestVenue()
-    venue.faults.append(Fault("/v5/order/create", ret_code=10429, ret_msg="System busy"))
+    venue.faults.append(Fault("/v5/order/create", ret_code=code, ret_msg="refused or unclear"))
     rest, _ = make(venue)
     ack = rest.execute(entry(None))
-    assert (ack.outcome, ack.ret_code, rest.last_attempts) == ("failed", 10429, 1)
+    assert (ack.outcome, ack.ret_code, rest.last_attempts) == ("failed", code, 1)
     assert sum(r.url.path == "/v5/order/create" for r in venue.requests) == 1
 
 
