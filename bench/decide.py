@@ -4,8 +4,9 @@ Run with ``python bench/decide.py [--warm MINUTES] [--minutes MINUTES]``. The 7 
 symbols (data/klines) are replayed through the bot's own symbol cores (``actors.cores``),
 one thread, no actors: each closed 1m boundary delivers that boundary's closed bars of
 every timeframe, then the tick carrying the BTC/ETH states those two announced with their
-bars (as the scheduler forwards them), exactly the messages a symbol actor handles live; every journal-bound message is encoded into its journal row
-(``journal.records.record_for``), the work the journal thread does for it. The first
+bars (as the scheduler forwards them), exactly the messages a symbol actor handles live;
+every journal-bound message is encoded into its journal row (``journal.records.record_for``),
+the work the journal thread does for it. The first
 ``--warm`` minutes warm the indicators (an EMA200 on 15m needs 50 hours) and are not timed.
 
 Two passes over the same bars on fresh cores:
