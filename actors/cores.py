@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from actors.decide import strategy_decide
-from vocabulary.messages import Instrument, MarketState
+from vocabulary.messages import Instrument
 from actors.router import RouterCore
 from actors.scheduler import SchedulerCore
-from vocabulary.settings import Settings, StrategySettings
-from actors.symbol import BIAS_SYMBOLS, BiasFree, Decide, SymbolCore
+from vocabulary.settings import Settings
+from actors.symbol import BIAS_SYMBOLS, Decide, SymbolCore
 from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams
-from strategy.paths import fired_candidates
 
 # How far back each buffer reaches. The indicators stream (the bootstrap warms them and is
 # not kept), so a buffer only has to recognise repeats and gaps: two hours is ample for
@@ -33,20 +32,6 @@ def history_length(settings: Settings) -> int:
     return max(16, s.swing_lookback, s.pre_cross_bars + 2, s.ha_flip_window + 2)
 
 
-def bias_free(strategy: StrategySettings) -> BiasFree:
-    """True when ``strategy.entry.evaluate_entry`` cannot read the bias for ``state``: no 1m
-    frame, WaveTrend still warming up, or no entry path fired. Those are its NO_SETUP
-    branches, which return before any candidate is scored, so the symbol decides them at
-    once instead of waiting a hop for the BTC/ETH states (most ticks of every symbol).
-    ``tests/actors/test_symbol.py`` holds the two paths equal, decision for decision."""
-
-    def free(state: MarketState) -> bool:
-        frame = state.frame(1)
-        return frame is None or frame.wt1 is None or frame.wt2 is None or not fired_candidates(frame, strategy)
-
-    return free
-
-
 def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols: Sequence[str], *,
                 decide: Decide | None = None, hist_len: int | None = None) -> SymbolCore:
     """``decide`` and ``hist_len`` replace the strategy and its history length only where market
@@ -60,8 +45,6 @@ def symbol_core(settings: Settings, symbol: str, instrument: Instrument, symbols
         build_state=build_market_state,
         decide=decide or strategy_decide(settings.strategy, settings.risk, instrument),
         bias_symbols=tuple(s for s in BIAS_SYMBOLS if s in symbols),
-        # A recording decide (backtest.tape) must see every state with its bias: no shortcut.
-        bias_free=bias_free(settings.strategy) if decide is None else None,
     )
 
 

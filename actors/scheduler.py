@@ -8,6 +8,12 @@ tick and journaled as ``symbols_late``; one that has not decided within
 ``decide_grace_ms`` of its tick is journaled as ``decisions_late`` and its cycle closes
 without it, so a wedged or swamped actor shows up in the journal instead of as silence.
 
+The tick also carries the bias: BTC's and ETH's ``BarReady`` bring their state of the
+boundary, and the tick hands those states to every symbol. That is the whole bias
+traffic, one message per symbol per tick: no symbol waits on another's mailbox. A bias
+symbol late for the tick is not waited for beyond the grace; the tick goes out without
+its state and the strategy reads the bias as missing.
+
 ``SchedulerCore`` is pure: time arrives as ``Now`` pulses (wall clock live, venue time
 against the simulator), so a replay of its inputs reproduces its ticks exactly.
 """
@@ -16,7 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from vocabulary.messages import BarReady, CycleDone, Decided, JournalEvent, Message, Now, Reconnect, SymbolRestarted, Tick
+from vocabulary.messages import (
+    BarReady, CycleDone, Decided, JournalEvent, MarketState, Message, Now, Reconnect, SymbolRestarted, Tick,
+)
 from actors.shell import CoreActor, Outbox, Recorder
 
 MINUTE_MS = 60_000
@@ -52,6 +60,7 @@ class SchedulerCore:
         self.late_cycles = 0  # cycles closed with a symbol that had not decided
         self.reconnects_ordered = 0
         self._ready: dict[int, set[str]] = {}
+        self._bias: dict[int, dict[str, MarketState]] = {}  # boundary -> bias symbol -> its state there
         self._deciding: dict[int, set[str]] = {}  # tick -> symbols still to decide
         self._restarted: dict[int, set[str]] = {}  # tick -> symbols whose actor died before deciding
         self._decide_by: dict[int, int] = {}  # tick -> clock time its cycle closes, decided or not
@@ -77,6 +86,8 @@ class SchedulerCore:
             return []  # that tick already went out (the symbol was late): nothing to wait for
         ready = self._ready.setdefault(boundary, set())
         ready.add(message.symbol)
+        if message.state is not None:
+            self._bias.setdefault(boundary, {})[message.symbol] = message.state
         if ready == self.symbols:
             return self._tick(boundary)
         return []
@@ -119,6 +130,9 @@ class SchedulerCore:
         self.last_tick_ms = boundary
         for old in [b for b in self._ready if b <= boundary]:
             del self._ready[old]
+        states = self._bias.pop(boundary, {})
+        for old in [b for b in self._bias if b < boundary]:
+            del self._bias[old]
         self.ticks += 1
         self.late_ticks += bool(late)
         self._deciding[boundary] = set(self.symbols)
@@ -130,7 +144,8 @@ class SchedulerCore:
                 "symbols_late", boundary, self.now_ms or boundary, late,
                 f"no closed bar within the {self.grace_ms} ms grace; the tick went out without them",
             )))
-        tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, self.timeframes), late=late)
+        bias = tuple(states[s] for s in sorted(states))
+        tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, self.timeframes), late=late, bias=bias)
         out.append(("journal", tick))
         out.append(("symbols", tick))
         return out

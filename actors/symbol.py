@@ -2,10 +2,10 @@
 
 ``SymbolCore`` is pure. Bars go in (feed, backfill, bootstrap), indicator state advances
 once per confirmed bar, and on each ``Tick`` the core snapshots closed bars only into a
-``MarketState`` and asks the strategy. BTC and ETH share their state of the same tick
-with every other symbol, so the composite bias is never a stale one. A tick whose
-decision cannot read the bias (``bias_free``: nothing fired, most ticks) is decided at
-once, without waiting the extra hop for those states.
+``MarketState`` and asks the strategy, at once. The composite bias needs BTC's and ETH's
+states of the same boundary: those two symbols attach their state to the ``BarReady``
+that tells the scheduler their bars are in, and the scheduler hands both to every symbol
+inside the ``Tick``. One hop in, one out: no symbol waits on another symbol's mailbox.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from vocabulary.messages import (
     Backfill,
     BackfillResult,
     BarReady,
-    BiasState,
     Decided,
     Decision,
     FeedGap,
@@ -52,8 +51,6 @@ class FrameIndicatorsLike(Protocol):
 # decide(state, bias states of the same tick, latest account view) -> Decision
 Decide = Callable[[MarketState, tuple[MarketState, ...], AccountView | None], Decision]
 BuildState = Callable[[str, int, dict[int, FrameState | None], bool], MarketState]
-# bias_free(state) -> True when the decision on ``state`` cannot depend on the bias states.
-BiasFree = Callable[[MarketState], bool]
 
 
 class SymbolCore:
@@ -69,7 +66,6 @@ class SymbolCore:
         build_state: BuildState,
         decide: Decide,
         bias_symbols: Sequence[str] = (),
-        bias_free: BiasFree | None = None,
     ) -> None:
         self.symbol = symbol
         self.timeframes = tuple(sorted(timeframes))
@@ -78,11 +74,10 @@ class SymbolCore:
         self.indicators = {tf: indicators(tf) for tf in self.timeframes}
         self._build_state = build_state
         self._decide = decide
+        # A bias symbol announces its state with its bars (BarReady); every symbol reads the
+        # others' from the tick. BTC and ETH take their bias from each other only.
         self.shares_bias = symbol in bias_symbols
         self.needs_bias = frozenset(bias_symbols) - {symbol}
-        self._bias_order = tuple(sorted(self.needs_bias))
-        # None: every decision waits for the bias (a recording or test decide knows no better).
-        self._bias_free = bias_free
         # The timeframes closing at a boundary repeat with the boundary's phase in the
         # timeframes' common period: computed once per phase, not per bar.
         self._period_ms = math.lcm(*self.timeframes) * MINUTE_MS
@@ -90,7 +85,6 @@ class SymbolCore:
         self._handlers: dict[type, Callable[[Message], Outbox]] = {
             Kline: lambda k: self._on_kline(k, announce=True),  # type: ignore[arg-type]
             Tick: self._on_tick,  # type: ignore[dict-item]
-            BiasState: lambda b: self._on_bias(b.state),  # type: ignore[attr-defined]
             BackfillResult: self._on_backfill,  # type: ignore[dict-item]
             FeedGap: self._on_feed_gap,  # type: ignore[dict-item]
             AccountView: self._on_account,  # type: ignore[dict-item]
@@ -101,8 +95,6 @@ class SymbolCore:
         self.counts: Counter[str] = Counter()
         self._pending: dict[int, dict[int, Kline]] = {tf: {} for tf in self.timeframes}  # bars waiting behind a gap
         self._backfilling: set[int] = set()
-        self._bias: dict[str, MarketState] = {}
-        self._waiting: MarketState | None = None  # own state of a tick whose bias has not arrived yet
 
     # --- dispatch ---------------------------------------------------------------------
 
@@ -146,8 +138,7 @@ class SymbolCore:
         out: Outbox = [("journal", kline)]
         boundary = kline.end_ms
         if announce and (self.last_ready_ms is None or boundary > self.last_ready_ms) and self._has_all_bars_closing_at(boundary):
-            self.last_ready_ms = boundary
-            out.append(("scheduler", BarReady(symbol=self.symbol, boundary_ms=boundary)))
+            out.append(self._ready(boundary))
         waiting = self._pending[kline.interval]
         following = waiting.pop(boundary, None)
         if following is not None:
@@ -162,8 +153,17 @@ class SymbolCore:
             return []
         if not self._has_all_bars_closing_at(last.end_ms):
             return []
-        self.last_ready_ms = last.end_ms
-        return [("scheduler", BarReady(symbol=self.symbol, boundary_ms=last.end_ms))]
+        return [self._ready(last.end_ms)]
+
+    def _ready(self, boundary: int) -> tuple[str, Message]:
+        """The boundary's bars are all in. A bias symbol's state of that boundary is final at
+        this moment (nothing else closes there), so it travels with the announcement."""
+        self.last_ready_ms = boundary
+        state = None
+        if self.shares_bias:
+            frames, stale = self._frames_at(boundary)
+            state = self._build_state(self.symbol, boundary, frames, bool(stale))
+        return ("scheduler", BarReady(symbol=self.symbol, boundary_ms=boundary, state=state))
 
     def _has_all_bars_closing_at(self, boundary: int) -> bool:
         phase = boundary % self._period_ms
@@ -228,19 +228,14 @@ class SymbolCore:
     # --- decisions --------------------------------------------------------------------
 
     def _on_tick(self, tick: Tick) -> Outbox:
-        out: Outbox = []
-        if self._waiting is not None:
-            out += self._finish(self._reject(self._waiting.tick_ms, Reason(code="data.bias_missing")))
         frames, stale = self._frames_at(tick.boundary_ms)
-        state = self._build_state(self.symbol, tick.boundary_ms, frames, bool(stale))
-        if self.shares_bias:
-            out.append(("symbols", BiasState(state=state)))
         if stale:
-            return out + self._finish(self._reject(tick.boundary_ms, *(Reason(code="data.stale", value=tf) for tf in stale)))
-        if self._bias_free is not None and self._bias_free(state):
-            return out + self._finish(self._decide(state, (), self.account))
-        self._waiting = state
-        return out + self._try_decide()
+            return self._finish(self._reject(tick.boundary_ms, *(Reason(code="data.stale", value=tf) for tf in stale)))
+        state = self._build_state(self.symbol, tick.boundary_ms, frames, False)
+        # The scheduler sends the bias states in symbol order; a bias symbol late for the
+        # tick is simply absent, and the strategy says so ("bias.BTCUSDT missing").
+        bias = tuple(b for b in tick.bias if b.symbol in self.needs_bias)
+        return self._finish(self._decide(state, bias, self.account))
 
     def _frames_at(self, boundary: int) -> tuple[dict[int, FrameState | None], list[int]]:
         """Each timeframe's newest closed frame, and the timeframes whose frame is not the
@@ -254,22 +249,6 @@ class SymbolCore:
             if frame is None or frame.start_ms + step != boundary - boundary % step:
                 stale.append(tf)
         return frames, stale
-
-    def _on_bias(self, state: MarketState) -> Outbox:
-        if state.symbol not in self.needs_bias:
-            return []
-        self._bias[state.symbol] = state
-        return self._try_decide()
-
-    def _try_decide(self) -> Outbox:
-        state = self._waiting
-        if state is None:
-            return []
-        bias = tuple(self._bias[s] for s in self._bias_order if s in self._bias)
-        if len(bias) < len(self.needs_bias) or any(b.tick_ms != state.tick_ms for b in bias):
-            return []
-        self._waiting = None
-        return self._finish(self._decide(state, bias, self.account))
 
     def _reject(self, tick_ms: int, *reasons: Reason) -> Decision:
         return Decision(tick_ms=tick_ms, symbol=self.symbol, kind="REJECT", reasons=tuple(reasons))

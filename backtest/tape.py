@@ -31,7 +31,7 @@ import msgspec
 import numpy as np
 
 from actors.cores import history_length, symbol_core
-from vocabulary.messages import AccountView, BackfillResult, Decision, MarketState, Message, Tick
+from vocabulary.messages import AccountView, BackfillResult, BarReady, Decision, MarketState, Message, Tick
 from vocabulary.settings import Settings, StrategySettings
 from actors.symbol import SymbolIO
 from backtest.run import FillModel, Window, sim_config
@@ -186,18 +186,16 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
 
     cores = {s: symbol_core(settings, s, instruments[s], symbols, decide=recorder, hist_len=hist) for s in symbols}
     io = SymbolIO(venue.klines_range)
-    queue: list[tuple[str, Message]] = []
+    # What the scheduler does with the bias: BTC/ETH announce their state of a boundary with
+    # their bars (BarReady) and the boundary's tick carries those states to every symbol.
+    announced: dict[str, MarketState] = {}
 
     def run(symbol: str, message: Message) -> None:
         for to, out in cores[symbol].handle(message):
             if to == "self":
                 run(symbol, io.backfill(out))  # a gap inside the window: backfilled as live
-            elif to == "symbols":
-                queue.extend((s, out) for s in symbols if s != symbol)
-
-    def settle() -> None:
-        while queue:
-            run(*queue.pop(0))
+            elif to == "scheduler" and isinstance(out, BarReady) and out.state is not None:
+                announced[out.symbol] = out.state
 
     try:
         for symbol, core in cores.items():
@@ -208,12 +206,14 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
         while not venue.is_finished and sim.clock_ms < end_ms:
             boundary = venue.advance()
             venue.private_messages()
+            announced.clear()
             for kline in venue.closed_klines(boundary, timeframes, symbols):
                 run(kline.symbol, kline)
             closed = tuple(tf for tf in timeframes if boundary % (tf * MINUTE_MS) == 0)
+            bias = tuple(announced[s] for s in sorted(announced) if announced[s].tick_ms == boundary)
+            tick = Tick(boundary_ms=boundary, closed=closed, bias=bias)
             for symbol in symbols:
-                run(symbol, Tick(boundary_ms=boundary, closed=closed))
-                settle()
+                run(symbol, tick)
     finally:
         venue.close()
     end_ms = sim.clock_ms

@@ -9,8 +9,9 @@ pipeline's own cost, not the network's. Symbols beyond the 7 shipped ones replay
 shipped series under other names.
 
 Beside each size, the same run measures the floor: as many actors passing the same
-messages (klines, ready, tick, bias broadcast, decisions, cycle done, flush) with empty
-handlers, so the ratio says what the bot adds to pykka's own messaging.
+messages (klines, ready with BTC's/ETH's state, the tick carrying those states, decisions,
+cycle done, flush) with empty handlers, so the ratio says what the bot adds to pykka's own
+messaging.
 
 ``--faults`` runs the 25-symbol cycle twice, clean and while the feed suffers the
 reliability suite's faults (connection drops, stalled pushes, skipped and duplicated
@@ -20,7 +21,9 @@ late and those with a stale-data REJECT.
 The scheduler's clock runs as it does live against a paced replay: the boundary's time
 plus the wall time since its bars were released, pulsed like the supervisor does, so a
 late symbol costs the tick its grace and is named, never a wait without end. Timing
-starts only once every actor has bootstrapped and the journal has written the history.
+starts only once every actor has bootstrapped and the journal has written the history;
+symbols bootstrap in waves of 50 (REST pacing spreads a live start at least as much), and
+the bench keeps only the history a bootstrap can ask for, so peak RSS is the bot's.
 Any failure stops every actor and exits 1 with one line; inputs the bench cannot honour
 exit 2 with one line. Prints a table (what, figure, target or floor) and, as its last
 line, one JSON object with the figures.
@@ -57,7 +60,7 @@ from actors.cores import scheduler_core, symbol_core  # noqa: E402
 from actors.journal import Flush, JournalActor  # noqa: E402
 from actors.logfmt import configure_logging  # noqa: E402
 from vocabulary.messages import (  # noqa: E402
-    BarReady, CycleDone, Decided, Decision, FeedGap, Instrument, JournalEvent, Kline, Message, Now, Tick,
+    BarReady, CycleDone, Decided, Decision, FeedGap, Instrument, JournalEvent, Kline, MarketState, Message, Now, Tick,
 )
 from actors.post import PostOffice  # noqa: E402
 from actors.scheduler import SchedulerActor, closed_timeframes  # noqa: E402
@@ -85,6 +88,7 @@ TICK_TIMEOUT_S = 120.0
 # Starting 500 actors that each load 4 x 400 bars of history, all of it journaled, takes
 # minutes on a loaded 2-core machine; it is measured and reported, not timed as a tick.
 STARTUP_TIMEOUT_S = 1800.0
+STARTUP_WAVE = 50  # symbols bootstrapping at once (see run)
 FAULT_EVERY = 8  # --faults: one fault on one boundary in this many (seeded)
 
 
@@ -134,6 +138,10 @@ def series(ticks: int) -> tuple[dict[str, dict[int, list[Kline]]], dict[str, Ins
         hole = next((b for b in range(live_from + MIN, live_from + (ticks + 1) * MIN, MIN) if b not in have), None)
         if hole is not None:
             raise Refused(f"{base} has no 1m bar closing at {hole} inside the {ticks} replayed ticks: use fewer --ticks")
+        # Only what a bootstrap can ask for stays: the 1m series was read 15x deeper than its
+        # own bootstrap needs (for the 15m history), and RSS is the bot's figure, not ours.
+        for tf in TFS:
+            out[base][tf] = [k for k in out[base][tf] if k.start_ms >= live_from - BOOTSTRAP * tf * MIN]
     return out, instruments, live_from
 
 
@@ -287,11 +295,12 @@ def describe_stall(boundary: int, core, cores: dict, post: PostOffice, tmp: Path
 
 
 def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, web: str | None = None,
-        faults: Faults | None = None) -> dict:
+        faults: Faults | None = None, bias_states: dict[str, MarketState] | None = None) -> dict:
     """One pipeline of ``size`` symbols over ``ticks`` ticks. ``web``: None, "idle" (the
     status endpoint serves but nobody asks) or "load" (a second process polls /status
     as fast as it can on one keep-alive connection while the ticks run). ``faults``: the
-    feed misbehaves on some boundaries (see ``Faults``)."""
+    feed misbehaves on some boundaries (see ``Faults``). ``bias_states`` receives the last
+    state each bias symbol announced (the floor's payload)."""
     symbols = symbol_names(size)
     base_of = {s: (s if s in BASES else BASES[i % len(BASES)]) for i, s in enumerate(symbols)}
     settings = load_settings(f'[bot]\nsymbols = {list(symbols)!r}\n'.replace("'", '"'), {})
@@ -305,9 +314,11 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     def deliver(to: str, message: Message) -> None:
         board.observe(to, message)
         post.deliver(to, message)
+        kind = type(message)
+        if kind is BarReady and message.state is not None and bias_states is not None:
+            bias_states[message.symbol] = message.state
         if to != "journal":
             return
-        kind = type(message)
         if kind is CycleDone:
             # The journal handles its mailbox in order: when this Flush is answered, every
             # decision of the tick (told before CycleDone) is committed.
@@ -342,33 +353,35 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
                 return [renamed(k, symbol) for k in history[tf] if start_ms <= k.start_ms < end_ms and k.end_ms <= closed_by]
             return fetch
 
-        cores = {}
-        for symbol in symbols:
-            cores[symbol] = symbol_core(settings, symbol, instruments[base_of[symbol]], symbols)
-            post.register(f"symbol:{symbol}", BenchSymbolActor.start(
-                cores[symbol], deliver, fetch_for(symbol), bootstrap_bars=BOOTSTRAP, now_ms=lambda: live_from))
+        # Start-up: every actor has its history and the journal has written it, before any
+        # tick is timed (at 500 symbols that is ~800k journaled bars). Symbols start in waves,
+        # each written by the journal before the next starts, as REST pacing spreads a live
+        # bootstrap: 500 bootstraps at once only measure a journal mailbox of 800k bars.
+        t0 = time.perf_counter()
+        deadline = t0 + STARTUP_TIMEOUT_S
+        cores, refs = {}, {}
+        for wave in range(0, len(symbols), STARTUP_WAVE):
+            for symbol in symbols[wave:wave + STARTUP_WAVE]:
+                cores[symbol] = symbol_core(settings, symbol, instruments[base_of[symbol]], symbols)
+                refs[symbol] = BenchSymbolActor.start(
+                    cores[symbol], deliver, fetch_for(symbol), bootstrap_bars=BOOTSTRAP, now_ms=lambda: live_from)
+                post.register(f"symbol:{symbol}", refs[symbol])
+            for symbol in symbols[wave:wave + STARTUP_WAVE]:
+                try:
+                    refs[symbol].ask(_Started(), timeout=max(0.0, deadline - time.perf_counter()))
+                except pykka.ActorDeadError:
+                    raise Failed(f"{size} symbols: {symbol} failed during its bootstrap") from None
+                except pykka.Timeout:
+                    starting = sum(1 for r in refs.values() if r.actor_inbox.qsize() and not r.actor_stopped.is_set())
+                    raise Failed(f"{size} symbols: {symbol} had not bootstrapped after {STARTUP_TIMEOUT_S:.0f} s "
+                                 f"({starting} symbols still starting, journal mailbox {journal.actor_inbox.qsize()})") from None
+            try:
+                journal.ask(Flush(), timeout=max(1.0, deadline - time.perf_counter()))
+            except pykka.Timeout:
+                raise Failed(f"{size} symbols: the journal had not written the bootstrap history after {STARTUP_TIMEOUT_S:.0f} s "
+                             f"(mailbox {journal.actor_inbox.qsize()})") from None
         scheduler = scheduler_core(settings, symbols)
         post.register("scheduler", BenchSchedulerActor.start(scheduler, deliver, pulse.now_ms))
-
-        # Start-up: every actor has its history and the journal has written it, before any
-        # tick is timed (at 500 symbols that is ~800k journaled bars, minutes on this machine).
-        t0 = time.perf_counter()
-        refs = {s: post.actor(f"symbol:{s}") for s in symbols}
-        deadline = t0 + STARTUP_TIMEOUT_S
-        for symbol, ref in refs.items():
-            try:
-                ref.ask(_Started(), timeout=max(0.0, deadline - time.perf_counter()))
-            except pykka.ActorDeadError:
-                raise Failed(f"{size} symbols: {symbol} failed during its bootstrap") from None
-            except pykka.Timeout:
-                starting = sum(1 for r in refs.values() if r.actor_inbox.qsize() and not r.actor_stopped.is_set())
-                raise Failed(f"{size} symbols: {symbol} had not bootstrapped after {STARTUP_TIMEOUT_S:.0f} s "
-                             f"({starting} symbols still starting, journal mailbox {journal.actor_inbox.qsize()})") from None
-        try:
-            journal.ask(Flush(), timeout=max(1.0, deadline - time.perf_counter()))
-        except pykka.Timeout:
-            raise Failed(f"{size} symbols: the journal had not written the bootstrap history after {STARTUP_TIMEOUT_S:.0f} s "
-                         f"(mailbox {journal.actor_inbox.qsize()})") from None
         startup_s = time.perf_counter() - t0
         failed = [s for s, c in cores.items() if post.actor(f"symbol:{s}").actor_stopped.is_set()]
         if failed:
@@ -507,44 +520,29 @@ def stop_actors(timeout_s: float = 30.0) -> None:
 # --- the floor: the same actors and messages, empty handlers --------------------------------
 
 class _FloorSymbol(pykka.ThreadingActor):
-    """Journals each bar, says ready with the boundary's last bar, shares a bias if it is a
-    bias symbol, and decides once it has its tick and the biases: the real symbol's messages,
-    none of its work."""
+    """Journals each bar, says ready with the boundary's last bar (a bias symbol's ready
+    carries a state, as the real one does), and decides on its tick: the real symbol's
+    messages, none of its work."""
 
     use_daemon_thread = True
 
-    def __init__(self, symbol: str, deliver, bias_symbols: tuple[str, ...]) -> None:
+    def __init__(self, symbol: str, deliver, state: MarketState | None) -> None:
         super().__init__()
         self.symbol = symbol
         self._deliver = deliver
-        self._shares = symbol in bias_symbols
-        self._needs = len(set(bias_symbols) - {symbol})
-        self._tick: int | None = None
-        self._biases: Counter[int] = Counter()  # a bias may overtake this actor's own tick
+        self._state = state  # a bias symbol's state, built once: the floor carries it, never computes it
 
     def on_receive(self, message: object) -> None:
         kind = type(message)
         if kind is Kline:
             self._deliver("journal", message)
             if message.interval == max(closed_timeframes(message.end_ms, TFS)):
-                self._deliver("scheduler", BarReady(symbol=self.symbol, boundary_ms=message.end_ms))
+                self._deliver("scheduler", BarReady(symbol=self.symbol, boundary_ms=message.end_ms, state=self._state))
         elif kind is Tick:
-            self._tick = message.boundary_ms
-            if self._shares:
-                self._deliver("symbols", Decided(symbol=self.symbol, tick_ms=message.boundary_ms, kind="NO_SETUP"))
-            self._try()
-        elif kind is Decided:  # a bias symbol's state, as a message of like size
-            self._biases[message.tick_ms] += 1
-            self._try()
-
-    def _try(self) -> None:
-        if self._tick is not None and self._biases[self._tick] >= self._needs:
-            tick, self._tick = self._tick, None
-            del self._biases[tick]
-            decision = Decision(tick_ms=tick, symbol=self.symbol, kind="NO_SETUP")
+            decision = Decision(tick_ms=message.boundary_ms, symbol=self.symbol, kind="NO_SETUP")
             self._deliver("journal", decision)
             self._deliver("status", decision)
-            self._deliver("scheduler", Decided(symbol=self.symbol, tick_ms=tick, kind="NO_SETUP"))
+            self._deliver("scheduler", Decided(symbol=self.symbol, tick_ms=message.boundary_ms, kind="NO_SETUP"))
 
 
 class _FloorScheduler(pykka.ThreadingActor):
@@ -555,13 +553,18 @@ class _FloorScheduler(pykka.ThreadingActor):
         self._size = size
         self._deliver = deliver
         self._ready: Counter[int] = Counter()
+        self._bias: dict[int, list[MarketState]] = {}
         self._decided: Counter[int] = Counter()
 
     def on_receive(self, message: object) -> None:
         if type(message) is BarReady:
-            self._ready[message.boundary_ms] += 1
-            if self._ready[message.boundary_ms] == self._size:
-                tick = Tick(boundary_ms=message.boundary_ms, closed=closed_timeframes(message.boundary_ms, TFS))
+            boundary = message.boundary_ms
+            self._ready[boundary] += 1
+            if message.state is not None:
+                self._bias.setdefault(boundary, []).append(message.state)
+            if self._ready[boundary] == self._size:
+                bias = tuple(sorted(self._bias.pop(boundary, ()), key=lambda state: state.symbol))
+                tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, TFS), bias=bias)
                 self._deliver("journal", tick)
                 self._deliver("symbols", tick)
         elif type(message) is Decided:
@@ -579,8 +582,9 @@ class _FloorJournal(pykka.ThreadingActor):
         return None
 
 
-def floor(size: int, ticks: int, data, live_from: int) -> dict:
-    """The cycle of ``size`` empty actors: pykka's own cost for this message pattern."""
+def floor(size: int, ticks: int, data, live_from: int, bias_states: dict[str, MarketState]) -> dict:
+    """The cycle of ``size`` empty actors: pykka's own cost for this message pattern.
+    ``bias_states``: a real state of each bias symbol, the payload its ready carries."""
     symbols = symbol_names(size)
     base_of = {s: (s if s in BASES else BASES[i % len(BASES)]) for i, s in enumerate(symbols)}
     post = PostOffice()
@@ -596,9 +600,9 @@ def floor(size: int, ticks: int, data, live_from: int) -> dict:
         post.register("journal", journal)
         for sink in ("router", "status"):
             post.register_sink(sink, lambda message: None)
-        bias = tuple(s for s in BIAS_SYMBOLS if s in symbols)
         for symbol in symbols:
-            post.register(f"symbol:{symbol}", _FloorSymbol.start(symbol, deliver, bias))
+            state = bias_states.get(symbol) if symbol in BIAS_SYMBOLS else None
+            post.register(f"symbol:{symbol}", _FloorSymbol.start(symbol, deliver, state))
         post.register("scheduler", _FloorScheduler.start(size, deliver))
         refs = {s: post.actor(f"symbol:{s}") for s in symbols}
         boundaries = [live_from + i * MIN for i in range(1, ticks + 1)]
@@ -682,9 +686,10 @@ def main(argv: list[str] | None = None) -> int:
         results, floors = [], {}
         with tempfile.TemporaryDirectory(dir=ROOT / "var" if (ROOT / "var").exists() else None) as tmp:
             for size in args.sizes:
-                result = run(size, args.ticks, data, instruments, live_from, Path(tmp))
+                bias_states: dict[str, MarketState] = {}
+                result = run(size, args.ticks, data, instruments, live_from, Path(tmp), bias_states=bias_states)
                 if not args.no_floor:
-                    floors[size] = floor(size, args.ticks, data, live_from)
+                    floors[size] = floor(size, args.ticks, data, live_from, bias_states)
                     result["floor_p50_ms"] = floors[size]["p50_ms"]
                     result["floor_p99_ms"] = floors[size]["p99_ms"]
                     result["p99_over_floor"] = round(result["p99_ms"] / floors[size]["p99_ms"], 2)

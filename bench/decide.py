@@ -3,9 +3,10 @@
 Run with ``python bench/decide.py [--warm MINUTES] [--minutes MINUTES]``. The 7 shipped
 symbols (data/klines) are replayed through the bot's own symbol cores (``actors.cores``),
 one thread, no actors: each closed 1m boundary delivers that boundary's closed bars of
-every timeframe, then the tick, then the BTC/ETH bias states, exactly the messages a
-symbol actor handles live; every journal-bound message is encoded into its journal row
-(``journal.records.record_for``), the work the journal thread does for it. The first
+every timeframe, then the tick carrying the BTC/ETH states those two announced with their
+bars (as the scheduler forwards them), exactly the messages a symbol actor handles live;
+every journal-bound message is encoded into its journal row (``journal.records.record_for``),
+the work the journal thread does for it. The first
 ``--warm`` minutes warm the indicators (an EMA200 on 15m needs 50 hours) and are not timed.
 
 Two passes over the same bars on fresh cores:
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from actors.cores import symbol_core  # noqa: E402
-from vocabulary.messages import AccountView, BiasState, Instrument, Kline, Tick  # noqa: E402
+from vocabulary.messages import AccountView, BarReady, Instrument, Kline, Tick  # noqa: E402
 from actors.scheduler import closed_timeframes  # noqa: E402
 from vocabulary.settings import load_settings  # noqa: E402
 from exchange.sim.aggregate import aggregate  # noqa: E402
@@ -111,14 +112,12 @@ def whole(boundaries, settings, instruments, warm_until: int) -> tuple[float, in
             core = cores[symbol]
             for k in bars:
                 journal += core.handle(k)
-        tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, TFS))
-        broadcast = []
-        for symbol in SYMBOLS:  # BTC and ETH first, as their states feed everyone's bias
-            for to, out in cores[symbol].handle(tick):
-                (broadcast if to == "symbols" else journal).append((to, out))
-        for _, state in broadcast:
-            for symbol in SYMBOLS:
-                journal += cores[symbol].handle(state)
+        # The scheduler's part: the bias states announced with the bars ride in the tick.
+        bias = tuple(sorted((m.state for _, m in journal if type(m) is BarReady and m.state is not None),
+                            key=lambda state: state.symbol))
+        tick = Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, TFS), bias=bias)
+        for symbol in SYMBOLS:
+            journal += cores[symbol].handle(tick)
         for to, out in journal:
             if to == "journal":
                 record_for(out)

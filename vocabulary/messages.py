@@ -55,12 +55,17 @@ class Tick(Message, frozen=True):
 
     ``closed`` lists every timeframe whose bar closes at this boundary (1 always;
     3, 5 and 15 when the boundary is a multiple of them). ``late`` names symbols
-    whose confirmed 1m bar had not arrived when the grace period ran out.
+    whose confirmed 1m bar had not arrived when the grace period ran out. ``bias``
+    carries the bias symbols' (BTC/ETH) states of this boundary, in symbol order, as
+    they announced them in ``BarReady``: every symbol reads its composite bias from
+    the tick itself, one hop, instead of waiting for a broadcast. A bias symbol late
+    for the tick is absent (the strategy reads "bias.BTCUSDT missing").
     """
 
     boundary_ms: int
     closed: tuple[int, ...]
     late: tuple[str, ...] = ()
+    bias: tuple[MarketState, ...] = ()
 
 
 class FeedGap(Message, frozen=True):
@@ -342,10 +347,15 @@ class JournalEvent(Message, frozen=True):
 
 
 class BarReady(Message, frozen=True):
-    """Symbol → scheduler: every bar of ``symbol`` that closes at ``boundary_ms`` is in."""
+    """Symbol → scheduler: every bar of ``symbol`` that closes at ``boundary_ms`` is in.
+
+    A bias symbol (BTC/ETH) sends its ``state`` of that boundary with it; the scheduler
+    hands those states to every symbol inside the boundary's ``Tick``.
+    """
 
     symbol: str
     boundary_ms: int
+    state: MarketState | None = None
 
 
 class Decided(Message, frozen=True):
@@ -388,12 +398,6 @@ class BackfillResult(Message, frozen=True):
     klines: tuple[Kline, ...] = ()
     error: str = ""
     is_bootstrap: bool = False
-
-
-class BiasState(Message, frozen=True):
-    """BTC/ETH symbol actors share their state of a tick for everyone's composite bias."""
-
-    state: MarketState
 
 
 class AccountView(Message, frozen=True):
@@ -500,7 +504,6 @@ AnyMessage = Union[
     CycleDone,
     Backfill,
     BackfillResult,
-    BiasState,
     AccountView,
     Now,
     Reconnect,

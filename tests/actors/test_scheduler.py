@@ -2,6 +2,7 @@
 
 from vocabulary.messages import BarReady, CycleDone, Decided, JournalEvent, Now, Reconnect, SymbolRestarted, Tick
 from actors.scheduler import SchedulerCore, closed_timeframes
+from indicators.frame import build_market_state
 
 H = 1_748_624_400_000  # 2025-05-30 17:00 UTC: a quarter hour, so every timeframe closes
 M = 60_000
@@ -44,6 +45,32 @@ def test_grace_expiry_ticks_without_the_late_symbol_and_names_it():
     assert ticks(s.handle(Now(ts_ms=H + 2_000))) == [Tick(boundary_ms=H, closed=(1, 3, 5, 15), late=("SOLUSDT",))]
     assert s.handle(BarReady(symbol="SOLUSDT", boundary_ms=H)) == [], "the late bar does not tick again"
     assert s.late_ticks == 1
+
+
+def state(symbol, boundary):
+    return build_market_state(symbol, boundary, {}, False)
+
+
+def test_the_tick_carries_the_bias_states_announced_with_the_bars_in_symbol_order():
+    s = core()
+    s.handle(BarReady(symbol="ETHUSDT", boundary_ms=H, state=state("ETHUSDT", H)))
+    s.handle(BarReady(symbol="BTCUSDT", boundary_ms=H, state=state("BTCUSDT", H)))
+    (tick,) = ticks(s.handle(BarReady(symbol="SOLUSDT", boundary_ms=H)))
+    assert tick.bias == (state("BTCUSDT", H), state("ETHUSDT", H))
+
+
+def test_a_bias_symbol_late_for_the_tick_is_absent_from_it_and_never_carried_into_the_next():
+    s = core()
+    s.handle(Now(ts_ms=H))
+    s.handle(BarReady(symbol="BTCUSDT", boundary_ms=H, state=state("BTCUSDT", H)))
+    s.handle(BarReady(symbol="SOLUSDT", boundary_ms=H))
+    (tick,) = ticks(s.handle(Now(ts_ms=H + 2_000)))
+    assert tick.late == ("ETHUSDT",) and tick.bias == (state("BTCUSDT", H),)
+    assert s.handle(BarReady(symbol="ETHUSDT", boundary_ms=H, state=state("ETHUSDT", H))) == []
+    s.handle(BarReady(symbol="ETHUSDT", boundary_ms=H + M, state=state("ETHUSDT", H + M)))
+    s.handle(BarReady(symbol="SOLUSDT", boundary_ms=H + M))
+    (tick,) = ticks(s.handle(Now(ts_ms=H + M + 2_000)))
+    assert tick.late == ("BTCUSDT",) and tick.bias == (state("ETHUSDT", H + M),), "only this boundary's states"
 
 
 def test_each_boundary_ticks_exactly_once():

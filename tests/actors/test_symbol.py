@@ -1,12 +1,12 @@
 """SymbolCore: closed bars in, one decision per tick out, never from a partial or stale bar."""
 
 from decimal import Decimal
+from functools import lru_cache
 
 import pytest
 
 from vocabulary.messages import (
-    AccountView, Backfill, BackfillResult, BarReady, BiasState, Decided, Decision, FeedGap, Instrument, Kline, Reason,
-    Tick,
+    AccountView, Backfill, BackfillResult, BarReady, Decided, Decision, FeedGap, Instrument, Kline, Now, Reason, Tick,
 )
 from actors.scheduler import closed_timeframes
 from actors.symbol import SymbolCore
@@ -175,45 +175,48 @@ def test_bootstrap_bars_warm_the_indicators_but_announce_no_tick():
 
 
 class TestCompositeBias:
-    def test_a_symbol_waits_for_btc_and_eth_states_of_the_same_tick(self):
+    def test_a_symbol_reads_btc_and_eth_states_from_its_tick_and_decides_at_once(self):
         rec = Recorder()
         core = make(decide=rec, bias_symbols=("BTCUSDT", "ETHUSDT"))
         klines = feed("SOLUSDT", 60)
         for k in klines:
             core.handle(k)
         b = klines[-1].end_ms
-        assert sent(decide_at(core, b), Decision, "journal") == []
-        btc = build_market_state("BTCUSDT", b, {}, False)
-        eth_old = build_market_state("ETHUSDT", b - 60_000, {}, False)
-        assert sent(core.handle(BiasState(state=btc)), Decision, "journal") == []
-        assert sent(core.handle(BiasState(state=eth_old)), Decision, "journal") == [], "a previous tick's state is not used"
-        eth = build_market_state("ETHUSDT", b, {}, False)
-        assert len(sent(core.handle(BiasState(state=eth)), Decision, "journal")) == 1
-        assert [s.symbol for s in rec.calls[0][1]] == ["BTCUSDT", "ETHUSDT"]
+        btc, eth = build_market_state("BTCUSDT", b, {}, False), build_market_state("ETHUSDT", b, {}, False)
+        out = core.handle(Tick(boundary_ms=b, closed=closed_timeframes(b, TFS), bias=(btc, eth)))
+        assert len(sent(out, Decision, "journal")) == 1
+        assert rec.calls[0][1] == (btc, eth)
 
-    def test_btc_shares_its_state_and_uses_only_eth(self):
+    def test_btc_announces_its_state_with_its_bars_and_decides_on_that_state_with_eth_only(self):
         rec = Recorder()
         core = make("BTCUSDT", decide=rec, bias_symbols=("BTCUSDT", "ETHUSDT"))
-        klines = feed("BTCUSDT", 60)
+        out = []
+        for k in feed("BTCUSDT", 60):
+            out += core.handle(k)
+        ready = sent(out, BarReady, "scheduler")
+        assert ready and all(r.state.symbol == "BTCUSDT" and r.state.tick_ms == r.boundary_ms for r in ready)
+        b, announced = ready[-1].boundary_ms, ready[-1].state
+        eth = build_market_state("ETHUSDT", b, {}, False)
+        core.handle(Tick(boundary_ms=b, closed=closed_timeframes(b, TFS), bias=(announced, eth)))
+        state, bias, _ = rec.calls[0]
+        assert state == announced, "what the others read is what BTC itself decides on"
+        assert bias == (eth,)
+
+    def test_a_symbol_outside_the_bias_announces_its_bars_without_a_state(self):
+        core = make(bias_symbols=("BTCUSDT", "ETHUSDT"))
+        ready = [m for k in feed("SOLUSDT", 60) for m in sent(core.handle(k), BarReady)]
+        assert ready and all(r.state is None for r in ready)
+
+    def test_a_bias_state_absent_from_the_tick_is_not_waited_for(self):
+        rec = Recorder()
+        core = make(decide=rec, bias_symbols=("BTCUSDT", "ETHUSDT"))
+        klines = feed("SOLUSDT", 60)
         for k in klines:
             core.handle(k)
         b = klines[-1].end_ms
-        out = decide_at(core, b)
-        (shared,) = sent(out, BiasState, "symbols")
-        assert shared.state.symbol == "BTCUSDT" and shared.state.tick_ms == b
-        core.handle(BiasState(state=build_market_state("ETHUSDT", b, {}, False)))
-        assert [s.symbol for s in rec.calls[0][1]] == ["ETHUSDT"]
-
-    def test_a_bias_that_never_came_rejects_the_old_tick_at_the_next_one(self):
-        core = make(bias_symbols=("BTCUSDT", "ETHUSDT"))
-        klines = feed("SOLUSDT", 60)
-        for k in klines[:-1]:
-            core.handle(k)
-        decide_at(core, klines[-2].end_ms)
-        core.handle(klines[-1])
-        out = decide_at(core, klines[-1].end_ms)
-        (rejected,) = sent(out, Decision, "journal")
-        assert rejected.tick_ms == klines[-2].end_ms and rejected.reasons == (Reason(code="data.bias_missing"),)
+        btc = build_market_state("BTCUSDT", b, {}, False)
+        out = core.handle(Tick(boundary_ms=b, closed=closed_timeframes(b, TFS), bias=(btc,), late=("ETHUSDT",)))
+        assert len(sent(out, Decision, "journal")) == 1 and rec.calls[0][1] == (btc,)
 
 
 def test_the_account_view_reaches_the_strategy():
@@ -244,63 +247,140 @@ def test_a_restarted_symbol_announces_the_boundary_its_bootstrap_already_holds()
     assert core.ready_after_bootstrap() == [], "announced once"
 
 
-def test_ticks_decided_without_waiting_for_the_bias_are_the_decisions_the_bias_would_have_given():
-    """``bias_free`` lets a symbol decide a tick where nothing fired at once; over two days of
-    three real symbols (zones widened so paths fire often) every decision is the one the
-    symbol would have made after waiting for the BTC/ETH states."""
-    from actors.cores import bias_free, history_length
-    from actors.decide import strategy_decide
+BIAS = ("BTCUSDT", "ETHUSDT")
+REAL = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+
+@lru_cache(maxsize=1)
+def _real_market():
+    """Two days of three real symbols, zones widened so paths fire often (TAKE and REJECT occur):
+    the settings, each symbol's instrument and the closed bars by boundary."""
     from vocabulary.settings import load_settings
     from exchange.sim.market import load_instruments
-    from indicators.params import IndicatorParams
     from tests.actors.klines import DATA
 
-    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     settings = load_settings('[strategy]\nwt_oversold = -20\nwt_overbought = 20\nscore_min = 0.5\n', {})
     rules = load_instruments(DATA / "instruments-bybit-linear.csv")
-    params, hist = IndicatorParams.from_strategy(settings.strategy), history_length(settings)
-
-    def cores(shortcut):
-        made = {}
-        for s in symbols:
-            r = rules[s]
-            instrument = Instrument(symbol=s, tick_size=r.tick_size, qty_step=r.qty_step, min_order_qty=r.min_order_qty,
-                                    max_order_qty=r.max_order_qty, min_notional=r.min_notional)
-            made[s] = SymbolCore(
-                s, TFS, capacity=120, indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
-                build_state=build_market_state, decide=strategy_decide(settings.strategy, settings.risk, instrument),
-                bias_symbols=("BTCUSDT", "ETHUSDT"), bias_free=bias_free(settings.strategy) if shortcut else None,
-            )
-            made[s].handle(AccountView(ts_ms=0, equity=Decimal(10_000), realised_pnl_today=Decimal(0)))
-        return made
-
+    instruments = {s: Instrument(symbol=s, tick_size=r.tick_size, qty_step=r.qty_step, min_order_qty=r.min_order_qty,
+                                 max_order_qty=r.max_order_qty, min_notional=r.min_notional)
+                   for s, r in rules.items() if s in REAL}
     by_boundary: dict[int, list[Kline]] = {}
-    for k in sorted((k for s in symbols for k in feed(s, 2 * 1440)), key=lambda k: (k.end_ms, k.interval)):
+    for k in sorted((k for s in REAL for k in feed(s, 2 * 1440)), key=lambda k: (k.end_ms, k.interval)):
         by_boundary.setdefault(k.end_ms, []).append(k)
+    return settings, instruments, by_boundary
 
-    def decisions(shortcut):
-        made, out, early = cores(shortcut), [], 0
-        for boundary, bars in by_boundary.items():
-            for k in bars:
-                made[k.symbol].handle(k)
-            pending = [(s, Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, TFS))) for s in symbols]
-            while pending:
-                symbol, message = pending.pop(0)
-                for to, m in made[symbol].handle(message):
-                    if to == "symbols":
-                        pending += [(s, m) for s in symbols]
-                    elif to == "journal" and isinstance(m, Decision):
-                        out.append(m)
-                        early += isinstance(message, Tick) and m.symbol not in ("BTCUSDT", "ETHUSDT")
-        return out, early
 
-    shortcut, early = decisions(True)
-    waited, _ = decisions(False)
-    by_tick = lambda ds: {(d.tick_ms, d.symbol): d for d in ds}  # noqa: E731 - the shortcut only reorders
-    assert len(shortcut) == len(waited) and by_tick(shortcut) == by_tick(waited)
-    kinds = {d.kind for d in waited}
-    assert {"NO_SETUP", "REJECT", "TAKE"} <= kinds, kinds  # both the shortcut and the bias-reading path ran
-    assert 0 < early < len([d for d in waited if d.symbol == "SOLUSDT"])
+def _real_cores(decide_for):
+    from actors.cores import history_length
+    from indicators.params import IndicatorParams
+
+    settings, instruments, _ = _real_market()
+    params, hist = IndicatorParams.from_strategy(settings.strategy), history_length(settings)
+    made = {}
+    for s in REAL:
+        made[s] = SymbolCore(s, TFS, capacity=120, indicators=lambda tf: FrameIndicators(tf, params, hist_len=hist),
+                             build_state=build_market_state, decide=decide_for(s, instruments[s]), bias_symbols=BIAS)
+        made[s].handle(AccountView(ts_ms=0, equity=Decimal(10_000), realised_pnl_today=Decimal(0)))
+    return made
+
+
+def _through_the_scheduler(withhold=None):
+    """The real path: bars -> BarReady (BTC/ETH with their state) -> the scheduler -> one Tick
+    carrying the bias -> each symbol's decision. ``withhold``: (symbol, boundary) whose bars come
+    only after the tick went out by grace. Returns the decisions and the ticks."""
+    from actors.decide import strategy_decide
+    from actors.scheduler import SchedulerCore
+
+    settings, _, by_boundary = _real_market()
+    made = _real_cores(lambda s, instrument: strategy_decide(settings.strategy, settings.risk, instrument))
+    scheduler = SchedulerCore(REAL, TFS, grace_ms=2_000, heartbeat_timeout_ms=10**12)
+    decisions, ticks = [], {}
+
+    def run(symbol, message):
+        out = []
+        for to, m in made[symbol].handle(message):
+            if to == "scheduler":
+                out += scheduler.handle(m)
+            elif to == "journal" and isinstance(m, Decision):
+                decisions.append(m)
+        return out
+
+    for boundary, bars in by_boundary.items():
+        held = [k for k in bars if (k.symbol, k.end_ms) == withhold]
+        out = scheduler.handle(Now(ts_ms=boundary))
+        for k in bars:
+            if k not in held:
+                out += run(k.symbol, k)
+        if not any(isinstance(m, Tick) for _, m in out):
+            out += scheduler.handle(Now(ts_ms=boundary + 2_000))  # the grace runs out
+        sent_out = [m for to, m in out if to == "symbols"]
+        if not sent_out:
+            continue  # nobody had a bar closing here (the start of the data): no tick, live either
+        (tick,) = sent_out
+        ticks[boundary] = tick
+        for s in REAL:
+            run(s, tick)
+        for k in held:
+            run(k.symbol, k)
+    return decisions, ticks
+
+
+def test_the_bias_carried_in_the_tick_gives_every_decision_the_broadcast_gave():
+    """Before the bias rode in the tick, BTC and ETH built their state when their tick came and
+    broadcast it, and every symbol decided on its own tick state with those two states. Over two
+    days of three real symbols, through the real scheduler, every tick carries exactly those
+    states, bit for bit, and every decision is the one the broadcast path made."""
+    from actors.decide import strategy_decide
+
+    settings, instruments, by_boundary = _real_market()
+    seen = {}  # (tick, symbol) -> (the state decided on at its tick, the account)
+
+    def recorder(symbol, instrument):
+        def record(state, bias, account):
+            seen[(state.tick_ms, state.symbol)] = (state, account)
+            return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="NO_SETUP")
+        return record
+
+    decisions, ticks = _through_the_scheduler()
+    reference = _real_cores(recorder)
+    before = {}
+    for boundary, bars in by_boundary.items():
+        for k in bars:
+            reference[k.symbol].handle(k)
+        if boundary not in ticks:
+            continue
+        for s in REAL:
+            for to, m in reference[s].handle(Tick(boundary_ms=boundary, closed=closed_timeframes(boundary, TFS))):
+                if to == "journal" and isinstance(m, Decision) and m.kind == "REJECT":
+                    before[(m.tick_ms, m.symbol)] = m  # stale data: the strategy was never asked
+    for (tick, symbol), (state, account) in seen.items():
+        bias = tuple(seen[(tick, b)][0] for b in BIAS if b != symbol and (tick, b) in seen)
+        before[(tick, symbol)] = strategy_decide(settings.strategy, settings.risk, instruments[symbol])(state, bias, account)
+
+    after = {(d.tick_ms, d.symbol): d for d in decisions}
+    assert len(after) == len(decisions) == len(before) == len(ticks) * len(REAL)
+    assert len(ticks) > 2 * 1440 - 60
+    assert after == before
+    assert {"NO_SETUP", "REJECT", "TAKE"} <= {d.kind for d in decisions}
+    for boundary, tick in ticks.items():
+        # A stale state (history still warming up) is carried as it was broadcast; the strategy drops it.
+        assert tuple(b for b in tick.bias if not b.is_stale) == tuple(seen[(boundary, b)][0] for b in BIAS if (boundary, b) in seen)
+        assert [b.symbol for b in tick.bias] == [s for s in BIAS if s not in tick.late]
+        assert all(b.tick_ms == boundary for b in tick.bias)
+    assert sum(len(t.bias) == 2 for t in ticks.values()) > 2 * 1440 - 60
+
+
+def test_a_bias_symbol_late_for_its_tick_is_decided_without_by_everyone_else_nobody_waits():
+    decisions, _ = _through_the_scheduler()
+    read = next(d for d in decisions if d.symbol == "SOLUSDT" and any(
+        r.code.endswith(".bias.ETHUSDT") and isinstance(r.value, float) for r in d.reasons))
+    late, ticks = _through_the_scheduler(withhold=("ETHUSDT", read.tick_ms))
+    assert ticks[read.tick_ms].late == ("ETHUSDT",) and [b.symbol for b in ticks[read.tick_ms].bias] == ["BTCUSDT"]
+    at = {d.symbol: d for d in late if d.tick_ms == read.tick_ms}
+    assert set(at) == set(REAL)
+    assert any(r.code.endswith(".bias.ETHUSDT") and r.value == "missing" for r in at["SOLUSDT"].reasons)
+    assert at["ETHUSDT"].kind == "REJECT" and at["ETHUSDT"].reasons[0].code == "data.stale"
+    assert len(late) == len(decisions), "one decision per symbol per tick, the late one included"
 
 
 def test_every_buffer_of_a_bot_symbol_reaches_back_the_same_two_hours():
