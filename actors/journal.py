@@ -3,6 +3,8 @@
 A thin shell around ``journal.writer.JournalWriter``: every message goes to the writer's
 ``record`` (which holds the batching policy); ``Flush`` commits the batch in hand; a
 ``WriteAhead`` is answered with ``Durable`` to the router once its intent is committed.
+The WAL is checkpointed by the actor itself once a tick's cycle has closed (``Checkpoint``),
+never inside a commit someone is waiting for.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pykka
 
-from vocabulary.messages import Durable, Message, WriteAhead
+from vocabulary.messages import CycleDone, Durable, Message, WriteAhead
 from journal.lock import JournalLock
 from journal.runs import RunInfo
 from journal.writer import JournalWriter
@@ -29,6 +31,11 @@ class Flush(msgspec.Struct, frozen=True, kw_only=True):
     tick_ms: int | None = None
 
 
+class Checkpoint(msgspec.Struct, frozen=True):
+    """Copy the WAL back into the database now: the actor tells itself this once a tick's cycle
+    has closed, so it queues behind whatever the tick still has in the mailbox."""
+
+
 class JournalActor(pykka.ThreadingActor):
     """Answers every message (``tell`` or ``ask``) with the journal's last seq, so an
     ``ask`` returns only once the message is handled and, for orders, committed."""
@@ -40,22 +47,31 @@ class JournalActor(pykka.ThreadingActor):
         self._run = run  # the run this bot writes for; the lock, when the supervisor took it already
         self._lock = lock
         self.writer: JournalWriter | None = None
+        self._checkpoint_queued = False
         # Where ``Durable`` answers go: the router sends an intent only once it is committed.
         self._deliver = deliver
 
     def on_start(self) -> None:
         # SQLite connections belong to the thread that opened them: the actor's, not ours.
         self.writer = JournalWriter(self.path, self._run, lock=self._lock)
+        self.writer.own_checkpoints()
         log.info("journal open", extra={"path": str(self.path), "last_seq": self.writer.last_seq, "run": self.writer.run_id})
 
     def on_receive(self, message: object) -> int:
         assert self.writer is not None
         if isinstance(message, Flush):
             self.writer.commit()
+        elif isinstance(message, Checkpoint):
+            self._checkpoint_queued = False
+            self.writer.checkpoint()
         else:
             self.writer.record(message)
             if isinstance(message, WriteAhead) and self._deliver is not None:
                 self._deliver("router", Durable(intent=message.intent))
+            elif isinstance(message, CycleDone) and self.writer.checkpoint_due and not self._checkpoint_queued:
+                # Off the tick's path: the next bars are a minute away.
+                self._checkpoint_queued = True
+                self.actor_ref.tell(Checkpoint())
         return self.writer.last_seq
 
     def on_stop(self) -> None:

@@ -40,6 +40,10 @@ MAX_PENDING = 10_000
 
 _LEVELS = {"NORMAL": 1, "FULL": 2}
 
+#: Rows committed between two checkpoints when the owner takes them over (``own_checkpoints``):
+#: about SQLite's default of 1,000 WAL pages for this journal's rows.
+CHECKPOINT_ROWS = 5_000
+
 # A pending row: its table and its values in column order (a tuple, not a dict: the
 # bootstrap buffers hundreds of thousands of bars).
 Pending = tuple[str, tuple]
@@ -76,6 +80,8 @@ class JournalWriter:
         last = self.db.execute("SELECT tick_ms FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
         self.current_tick_ms: int | None = last[0] if last else None
         self.committed_rows = 0
+        self._rows_since_checkpoint = 0
+        self._owned_checkpoints = False
         self.commits = 0
         self.rejected_rows = 0
         current = self.db.execute("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 1").fetchone()
@@ -145,8 +151,29 @@ class JournalWriter:
             self._pending = batch + self._pending
             raise
         self.committed_rows += len(batch)
+        self._rows_since_checkpoint += len(batch)
         self.commits += 1
         return len(batch)
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def own_checkpoints(self) -> None:
+        """Stop SQLite's automatic checkpoint, which runs inside whichever commit crosses the
+        threshold: that commit (a tick's decisions, or an order's write-ahead) would pay for
+        copying the WAL back and fsyncing the database file. The owner then calls
+        ``checkpoint`` when nothing waits on it (the JournalActor: after a tick's cycle closed)."""
+        self.db.conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._owned_checkpoints = True
+
+    @property
+    def checkpoint_due(self) -> bool:
+        return self._owned_checkpoints and self._rows_since_checkpoint >= CHECKPOINT_ROWS
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database (PASSIVE: never waits for a reader of the web
+        dashboard; what a reader still needs is copied by the next one)."""
+        self.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self._rows_since_checkpoint = 0
 
     def _set_synchronous(self, level: str) -> None:
         # Outside any transaction (SQLite applies it to the next commit); only on a change.

@@ -194,3 +194,36 @@ def test_a_failing_actor_still_flushes_its_batch_and_says_why(tmp_path, monkeypa
     assert not ref.is_alive()
     assert rows(path, "SELECT symbol FROM decisions WHERE seq = 5") == [("ADAUSDT",)]  # after the run row
     assert any(r.getMessage() == "journal actor failed" and "poison pill" in r.error for r in caplog.records)
+
+
+def test_the_wal_is_checkpointed_after_a_cycle_closes_never_inside_a_commit(tmp_path, monkeypatch):
+    import journal.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "CHECKPOINT_ROWS", 50)
+    seen: list[tuple[str, int]] = []  # (what, the connection's wal_autocheckpoint then)
+    commit, checkpoint = JournalWriter.commit, JournalWriter.checkpoint
+
+    def spy(name, method):
+        def call(self, *args):
+            if self._owned_checkpoints and (self._pending or name == "checkpoint"):
+                seen.append((name, self.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
+            return method(self, *args)
+        return call
+
+    monkeypatch.setattr(JournalWriter, "commit", spy("commit", commit))
+    monkeypatch.setattr(JournalWriter, "checkpoint", spy("checkpoint", checkpoint))
+    ref = JournalActor.start(tmp_path / "j.sqlite")
+    try:
+        for tick in range(3):
+            ref.tell(m.Tick(boundary_ms=s.T0 + tick * s.MIN, closed=(1,)))
+            for i in range(30):
+                ref.tell(s.decision(tick_ms=s.T0 + tick * s.MIN, symbol=f"S{i:02d}USDT"))
+            ref.ask(m.CycleDone(boundary_ms=s.T0 + tick * s.MIN))  # handled: its Checkpoint is queued now
+        ref.ask(Flush())
+    finally:
+        ref.stop()
+    # SQLite's own checkpoint is off for every commit; ours follows the cycle that crossed 50 rows,
+    # before the next tick's rows, once.
+    assert {level for what, level in seen if what == "commit"} == {0}
+    assert [what for what, _ in seen] == ["commit", "commit", "checkpoint", "commit"]
+    assert rows(tmp_path / "j.sqlite", "SELECT count(*) FROM decisions") == [(90,)]
