@@ -1,0 +1,189 @@
+"""The fast backtest: the faithful backtest's TAKE decisions and closed trades, without stepping the
+venue, the router and the journal through every minute.
+
+``run_backtest`` (``backtest.run``) replays a window through the bot's cores and the simulator,
+minute by minute. Almost all of that work decides nothing: a state on which no entry path fires
+is a NO_SETUP whatever the account holds. So the fast engine
+
+1. records the window once (``RECORD``: ``backtest.tape.record_tape``, the bot's own symbol cores
+   fed by the simulator's replay), keeping only the states on which a path can fire, with their
+   same-tick BTC/ETH bias states;
+2. runs the trial on it (``backtest.trial.run_trial``): the cascade on those states with the
+   account view of the cycle before, each TAKE followed on the 1m bars in integer ticks by the
+   router's and the venue's rules (fees, stop slippage, spread, funding, partial fills);
+3. derives the per-minute equity from the followed trades exactly as the trial's account view
+   computes it (the wallet from every fill, fee and funding payment at its cycle, open positions
+   marked at the minute's close): the figure the router holds after each cycle's snapshot.
+
+``tests/backtest/test_fast.py`` holds it to the faithful engine on the shipped month: the same
+TAKE decisions, the same ``TradeClosed`` rows field for field, the same equity every minute.
+
+What it does not know, and says so: the NO_SETUP and REJECT decisions (never decided), the orders,
+fills and position snapshots (followed inside the trial, not kept), the messages the cores
+handled. What it cannot honour, it refuses (``FastRefusal``, one line naming the condition and
+``--faithful``) rather than diverge: a data gap inside the window, a course the trial does not
+model, an account the venue would have liquidated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
+from backtest.tape import Tape, record_tape
+from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
+from exchange.sim.config import SimConfig
+from exchange.sim.market import MINUTE_MS, load_store
+from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
+from vocabulary.settings import Settings
+
+Recorder = Callable[[Settings, Window, FillModel], Tape]
+
+#: The one name the fast engine records through: ``backtest.batch_tape.record_tape_batch`` is a
+#: drop-in with the same signature and an identical Tape.
+RECORD: Recorder = record_tape
+
+#: What the fast engine's journal lacks, in the run's "started" event (the dashboard shows it).
+NOT_JOURNALED = ("NO_SETUP and REJECT decisions (never decided: only states on which a path fires are), "
+                 "orders, executions and position snapshots (followed inside the trial, not kept), "
+                 "bars of timeframes above 1m; run with --faithful for them")
+
+
+class FastRefusal(ValueError):
+    """Something the fast engine cannot honour exactly: the faithful engine can (one line)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the fast engine cannot honour this run: {what}; run it with --faithful")
+
+
+def refusal(settings: Settings, window: Window, fills: FillModel) -> str:
+    """Why the fast engine cannot run ``settings``/``window``/``fills`` exactly, found before any
+    work; empty when it can. (Gaps, unmodelled courses and liquidations are found on the way.)"""
+    config = sim_config(settings, window, fills)
+    if config.loop:
+        return "[sim] loop = true (the replay wraps around the data; the tape holds one pass)"
+    if config.fill_through_ticks < 0:
+        return f"--fill-through-ticks {config.fill_through_ticks} is below 0"
+    return ""
+
+
+def run_fast_backtest(settings: Settings, window: Window = Window(), fills: FillModel = FillModel(), *,
+                      journal_path: str | Path | None = None, progress: Progress | None = None,
+                      record: Recorder | None = None) -> Result:
+    """The faithful backtest's TAKEs, trades and equity for ``window`` (module doc); ``FastRefusal``
+    when it cannot give them exactly. ``record`` overrides ``RECORD`` (benches, tests)."""
+    problem = refusal(settings, window, fills)
+    if problem:
+        raise FastRefusal(problem)
+    path = None if journal_path is None else Path(journal_path)
+    if path is not None and path.exists():
+        raise FileExistsError(f"{path} exists: a backtest journal is written once, never appended to")
+    started = time.perf_counter()
+    tape = (record or RECORD)(settings, window, fills)
+    recorded = time.perf_counter()
+    gap = first_gap(tape)
+    if gap:
+        raise FastRefusal(gap)
+    if progress is not None:
+        progress(tape.minutes // 2, tape.minutes)  # the recording is about half of the work
+    try:
+        trial = run_trial(tape, settings)
+    except TrialCannotFollow as exc:
+        raise FastRefusal(f"a course the trial does not model ({exc})") from None
+    tried = time.perf_counter()
+    config = sim_config(settings, window, fills)
+    equity = equity_curve(tape, settings, trial.placed, config)
+    finished = time.perf_counter()
+    if progress is not None:
+        progress(tape.minutes, tape.minutes)
+    result = Result(
+        symbols=tape.symbols, start_ms=tape.start_ms, end_ms=tape.end_ms, initial_equity=tape.initial_equity,
+        decisions=trial.takes, trades=trial.trades, equity=equity, counts=fast_counts(tape, trial),
+        wall_s=finished - started, engine="fast",
+        timings={"record_s": round(recorded - started, 3), "trial_s": round(tried - recorded, 3),
+                 "equity_s": round(finished - tried, 3)},
+    )
+    if path is not None:
+        write_journal(path, result, config)
+    return result
+
+
+def fast_counts(tape: Tape, trial: TrialResult) -> dict[str, int]:
+    """What the fast engine counted; the faithful engine's counts (messages handled, grace ticks)
+    have no equivalent here and are absent rather than invented."""
+    return {"states": tape.states_seen, "states_recorded": len(tape.rows), "states_decided": trial.decided,
+            "takes": len(trial.takes), "takes_refused_by_router": trial.refused}
+
+
+def first_gap(tape: Tape) -> str:
+    """The first minute inside the window a symbol has no 1m bar (the faithful engine backfills
+    it and ticks after the grace time; the trial does not model that), or empty."""
+    for symbol, bars in tape.bars.items():
+        for i, present in enumerate(bars.present):
+            if not present:
+                return (f"{symbol} has no 1m bar at {bars.first_ms + i * MINUTE_MS} ms inside the window "
+                        f"(a data gap; or choose a gap-free window)")
+    return ""
+
+
+def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: SimConfig) -> list[tuple[int, Decimal, int]]:
+    """(boundary, equity, open positions) after every minute's cycle, as ``Pipeline.equity`` holds
+    them: the trial's account view (``_Book.view``) of every cycle, on fresh copies of the placed
+    trades. Refuses when the account would have been liquidated (the trial does not model it):
+    equity at or below the maintenance margin of the open positions at a minute's close."""
+    book = _Book(tape, settings)
+    book.trades = [dataclasses.replace(t, booked=False) for t in placed]
+    book.live = list(book.trades)
+    rate = Decimal(str(config.maintenance_margin_rate))
+    out: list[tuple[int, Decimal, int]] = []
+    for c in range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS):
+        view = book.view(c)
+        if view.open_symbols:
+            margin = Decimal(0)
+            for trade in book.live:
+                size = trade.size_at(c)
+                if size and trade.fill_ms is not None and trade.fill_ms <= c and (trade.exit_ms is None or c < trade.exit_ms):
+                    bars = tape.bars[trade.symbol]
+                    margin += size * bars.price(bars.close[bars.index(c - MINUTE_MS)]) * rate
+            if view.equity <= margin:
+                raise FastRefusal(f"the account's equity {view.equity} falls to its maintenance margin {margin} at "
+                                  f"{c} ms: the venue liquidates, which the trial does not model")
+        out.append((c, view.equity, len(view.open_symbols)))
+    return out
+
+
+def write_journal(path: Path, result: Result, config: SimConfig) -> None:
+    """What the fast engine knows, in the live schema, in time order: a "started" event naming the
+    engine and what is not journaled, the window's 1m bars (for the charts), the TAKE decisions
+    and the closed trades."""
+    store, _ = load_store(Path(config.data_dir), result.symbols)
+    rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
+    for symbol in result.symbols:
+        for t in range(result.start_ms, result.end_ms, MINUTE_MS):
+            bar = store.bar_at(symbol, t)
+            if bar is not None:
+                rows.append((t + MINUTE_MS, 0, Kline(
+                    symbol=symbol, interval=1, start_ms=t, open=float(bar.open), high=float(bar.high), low=float(bar.low),
+                    close=float(bar.close), volume=float(bar.volume),
+                    turnover=None if bar.turnover is None else float(bar.turnover), confirmed=True)))
+    decision: Decision
+    for decision in result.decisions:
+        rows.append((decision.tick_ms, 1, decision))
+    trade: TradeClosed
+    for trade in result.trades:
+        rows.append((trade.exit_ms, 2, trade))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    writer = backtest_journal(path)
+    try:
+        writer.append_now([JournalEvent(
+            ts_ms=result.start_ms, kind="started", source="backtest",
+            message=f"engine=fast venue=sim-inprocess symbols={len(result.symbols)}",
+            data=(("engine", "fast"), ("not_journaled", NOT_JOURNALED)))])
+        writer.append(message for _, _, message in rows)
+        writer.commit()
+    finally:
+        writer.close()
