@@ -36,6 +36,7 @@ from pathlib import Path
 from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
 from backtest.tape import Tape, record_tape
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
+from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
 from exchange.sim.market import MINUTE_MS, load_store
 from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
@@ -50,7 +51,7 @@ RECORD: Recorder = record_tape
 #: What the fast engine's journal lacks, in the run's "started" event (the dashboard shows it).
 NOT_JOURNALED = ("NO_SETUP and REJECT decisions (never decided: only states on which a path fires are), "
                  "orders, executions and position snapshots (followed inside the trial, not kept), "
-                 "bars of timeframes above 1m; run with --faithful for them")
+                 "the bootstrap's candles before the window; run with --faithful for them")
 
 
 class FastRefusal(ValueError):
@@ -64,8 +65,6 @@ def refusal(settings: Settings, window: Window, fills: FillModel) -> str:
     """Why the fast engine cannot run ``settings``/``window``/``fills`` exactly, found before any
     work; empty when it can. (Gaps, unmodelled courses and liquidations are found on the way.)"""
     config = sim_config(settings, window, fills)
-    if config.loop:
-        return "[sim] loop = true (the replay wraps around the data; the tape holds one pass)"
     if config.fill_through_ticks < 0:
         return f"--fill-through-ticks {config.fill_through_ticks} is below 0"
     return ""
@@ -108,7 +107,7 @@ def run_fast_backtest(settings: Settings, window: Window = Window(), fills: Fill
                  "equity_s": round(finished - tried, 3)},
     )
     if path is not None:
-        write_journal(path, result, config)
+        write_journal(path, result, config, tuple(settings.bot.timeframes))
     return result
 
 
@@ -136,11 +135,15 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
     trades. Refuses when the account would have been liquidated (the trial does not model it):
     equity at or below the maintenance margin of the open positions at a minute's close."""
     book = _Book(tape, settings)
+    # As the trial does: a trade joins the book at the cycle it was placed in (``placed`` is in
+    # placing order), so each view walks only the trades not yet over.
     book.trades = [dataclasses.replace(t, booked=False) for t in placed]
-    book.live = list(book.trades)
+    waiting = book.trades[::-1]
     rate = Decimal(str(config.maintenance_margin_rate))
     out: list[tuple[int, Decimal, int]] = []
     for c in range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS):
+        while waiting and waiting[-1].placed_ms <= c:
+            book.live.append(waiting.pop())
         view = book.view(c)
         if view.open_symbols:
             margin = Decimal(0)
@@ -156,20 +159,25 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
     return out
 
 
-def write_journal(path: Path, result: Result, config: SimConfig) -> None:
+def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tuple[int, ...] = (1,)) -> None:
     """What the fast engine knows, in the live schema, in time order: a "started" event naming the
-    engine and what is not journaled, the window's 1m bars (for the charts), the TAKE decisions
-    and the closed trades."""
+    engine and what is not journaled, the candles of ``timeframes`` closed inside the window (for
+    the charts), the TAKE decisions and the closed trades."""
     store, _ = load_store(Path(config.data_dir), result.symbols)
     rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
+    longest = max(timeframes) * MINUTE_MS
+    first = result.start_ms - result.start_ms % longest  # whole groups for the first closes inside the window
     for symbol in result.symbols:
-        for t in range(result.start_ms, result.end_ms, MINUTE_MS):
-            bar = store.bar_at(symbol, t)
-            if bar is not None:
-                rows.append((t + MINUTE_MS, 0, Kline(
-                    symbol=symbol, interval=1, start_ms=t, open=float(bar.open), high=float(bar.high), low=float(bar.low),
-                    close=float(bar.close), volume=float(bar.volume),
-                    turnover=None if bar.turnover is None else float(bar.turnover), confirmed=True)))
+        minutes = [bar for t in range(first, result.end_ms, MINUTE_MS) if (bar := store.bar_at(symbol, t)) is not None]
+        for interval in sorted(timeframes):
+            # The candles the venue closes inside the window, as it builds them (exchange.sim.aggregate).
+            for bar in aggregate(minutes, interval) if interval > 1 else minutes:
+                end = bar.start_ms + interval * MINUTE_MS
+                if result.start_ms < end <= result.end_ms:
+                    rows.append((end, 0, Kline(
+                        symbol=symbol, interval=interval, start_ms=bar.start_ms, open=float(bar.open),
+                        high=float(bar.high), low=float(bar.low), close=float(bar.close), volume=float(bar.volume),
+                        turnover=0.0 if bar.turnover is None else float(bar.turnover), confirmed=True)))  # "0" on the venue's push
     decision: Decision
     for decision in result.decisions:
         rows.append((decision.tick_ms, 1, decision))
