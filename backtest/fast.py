@@ -28,6 +28,7 @@ model, an account the venue would have liquidated.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -119,13 +120,17 @@ def fast_counts(tape: Tape, trial: TrialResult) -> dict[str, int]:
 
 
 def first_gap(tape: Tape) -> str:
-    """The first minute inside the window a symbol has no 1m bar (the faithful engine backfills
-    it and ticks after the grace time; the trial does not model that), or empty."""
+    """The first minute inside the window at which the venue has no 1m bar of a symbol (the
+    faithful engine backfills it and ticks after the grace time; the trial does not model that),
+    or empty. The simulator serves a file's rows one per minute from its first, so a file with a
+    gap shows it as missing minutes at its end, where it is reported."""
     for symbol, bars in tape.bars.items():
         for i, present in enumerate(bars.present):
             if not present:
-                return (f"{symbol} has no 1m bar at {bars.first_ms + i * MINUTE_MS} ms inside the window "
-                        f"(a data gap; or choose a gap-free window)")
+                ms = bars.first_ms + i * MINUTE_MS
+                when = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+                return (f"the simulator has no {symbol} 1m bar at {when} UTC ({ms} ms) inside the window "
+                        "(its file is shorter than the others' or has a gap)")
     return ""
 
 
