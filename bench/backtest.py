@@ -67,7 +67,7 @@ def engines_month() -> dict:
                  and fast.equity == faithful.equity)
     fast_s, faithful_s = t1 - t0, t2 - t1
     stages = dict(fast.timings)
-    stages["other_s"] = round(fast_s - sum(stages.values()), 3)  # data loading for the journal-less run, result
+    stages["other_s"] = round(fast_s - sum(stages.values()), 3)  # the refusal checks, the result
     return {"minutes": len(fast.equity), "symbols": len(ALL), "bars": bars, "trades": len(fast.trades),
             "identical": identical, "recorder": f"{RECORD.__module__}.{RECORD.__name__}",
             "fast_s": round(fast_s, 3), "faithful_s": round(faithful_s, 3),
@@ -91,7 +91,7 @@ def print_engines(e: dict) -> None:
     print(f"{'faithful engine (--faithful)':<{w}} {e['faithful_bars_per_s']:>12,.0f} {GOAL_BARS_S:>10,} "
           f"{e['faithful_bars_per_s'] / GOAL_BARS_S:>8.3f}")
     print(f"{'fast vs faithful':<{w}} {'':>12} {'':>10} {e['fast_bars_per_s'] / e['faithful_bars_per_s']:>7.1f}x")
-    print(f"{'anchor: Jesse (candles/s, multi-timeframe strategy, Raspberry Pi 5; not run here)':<{w}} "
+    print(f"{'anchor: Jesse, candles/s (Raspberry Pi 5, published; not run here)':<{w}} "
           f"{JESSE_CANDLES_S:>12,} {'':>10} {e['fast_bars_per_s'] / JESSE_CANDLES_S:>8.3f}")
     print(f"{'TAKEs, trades (' + str(e['trades']) + ') and per-minute equity identical':<{w}} {'yes' if e['identical'] else 'NO':>12}")
 
