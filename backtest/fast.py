@@ -167,7 +167,7 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
 def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tuple[int, ...] = (1,)) -> None:
     """What the fast engine knows, in the live schema, in time order: a "started" event naming the
     engine and what is not journaled, the candles of ``timeframes`` closed inside the window (for
-    the charts), the TAKE decisions and the closed trades."""
+    the charts), the TAKE decisions, the closed trades and the equity curve (as wallet events)."""
     store, _ = load_store(Path(config.data_dir), result.symbols)
     rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
     longest = max(timeframes) * MINUTE_MS
@@ -189,6 +189,14 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
     trade: TradeClosed
     for trade in result.trades:
         rows.append((trade.exit_ms, 2, trade))
+    # The equity curve as the dashboard reads a wallet report (``JournalReader.wallet_equity``):
+    # each minute's equity where it changed, marked at the close, from this engine (not the venue's push).
+    last = None
+    for ms, equity, _ in result.equity:
+        if equity != last:
+            rows.append((ms, 3, JournalEvent(ts_ms=ms, kind="wallet", source="backtest.fast", level="DEBUG",
+                                             data=(("total_equity", str(equity)),))))
+            last = equity
     rows.sort(key=lambda r: (r[0], r[1]))
     writer = backtest_journal(path)
     try:

@@ -17,6 +17,7 @@ import pytest
 from backtest.fast import run_fast_backtest
 from backtest.run import FillModel, Result, Window, run_backtest
 from exchange.sim.market import MINUTE_MS, load_store
+from journal.reader import JournalReader
 from strategy.orders import order_link_id
 from tests.backtest.synthetic import random_walk, write_symbol
 from vocabulary.settings import load_settings
@@ -134,6 +135,11 @@ def test_the_fast_journal_holds_the_faithful_takes_trades_and_candles_and_the_re
 
     report = json.loads((tmp_path / "fast" / "report.json").read_text())
     assert report["engine"] == "fast" and report["decisions"] is None and report["takes"] > 0
+    reader = JournalReader(a)  # the dashboard's equity curve: the engine's per-minute equity, as wallet reports
+    try:
+        assert float(reader.wallet_equity()[-1][1]) == report["metrics"]["final_equity"] != float(report["initial_equity"])
+    finally:
+        reader.close()
     assert json.loads((tmp_path / "faithful" / "report.json").read_text())["engine"] == "faithful"
     assert "Engine: fast" in (tmp_path / "fast" / "report.md").read_text()
     assert "Engine: faithful" in (tmp_path / "faithful" / "report.md").read_text()
