@@ -39,6 +39,8 @@ from backtest.tape import Tape, record_tape
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
 from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
+from exchange.sim.costs import is_funding_time
+from exchange.sim.engine import money
 from exchange.sim.market import MINUTE_MS, load_store
 from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
 from vocabulary.settings import Settings
@@ -137,8 +139,8 @@ def first_gap(tape: Tape) -> str:
 def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: SimConfig) -> list[tuple[int, Decimal, int]]:
     """(boundary, equity, open positions) after every minute's cycle, as ``Pipeline.equity`` holds
     them: the trial's account view (``_Book.view``) of every cycle, on fresh copies of the placed
-    trades. Refuses when the account would have been liquidated (the trial does not model it):
-    equity at or below the maintenance margin of the open positions at a minute's close."""
+    trades. Refuses (``FastRefusal``) where the venue liquidated the account, which the trial
+    does not model (``_liquidation``)."""
     book = _Book(tape, settings)
     # As the trial does: a trade joins the book at the cycle it was placed in (``placed`` is in
     # placing order), so each view walks only the trades not yet over.
@@ -146,22 +148,58 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
     waiting = book.trades[::-1]
     rate = Decimal(str(config.maintenance_margin_rate))
     out: list[tuple[int, Decimal, int]] = []
+    before = tape.initial_equity
     for c in range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS):
         while waiting and waiting[-1].placed_ms <= c:
             book.live.append(waiting.pop())
         view = book.view(c)
-        if view.open_symbols:
-            margin = Decimal(0)
-            for trade in book.live:
-                size = trade.size_at(c)
-                if size and trade.fill_ms is not None and trade.fill_ms <= c and (trade.exit_ms is None or c < trade.exit_ms):
-                    bars = tape.bars[trade.symbol]
-                    margin += size * bars.price(bars.close[bars.index(c - MINUTE_MS)]) * rate
-            if view.equity <= margin:
-                raise FastRefusal(f"the account's equity {view.equity} falls to its maintenance margin {margin} at "
-                                  f"{c} ms: the venue liquidates, which the trial does not model")
+        if view.open_symbols or any(n for _, _, n in out[-1:]):
+            problem = _liquidation(tape, book.live, c, before, rate)
+            if problem:
+                raise FastRefusal(problem)
         out.append((c, view.equity, len(view.open_symbols)))
+        before = view.equity
     return out
+
+
+def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: Decimal) -> str:
+    """Whether the venue liquidated in the minute ending at ``c``. It matches the symbols' bars one
+    after the other, in its store's order (``exchange.sim.market.load_store``: by file name), and
+    checks after each (``Engine._check_liquidation``): wallet plus unrealised PnL at each symbol's
+    last price below the positions' maintenance margin (size x entry x rate), funding being paid
+    after the last bar. After the k-th bar, the first k symbols are in their end-of-minute state
+    less the minute's funding, the others in the minute before's: each check is recomputed here."""
+    change: dict[str, Decimal] = {}
+    margin: dict[str, tuple[Decimal, Decimal]] = {}
+    funding = tape.costs.funding and is_funding_time(c)
+    for trade in live:
+        if trade.fill_ms is None or trade.fill_ms > c:
+            continue
+        bars = tape.bars[trade.symbol]
+        states = []
+        for t in (c - MINUTE_MS, c):
+            size = trade.size_at(t) if trade.exit_ms is None or t < trade.exit_ms else Decimal(0)
+            i = bars.index(t - MINUTE_MS)
+            mark = trade.direction * (bars.close[i] if i >= 0 else bars.last_before)
+            states.append((trade.wallet_at(t) + (trade.upl_at(t, mark) if size else Decimal(0)), trade.entry * size * rate))
+        (value_before, mm_before), (value_now, mm_now) = states
+        if funding and mm_now:
+            # ``_Course.fund``: booked at ``c`` with the bars, paid by the venue after them.
+            close = bars.price(bars.close[bars.index(c - MINUTE_MS)])
+            value_now += money(trade.size_at(c) * close * tape.funding.rate(trade.symbol, c)) * trade.direction
+        change[trade.symbol] = change.get(trade.symbol, Decimal(0)) + value_now - value_before
+        a, b = margin.get(trade.symbol, (Decimal(0), Decimal(0)))
+        margin[trade.symbol] = (a + mm_before, b + mm_now)
+    equity = before
+    mm = {symbol: a for symbol, (a, _) in margin.items()}
+    for symbol in sorted(margin, key=lambda s: f"{s}-1m.csv.gz"):
+        equity += change[symbol]
+        mm[symbol] = margin[symbol][1]
+        total = sum(mm.values(), Decimal(0))
+        if total and equity < total:
+            return (f"the account's equity {equity:.2f} USDT falls under its maintenance margin {total:.2f} after "
+                    f"{symbol}'s bar in the minute before {c} ms: the venue liquidates, which the trial does not model")
+    return ""
 
 
 def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tuple[int, ...] = (1,)) -> None:

@@ -192,14 +192,20 @@ def test_a_course_the_trial_does_not_model_is_refused(tmp_path):
     assert_refused(done, tmp_path, "the rest of a partly filled entry fills after its position closed")
 
 
-def test_an_account_the_venue_liquidates_is_refused(tmp_path):
-    """80 % of equity at risk per trade at 100x: the faithful engine's venue liquidates ETHUSDT at
-    2025-06-18 20:42 (checked by hand with --faithful: exit_reason "liquidation" at that minute)."""
-    done = cli("--from", "2025-06-18", "--to", "2025-06-19", "--set", 'risk.risk_mode="pct"', "--set", "risk.risk_per_trade=80",
-               "--set", "risk.leverage=100", "--set", "risk.max_positions=7", "--set", "risk.daily_loss_limit=1000000",
-               "--set", "risk.cooldown_bars=0", "--out", str(tmp_path))
-    assert_refused(done, tmp_path, "falls to its maintenance margin")
-    assert "at 1750279320000 ms" in done.stderr
+def test_an_account_the_venue_liquidates_is_refused_at_the_minute_it_does(tmp_path):
+    """80 % of equity at risk per trade at 100x: the faithful engine's venue liquidates ETHUSDT
+    in the minute before 2025-06-18 20:42."""
+    run = ("--from", "2025-06-18", "--to", "2025-06-19", "--set", 'risk.risk_mode="pct"', "--set", "risk.risk_per_trade=80",
+           "--set", "risk.leverage=100", "--set", "risk.max_positions=7", "--set", "risk.daily_loss_limit=1000000",
+           "--set", "risk.cooldown_bars=0")
+    done = cli(*run, "--out", str(tmp_path / "fast"))
+    assert_refused(done, tmp_path / "fast", "falls under its maintenance margin 565.51 after ETHUSDT's bar")
+    assert "in the minute before 1750279320000 ms" in done.stderr
+
+    faithful = cli("--faithful", *run, "--out", str(tmp_path / "faithful"))
+    assert faithful.returncode == 0, faithful.stderr
+    liquidated = rows(tmp_path / "faithful" / "journal.sqlite", "SELECT symbol, exit_ms FROM trades WHERE exit_reason = 'liquidation'")
+    assert liquidated == [("ETHUSDT", 1750279320000)]
 
 
 def test_a_data_gap_inside_the_window_is_refused(tmp_path):
