@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vocabulary.settings import Credentials, Settings, SettingsError, load_settings
 from backtest import metrics, report
-from backtest.fast import FastRefusal, run_fast_backtest
+from backtest.fast import run_fast_backtest
 from backtest.progress import ProgressLine
 from backtest.run import FillModel, Window, run_backtest, sim_config
 from journal.lock import JournalBusy, JournalLock
@@ -163,10 +163,7 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     engine = run_backtest if args.faithful else run_fast_backtest
     try:
         result = engine(settings, window_of(args), fills, journal_path=journal, progress=update)
-    except FastRefusal as exc:
-        print(f"run.py backtest: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, FileExistsError) as exc:
+    except (ValueError, FileExistsError) as exc:  # FastRefusal included: its line names --faithful
         print(f"run.py backtest: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

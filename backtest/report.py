@@ -130,8 +130,8 @@ def engine_line(result: Result) -> str:
         c = result.counts
         line += (f" It decided {c.get('states_decided', 0):,} of {c.get('states', 0):,} states (the rest cannot fire "
                  "and are NO_SETUP whatever the account holds), so NO_SETUP/REJECT counts, orders and fills are not "
-                 "in this run: `run.py backtest --faithful` has them. Trades and equity are the faithful engine's "
-                 "(tests/backtest/test_fast.py).")
+                 "in this run: `run.py backtest --faithful` has them. Its TAKEs, trades and equity are held equal to the "
+                 "faithful engine's by tests/backtest/test_fast.py.")
     return line
 
 
