@@ -1,4 +1,11 @@
-"""``run.py backtest``: replay historical 1m klines through the bot's cores and write a report."""
+"""``run.py backtest``: historical 1m klines through the bot's cores, and a report.
+
+Two engines give the same TAKE decisions, trades and equity (``tests/backtest/test_fast.py``):
+the fast one by default (``backtest.fast``: the window recorded once, only the states on which a
+path fires decided, each trade followed on the 1m bars), and ``--faithful``, today's full replay
+through the cores, the router and the simulator minute by minute, which also records every
+NO_SETUP/REJECT decision, order and fill. What the fast engine cannot honour it refuses (exit 2,
+one line naming ``--faithful``)."""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from pathlib import Path
 
 from vocabulary.settings import Credentials, Settings, SettingsError, load_settings
 from backtest import metrics, report
+from backtest.fast import run_fast_backtest
 from backtest.progress import ProgressLine
 from backtest.run import FillModel, Window, run_backtest, sim_config
 from journal.lock import JournalBusy, JournalLock
@@ -57,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a resting limit fills once the path trades this many ticks beyond it (0 = a touch fills)")
     parser.add_argument("--tp-first", action="store_true", help="when stop and target share a bar, the target fills (default: the stop)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--faithful", action="store_true",
+                        help="replay every minute through the cores, the router and the simulator (slower; journals every "
+                             "decision, order and fill). Default: the fast engine, same TAKEs, trades and equity")
 
 
 def override_env(args: argparse.Namespace) -> dict[str, str]:
@@ -149,9 +160,10 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     fills = FillModel(maker_fee=args.maker_fee, taker_fee=args.taker_fee, intrabar_path=args.intrabar_path,
                       fill_through_ticks=args.fill_through_ticks, sl_before_tp=not args.tp_first, initial_equity=args.equity)
     update, finish = progress_printer(not args.no_progress)
+    engine = run_backtest if args.faithful else run_fast_backtest
     try:
-        result = run_backtest(settings, window_of(args), fills, journal_path=journal, progress=update)
-    except (ValueError, FileExistsError) as exc:
+        result = engine(settings, window_of(args), fills, journal_path=journal, progress=update)
+    except (ValueError, FileExistsError) as exc:  # FastRefusal included: its line names --faithful
         print(f"run.py backtest: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -116,11 +116,37 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
 
 
+ENGINES = {
+    "faithful": "faithful (every minute through the bot's cores, router and the simulator)",
+    "fast": "fast (the window recorded once through the bot's symbol cores; only the states on which an entry path "
+            "fires decided; each trade followed on the 1m bars by the router's and the venue's rules)",
+}
+
+
+def engine_line(result: Result) -> str:
+    """Which engine produced the run, and for the fast one what it does not know."""
+    line = f"Engine: {ENGINES.get(result.engine, result.engine)}."
+    if result.engine == "fast":
+        c = result.counts
+        line += (f" It decided {c.get('states_decided', 0):,} of {c.get('states', 0):,} states (the rest cannot fire "
+                 "and are NO_SETUP whatever the account holds), so NO_SETUP/REJECT counts, orders and fills are not "
+                 "in this run: `run.py backtest --faithful` has them. Its TAKEs, trades and equity are held equal to the "
+                 "faithful engine's by tests/backtest/test_fast.py.")
+    return line
+
+
+def _decided(result: Result) -> str:
+    if result.engine == "fast":
+        return f"{len(result.decisions)} TAKE decisions"
+    return f"{len(result.decisions)} decisions"
+
+
 def markdown(result: Result, m: Metrics) -> str:
     lines = [
         "# Backtest report", "",
         f"{', '.join(result.symbols)} from {_when(result.start_ms)} to {_when(result.end_ms)} UTC "
-        f"({result.ticks} ticks, {len(result.decisions)} decisions, starting equity {result.initial_equity} USDT).", "",
+        f"({result.ticks} ticks, {_decided(result)}, starting equity {result.initial_equity} USDT).", "",
+        engine_line(result), "",
         *_table(("metric", "value"), summary_rows(m)), "",
         "*Equity change not in trades*: positions still open at the end, and round trips that opened and "
         "closed inside one minute, between two of the router's reconciliations, so no trade was recorded.", "",
@@ -143,7 +169,8 @@ def terminal(result: Result, m: Metrics) -> str:
     if m.stops is not None and m.stops.trades:
         rows.append(("stops under 2x / 3x round trip", f"{_pct(m.stops.under_2x)} / {_pct(m.stops.under_3x)}"))
     width = max(len(k) for k, _ in rows)
-    head = f"backtest {', '.join(result.symbols)}  {_when(result.start_ms)} → {_when(result.end_ms)} UTC  ({result.wall_s:.1f} s)"
+    head = (f"backtest {', '.join(result.symbols)}  {_when(result.start_ms)} → {_when(result.end_ms)} UTC  "
+            f"({result.engine} engine, {result.wall_s:.1f} s)")
     return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
 
 
@@ -152,8 +179,12 @@ def write(result: Result, m: Metrics, out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     payload = {
         "symbols": list(result.symbols), "start_ms": result.start_ms, "end_ms": result.end_ms,
-        "ticks": result.ticks, "decisions": len(result.decisions), "initial_equity": str(result.initial_equity),
+        "engine": result.engine, "ticks": result.ticks,
+        # The fast engine decides only where a path fires: it knows its TAKEs, not every decision.
+        "decisions": len(result.decisions) if result.engine != "fast" else None,
+        "takes": sum(1 for d in result.decisions if d.kind == "TAKE"), "initial_equity": str(result.initial_equity),
         "metrics": msgspec.to_builtins(m), "trades": msgspec.to_builtins(result.trades), "counts": result.counts,
+        "timings": result.timings,
     }
     (out / "report.json").write_bytes(msgspec.json.format(msgspec.json.encode(payload), indent=2) + b"\n")
     (out / "report.md").write_text(markdown(result, m) + "\n")

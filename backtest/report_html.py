@@ -136,7 +136,7 @@ def render(payload: Mapping[str, Any], summary: Sequence[tuple[str, str]], equit
 </head><body>
 <header><h1>Backtest report</h1>
 <p>{when} · <span data-ms="{payload["start_ms"]}"></span> → <span data-ms="{payload["end_ms"]}"></span> ·
-{_e(payload["ticks"])} minutes · starting equity {_e(payload["initial_equity"])} USDT.
+{_e(payload["ticks"])} minutes · starting equity {_e(payload["initial_equity"])} USDT · {_e(payload.get("engine", "faithful"))} engine.
 Every money figure is net of fees (and of the simulator's fills).</p>
 <dl id="summary">
 <div><dt>Net PnL</dt><dd data-field="net_pnl_usdt" data-value="{_e(m["net_pnl_usdt"])}" data-fmt="money-signed"></dd></div>

@@ -42,6 +42,10 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Result(msgspec.Struct, kw_only=True):
+    """One run, from either engine. The faithful engine (``run_backtest``) holds every decision
+    and its pipeline's counts; the fast one (``backtest.fast``) only its TAKE decisions and its own
+    counts, and the time its stages took (``timings``)."""
+
     symbols: tuple[str, ...]
     start_ms: int
     end_ms: int
@@ -51,6 +55,8 @@ class Result(msgspec.Struct, kw_only=True):
     equity: list[tuple[int, Decimal, int]]
     counts: dict[str, int]
     wall_s: float
+    engine: str = "faithful"  # or "fast"
+    timings: dict[str, float] = {}
 
     @property
     def ticks(self) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -64,6 +65,7 @@ class TrialResult(msgspec.Struct, kw_only=True):
     refused: int  # TAKEs the router refused (a full book, a plan already open)
     bars: int  # 1m bars the window holds (minutes x symbols)
     wall_s: float
+    placed: list[Any] = msgspec.field(default_factory=list)  # every placed entry's course (_Trade): the fast backtest's equity
 
 
 @dataclass
@@ -162,7 +164,7 @@ class _Book:
                 equity += trade.upl_at(c, mark) + trade.wallet_at(c)
                 stop = trade.lock_stop if trade.lock_ms is not None and trade.lock_ms < c else trade.stop
                 costs = costs_for(trade.symbol, self.fee_rates, self.risk)
-                open_risk += worst_case_loss(trade.entry, stop, trade.direction, trade.qty, costs)
+                open_risk += worst_case_loss(trade.entry, stop, trade.direction, trade.size_at(c), costs)
             over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
             if not over:
                 keep.append(trade)
@@ -263,7 +265,7 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
             book.live.append(trade)
     trades = sorted((t.closed for t in book.trades if t.closed is not None), key=lambda t: (t.exit_ms, t.symbol))
     return TrialResult(takes=takes, trades=trades, decided=decided, refused=refused, bars=tape.bars_replayed,
-                       wall_s=time.perf_counter() - started)
+                       wall_s=time.perf_counter() - started, placed=book.trades)
 
 
 def _trimmed(state: MarketState, hist: int) -> MarketState:

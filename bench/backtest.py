@@ -1,4 +1,10 @@
-"""Backtest throughput: ticks/s and 1m bars/s through the whole one-thread pipeline (venue
+"""Backtest throughput. First the two engines of ``run.py backtest`` side by side on the shipped
+month, 7 symbols, journal off, end to end (data loading included): the fast engine (the default,
+``backtest.fast``) with its split (recording the tape through the symbol cores, the trial, the
+equity curve) and the faithful one (``--faithful``), with a check that their trades and equity
+are identical, beside the issue's anchor (Jesse, ~115k candles/s) and goal (150k 1m-bars/s).
+
+Then the faithful pipeline's own figures: ticks/s and 1m bars/s through the whole one-thread pipeline (venue
 matching, V5 requests in-process, kline decoding, indicators on every timeframe, the cascade,
 the router's per-minute reconciliation), for 1, 7 and 25 symbols, with and without the journal;
 the 1- and 7-symbol runs with the router's account reads reused while the account stands still
@@ -9,7 +15,8 @@ The 25-symbol case is 7 real series reused under other names: the shipped data h
 a temporary data directory links each file again as e.g. BTC2USDT (with the same instrument
 rules). It measures throughput only; its decisions mean nothing.
 
-Run: ``python bench/backtest.py [minutes]``. Prints a table; the LAST line is a JSON object.
+Run: ``python bench/backtest.py [minutes] [--engines]`` (``--engines``: the month comparison
+only). Prints a table; the LAST line is a JSON object.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vocabulary.settings import Credentials, Secret, load_settings  # noqa: E402
+from backtest.fast import RECORD, run_fast_backtest  # noqa: E402
 from backtest.pipeline import Pipeline  # noqa: E402
-from backtest.run import FillModel, Window, backtest_journal, sim_config  # noqa: E402
+from backtest.run import FillModel, Window, backtest_journal, run_backtest, sim_config  # noqa: E402
 from backtest.venue import InProcessVenue, _no_wait  # noqa: E402
 from exchange.bybit.rest import BybitRest  # noqa: E402
 from exchange.sim.config import SimConfig  # noqa: E402
@@ -38,6 +46,54 @@ ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUS
 DATA = Path("data/klines")
 RULES = "instruments-bybit-linear.csv"
 TARGET_BARS_S = 100_000  # issue #9: full pipeline, per core
+JESSE_CANDLES_S = 115_000  # issue #19's anchor: Jesse, a real multi-timeframe strategy, on a Raspberry Pi 5
+GOAL_BARS_S = 150_000  # issue #19's goal for the default engine, 7 symbols, the month, trades identical
+
+
+def engines_month() -> dict:
+    """Both engines on the shipped month (the simulator's default window), 7 symbols, journal off,
+    timed end to end; the fast engine's stages from its own timings."""
+    settings = load_settings(Path("settings.toml").read_text(), {})
+    window = Window(symbols=ALL)
+    t0 = time.perf_counter()
+    fast = run_fast_backtest(settings, window)
+    t1 = time.perf_counter()
+    faithful = run_backtest(settings, window)
+    t2 = time.perf_counter()
+    bars = len(fast.equity) * len(ALL)
+    takes = sorted((d for d in faithful.decisions if d.kind == "TAKE"), key=lambda d: (d.tick_ms, d.symbol))
+    key = lambda t: (t.entry_ms, t.symbol)  # noqa: E731
+    identical = (fast.decisions == takes and sorted(fast.trades, key=key) == sorted(faithful.trades, key=key)
+                 and fast.equity == faithful.equity)
+    fast_s, faithful_s = t1 - t0, t2 - t1
+    stages = dict(fast.timings)
+    stages["other_s"] = round(fast_s - sum(stages.values()), 3)  # the refusal checks, the result
+    return {"minutes": len(fast.equity), "symbols": len(ALL), "bars": bars, "trades": len(fast.trades),
+            "identical": identical, "recorder": f"{RECORD.__module__}.{RECORD.__name__}",
+            "fast_s": round(fast_s, 3), "faithful_s": round(faithful_s, 3),
+            "fast_bars_per_s": round(bars / fast_s, 1), "faithful_bars_per_s": round(bars / faithful_s, 1),
+            "fast_stages_s": stages,
+            "trial_bars_per_s": round(bars / (stages["trial_s"] + stages["equity_s"]), 1),
+            "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+
+
+def print_engines(e: dict) -> None:
+    w = 72
+    print(f"the month: {e['minutes']:,} minutes x {e['symbols']} symbols = {e['bars']:,} 1m bars, journal off, "
+          f"load {' '.join(e['loadavg'])}")
+    print(f"{'measured (1m bars/s, end to end)':<{w}} {'figure':>12} {'goal':>10} {'ratio':>8}")
+    print(f"{'fast engine (default), recorder ' + e['recorder'].rsplit('.', 1)[1]:<{w}} {e['fast_bars_per_s']:>12,.0f} "
+          f"{GOAL_BARS_S:>10,} {e['fast_bars_per_s'] / GOAL_BARS_S:>8.3f}")
+    for stage, seconds in e["fast_stages_s"].items():
+        print(f"{'  ' + stage.removesuffix('_s') + ' (s)':<{w}} {seconds:>12.3f} {'':>10} {seconds / e['fast_s']:>7.0%} ")
+    print(f"{'  trial + equity alone (bars/s): what a free recording would leave':<{w}} {e['trial_bars_per_s']:>12,.0f} "
+          f"{GOAL_BARS_S:>10,} {e['trial_bars_per_s'] / GOAL_BARS_S:>8.3f}")
+    print(f"{'faithful engine (--faithful)':<{w}} {e['faithful_bars_per_s']:>12,.0f} {GOAL_BARS_S:>10,} "
+          f"{e['faithful_bars_per_s'] / GOAL_BARS_S:>8.3f}")
+    print(f"{'fast vs faithful':<{w}} {'':>12} {'':>10} {e['fast_bars_per_s'] / e['faithful_bars_per_s']:>7.1f}x")
+    print(f"{'anchor: Jesse, candles/s (Raspberry Pi 5, published; not run here)':<{w}} "
+          f"{JESSE_CANDLES_S:>12,} {'':>10} {e['fast_bars_per_s'] / JESSE_CANDLES_S:>8.3f}")
+    print(f"{'TAKEs, trades (' + str(e['trades']) + ') and per-minute equity identical':<{w}} {'yes' if e['identical'] else 'NO':>12}")
 
 
 def reused_names(count: int) -> dict[str, str]:
@@ -126,7 +182,15 @@ def label(case: dict) -> str:
 
 
 def main() -> None:
-    minutes = int(sys.argv[1]) if len(sys.argv) > 1 else 600
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    minutes = int(args[0]) if args else 600
+    engines = engines_month()
+    print_engines(engines)
+    if "--engines" in sys.argv:
+        print(json.dumps({"bench": "backtest", "engines": engines, "goal_bars_per_s": GOAL_BARS_S,
+                          "anchor_jesse_candles_per_s": JESSE_CANDLES_S}))
+        return
+    print()
     names = reused_names(25)
     with tempfile.TemporaryDirectory() as tmp:
         reused_data_dir(Path(tmp), names)
@@ -151,7 +215,8 @@ def main() -> None:
     print(f"{'positions() read in-process (us)':<{w}} {reads['inprocess_us']:>12.1f} {'':>10} {'':>8}")
     print(f"{'positions() read over loopback HTTP (us)':<{w}} {reads['loopback_us']:>12.1f} {'':>10} {ratio:>7.1f}x")
     print("25 symbols = the 7 real series reused under made-up names (BTC2USDT, ...): throughput only.")
-    print(json.dumps({"bench": "backtest", "minutes": minutes, "cases": cases, "reads": reads,
+    print(json.dumps({"bench": "backtest", "engines": engines, "goal_bars_per_s": GOAL_BARS_S,
+                      "anchor_jesse_candles_per_s": JESSE_CANDLES_S, "minutes": minutes, "cases": cases, "reads": reads,
                       "reuse_reads_ratio": reuse_ratio,
                       "reused_series": {name: real for name, real in names.items() if name != real},
                       "target_bars_per_s": TARGET_BARS_S}))

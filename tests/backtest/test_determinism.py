@@ -43,7 +43,7 @@ def test_two_runs_write_the_same_journal_bytes_and_the_cli_writes_the_report(tmp
     out = tmp_path / "cli"
     to = dt.datetime.fromtimestamp(end / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")
     env = {**os.environ, "PYTHONHASHSEED": "4242"}
-    done = subprocess.run([sys.executable, "run.py", "backtest", "--symbols", ",".join(SYMBOLS), "--to", to,
+    done = subprocess.run([sys.executable, "run.py", "backtest", "--faithful", "--symbols", ",".join(SYMBOLS), "--to", to,
                            "--out", str(out), "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert digest(out / "journal.sqlite") == digest(tmp_path / "a.sqlite")

@@ -1,0 +1,248 @@
+"""The fast backtest: the faithful backtest's TAKE decisions and closed trades, without stepping the
+venue, the router and the journal through every minute.
+
+``run_backtest`` (``backtest.run``) replays a window through the bot's cores and the simulator,
+minute by minute. Almost all of that work decides nothing: a state on which no entry path fires
+is a NO_SETUP whatever the account holds. So the fast engine
+
+1. records the window once (``RECORD``: ``backtest.tape.record_tape``, the bot's own symbol cores
+   fed by the simulator's replay), keeping only the states on which a path can fire, with their
+   same-tick BTC/ETH bias states;
+2. runs the trial on it (``backtest.trial.run_trial``): the cascade on those states with the
+   account view of the cycle before, each TAKE followed on the 1m bars in integer ticks by the
+   router's and the venue's rules (fees, stop slippage, spread, funding, partial fills);
+3. derives the per-minute equity from the followed trades exactly as the trial's account view
+   computes it (the wallet from every fill, fee and funding payment at its cycle, open positions
+   marked at the minute's close): the figure the router holds after each cycle's snapshot.
+
+``tests/backtest/test_fast.py`` holds it to the faithful engine on the shipped month: the same
+TAKE decisions, the same ``TradeClosed`` rows field for field, the same equity every minute.
+
+What it does not know, and says so: the NO_SETUP and REJECT decisions (never decided), the orders,
+fills and position snapshots (followed inside the trial, not kept), the messages the cores
+handled. What it cannot honour, it refuses (``FastRefusal``, one line naming the condition and
+``--faithful``) rather than diverge: a data gap inside the window, a course the trial does not
+model, an account the venue would have liquidated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
+from backtest.tape import Tape, record_tape
+from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
+from exchange.sim.aggregate import aggregate
+from exchange.sim.config import SimConfig
+from exchange.sim.costs import is_funding_time
+from exchange.sim.engine import money
+from exchange.sim.market import MINUTE_MS, load_store
+from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
+from vocabulary.settings import Settings
+
+Recorder = Callable[[Settings, Window, FillModel], Tape]
+
+#: The one name the fast engine records through: ``backtest.batch_tape.record_tape_batch`` is a
+#: drop-in with the same signature and an identical Tape.
+RECORD: Recorder = record_tape
+
+#: What the fast engine's journal lacks, in the run's "started" event (the dashboard shows it).
+NOT_JOURNALED = ("NO_SETUP and REJECT decisions (never decided: only states on which a path fires are), "
+                 "orders, executions and position snapshots (followed inside the trial, not kept), "
+                 "the bootstrap's candles before the window; run with --faithful for them")
+
+
+class FastRefusal(ValueError):
+    """Something the fast engine cannot honour exactly: the faithful engine can (one line)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the fast engine cannot honour this run: {what}; run it with --faithful")
+
+
+def refusal(settings: Settings, window: Window, fills: FillModel) -> str:
+    """Why the fast engine cannot run ``settings``/``window``/``fills`` exactly, found before any
+    work; empty when it can. (Gaps, unmodelled courses and liquidations are found on the way.)"""
+    config = sim_config(settings, window, fills)
+    if config.fill_through_ticks < 0:
+        return f"--fill-through-ticks {config.fill_through_ticks} is below 0"
+    return ""
+
+
+def run_fast_backtest(settings: Settings, window: Window = Window(), fills: FillModel = FillModel(), *,
+                      journal_path: str | Path | None = None, progress: Progress | None = None,
+                      record: Recorder | None = None) -> Result:
+    """The faithful backtest's TAKEs, trades and equity for ``window`` (module doc); ``FastRefusal``
+    when it cannot give them exactly. ``record`` overrides ``RECORD`` (benches, tests)."""
+    problem = refusal(settings, window, fills)
+    if problem:
+        raise FastRefusal(problem)
+    path = None if journal_path is None else Path(journal_path)
+    if path is not None and path.exists():
+        raise FileExistsError(f"{path} exists: a backtest journal is written once, never appended to")
+    started = time.perf_counter()
+    tape = (record or RECORD)(settings, window, fills)
+    recorded = time.perf_counter()
+    gap = first_gap(tape)
+    if gap:
+        raise FastRefusal(gap)
+    if progress is not None:
+        # Every minute is replayed once the tape is recorded (~95 % of the time); the recorder
+        # reports nothing while it runs, so this is the one update.
+        progress(tape.minutes, tape.minutes)
+    try:
+        trial = run_trial(tape, settings)
+    except TrialCannotFollow as exc:
+        raise FastRefusal(f"a course the trial does not model ({exc})") from None
+    tried = time.perf_counter()
+    config = sim_config(settings, window, fills)
+    equity = equity_curve(tape, settings, trial.placed, config)
+    finished = time.perf_counter()
+    result = Result(
+        symbols=tape.symbols, start_ms=tape.start_ms, end_ms=tape.end_ms, initial_equity=tape.initial_equity,
+        decisions=trial.takes, trades=trial.trades, equity=equity, counts=fast_counts(tape, trial),
+        wall_s=finished - started, engine="fast",
+        timings={"record_s": round(recorded - started, 3), "trial_s": round(tried - recorded, 3),
+                 "equity_s": round(finished - tried, 3)},
+    )
+    if path is not None:
+        write_journal(path, result, config, tuple(settings.bot.timeframes))
+    return result
+
+
+def fast_counts(tape: Tape, trial: TrialResult) -> dict[str, int]:
+    """What the fast engine counted; the faithful engine's counts (messages handled, grace ticks)
+    have no equivalent here and are absent rather than invented."""
+    return {"states": tape.states_seen, "states_recorded": len(tape.rows), "states_decided": trial.decided,
+            "takes": len(trial.takes), "takes_refused_by_router": trial.refused}
+
+
+def first_gap(tape: Tape) -> str:
+    """The first minute inside the window at which the venue has no 1m bar of a symbol (the
+    faithful engine backfills it and ticks after the grace time; the trial does not model that),
+    or empty. The simulator serves a file's rows one per minute from its first, so a file with a
+    gap shows it as missing minutes at its end, where it is reported."""
+    for symbol, bars in tape.bars.items():
+        for i, present in enumerate(bars.present):
+            if not present:
+                ms = bars.first_ms + i * MINUTE_MS
+                when = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+                return (f"the simulator has no {symbol} 1m bar at {when} UTC ({ms} ms) inside the window "
+                        "(its file is shorter than the others' or has a gap)")
+    return ""
+
+
+def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: SimConfig) -> list[tuple[int, Decimal, int]]:
+    """(boundary, equity, open positions) after every minute's cycle, as ``Pipeline.equity`` holds
+    them: the trial's account view (``_Book.view``) of every cycle, on fresh copies of the placed
+    trades. Refuses (``FastRefusal``) where the venue liquidated the account, which the trial
+    does not model (``_liquidation``)."""
+    book = _Book(tape, settings)
+    # As the trial does: a trade joins the book at the cycle it was placed in (``placed`` is in
+    # placing order), so each view walks only the trades not yet over.
+    book.trades = [dataclasses.replace(t, booked=False) for t in placed]
+    waiting = book.trades[::-1]
+    rate = Decimal(str(config.maintenance_margin_rate))
+    out: list[tuple[int, Decimal, int]] = []
+    before = tape.initial_equity
+    for c in range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS):
+        while waiting and waiting[-1].placed_ms <= c:
+            book.live.append(waiting.pop())
+        view = book.view(c)
+        if view.open_symbols or any(n for _, _, n in out[-1:]):
+            problem = _liquidation(tape, book.live, c, before, rate)
+            if problem:
+                raise FastRefusal(problem)
+        out.append((c, view.equity, len(view.open_symbols)))
+        before = view.equity
+    return out
+
+
+def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: Decimal) -> str:
+    """Whether the venue liquidated in the minute ending at ``c``. It matches the symbols' bars one
+    after the other, in its store's order (``exchange.sim.market.load_store``: by file name), and
+    checks after each (``Engine._check_liquidation``): wallet plus unrealised PnL at each symbol's
+    last price below the positions' maintenance margin (size x entry x rate), funding being paid
+    after the last bar. After the k-th bar, the first k symbols are in their end-of-minute state
+    less the minute's funding, the others in the minute before's: each check is recomputed here."""
+    change: dict[str, Decimal] = {}
+    margin: dict[str, tuple[Decimal, Decimal]] = {}
+    funding = tape.costs.funding and is_funding_time(c)
+    for trade in live:
+        if trade.fill_ms is None or trade.fill_ms > c:
+            continue
+        bars = tape.bars[trade.symbol]
+        states = []
+        for t in (c - MINUTE_MS, c):
+            size = trade.size_at(t) if trade.exit_ms is None or t < trade.exit_ms else Decimal(0)
+            i = bars.index(t - MINUTE_MS)
+            mark = trade.direction * (bars.close[i] if i >= 0 else bars.last_before)
+            states.append((trade.wallet_at(t) + (trade.upl_at(t, mark) if size else Decimal(0)), trade.entry * size * rate))
+        (value_before, mm_before), (value_now, mm_now) = states
+        if funding and mm_now:
+            # ``_Course.fund``: booked at ``c`` with the bars, paid by the venue after them.
+            close = bars.price(bars.close[bars.index(c - MINUTE_MS)])
+            value_now += money(trade.size_at(c) * close * tape.funding.rate(trade.symbol, c)) * trade.direction
+        change[trade.symbol] = change.get(trade.symbol, Decimal(0)) + value_now - value_before
+        a, b = margin.get(trade.symbol, (Decimal(0), Decimal(0)))
+        margin[trade.symbol] = (a + mm_before, b + mm_now)
+    equity = before
+    mm = {symbol: a for symbol, (a, _) in margin.items()}
+    for symbol in sorted(margin, key=lambda s: f"{s}-1m.csv.gz"):
+        equity += change[symbol]
+        mm[symbol] = margin[symbol][1]
+        total = sum(mm.values(), Decimal(0))
+        if total and equity < total:
+            return (f"the account's equity {equity:.2f} USDT falls under its maintenance margin {total:.2f} after "
+                    f"{symbol}'s bar in the minute before {c} ms: the venue liquidates, which the trial does not model")
+    return ""
+
+
+def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tuple[int, ...] = (1,)) -> None:
+    """What the fast engine knows, in the live schema, in time order: a "started" event naming the
+    engine and what is not journaled, the candles of ``timeframes`` closed inside the window (for
+    the charts), the TAKE decisions, the closed trades and the equity curve (as wallet events)."""
+    store, _ = load_store(Path(config.data_dir), result.symbols)
+    rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
+    longest = max(timeframes) * MINUTE_MS
+    first = result.start_ms - result.start_ms % longest  # whole groups for the first closes inside the window
+    for symbol in result.symbols:
+        minutes = [bar for t in range(first, result.end_ms, MINUTE_MS) if (bar := store.bar_at(symbol, t)) is not None]
+        for interval in sorted(timeframes):
+            # The candles the venue closes inside the window, as it builds them (exchange.sim.aggregate).
+            for bar in aggregate(minutes, interval) if interval > 1 else minutes:
+                end = bar.start_ms + interval * MINUTE_MS
+                if result.start_ms < end <= result.end_ms:
+                    rows.append((end, 0, Kline(
+                        symbol=symbol, interval=interval, start_ms=bar.start_ms, open=float(bar.open),
+                        high=float(bar.high), low=float(bar.low), close=float(bar.close), volume=float(bar.volume),
+                        turnover=0.0 if bar.turnover is None else float(bar.turnover), confirmed=True)))  # "0" on the venue's push
+    decision: Decision
+    for decision in result.decisions:
+        rows.append((decision.tick_ms, 1, decision))
+    trade: TradeClosed
+    for trade in result.trades:
+        rows.append((trade.exit_ms, 2, trade))
+    # The equity curve as the dashboard reads a wallet report (``JournalReader.wallet_equity``):
+    # each minute's equity where it changed, marked at the close, from this engine (not the venue's push).
+    last = None
+    for ms, equity, _ in result.equity:
+        if equity != last:
+            rows.append((ms, 3, JournalEvent(ts_ms=ms, kind="wallet", source="backtest.fast", level="DEBUG",
+                                             data=(("total_equity", str(equity)),))))
+            last = equity
+    rows.sort(key=lambda r: (r[0], r[1]))
+    writer = backtest_journal(path)
+    try:
+        writer.append_now([JournalEvent(
+            ts_ms=result.start_ms, kind="started", source="backtest",
+            message=f"engine=fast venue=sim-inprocess symbols={len(result.symbols)}",
+            data=(("engine", "fast"), ("not_journaled", NOT_JOURNALED)))])
+        writer.append(message for _, _, message in rows)
+        writer.commit()
+    finally:
+        writer.close()
