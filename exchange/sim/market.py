@@ -136,6 +136,10 @@ class KlineStore:
     def __init__(self, bars: dict[str, Sequence[Bar]], loop: bool = False):
         if not bars:
             raise ValueError("no kline data")
+        # One slot per minute from a series' first bar, so a minute finds its bar by index; a
+        # series with holes (a user's file with missing minutes) gets None in them rather than
+        # every later bar played early.
+        bars = {s: _on_minute_grid(series) for s, series in bars.items()}
         self.bars = bars
         self.loop = loop
         self.first_ms = max(series[0].start_ms for series in bars.values())
@@ -162,6 +166,8 @@ class KlineStore:
         if rem or index < 0 or index >= len(series):
             return None
         bar = series[index]
+        if bar is None:
+            return None
         return bar if not lap_shift else msgspec.structs.replace(bar, start_ms=start_ms)
 
     def bars_between(self, symbol: str, start_ms: int, end_ms: int) -> list[Bar]:
@@ -182,6 +188,20 @@ class KlineStore:
 
     def is_finished(self, clock_ms: int) -> bool:
         return not self.loop and clock_ms >= self.end_ms
+
+
+def _on_minute_grid(series: Sequence[Bar]) -> Sequence[Bar | None]:
+    """``series`` (ascending) with a None in each missing minute; the series itself when it has none."""
+    if not series or series[-1].start_ms - series[0].start_ms == (len(series) - 1) * MINUTE_MS:
+        return series
+    first = series[0].start_ms
+    grid: list[Bar | None] = [None] * ((series[-1].start_ms - first) // MINUTE_MS + 1)
+    for bar in series:
+        index, rem = divmod(bar.start_ms - first, MINUTE_MS)
+        if rem:
+            raise ValueError(f"{bar.start_ms} is not on the minute grid of a series starting at {first}")
+        grid[index] = bar
+    return grid
 
 
 def load_store(data_dir: Path, symbols: Sequence[str] = (), loop: bool = False) -> tuple[KlineStore, dict[str, InstrumentRules]]:
