@@ -73,6 +73,13 @@ def read_journal(path: Path, order: Iterable[str] = (), run: int | None = None) 
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
         scope = _run_scope(db, run)
+        fast = db.execute("select 1 from events where kind = 'started' and source = 'backtest' and message like "
+                          f"'engine=fast %' and {scope} limit 1").fetchone()
+        if fast:
+            # Its journal holds the TAKEs and trades, not every decision nor the bootstrap's bars.
+            raise ValueError(f"{path} was written by the fast backtest engine, which journals no NO_SETUP/REJECT "
+                             "decisions and no bootstrap bars: there is nothing to replay against; run the backtest "
+                             "with --faithful for a replayable journal")
         bars: dict[tuple[str, int], list[Kline]] = {}
         for r in db.execute("select symbol, interval, start_ms, open, high, low, close, volume, turnover from bars "
                             f"where confirmed = 1 and {scope} order by symbol, interval, start_ms, seq"):

@@ -176,6 +176,9 @@ def test_the_fast_journal_holds_the_faithful_takes_trades_and_candles_and_the_re
     assert "Engine: faithful" in (tmp_path / "faithful" / "report.md").read_text()
     assert "(fast engine," in fast.stdout and "(faithful engine," in faithful.stdout
     assert "fast engine." in (tmp_path / "fast" / "report.html").read_text()
+    replayed = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(a)], capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 2 and len(replayed.stderr.strip().splitlines()) == 1, replayed.stderr
+    assert "written by the fast backtest engine" in replayed.stderr and "--faithful" in replayed.stderr
 
 
 def assert_refused(done: subprocess.CompletedProcess, out: Path, condition: str) -> None:
