@@ -76,6 +76,7 @@ class _Minutes:
 
     symbol: str
     bars: Sequence[Bar]
+    tick: Decimal
     origin: int
     contiguous_to: int  # the end of the first run of consecutive minutes: the series is usable before it
     open: np.ndarray
@@ -86,34 +87,26 @@ class _Minutes:
     refused: np.ndarray  # bool: a bar the stream decoder refuses (checked_kline)
     volume_units: np.ndarray  # int64: the exact volume in units of 10**-volume_scale
     volume_scale: int
-    ratios: dict[str, tuple[np.ndarray, np.ndarray] | None]
-    ticks: dict[Decimal, tuple[list, list, list, list, list[int]]] = field(default_factory=dict)
+    ticks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # int64 OHLC on the tick grid (0 off it)
+    off_grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # bool: the price is not on the grid
 
-    def tick_columns(self, tick: Decimal) -> tuple[list, list, list, list, list[int]]:
-        """OHLC in integer ticks (None off the grid) and the sorted indices of bars with a price off it."""
-        found = self.ticks.get(tick)
-        if found is None:
-            tn, td = tick.as_integer_ratio()
-            columns: list[list] = []
-            off = np.zeros(len(self.bars), dtype=bool)
-            for name in ("open", "high", "low", "close"):
-                ratio = self.ratios[name]
-                if ratio is not None and int(ratio[0].max()) * td < 10 ** 17 and int(ratio[1].max()) * tn <= 2 ** 31:
-                    # p / tick = (num * td) / (den * tn), exact; small enough that the decimal
-                    # division backtest.tape._ticks makes (28 digits) is exact as well.
-                    q_num, q_den = ratio[0] * td, ratio[1] * tn
-                    bad = q_num % q_den != 0
-                    ints: list = (q_num // q_den).tolist()
-                else:
-                    quotients = [getattr(b, name) / tick for b in self.bars]  # backtest.tape._ticks's division
-                    ints = [int(q) for q in quotients]
-                    bad = np.array([n != q for q, n in zip(quotients, ints)], dtype=bool)
-                for i in np.flatnonzero(bad).tolist():
-                    ints[i] = None
-                off |= bad
-                columns.append(ints)
-            found = self.ticks[tick] = (*columns, np.flatnonzero(off).tolist())  # type: ignore[assignment]
-        return found  # type: ignore[return-value]
+
+def _on_grid(values: list[Decimal], ratio: tuple[np.ndarray, np.ndarray] | None, tick: Decimal) -> tuple[np.ndarray, np.ndarray]:
+    """Prices in ticks and whether each is off the grid, as ``backtest.tape._ticks`` decides."""
+    tn, td = tick.as_integer_ratio()
+    if ratio is not None and int(ratio[0].max(initial=0)) * td < 10 ** 17 and int(ratio[1].max(initial=1)) * tn <= 2 ** 31:
+        # p / tick = (num * td) / (den * tn) exactly; small enough that the 28-digit decimal
+        # division _ticks makes is exact as well, so both call the same prices off the grid.
+        q_num, q_den = ratio[0] * td, ratio[1] * tn
+        off = q_num % q_den != 0
+        return np.where(off, 0, q_num // q_den), off
+    quotients = [p / tick for p in values]  # _ticks's own division
+    ints = [int(q) for q in quotients]
+    off = [n != q for q, n in zip(quotients, ints)]
+    kept = [0 if o else n for o, n in zip(off, ints)]
+    if any(abs(n) >= 2 ** 63 for n in kept):
+        raise ValueError(f"prices beyond 64-bit counts of the {tick} tick")
+    return np.array(kept, dtype=np.int64), np.array(off, dtype=bool)
 
 
 def _ratio(values: list[Decimal]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -143,11 +136,11 @@ def _volume_units(volumes: list[Decimal], ratio: tuple[np.ndarray, np.ndarray] |
     return np.array(units, dtype=np.int64), scale
 
 
-_SERIES: dict[int, tuple[Sequence[Bar], _Minutes]] = {}  # id(series) -> (series kept alive, arrays)
+_SERIES: dict[tuple[int, Decimal], tuple[Sequence[Bar], _Minutes]] = {}  # (id(series), tick) -> (series kept alive, arrays)
 
 
-def _minutes(symbol: str, bars: Sequence[Bar]) -> _Minutes:
-    kept = _SERIES.get(id(bars))
+def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
+    kept = _SERIES.get((id(bars), tick))
     if kept is not None and kept[0] is bars:
         return kept[1]
     n = len(bars)
@@ -155,25 +148,29 @@ def _minutes(symbol: str, bars: Sequence[Bar]) -> _Minutes:
     origin = int(starts[0])
     jumps = np.flatnonzero(starts != origin + np.arange(n, dtype=np.int64) * MINUTE_MS)
     contiguous_to = origin + (int(jumps[0]) if len(jumps) else n) * MINUTE_MS
-    ratios: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
-    floats = {}
+    floats, ticks, off_grid = {}, [], []
     for name in ("open", "high", "low", "close", "volume"):
         values = list(map(attrgetter(name), bars))
-        ratio = ratios[name] = _ratio(values)
+        ratio = _ratio(values)
         # float(Decimal) rounds correctly; so does one IEEE division of two exact integers.
         floats[name] = np.array(values, dtype=np.float64) if ratio is None else ratio[0] / ratio[1]
         if name == "volume":
             units, scale = _volume_units(values, ratio)
+        else:
+            on, off = _on_grid(values, ratio, tick)
+            ticks.append(on)
+            off_grid.append(off)
     o, h, low, c, v = (floats[k] for k in ("open", "high", "low", "close", "volume"))
     refused = ~((o > 0) & (h > 0) & (low > 0) & (c > 0) & (o < KLINE_CEILING) & (h < KLINE_CEILING)
                 & (low < KLINE_CEILING) & (c < KLINE_CEILING)
                 & (low <= np.minimum(o, c)) & (np.maximum(o, c) <= h) & (v >= 0) & (v < KLINE_CEILING))
     if int(units.sum(dtype=object)) >= 2 ** 63:
         raise ValueError(f"{symbol}: volumes too large to sum exactly in 64-bit units of 1e-{scale}")
-    minutes = _Minutes(symbol, bars, origin, contiguous_to, o, h, low, c, v, refused, units, scale, ratios)
+    minutes = _Minutes(symbol, bars, tick, origin, contiguous_to, o, h, low, c, v, refused, units, scale,
+                       tuple(ticks), tuple(off_grid))  # type: ignore[arg-type]
     if len(_SERIES) >= 64:
         _SERIES.clear()
-    _SERIES[id(bars)] = (bars, minutes)
+    _SERIES[(id(bars), tick)] = (bars, minutes)
     return minutes
 
 
@@ -347,6 +344,7 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     end_ms = store.end_ms if window.end_ms is None else min(window.end_ms, store.end_ms)
     if end_ms <= start_ms:
         raise ValueError(f"nothing to record: the window ends at {end_ms}, before its start {start_ms}")
+    end_ms = start_ms - (start_ms - end_ms) // MINUTE_MS * MINUTE_MS  # the replay stops at the boundary reaching the end
     if config.loop and end_ms > store.first_ms + store.span_ms:
         raise ValueError(f"the replay loops before the window ends ({_utc(store.first_ms + store.span_ms)}): "
                          "the batch recorder does not replay laps")
@@ -360,7 +358,7 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []
     states_seen = 0
     for symbol in symbols:
-        m = _minutes(symbol, store.bars[symbol])
+        m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
         series = {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
         _check_bars(m, min(s.first_ms for s in series.values()), end_ms)
         index = {}
@@ -383,7 +381,7 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         fired_rows.append(table[i1[chosen]])
         wt1s.append(one.wt1[i1[chosen]])
         wt2s.append(one.wt2[i1[chosen]])
-        bars[symbol] = _symbol_bars(m, sim.venue.engine.rules[symbol].tick_size, store, start_ms, end_ms)
+        bars[symbol] = _symbol_bars(m, store, start_ms, end_ms)
     owner = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(picks)]) if picks else np.zeros(0, np.int64)
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     tick_index = np.concatenate(picks) if picks else np.zeros(0, np.int64)
@@ -437,19 +435,21 @@ def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:
         raise ValueError(f"{m.symbol}: the 1m bar at {_utc(at)} is one the stream decoder refuses (prices or volume)")
 
 
-def _symbol_bars(m: _Minutes, tick: Decimal, store: KlineStore, start_ms: int, end_ms: int) -> SymbolBars:
+def _symbol_bars(m: _Minutes, store: KlineStore, start_ms: int, end_ms: int) -> SymbolBars:
     """``backtest.tape._symbol_bars`` on a series without holes: every minute present."""
     if start_ms - MINUTE_MS < max(store.first_ms, m.origin):
         raise ValueError(f"{m.symbol} has no bar before the window start {start_ms}")
-    o, h, low, c, off = m.tick_columns(tick)
     a = (start_ms - m.origin) // MINUTE_MS
     b = (end_ms - m.origin) // MINUTE_MS
-    if c[a - 1] is None:  # the same refusals, in record_tape's order: the close before, then each bar
-        raise ValueError(f"{m.symbol}: {m.bars[a - 1].close} is not on the {tick} grid")
-    bad = [i for i in off if a <= i < b]
-    if bad:
-        bar = m.bars[bad[0]]
-        column = next(k for k, col in enumerate((o, h, low, c)) if col[bad[0]] is None)
-        raise ValueError(f"{m.symbol}: {(bar.open, bar.high, bar.low, bar.close)[column]} is not on the {tick} grid")
-    return SymbolBars(m.symbol, tick, start_ms, o[a:b], h[a:b], low[a:b], c[a:b], present=[True] * (b - a),
-                      last_before=c[a - 1])
+    # The same refusals in record_tape's order: the close before the window, then bar by bar.
+    if m.off_grid[3][a - 1]:
+        raise ValueError(f"{m.symbol}: {m.bars[a - 1].close} is not on the {m.tick} grid")
+    off = np.column_stack([col[a:b] for col in m.off_grid])
+    bad = np.flatnonzero(off.ravel())
+    if len(bad):
+        i, column = divmod(int(bad[0]), 4)
+        price = (m.bars[a + i].open, m.bars[a + i].high, m.bars[a + i].low, m.bars[a + i].close)[column]
+        raise ValueError(f"{m.symbol}: {price} is not on the {m.tick} grid")
+    o, h, low, c = (col[a:b].tolist() for col in m.ticks)
+    return SymbolBars(m.symbol, m.tick, start_ms, o, h, low, c, present=[True] * (b - a),
+                      last_before=int(m.ticks[3][a - 1]))

@@ -72,9 +72,9 @@ WINDOWS = {
                       end_ms=midnight_after(s.first_ms + 12_000 * MINUTE_MS) + 240 * MINUTE_MS),
         widest=(-45.0, 50.0), hist_len=4),
     "the simulator's default start": lambda s: dict(window=Window(end_ms=s.first_ms + 6_300 * MINUTE_MS)),
-    "three symbols, the bias symbols last (another decision order)": lambda s: dict(
+    "three symbols, the bias symbols last (another decision order), an end off the minute": lambda s: dict(
         window=Window(symbols=("SOLUSDT", "ETHUSDT", "BTCUSDT"), start_ms=s.first_ms + 30_011 * MINUTE_MS,
-                      end_ms=s.first_ms + 30_611 * MINUTE_MS)),
+                      end_ms=s.first_ms + 30_611 * MINUTE_MS + 30_000)),  # an end inside a minute
 }
 
 
@@ -141,17 +141,27 @@ def test_the_vectorised_paths_are_fired_candidates_on_every_frame(store, overrid
     assert FIRING_ORDER == FIRINGS
 
 
-def copy_data(source: Path, target: Path, symbols: tuple[str, ...], drop: range | None = None) -> None:
-    """The shipped files of ``symbols`` in ``target``, the first symbol missing the rows ``drop``."""
+def copy_data(source: Path, target: Path, symbols: tuple[str, ...], drop: range = range(0),
+              edit: dict[int, str] | None = None) -> None:
+    """The shipped files of ``symbols`` in ``target``; the first symbol misses the rows ``drop``
+    and has the rows of ``edit`` replaced (row 0 is the header)."""
     target.mkdir()
     shutil.copy(source / "instruments-bybit-linear.csv", target)
     for n, symbol in enumerate(symbols):
         with gzip.open(source / f"{symbol}-1m.csv.gz", "rt") as f:
             lines = f.readlines()
-        if n == 0 and drop is not None:
-            lines = [line for i, line in enumerate(lines) if i not in drop]
+        if n == 0:
+            lines = [(edit or {}).get(i, line) for i, line in enumerate(lines) if i not in drop]
         with gzip.open(target / f"{symbol}-1m.csv.gz", "wt") as f:
             f.writelines(lines)
+
+
+def row_with(source: Path, symbol: str, row: int, **values: str) -> str:
+    with gzip.open(source / f"{symbol}-1m.csv.gz", "rt") as f:
+        fields = f.readlines()[row].rstrip("\n").split(",")
+    for name, value in values.items():
+        fields[("start_ms", "open", "high", "low", "close", "volume").index(name)] = value
+    return ",".join(fields) + "\n"
 
 
 def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, store) -> None:
@@ -171,4 +181,32 @@ def test_a_replay_that_loops_inside_the_window_is_refused(store) -> None:
     settings = settings_with(sim__loop="true")
     window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=store.end_ms - 300 * MINUTE_MS)
     with pytest.raises(ValueError, match="loops before the window ends"):
+        record_tape_batch(settings, window)
+
+
+def test_a_price_off_the_tick_grid_is_refused_as_the_streaming_recorder_refuses_it(tmp_path: Path, store) -> None:
+    settings = settings_with()
+    source, data = Path(settings.sim.data_dir), tmp_path / "klines"
+    with gzip.open(source / "BTCUSDT-1m.csv.gz", "rt") as f:
+        low = f.readlines()[4_101].split(",")[3]
+    copy_data(source, data, ("BTCUSDT", "ETHUSDT"), edit={4_101: row_with(source, "BTCUSDT", 4_101, open=f"{float(low) + 0.01:.2f}")})
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 200 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(ValueError, match="not on the 0.10 grid") as streamed:
+        record_tape(settings, window)
+    with pytest.raises(ValueError) as batch:
+        record_tape_batch(settings, window)
+    assert str(batch.value) == str(streamed.value)
+
+
+def test_a_bar_the_stream_decoder_refuses_is_refused_naming_it(tmp_path: Path, store) -> None:
+    settings = settings_with()
+    source, data = Path(settings.sim.data_dir), tmp_path / "klines"
+    with gzip.open(source / "BTCUSDT-1m.csv.gz", "rt") as f:
+        close = f.readlines()[4_101].split(",")[4]
+    copy_data(source, data, ("BTCUSDT", "ETHUSDT"), edit={4_101: row_with(source, "BTCUSDT", 4_101, high=close, low=close,
+                                                                          open=f"{float(close) + 1:.1f}")})
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 200 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(ValueError, match="BTCUSDT: the 1m bar at .* is one the stream decoder refuses"):
         record_tape_batch(settings, window)
