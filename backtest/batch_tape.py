@@ -45,7 +45,7 @@ from exchange.sim.inprocess import InProcessSim
 from exchange.sim.market import MINUTE_MS, Bar, KlineStore
 from indicators.frame_batch import FrameColumns, frame_columns
 from indicators.params import IndicatorParams
-from strategy.paths_batch import FIRING_ORDER, fires
+from strategy.paths_batch import fires
 from vocabulary.messages import FrameState, MarketState
 from vocabulary.settings import Settings
 
@@ -54,9 +54,6 @@ KLINE_CEILING = 1e15
 # How far before the data's common start the venue's kline endpoint serves (exchange.sim.venue.Venue.klines).
 REST_REACH_MS = 20 * 1440 * MINUTE_MS
 _EXACT_INT = 2 ** 53
-
-if FIRING_ORDER != FIRINGS:  # the tape's fire columns are the batch table's columns
-    raise ImportError("strategy.paths_batch.FIRING_ORDER differs from backtest.tape.FIRINGS")
 
 
 def _utc(ms: int) -> str:
@@ -229,6 +226,13 @@ class _Series:
             )
 
 
+def _first_bar(m: _Minutes, interval: int, start_ms: int, bootstrap_bars: int) -> int:
+    """The start of the first bar of ``interval`` the core's bootstrap loaded."""
+    step = interval * MINUTE_MS
+    to_ms = start_ms - start_ms % step
+    return max(to_ms - bootstrap_bars * step, m.origin - m.origin % step)
+
+
 def _series(m: _Minutes, interval: int, start_ms: int, end_ms: int, bootstrap_bars: int, store: KlineStore,
             params: IndicatorParams) -> _Series:
     """The bars of ``interval`` a core bootstrapped at ``start_ms`` and replayed to ``end_ms`` received.
@@ -237,8 +241,7 @@ def _series(m: _Minutes, interval: int, start_ms: int, end_ms: int, bootstrap_ba
     candles that hold at least one minute of the symbol (the first one possibly partial), and the
     replay then pushes every candle that closes, each the minutes it holds."""
     step = interval * MINUTE_MS
-    to_ms = start_ms - start_ms % step
-    first = max(to_ms - bootstrap_bars * step, m.origin - m.origin % step)
+    first = _first_bar(m, interval, start_ms, bootstrap_bars)
     if first < store.first_ms - REST_REACH_MS:
         raise ValueError(f"{m.symbol}: the {interval}m bootstrap reaches {_utc(first)}, beyond the venue's kline history")
     last = end_ms - end_ms % step - step  # the newest candle closed by the end
@@ -359,8 +362,8 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     states_seen = 0
     for symbol in symbols:
         m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+        _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
         series = {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
-        _check_bars(m, min(s.first_ms for s in series.values()), end_ms)
         index = {}
         stale = np.zeros(len(ticks), dtype=bool)
         for tf, s in series.items():
