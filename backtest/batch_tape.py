@@ -17,9 +17,10 @@ the 1m bars, so this module computes it directly, and identically:
   rows, and their ticks' BTC/ETH states, become ``MarketState`` objects, in the order the cores
   decide them within a tick.
 
-What the cores would do on data this does not model, it refuses with a ``ValueError`` naming the
+What the replay would do on data this does not model, it refuses with a ``ValueError`` naming the
 condition rather than guess: a symbol whose 1m bars have a hole (the cores backfill and may accept
-a gap), a bar the stream decoder would refuse, a looping replay that wraps inside the window.
+a gap; the store serves bars by index from a symbol's first one), a bar the stream decoder refuses
+(the feed raises, the bootstrap skips it), a looping replay that wraps inside the window.
 ``tests/backtest/test_batch_tape.py`` holds it to ``record_tape``, field for field.
 """
 
@@ -429,7 +430,7 @@ def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:
     """Refuse what the cores would meet but this module does not model."""
     if end_ms > m.contiguous_to:
         raise ValueError(f"{m.symbol}: 1m bars are missing from {_utc(m.contiguous_to)}, before the window's end: "
-                         "the symbol cores would backfill that gap, which the batch recorder does not model")
+                         "the batch recorder does not model how the replay and the symbol cores meet a hole")
     a = max(0, (first_ms - m.origin) // MINUTE_MS)
     b = (end_ms - m.origin) // MINUTE_MS
     bad = np.flatnonzero(m.refused[a:b])

@@ -170,7 +170,7 @@ def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, st
     copy_data(Path(settings.sim.data_dir), data, ("BTCUSDT", "ETHUSDT"), drop=range(5_001, 5_004))  # 3 minutes of BTC
     start = store.first_ms + 4_000 * MINUTE_MS
     window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 2_000 * MINUTE_MS, data_dir=str(data))
-    with pytest.raises(ValueError, match="BTCUSDT: 1m bars are missing from .* backfill"):
+    with pytest.raises(ValueError, match="BTCUSDT: 1m bars are missing from .* hole"):
         record_tape_batch(settings, window)
     # Before the hole the data is whole: recorded as the streaming recorder does.
     before = msgspec.structs.replace(window, end_ms=start + 200 * MINUTE_MS)
