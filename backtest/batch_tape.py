@@ -334,6 +334,8 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module doc)."""
     oversold, overbought = widest or widest_levels(settings)
     hist = hist_len or history_length(settings)
+    if hist < 1:  # FrameIndicators' own refusal, which record_tape meets building the cores
+        raise ValueError(f"hist_len must be >= 1, got {hist}")
     wide = msgspec.structs.replace(settings.strategy, wt_oversold=oversold, wt_overbought=overbought)
     config = sim_config(settings, window, fills)
     sim = InProcessSim.replay(config, start_ms=window.start_ms)

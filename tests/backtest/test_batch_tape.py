@@ -75,6 +75,9 @@ WINDOWS = {
     "three symbols, the bias symbols last (another decision order), an end off the minute": lambda s: dict(
         window=Window(symbols=("SOLUSDT", "ETHUSDT", "BTCUSDT"), start_ms=s.first_ms + 30_011 * MINUTE_MS,
                       end_ms=s.first_ms + 30_611 * MINUTE_MS + 30_000)),  # an end inside a minute
+    "two symbols, a history of one bar": lambda s: dict(
+        window=Window(symbols=("DOGEUSDT", "BTCUSDT"), start_ms=s.first_ms + 15_000 * MINUTE_MS,
+                      end_ms=s.first_ms + 15_400 * MINUTE_MS), hist_len=1),
 }
 
 
