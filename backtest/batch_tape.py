@@ -17,8 +17,8 @@ the 1m bars, so this module computes it directly, and identically:
   rows, and their ticks' BTC/ETH states, become ``MarketState`` objects, in the order the cores
   decide them within a tick.
 
-What the replay would do on data this does not model, it refuses with a ``ValueError`` naming the
-condition rather than guess: a symbol whose 1m bars have a hole (the cores backfill and may accept
+What the replay would do on data this does not model, it refuses with a ``BatchRefusal`` (a
+``ValueError``) naming the condition rather than guess: a symbol whose 1m bars have a hole (the cores backfill and may accept
 a gap; the store serves bars by index from a symbol's first one), a bar the stream decoder refuses
 (the feed raises, the bootstrap skips it), a looping replay that wraps inside the window.
 ``tests/backtest/test_batch_tape.py`` holds it to ``record_tape``, field for field.
@@ -55,6 +55,13 @@ KLINE_CEILING = 1e15
 # How far before the data's common start the venue's kline endpoint serves (exchange.sim.venue.Venue.klines).
 REST_REACH_MS = 20 * 1440 * MINUTE_MS
 _EXACT_INT = 2 ** 53
+
+
+class BatchRefusal(ValueError):
+    """Data or settings this recorder does not model, where ``record_tape`` (the faithful replay)
+    records something: the run needs the faithful engine. ``record_tape``'s own refusals (an empty
+    window, a price off the tick grid, no bar before the start) stay plain ``ValueError``s with its
+    own messages."""
 
 
 def _utc(ms: int) -> str:
@@ -103,7 +110,7 @@ def _on_grid(values: list[Decimal], ratio: tuple[np.ndarray, np.ndarray] | None,
     off = [n != q for q, n in zip(quotients, ints)]
     kept = [0 if o else n for o, n in zip(off, ints)]
     if any(abs(n) >= 2 ** 63 for n in kept):
-        raise ValueError(f"prices beyond 64-bit counts of the {tick} tick")
+        raise BatchRefusal(f"prices beyond 64-bit counts of the {tick} tick")
     return np.array(kept, dtype=np.int64), np.array(off, dtype=bool)
 
 
@@ -130,7 +137,7 @@ def _volume_units(volumes: list[Decimal], ratio: tuple[np.ndarray, np.ndarray] |
     scale = max(0, max((-d.as_tuple().exponent for d in volumes), default=0))  # type: ignore[operator]
     units = [int(d.scaleb(scale)) for d in volumes]  # exact: every volume has at most ``scale`` decimals
     if sum(units) >= 2 ** 63:
-        raise ValueError(f"volumes too large to sum exactly in 64-bit units of 1e-{scale}")
+        raise BatchRefusal(f"volumes too large to sum exactly in 64-bit units of 1e-{scale}")
     return np.array(units, dtype=np.int64), scale
 
 
@@ -163,7 +170,7 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
                 & (low < KLINE_CEILING) & (c < KLINE_CEILING)
                 & (low <= np.minimum(o, c)) & (np.maximum(o, c) <= h) & (v >= 0) & (v < KLINE_CEILING))
     if int(units.sum(dtype=object)) >= 2 ** 63:
-        raise ValueError(f"{symbol}: volumes too large to sum exactly in 64-bit units of 1e-{scale}")
+        raise BatchRefusal(f"{symbol}: volumes too large to sum exactly in 64-bit units of 1e-{scale}")
     minutes = _Minutes(symbol, bars, tick, origin, contiguous_to, o, h, low, c, v, refused, units, scale,
                        tuple(ticks), tuple(off_grid))  # type: ignore[arg-type]
     if len(_SERIES) >= 64:
@@ -244,7 +251,7 @@ def _series(m: _Minutes, interval: int, start_ms: int, end_ms: int, bootstrap_ba
     step = interval * MINUTE_MS
     first = _first_bar(m, interval, start_ms, bootstrap_bars)
     if first < store.first_ms - REST_REACH_MS:
-        raise ValueError(f"{m.symbol}: the {interval}m bootstrap reaches {_utc(first)}, beyond the venue's kline history")
+        raise BatchRefusal(f"{m.symbol}: the {interval}m bootstrap reaches {_utc(first)}, beyond the venue's kline history")
     last = end_ms - end_ms % step - step  # the newest candle closed by the end
     count = max(0, (last - first) // step + 1)
     starts = first + np.arange(count, dtype=np.int64) * step
@@ -272,7 +279,7 @@ def _volumes(units: np.ndarray, scale: int, symbol: str) -> np.ndarray:
     if scale <= 22 and (len(units) == 0 or int(units.max()) < _EXACT_INT):
         return units.astype(np.float64) / float(10 ** scale)
     if len(units) and int(units.max()) >= 10 ** 28:  # beyond Decimal's default precision: the venue rounds the sum
-        raise ValueError(f"{symbol}: an aggregated volume exceeds 28 digits")
+        raise BatchRefusal(f"{symbol}: an aggregated volume exceeds 28 digits")
     return np.array([int(u) / 10 ** scale for u in units], dtype=np.float64)  # int / int rounds correctly
 
 
@@ -352,7 +359,7 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         raise ValueError(f"nothing to record: the window ends at {end_ms}, before its start {start_ms}")
     end_ms = start_ms - (start_ms - end_ms) // MINUTE_MS * MINUTE_MS  # the replay stops at the boundary reaching the end
     if config.loop and end_ms > store.first_ms + store.span_ms:
-        raise ValueError(f"the replay loops before the window ends ({_utc(store.first_ms + store.span_ms)}): "
+        raise BatchRefusal(f"the replay loops before the window ends ({_utc(store.first_ms + store.span_ms)}): "
                          "the batch recorder does not replay laps")
     params = IndicatorParams.from_strategy(settings.strategy)
     timeframes = tuple(sorted(settings.bot.timeframes))
@@ -431,14 +438,14 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
 def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:
     """Refuse what the cores would meet but this module does not model."""
     if end_ms > m.contiguous_to:
-        raise ValueError(f"{m.symbol}: 1m bars are missing from {_utc(m.contiguous_to)}, before the window's end: "
+        raise BatchRefusal(f"{m.symbol}: 1m bars are missing from {_utc(m.contiguous_to)}, before the window's end: "
                          "the batch recorder does not model how the replay and the symbol cores meet a hole")
     a = max(0, (first_ms - m.origin) // MINUTE_MS)
     b = (end_ms - m.origin) // MINUTE_MS
     bad = np.flatnonzero(m.refused[a:b])
     if len(bad):
         at = m.origin + (a + int(bad[0])) * MINUTE_MS
-        raise ValueError(f"{m.symbol}: the 1m bar at {_utc(at)} is one the stream decoder refuses (prices or volume)")
+        raise BatchRefusal(f"{m.symbol}: the 1m bar at {_utc(at)} is one the stream decoder refuses (prices or volume)")
 
 
 def _symbol_bars(m: _Minutes, store: KlineStore, start_ms: int, end_ms: int) -> SymbolBars:

@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import decide_order, record_tape_batch
+from backtest.batch_tape import BatchRefusal, decide_order, record_tape_batch
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
 from exchange.sim.market import MINUTE_MS, load_store
@@ -173,7 +173,7 @@ def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, st
     copy_data(Path(settings.sim.data_dir), data, ("BTCUSDT", "ETHUSDT"), drop=range(5_001, 5_004))  # 3 minutes of BTC
     start = store.first_ms + 4_000 * MINUTE_MS
     window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 2_000 * MINUTE_MS, data_dir=str(data))
-    with pytest.raises(ValueError, match="BTCUSDT: 1m bars are missing from .* hole"):
+    with pytest.raises(BatchRefusal, match="BTCUSDT: 1m bars are missing from .* hole"):
         record_tape_batch(settings, window)
     # Before the hole the data is whole: recorded as the streaming recorder does.
     before = msgspec.structs.replace(window, end_ms=start + 200 * MINUTE_MS)
@@ -183,7 +183,7 @@ def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, st
 def test_a_replay_that_loops_inside_the_window_is_refused(store) -> None:
     settings = settings_with(sim__loop="true")
     window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=store.end_ms - 300 * MINUTE_MS)
-    with pytest.raises(ValueError, match="loops before the window ends"):
+    with pytest.raises(BatchRefusal, match="loops before the window ends"):
         record_tape_batch(settings, window)
 
 
@@ -199,7 +199,7 @@ def test_a_price_off_the_tick_grid_is_refused_as_the_streaming_recorder_refuses_
         record_tape(settings, window)
     with pytest.raises(ValueError) as batch:
         record_tape_batch(settings, window)
-    assert str(batch.value) == str(streamed.value)
+    assert str(batch.value) == str(streamed.value) and not isinstance(batch.value, BatchRefusal)
 
 
 def test_a_bar_the_stream_decoder_refuses_is_refused_naming_it(tmp_path: Path, store) -> None:
@@ -211,5 +211,5 @@ def test_a_bar_the_stream_decoder_refuses_is_refused_naming_it(tmp_path: Path, s
                                                                           open=f"{float(close) + 1:.1f}")})
     start = store.first_ms + 4_000 * MINUTE_MS
     window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 200 * MINUTE_MS, data_dir=str(data))
-    with pytest.raises(ValueError, match="BTCUSDT: the 1m bar at .* is one the stream decoder refuses"):
+    with pytest.raises(BatchRefusal, match="BTCUSDT: the 1m bar at .* is one the stream decoder refuses"):
         record_tape_batch(settings, window)
