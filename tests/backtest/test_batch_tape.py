@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
+import random
 import shutil
 from pathlib import Path
 
@@ -213,3 +215,34 @@ def test_a_bar_the_stream_decoder_refuses_is_refused_naming_it(tmp_path: Path, s
     window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 200 * MINUTE_MS, data_dir=str(data))
     with pytest.raises(BatchRefusal, match="BTCUSDT: the 1m bar at .* is one the stream decoder refuses"):
         record_tape_batch(settings, window)
+
+
+SOAK = pytest.mark.skipif(not os.environ.get("SMTBOT_SOAK"), reason="long form: set SMTBOT_SOAK=1")
+ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
+
+
+@pytest.mark.soak
+@SOAK
+def test_the_batch_tape_is_the_streaming_tape_over_the_whole_month() -> None:
+    settings = settings_with()
+    assert_same_tape(record_tape(settings, Window()), record_tape_batch(settings, Window()))
+
+
+@pytest.mark.soak
+@SOAK
+@pytest.mark.parametrize("seed", range(40))
+def test_the_batch_tape_is_the_streaming_tape_on_drawn_windows_and_settings(store, seed: int) -> None:
+    """Symbols (subset, order), timeframes, bootstrap length, WaveTrend channel, pre-cross bars,
+    history length, zone levels and the window (near the data's start, anywhere, near its end, an
+    end inside a minute) drawn at random."""
+    rng = random.Random(seed)
+    settings = settings_with(bot__bootstrap_bars=str(rng.choice([50, 120, 400, 1000])),
+                             bot__timeframes=str([1] + sorted(rng.sample([3, 5, 15], rng.randint(0, 3)))),
+                             strategy__wt_channel=str(rng.choice([5, 9, 12])),
+                             strategy__pre_cross_bars=str(rng.choice([1, 2, 3])))
+    offset = rng.choice([rng.randint(1, 200), rng.randint(200, 42_500), rng.randint(42_900, 43_150)])
+    start = store.first_ms + offset * MINUTE_MS
+    window = Window(symbols=tuple(rng.sample(ALL, rng.randint(1, 4))), start_ms=start,
+                    end_ms=start + rng.randint(30, 400) * MINUTE_MS + rng.choice([0, 17_000]))
+    kwargs = dict(hist_len=rng.choice([None, 1, 3, 16, 30]), widest=rng.choice([None, (-40.0, 40.0), (-20.0, 30.0)]))
+    assert_same_tape(record_tape(settings, window, **kwargs), record_tape_batch(settings, window, **kwargs))
