@@ -1,0 +1,468 @@
+"""``record_tape`` without replaying: the same ``Tape``, computed from whole columns.
+
+``backtest.tape.record_tape`` runs the simulator minute by minute and feeds its klines to the
+bot's symbol cores; that is the slow half of a backtest. Everything it records is a function of
+the 1m bars, so this module computes it directly, and identically:
+
+- each symbol's 1m bars are the simulator's own (its ``KlineStore``), read once into arrays;
+- each timeframe's bars are the ones a core receives: the bootstrap history first (from
+  ``bootstrap_bars`` bars before the start, or the symbol's first bar, the edge candle holding
+  only the minutes that exist, as the venue's kline endpoint aggregates it), then every candle the
+  replay closes up to the end; OHLC in float64 as the feed decodes them, volumes summed exactly in
+  decimal as the venue does before the decoder rounds them once;
+- the indicators are the batch kernels over those series (``indicators.frame_batch``), starting
+  on the bootstrap's first bar, as the streaming set did;
+- a tick's state is stale when a timeframe has no bar closed at its boundary (the core's rule);
+  the candidate rows are found by ``strategy.paths_batch`` with the widest levels, and only those
+  rows, and their ticks' BTC/ETH states, become ``MarketState`` objects, in the order the cores
+  decide them within a tick.
+
+What the replay would do on data this does not model, it refuses with a ``BatchRefusal`` (a
+``ValueError``) naming the condition rather than guess: a symbol whose 1m bars have a hole (the cores backfill and may accept
+a gap; the store serves bars by index from a symbol's first one), a bar the stream decoder refuses
+(the feed raises, the bootstrap skips it), a looping replay that wraps inside the window.
+``tests/backtest/test_batch_tape.py`` holds it to ``record_tape``, field for field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
+
+import msgspec
+import numpy as np
+
+from actors.cores import history_length
+from actors.symbol import BIAS_SYMBOLS
+from backtest.run import FillModel, Window, sim_config
+from backtest.tape import FIRINGS, Row, SymbolBars, Tape, widest_levels
+from backtest.venue import InProcessVenue, instrument_map
+from exchange.sim.inprocess import InProcessSim
+from exchange.sim.market import MINUTE_MS, Bar, KlineStore
+from indicators.frame_batch import FrameColumns, frame_columns
+from indicators.params import IndicatorParams
+from strategy.paths_batch import fires
+from vocabulary.messages import FrameState, MarketState
+from vocabulary.settings import Settings
+
+# The stream decoder's sanity bound on prices and volumes (exchange.bybit.models.checked_kline).
+KLINE_CEILING = 1e15
+# How far before the data's common start the venue's kline endpoint serves (exchange.sim.venue.Venue.klines).
+REST_REACH_MS = 20 * 1440 * MINUTE_MS
+_EXACT_INT = 2 ** 53
+
+
+class BatchRefusal(ValueError):
+    """Data or settings this recorder does not model, where ``record_tape`` (the faithful replay)
+    records something: the run needs the faithful engine. ``record_tape``'s own refusals (an empty
+    window, a price off the tick grid, no bar before the start) stay plain ``ValueError``s with its
+    own messages."""
+
+
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- a symbol's 1m bars as arrays, converted once per loaded series --------------------------------
+
+
+@dataclass
+class _Minutes:
+    """One symbol's 1m series (bar ``i`` starts at ``origin + i`` minutes up to ``contiguous_to``).
+
+    Each Decimal is read once as an exact ratio ``num / den``: the float64 value is then one IEEE
+    division of two exact integers (correctly rounded, as ``float(Decimal)`` and the feed's parse
+    of ``format(price, "f")`` are), the tick count and the volume units are exact integer maths."""
+
+    symbol: str
+    bars: Sequence[Bar]
+    tick: Decimal
+    origin: int
+    contiguous_to: int  # the end of the first run of consecutive minutes: the series is usable before it
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    refused: np.ndarray  # bool: a bar the stream decoder refuses (checked_kline)
+    volume_units: np.ndarray  # int64: the exact volume in units of 10**-volume_scale
+    volume_scale: int
+    ticks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # int64 OHLC on the tick grid (0 off it)
+    off_grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # bool: the price is not on the grid
+
+
+def _on_grid(values: list[Decimal], ratio: tuple[np.ndarray, np.ndarray] | None, tick: Decimal) -> tuple[np.ndarray, np.ndarray]:
+    """Prices in ticks and whether each is off the grid, as ``backtest.tape._ticks`` decides."""
+    tn, td = tick.as_integer_ratio()
+    if ratio is not None and int(ratio[0].max(initial=0)) * td < 10 ** 17 and int(ratio[1].max(initial=1)) * tn <= 2 ** 31:
+        # p / tick = (num * td) / (den * tn) exactly; small enough that the 28-digit decimal
+        # division _ticks makes is exact as well, so both call the same prices off the grid.
+        q_num, q_den = ratio[0] * td, ratio[1] * tn
+        off = q_num % q_den != 0
+        return np.where(off, 0, q_num // q_den), off
+    quotients = [p / tick for p in values]  # _ticks's own division
+    ints = [int(q) for q in quotients]
+    off = [n != q for q, n in zip(quotients, ints)]
+    kept = [0 if o else n for o, n in zip(off, ints)]
+    if any(abs(n) >= 2 ** 63 for n in kept):
+        raise BatchRefusal(f"prices beyond 64-bit counts of the {tick} tick")
+    return np.array(kept, dtype=np.int64), np.array(off, dtype=bool)
+
+
+def _ratio(values: list[Decimal]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each value as ``num / den`` in int64 arrays, or None when one does not fit below 2**53."""
+    try:
+        both = np.fromiter(chain.from_iterable(map(Decimal.as_integer_ratio, values)), dtype=np.int64,
+                           count=2 * len(values)).reshape(len(values), 2)
+    except OverflowError:
+        return None
+    if np.any(np.abs(both) >= _EXACT_INT):
+        return None
+    return both[:, 0], both[:, 1]
+
+
+def _volume_units(volumes: list[Decimal], ratio: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, int]:
+    """The volumes as integers in units of 10**-scale, exactly (the smallest scale that holds them all)."""
+    if ratio is not None:
+        num, den = ratio
+        for scale in range(19):
+            unit = 10 ** scale
+            if not np.any(unit % den) and int(num.max(initial=0)) * (unit // int(den.min(initial=1))) < 2 ** 62:
+                return num * (unit // den), scale
+    scale = max(0, max((-d.as_tuple().exponent for d in volumes), default=0))  # type: ignore[operator]
+    units = [int(d.scaleb(scale)) for d in volumes]  # exact: every volume has at most ``scale`` decimals
+    if sum(units) >= 2 ** 63:
+        raise BatchRefusal(f"volumes too large to sum exactly in 64-bit units of 1e-{scale}")
+    return np.array(units, dtype=np.int64), scale
+
+
+_SERIES: dict[tuple[int, Decimal], tuple[Sequence[Bar], _Minutes]] = {}  # (id(series), tick) -> (series kept alive, arrays)
+
+
+def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
+    kept = _SERIES.get((id(bars), tick))
+    if kept is not None and kept[0] is bars:
+        return kept[1]
+    n = len(bars)
+    starts = np.fromiter((b.start_ms for b in bars), dtype=np.int64, count=n)
+    origin = int(starts[0])
+    jumps = np.flatnonzero(starts != origin + np.arange(n, dtype=np.int64) * MINUTE_MS)
+    contiguous_to = origin + (int(jumps[0]) if len(jumps) else n) * MINUTE_MS
+    floats, ticks, off_grid = {}, [], []
+    for name in ("open", "high", "low", "close", "volume"):
+        values = list(map(attrgetter(name), bars))
+        ratio = _ratio(values)
+        # float(Decimal) rounds correctly; so does one IEEE division of two exact integers.
+        floats[name] = np.array(values, dtype=np.float64) if ratio is None else ratio[0] / ratio[1]
+        if name == "volume":
+            units, scale = _volume_units(values, ratio)
+        else:
+            on, off = _on_grid(values, ratio, tick)
+            ticks.append(on)
+            off_grid.append(off)
+    o, h, low, c, v = (floats[k] for k in ("open", "high", "low", "close", "volume"))
+    refused = ~((o > 0) & (h > 0) & (low > 0) & (c > 0) & (o < KLINE_CEILING) & (h < KLINE_CEILING)
+                & (low < KLINE_CEILING) & (c < KLINE_CEILING)
+                & (low <= np.minimum(o, c)) & (np.maximum(o, c) <= h) & (v >= 0) & (v < KLINE_CEILING))
+    if int(units.sum(dtype=object)) >= 2 ** 63:
+        raise BatchRefusal(f"{symbol}: volumes too large to sum exactly in 64-bit units of 1e-{scale}")
+    minutes = _Minutes(symbol, bars, tick, origin, contiguous_to, o, h, low, c, v, refused, units, scale,
+                       tuple(ticks), tuple(off_grid))  # type: ignore[arg-type]
+    if len(_SERIES) >= 64:
+        _SERIES.clear()
+    _SERIES[(id(bars), tick)] = (bars, minutes)
+    return minutes
+
+
+# --- a timeframe's bars as a core receives them ----------------------------------------------------
+
+
+_MAYBE = frozenset(("wt1", "wt2", "mfi", "rsi_mfi_area", "ema200", "vwap"))  # na is None in a message
+_PLAIN = ("start_ms", "open", "high", "low", "close", "volume", "ha_open", "ha_high", "ha_low", "ha_close", "ha_streak",
+          "wt1", "wt2", "wt_cross_up", "wt_cross_down", "wt_oversold", "wt_overbought", "mfi", "rsi_mfi_area", "ema200", "vwap")
+_HIST = (("wt1_hist", "wt1"), ("wt2_hist", "wt2"), ("ha_streak_hist", "ha_streak"), ("high_hist", "high"), ("low_hist", "low"))
+
+
+def _python(values: np.ndarray, maybe: bool) -> list:
+    """Python values (float, int, bool), NaN as None where the message field is optional."""
+    if maybe:
+        return np.where(np.isnan(values), None, values).tolist()
+    return values.tolist()
+
+
+@dataclass
+class _Series:
+    """A timeframe's bars from the first one a core saw (``first_ms``) and their indicator columns."""
+
+    interval: int
+    first_ms: int
+    columns: FrameColumns
+    frames: dict[int, FrameState] = field(default_factory=dict)
+
+    def build(self, wanted: np.ndarray, hist: int) -> None:
+        """Make the ``FrameState`` ``FrameIndicators.update`` returned for each bar in ``wanted``:
+        the values gathered from the columns, the history tuples from the ``hist`` bars up to it."""
+        wanted = np.unique(wanted[wanted >= 0])
+        wanted = wanted[[i not in self.frames for i in wanted.tolist()]] if self.frames else wanted
+        if not len(wanted):
+            return
+        cols = self.columns
+        plain = [_python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
+        # The history tuples slice one list per column: neighbouring frames share their values.
+        lo, hi = max(0, int(wanted[0]) - hist + 1), int(wanted[-1]) + 1
+        spans = [_python(getattr(cols, source)[lo:hi], source in _MAYBE) for _, source in _HIST]
+        ends = (wanted + 1 - lo).tolist()
+        firsts = (np.maximum(wanted - hist + 1, 0) - lo).tolist()
+        hists = [[tuple(span[a:b]) for a, b in zip(firsts, ends)] for span in spans]
+        interval = self.interval
+        frames = self.frames
+        # Keywords spelled out: twice as fast as a ``**dict`` per frame, and these are most of the cost.
+        for (i, start_ms, open_, high, low, close, volume, ha_open, ha_high, ha_low, ha_close, ha_streak, wt1, wt2,
+             cross_up, cross_down, oversold, overbought, mfi, area, ema200, vwap,
+             wt1_hist, wt2_hist, streak_hist, high_hist, low_hist) in zip(wanted.tolist(), *plain, *hists):
+            frames[i] = FrameState(
+                interval=interval, start_ms=start_ms, open=open_, high=high, low=low, close=close, volume=volume,
+                ha_open=ha_open, ha_high=ha_high, ha_low=ha_low, ha_close=ha_close, ha_streak=ha_streak,
+                wt1=wt1, wt2=wt2, wt_cross_up=cross_up, wt_cross_down=cross_down, wt_oversold=oversold,
+                wt_overbought=overbought, mfi=mfi, rsi_mfi_area=area, ema200=ema200, vwap=vwap,
+                wt1_hist=wt1_hist, wt2_hist=wt2_hist, ha_streak_hist=streak_hist, high_hist=high_hist, low_hist=low_hist,
+            )
+
+
+def _first_bar(m: _Minutes, interval: int, start_ms: int, bootstrap_bars: int) -> int:
+    """The start of the first bar of ``interval`` the core's bootstrap loaded."""
+    step = interval * MINUTE_MS
+    to_ms = start_ms - start_ms % step
+    return max(to_ms - bootstrap_bars * step, m.origin - m.origin % step)
+
+
+def _series(m: _Minutes, interval: int, start_ms: int, end_ms: int, bootstrap_bars: int, store: KlineStore,
+            params: IndicatorParams) -> _Series:
+    """The bars of ``interval`` a core bootstrapped at ``start_ms`` and replayed to ``end_ms`` received.
+
+    The bootstrap asks for ``bootstrap_bars`` closed bars before the start; the venue serves the
+    candles that hold at least one minute of the symbol (the first one possibly partial), and the
+    replay then pushes every candle that closes, each the minutes it holds."""
+    step = interval * MINUTE_MS
+    first = _first_bar(m, interval, start_ms, bootstrap_bars)
+    if first < store.first_ms - REST_REACH_MS:
+        raise BatchRefusal(f"{m.symbol}: the {interval}m bootstrap reaches {_utc(first)}, beyond the venue's kline history")
+    last = end_ms - end_ms % step - step  # the newest candle closed by the end
+    count = max(0, (last - first) // step + 1)
+    starts = first + np.arange(count, dtype=np.int64) * step
+    if interval == 1:
+        a = (first - m.origin) // MINUTE_MS
+        sl = slice(a, a + count)
+        o, h, low, c, v = m.open[sl], m.high[sl], m.low[sl], m.close[sl], m.volume[sl]
+    else:
+        lo = np.maximum(0, (starts - m.origin) // MINUTE_MS)
+        hi = (starts + step - m.origin) // MINUTE_MS
+        a, b = (int(lo[0]), int(hi[-1])) if count else (0, 0)
+        at = lo - a
+        o = m.open[lo]
+        c = m.close[hi - 1]
+        h = np.maximum.reduceat(m.high[a:b], at) if count else m.high[:0]
+        low = np.minimum.reduceat(m.low[a:b], at) if count else m.low[:0]
+        units = np.add.reduceat(m.volume_units[a:b], at) if count else m.volume_units[:0]
+        v = _volumes(units, m.volume_scale, m.symbol)
+    return _Series(interval, first, frame_columns(starts, o, h, low, c, v, params))
+
+
+def _volumes(units: np.ndarray, scale: int, symbol: str) -> np.ndarray:
+    """``float(sum of the decimal volumes)``: the venue sums in Decimal, the decoder rounds once.
+    With both operands exact in float64, IEEE division rounds the exact quotient correctly."""
+    if scale <= 22 and (len(units) == 0 or int(units.max()) < _EXACT_INT):
+        return units.astype(np.float64) / float(10 ** scale)
+    if len(units) and int(units.max()) >= 10 ** 28:  # beyond Decimal's default precision: the venue rounds the sum
+        raise BatchRefusal(f"{symbol}: an aggregated volume exceeds 28 digits")
+    return np.array([int(u) / 10 ** scale for u in units], dtype=np.float64)  # int / int rounds correctly
+
+
+# --- the order the cores decide a tick in ----------------------------------------------------------
+
+
+def decide_order(symbols: Sequence[str]) -> tuple[str, ...]:
+    """The order in which ``record_tape``'s cores reach their decision within one tick.
+
+    Symbols tick in order; a bias symbol shares its state with every other symbol before the next
+    one ticks; a symbol decides as soon as its own state and the bias states of the tick are in.
+    The order does not depend on the data (a stale state is refused, not waited on)."""
+    bias = tuple(s for s in BIAS_SYMBOLS if s in symbols)
+    needs = {s: set(bias) - {s} for s in symbols}
+    arrived: dict[str, set[str]] = {s: set() for s in symbols}
+    waiting: set[str] = set()
+    order: list[str] = []
+    for symbol in symbols:
+        waiting.add(symbol)
+        if needs[symbol] <= arrived[symbol]:
+            waiting.discard(symbol)
+            order.append(symbol)
+        if symbol in bias:
+            for other in symbols:
+                if other == symbol:
+                    continue
+                arrived[other].add(symbol)
+                if other in waiting and needs[other] <= arrived[other]:
+                    waiting.discard(other)
+                    order.append(other)
+    return tuple(order)
+
+
+# --- the recorder -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Symbol:
+    name: str
+    series: dict[int, _Series]
+    index: dict[int, np.ndarray]  # per tick: the index of the frame each timeframe holds (-1: none)
+    stale: np.ndarray
+    states: dict[int, MarketState] = field(default_factory=dict)
+
+    def build(self, ticks: np.ndarray, wanted: np.ndarray, hist: int) -> None:
+        """The states of the ticks ``wanted`` (indices into ``ticks``), as the core built them."""
+        wanted = np.unique(wanted)
+        for tf, series in self.series.items():
+            series.build(self.index[tf][wanted], hist)
+        held = {tf: self.index[tf][wanted].tolist() for tf in self.series}
+        stale = self.stale[wanted].tolist()
+        for k, j in enumerate(wanted.tolist()):
+            frames = tuple(s.frames[held[tf][k]] for tf, s in self.series.items() if held[tf][k] >= 0)
+            self.states[j] = MarketState(symbol=self.name, tick_ms=int(ticks[j]), frames=frames, is_stale=stale[k])
+
+
+def record_tape_batch(settings: Settings, window: Window, fills: FillModel = FillModel(), *,
+                      widest: tuple[float, float] | None = None, hist_len: int | None = None) -> Tape:
+    """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module doc)."""
+    oversold, overbought = widest or widest_levels(settings)
+    hist = hist_len or history_length(settings)
+    if hist < 1:  # FrameIndicators' own refusal, which record_tape meets building the cores
+        raise ValueError(f"hist_len must be >= 1, got {hist}")
+    wide = msgspec.structs.replace(settings.strategy, wt_oversold=oversold, wt_overbought=overbought)
+    config = sim_config(settings, window, fills)
+    sim = InProcessSim.replay(config, start_ms=window.start_ms)
+    venue = InProcessVenue(sim)
+    try:
+        symbols = tuple(config.symbols)
+        instruments = dict(instrument_map(venue, symbols))
+    finally:
+        venue.close()
+    store = sim.venue.store
+    start_ms = sim.clock_ms
+    end_ms = store.end_ms if window.end_ms is None else min(window.end_ms, store.end_ms)
+    if end_ms <= start_ms:
+        raise ValueError(f"nothing to record: the window ends at {end_ms}, before its start {start_ms}")
+    end_ms = start_ms - (start_ms - end_ms) // MINUTE_MS * MINUTE_MS  # the replay stops at the boundary reaching the end
+    if config.loop and end_ms > store.first_ms + store.span_ms:
+        raise BatchRefusal(f"the replay loops before the window ends ({_utc(store.first_ms + store.span_ms)}): "
+                         "the batch recorder does not replay laps")
+    params = IndicatorParams.from_strategy(settings.strategy)
+    timeframes = tuple(sorted(settings.bot.timeframes))
+    ticks = np.arange(start_ms + MINUTE_MS, end_ms + 1, MINUTE_MS, dtype=np.int64)
+    order = decide_order(symbols)
+    rank = {s: order.index(s) for s in symbols}
+    data: dict[str, _Symbol] = {}
+    bars: dict[str, SymbolBars] = {}
+    keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []
+    states_seen = 0
+    for symbol in symbols:
+        m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+        _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
+        series = {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
+        index = {}
+        stale = np.zeros(len(ticks), dtype=bool)
+        for tf, s in series.items():
+            step = tf * MINUTE_MS
+            index[tf] = (ticks - ticks % step - step - s.first_ms) // step  # the bar closed at the tick, if any
+            np.maximum(index[tf], -1, out=index[tf])
+            stale |= index[tf] < 0  # the core's rule: no frame, or not the one closed at this boundary
+        states_seen += int(np.count_nonzero(~stale))
+        data[symbol] = _Symbol(symbol, series, index, stale)
+        one = series[1].columns
+        table = fires(one.wt1, one.wt2, one.wt_cross_up, one.wt_cross_down, one.ha_streak, one.ha_open,
+                      one.ha_close, hist, wide)
+        candidate = ~(np.isnan(one.wt1) | np.isnan(one.wt2)) & table.any(axis=1)
+        i1 = index[1]
+        chosen = np.flatnonzero(~stale & candidate[np.maximum(i1, 0)])
+        keys.append(chosen * len(symbols) + rank[symbol])
+        picks.append(chosen)
+        fired_rows.append(table[i1[chosen]])
+        wt1s.append(one.wt1[i1[chosen]])
+        wt2s.append(one.wt2[i1[chosen]])
+        bars[symbol] = _symbol_bars(m, store, start_ms, end_ms)
+    owner = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(picks)]) if picks else np.zeros(0, np.int64)
+    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    tick_index = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+    sort = np.argsort(key, kind="stable")
+    bias_of = {s: tuple(sorted(set(b for b in BIAS_SYMBOLS if b in symbols) - {s})) for s in symbols}
+    # Only the rows' states and their ticks' bias states become messages: hundreds of thousands of
+    # objects, none of them cyclic, so the cycle collector is paused while they are made (a quarter
+    # of the time otherwise goes to collections that can free nothing).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for n, symbol in enumerate(symbols):
+            wanted = [tick_index[owner == n]] + [tick_index[owner == symbols.index(b)] for b in symbols
+                                                 if symbol in bias_of[b]]
+            data[symbol].build(ticks, np.concatenate(wanted), hist)
+        rows: list[Row] = []
+        for k in sort.tolist():
+            symbol = symbols[int(owner[k])]
+            j = int(tick_index[k])
+            rows.append(Row(data[symbol].states[j], tuple(data[b].states[j] for b in bias_of[symbol])))
+    finally:
+        if collecting:
+            gc.enable()
+    fires_all = np.concatenate(fired_rows)[sort] if fired_rows else np.zeros((0, len(FIRINGS)), dtype=bool)
+    return Tape(
+        settings=settings, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
+        widest_oversold=oversold, widest_overbought=overbought, hist_len=hist, fills=fills,
+        rows=rows,
+        fires=fires_all.reshape(len(rows), len(FIRINGS)),
+        wt1=np.concatenate(wt1s)[sort] if wt1s else np.zeros(0),
+        wt2=np.concatenate(wt2s)[sort] if wt2s else np.zeros(0),
+        bars=bars,
+        instruments=instruments,
+        initial_equity=Decimal(str(config.initial_equity)),
+        maker_fee=Decimal(str(config.maker_fee)), taker_fee=Decimal(str(config.taker_fee)),
+        fill_through_ticks=config.fill_through_ticks, intrabar_path=config.intrabar_path,
+        states_seen=states_seen, costs=config.costs, funding_csv=config.funding_csv,
+    )
+
+
+def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:
+    """Refuse what the cores would meet but this module does not model."""
+    if end_ms > m.contiguous_to:
+        raise BatchRefusal(f"{m.symbol}: 1m bars are missing from {_utc(m.contiguous_to)}, before the window's end: "
+                         "the batch recorder does not model how the replay and the symbol cores meet a hole")
+    a = max(0, (first_ms - m.origin) // MINUTE_MS)
+    b = (end_ms - m.origin) // MINUTE_MS
+    bad = np.flatnonzero(m.refused[a:b])
+    if len(bad):
+        at = m.origin + (a + int(bad[0])) * MINUTE_MS
+        raise BatchRefusal(f"{m.symbol}: the 1m bar at {_utc(at)} is one the stream decoder refuses (prices or volume)")
+
+
+def _symbol_bars(m: _Minutes, store: KlineStore, start_ms: int, end_ms: int) -> SymbolBars:
+    """``backtest.tape._symbol_bars`` on a series without holes: every minute present."""
+    if start_ms - MINUTE_MS < max(store.first_ms, m.origin):
+        raise ValueError(f"{m.symbol} has no bar before the window start {start_ms}")
+    a = (start_ms - m.origin) // MINUTE_MS
+    b = (end_ms - m.origin) // MINUTE_MS
+    # The same refusals in record_tape's order: the close before the window, then bar by bar.
+    if m.off_grid[3][a - 1]:
+        raise ValueError(f"{m.symbol}: {m.bars[a - 1].close} is not on the {m.tick} grid")
+    off = np.column_stack([col[a:b] for col in m.off_grid])
+    bad = np.flatnonzero(off.ravel())
+    if len(bad):
+        i, column = divmod(int(bad[0]), 4)
+        price = (m.bars[a + i].open, m.bars[a + i].high, m.bars[a + i].low, m.bars[a + i].close)[column]
+        raise ValueError(f"{m.symbol}: {price} is not on the {m.tick} grid")
+    o, h, low, c = (col[a:b].tolist() for col in m.ticks)
+    return SymbolBars(m.symbol, m.tick, start_ms, o, h, low, c, present=[True] * (b - a),
+                      last_before=int(m.ticks[3][a - 1]))

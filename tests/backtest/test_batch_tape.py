@@ -1,0 +1,248 @@
+"""The batch recorder is the streaming recorder, only faster: on the shipped data, all seven
+symbols, ``record_tape_batch`` returns the Tape ``record_tape`` returns, row for row and bit for
+bit; its vectorised path selection is ``fired_candidates`` on every frame; and data it cannot
+reproduce (a hole the cores would backfill, a looping replay) is refused, not guessed."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import random
+import shutil
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from backtest.batch_tape import BatchRefusal, decide_order, record_tape_batch
+from backtest.run import Window
+from backtest.tape import FIRINGS, Tape, record_tape
+from exchange.sim.market import MINUTE_MS, load_store
+from indicators.frame import FrameIndicators
+from indicators.frame_batch import frame_columns
+from indicators.params import IndicatorParams
+from strategy.paths import fired_candidates
+from strategy.paths_batch import FIRING_ORDER, fires
+from vocabulary.messages import Kline
+from vocabulary.settings import load_settings
+
+BASE = Path("settings.toml").read_text()
+DAY_MS = 86_400_000
+
+
+def settings_with(**overrides: str):
+    return load_settings(BASE, {f"SMTBOT__{k.upper()}": v for k, v in overrides.items()})
+
+
+@pytest.fixture(scope="module")
+def store():
+    base = settings_with()
+    return load_store(Path(base.sim.data_dir), base.bot.symbols)[0]
+
+
+def assert_same_tape(streamed: Tape, batch: Tape) -> None:
+    assert len(batch.rows) == len(streamed.rows)
+    encode = msgspec.msgpack.encode  # every field of every state and bias state, floats to the bit
+    for k, (a, b) in enumerate(zip(streamed.rows, batch.rows)):
+        assert encode(b) == encode(a), f"row {k}: {a.state.symbol} at {a.state.tick_ms}"
+    for name in ("fires", "wt1", "wt2"):
+        a, b = getattr(streamed, name), getattr(batch, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True), name
+    for f in dataclasses.fields(Tape):
+        if f.name not in ("rows", "fires", "wt1", "wt2", "cache"):
+            assert getattr(batch, f.name) == getattr(streamed, f.name), f.name
+
+
+def midnight_after(ms: int) -> int:
+    return ms - ms % DAY_MS + DAY_MS
+
+
+# Windows chosen to cover what the streaming recorder does differently at each place, cheaply
+# (record_tape of one day, 7 symbols: ~1-2 s here).
+WINDOWS = {
+    # The data's first day: the bootstrap reaches before some symbols' first bar (partial edge
+    # candles), and the first ticks are stale for the symbols whose data starts late.
+    "the first day, from the data's first minutes": lambda s: dict(
+        window=Window(start_ms=s.first_ms + MINUTE_MS, end_ms=s.first_ms + 1441 * MINUTE_MS)),
+    "mid-data, widened zone levels, a longer history": lambda s: dict(
+        window=Window(start_ms=s.first_ms + 20_000 * MINUTE_MS, end_ms=s.first_ms + 20_480 * MINUTE_MS),
+        widest=(-35.0, 35.0), hist_len=22),
+    "across a UTC midnight (the VWAP session restarts), a short history": lambda s: dict(
+        window=Window(start_ms=midnight_after(s.first_ms + 12_000 * MINUTE_MS) - 240 * MINUTE_MS,
+                      end_ms=midnight_after(s.first_ms + 12_000 * MINUTE_MS) + 240 * MINUTE_MS),
+        widest=(-45.0, 50.0), hist_len=4),
+    "the simulator's default start": lambda s: dict(window=Window(end_ms=s.first_ms + 6_300 * MINUTE_MS)),
+    "three symbols, the bias symbols last (another decision order), an end off the minute": lambda s: dict(
+        window=Window(symbols=("SOLUSDT", "ETHUSDT", "BTCUSDT"), start_ms=s.first_ms + 30_011 * MINUTE_MS,
+                      end_ms=s.first_ms + 30_611 * MINUTE_MS + 30_000)),  # an end inside a minute
+    "two symbols, a history of one bar": lambda s: dict(
+        window=Window(symbols=("DOGEUSDT", "BTCUSDT"), start_ms=s.first_ms + 15_000 * MINUTE_MS,
+                      end_ms=s.first_ms + 15_400 * MINUTE_MS), hist_len=1),
+}
+
+
+@pytest.mark.parametrize("case", WINDOWS)
+def test_the_batch_tape_is_the_streaming_tape(store, case: str) -> None:
+    kwargs = WINDOWS[case](store)
+    settings = settings_with()
+    streamed = record_tape(settings, **kwargs)
+    batch = record_tape_batch(settings, **kwargs)
+    assert len(streamed.rows) > 20  # the case exercises rows, not an empty tape
+    assert_same_tape(streamed, batch)
+
+
+def test_the_first_window_does_meet_stale_states(store) -> None:
+    """The staleness rule is exercised: some states are refused as stale, not recorded or counted."""
+    tape = record_tape_batch(settings_with(), **WINDOWS["the first day, from the data's first minutes"](store))
+    assert tape.states_seen < tape.bars_replayed
+
+
+def test_other_indicator_and_path_settings_are_recorded_alike(store) -> None:
+    settings = settings_with(strategy__wt_channel="7", strategy__wt_average="10", strategy__wt_ma="4",
+                             strategy__pre_cross_bars="3", strategy__ha_streak_min="2", strategy__ha_flip_window="2",
+                             bot__bootstrap_bars="250", bot__timeframes="[1, 5, 15]")
+    window = Window(symbols=("BTCUSDT", "ETHUSDT", "DOGEUSDT"), start_ms=store.first_ms + 8_000 * MINUTE_MS,
+                    end_ms=store.first_ms + 8_600 * MINUTE_MS)
+    assert_same_tape(record_tape(settings, window, hist_len=6), record_tape_batch(settings, window, hist_len=6))
+
+
+def test_the_cores_decide_a_tick_in_the_order_their_bias_arrives() -> None:
+    # ETH decides first: BTC, ticking before it, still waited for ETH's state.
+    assert decide_order(("BTCUSDT", "ETHUSDT", "SOLUSDT")) == ("ETHUSDT", "BTCUSDT", "SOLUSDT")
+    # BTC decides first (ETH's state came before its tick), then whoever its state completes, in turn.
+    assert decide_order(("SOLUSDT", "ETHUSDT", "BTCUSDT")) == ("BTCUSDT", "SOLUSDT", "ETHUSDT")
+    assert decide_order(("SOLUSDT", "ETHUSDT")) == ("ETHUSDT", "SOLUSDT")
+    assert decide_order(("SOLUSDT", "ADAUSDT")) == ("SOLUSDT", "ADAUSDT")
+
+
+@pytest.mark.parametrize("overrides, hist", [
+    ({}, 16),
+    ({"strategy__wt_oversold": "-30", "strategy__wt_overbought": "25"}, 22),
+    ({"strategy__wt_oversold": "-40", "strategy__pre_cross_bars": "4", "strategy__pre_cross_gap": "9"}, 4),  # history too short
+    ({"strategy__wt_overbought": "40", "strategy__ha_streak_min": "1", "strategy__ha_flip_window": "1",
+      "strategy__pre_cross_bars": "1"}, 2),
+])
+def test_the_vectorised_paths_are_fired_candidates_on_every_frame(store, overrides: dict, hist: int) -> None:
+    strategy = settings_with(**overrides).strategy
+    params = IndicatorParams.from_strategy(strategy)
+    for symbol in ("BTCUSDT", "DOTUSDT"):
+        minutes = store.bars[symbol][3_000:7_000]
+        indicators = FrameIndicators(1, params, hist_len=hist)
+        expected = []
+        for bar in minutes:
+            frame = indicators.update(Kline(symbol=symbol, interval=1, start_ms=bar.start_ms, open=float(bar.open),
+                                            high=float(bar.high), low=float(bar.low), close=float(bar.close),
+                                            volume=float(bar.volume), confirmed=True))
+            fired = {(c.path, c.direction) for c in fired_candidates(frame, strategy)}
+            expected.append([f in fired for f in FIRING_ORDER])
+        o, h, lo, c, v = (np.array([float(getattr(b, k)) for b in minutes]) for k in ("open", "high", "low", "close", "volume"))
+        cols = frame_columns(np.array([b.start_ms for b in minutes], dtype=np.int64), o, h, lo, c, v, params)
+        table = fires(cols.wt1, cols.wt2, cols.wt_cross_up, cols.wt_cross_down, cols.ha_streak, cols.ha_open,
+                      cols.ha_close, hist, strategy)
+        assert table.tolist() == expected
+        assert table.any(axis=0).sum() >= 4  # most (path, side) pairs fire somewhere: the comparison bites
+    assert FIRING_ORDER == FIRINGS
+
+
+def copy_data(source: Path, target: Path, symbols: tuple[str, ...], drop: range = range(0),
+              edit: dict[int, str] | None = None) -> None:
+    """The shipped files of ``symbols`` in ``target``; the first symbol misses the rows ``drop``
+    and has the rows of ``edit`` replaced (row 0 is the header)."""
+    target.mkdir()
+    shutil.copy(source / "instruments-bybit-linear.csv", target)
+    for n, symbol in enumerate(symbols):
+        with gzip.open(source / f"{symbol}-1m.csv.gz", "rt") as f:
+            lines = f.readlines()
+        if n == 0:
+            lines = [(edit or {}).get(i, line) for i, line in enumerate(lines) if i not in drop]
+        with gzip.open(target / f"{symbol}-1m.csv.gz", "wt") as f:
+            f.writelines(lines)
+
+
+def row_with(source: Path, symbol: str, row: int, **values: str) -> str:
+    with gzip.open(source / f"{symbol}-1m.csv.gz", "rt") as f:
+        fields = f.readlines()[row].rstrip("\n").split(",")
+    for name, value in values.items():
+        fields[("start_ms", "open", "high", "low", "close", "volume").index(name)] = value
+    return ",".join(fields) + "\n"
+
+
+def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, store) -> None:
+    settings = settings_with()
+    data = tmp_path / "klines"
+    copy_data(Path(settings.sim.data_dir), data, ("BTCUSDT", "ETHUSDT"), drop=range(5_001, 5_004))  # 3 minutes of BTC
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 2_000 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(BatchRefusal, match="BTCUSDT: 1m bars are missing from .* hole"):
+        record_tape_batch(settings, window)
+    # Before the hole the data is whole: recorded as the streaming recorder does.
+    before = msgspec.structs.replace(window, end_ms=start + 200 * MINUTE_MS)
+    assert_same_tape(record_tape(settings, before), record_tape_batch(settings, before))
+
+
+def test_a_replay_that_loops_inside_the_window_is_refused(store) -> None:
+    settings = settings_with(sim__loop="true")
+    window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=store.end_ms - 300 * MINUTE_MS)
+    with pytest.raises(BatchRefusal, match="loops before the window ends"):
+        record_tape_batch(settings, window)
+
+
+def test_a_price_off_the_tick_grid_is_refused_as_the_streaming_recorder_refuses_it(tmp_path: Path, store) -> None:
+    settings = settings_with()
+    source, data = Path(settings.sim.data_dir), tmp_path / "klines"
+    with gzip.open(source / "BTCUSDT-1m.csv.gz", "rt") as f:
+        low = f.readlines()[4_101].split(",")[3]
+    copy_data(source, data, ("BTCUSDT", "ETHUSDT"), edit={4_101: row_with(source, "BTCUSDT", 4_101, open=f"{float(low) + 0.01:.2f}")})
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 200 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(ValueError, match="not on the 0.10 grid") as streamed:
+        record_tape(settings, window)
+    with pytest.raises(ValueError) as batch:
+        record_tape_batch(settings, window)
+    assert str(batch.value) == str(streamed.value) and not isinstance(batch.value, BatchRefusal)
+
+
+def test_a_bar_the_stream_decoder_refuses_is_refused_naming_it(tmp_path: Path, store) -> None:
+    settings = settings_with()
+    source, data = Path(settings.sim.data_dir), tmp_path / "klines"
+    with gzip.open(source / "BTCUSDT-1m.csv.gz", "rt") as f:
+        close = f.readlines()[4_101].split(",")[4]
+    copy_data(source, data, ("BTCUSDT", "ETHUSDT"), edit={4_101: row_with(source, "BTCUSDT", 4_101, high=close, low=close,
+                                                                          open=f"{float(close) + 1:.1f}")})
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=("BTCUSDT", "ETHUSDT"), start_ms=start, end_ms=start + 200 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(BatchRefusal, match="BTCUSDT: the 1m bar at .* is one the stream decoder refuses"):
+        record_tape_batch(settings, window)
+
+
+SOAK = pytest.mark.skipif(not os.environ.get("SMTBOT_SOAK"), reason="long form: set SMTBOT_SOAK=1")
+ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
+
+
+@pytest.mark.soak
+@SOAK
+def test_the_batch_tape_is_the_streaming_tape_over_the_whole_month() -> None:
+    settings = settings_with()
+    assert_same_tape(record_tape(settings, Window()), record_tape_batch(settings, Window()))
+
+
+@pytest.mark.soak
+@SOAK
+@pytest.mark.parametrize("seed", range(40))
+def test_the_batch_tape_is_the_streaming_tape_on_drawn_windows_and_settings(store, seed: int) -> None:
+    """Symbols (subset, order), timeframes, bootstrap length, WaveTrend channel, pre-cross bars,
+    history length, zone levels and the window (near the data's start, anywhere, near its end, an
+    end inside a minute) drawn at random."""
+    rng = random.Random(seed)
+    settings = settings_with(bot__bootstrap_bars=str(rng.choice([50, 120, 400, 1000])),
+                             bot__timeframes=str([1] + sorted(rng.sample([3, 5, 15], rng.randint(0, 3)))),
+                             strategy__wt_channel=str(rng.choice([5, 9, 12])),
+                             strategy__pre_cross_bars=str(rng.choice([1, 2, 3])))
+    offset = rng.choice([rng.randint(1, 200), rng.randint(200, 42_500), rng.randint(42_900, 43_150)])
+    start = store.first_ms + offset * MINUTE_MS
+    window = Window(symbols=tuple(rng.sample(ALL, rng.randint(1, 4))), start_ms=start,
+                    end_ms=start + rng.randint(30, 400) * MINUTE_MS + rng.choice([0, 17_000]))
+    kwargs = dict(hist_len=rng.choice([None, 1, 3, 16, 30]), widest=rng.choice([None, (-40.0, 40.0), (-20.0, 30.0)]))
+    assert_same_tape(record_tape(settings, window, **kwargs), record_tape_batch(settings, window, **kwargs))
