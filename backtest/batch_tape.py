@@ -148,6 +148,10 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
     kept = _SERIES.get((id(bars), tick))
     if kept is not None and kept[0] is bars:
         return kept[1]
+    grid = bars
+    # The store keeps a series with holes on the minute grid (None in a missing minute): the
+    # bars themselves are read here, and a hole inside a window is refused below (_check_bars).
+    bars = [b for b in grid if b is not None] if any(b is None for b in grid) else grid
     n = len(bars)
     starts = np.fromiter((b.start_ms for b in bars), dtype=np.int64, count=n)
     origin = int(starts[0])
@@ -175,7 +179,7 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
                        tuple(ticks), tuple(off_grid))  # type: ignore[arg-type]
     if len(_SERIES) >= 64:
         _SERIES.clear()
-    _SERIES[(id(bars), tick)] = (bars, minutes)
+    _SERIES[(id(grid), tick)] = (grid, minutes)
     return minutes
 
 
@@ -283,36 +287,6 @@ def _volumes(units: np.ndarray, scale: int, symbol: str) -> np.ndarray:
     return np.array([int(u) / 10 ** scale for u in units], dtype=np.float64)  # int / int rounds correctly
 
 
-# --- the order the cores decide a tick in ----------------------------------------------------------
-
-
-def decide_order(symbols: Sequence[str]) -> tuple[str, ...]:
-    """The order in which ``record_tape``'s cores reach their decision within one tick.
-
-    Symbols tick in order; a bias symbol shares its state with every other symbol before the next
-    one ticks; a symbol decides as soon as its own state and the bias states of the tick are in.
-    The order does not depend on the data (a stale state is refused, not waited on)."""
-    bias = tuple(s for s in BIAS_SYMBOLS if s in symbols)
-    needs = {s: set(bias) - {s} for s in symbols}
-    arrived: dict[str, set[str]] = {s: set() for s in symbols}
-    waiting: set[str] = set()
-    order: list[str] = []
-    for symbol in symbols:
-        waiting.add(symbol)
-        if needs[symbol] <= arrived[symbol]:
-            waiting.discard(symbol)
-            order.append(symbol)
-        if symbol in bias:
-            for other in symbols:
-                if other == symbol:
-                    continue
-                arrived[other].add(symbol)
-                if other in waiting and needs[other] <= arrived[other]:
-                    waiting.discard(other)
-                    order.append(other)
-    return tuple(order)
-
-
 # --- the recorder -----------------------------------------------------------------------------------
 
 
@@ -364,8 +338,8 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     params = IndicatorParams.from_strategy(settings.strategy)
     timeframes = tuple(sorted(settings.bot.timeframes))
     ticks = np.arange(start_ms + MINUTE_MS, end_ms + 1, MINUTE_MS, dtype=np.int64)
-    order = decide_order(symbols)
-    rank = {s: order.index(s) for s in symbols}
+    # The cores decide a tick in the configured order: the bias travels inside the tick.
+    rank = {s: symbols.index(s) for s in symbols}
     data: dict[str, _Symbol] = {}
     bars: dict[str, SymbolBars] = {}
     keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []

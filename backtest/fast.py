@@ -5,9 +5,10 @@ venue, the router and the journal through every minute.
 minute by minute. Almost all of that work decides nothing: a state on which no entry path fires
 is a NO_SETUP whatever the account holds. So the fast engine
 
-1. records the window once (``RECORD``: ``backtest.tape.record_tape``, the bot's own symbol cores
-   fed by the simulator's replay), keeping only the states on which a path can fire, with their
-   same-tick BTC/ETH bias states;
+1. records the window once (``RECORD``: ``backtest.batch_tape.record_tape_batch``, the batch
+   indicator kernels over the simulator's bars, held to ``backtest.tape.record_tape`` - the bot's
+   own symbol cores fed by the replay - tape for tape), keeping only the states on which a path
+   can fire, with their same-tick BTC/ETH bias states;
 2. runs the trial on it (``backtest.trial.run_trial``): the cascade on those states with the
    account view of the cycle before, each TAKE followed on the 1m bars in integer ticks by the
    router's and the venue's rules (fees, stop slippage, spread, funding, partial fills);
@@ -35,7 +36,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
-from backtest.tape import Tape, record_tape
+from backtest.batch_tape import BatchRefusal, record_tape_batch
+from backtest.tape import Tape
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
 from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
@@ -47,9 +49,9 @@ from vocabulary.settings import Settings
 
 Recorder = Callable[[Settings, Window, FillModel], Tape]
 
-#: The one name the fast engine records through: ``backtest.batch_tape.record_tape_batch`` is a
-#: drop-in with the same signature and an identical Tape.
-RECORD: Recorder = record_tape
+#: The one name the fast engine records through: the batch recorder, a drop-in for
+#: ``backtest.tape.record_tape`` (the bot's streaming cores) with an identical Tape, 14-25x faster.
+RECORD: Recorder = record_tape_batch
 
 #: What the fast engine's journal lacks, in the run's "started" event (the dashboard shows it).
 NOT_JOURNALED = ("NO_SETUP and REJECT decisions (never decided: only states on which a path fires are), "
@@ -85,7 +87,10 @@ def run_fast_backtest(settings: Settings, window: Window = Window(), fills: Fill
     if path is not None and path.exists():
         raise FileExistsError(f"{path} exists: a backtest journal is written once, never appended to")
     started = time.perf_counter()
-    tape = (record or RECORD)(settings, window, fills)
+    try:
+        tape = (record or RECORD)(settings, window, fills)
+    except BatchRefusal as exc:
+        raise FastRefusal(str(exc)) from None
     recorded = time.perf_counter()
     gap = first_gap(tape)
     if gap:
@@ -124,8 +129,7 @@ def fast_counts(tape: Tape, trial: TrialResult) -> dict[str, int]:
 def first_gap(tape: Tape) -> str:
     """The first minute inside the window at which the venue has no 1m bar of a symbol (the
     faithful engine backfills it and ticks after the grace time; the trial does not model that),
-    or empty. The simulator serves a file's rows one per minute from its first, so a file with a
-    gap shows it as missing minutes at its end, where it is reported."""
+    or empty."""
     for symbol, bars in tape.bars.items():
         for i, present in enumerate(bars.present):
             if not present:

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import BatchRefusal, decide_order, record_tape_batch
+from backtest.batch_tape import BatchRefusal, record_tape_batch
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
 from exchange.sim.market import MINUTE_MS, load_store
@@ -106,15 +106,6 @@ def test_other_indicator_and_path_settings_are_recorded_alike(store) -> None:
     window = Window(symbols=("BTCUSDT", "ETHUSDT", "DOGEUSDT"), start_ms=store.first_ms + 8_000 * MINUTE_MS,
                     end_ms=store.first_ms + 8_600 * MINUTE_MS)
     assert_same_tape(record_tape(settings, window, hist_len=6), record_tape_batch(settings, window, hist_len=6))
-
-
-def test_the_cores_decide_a_tick_in_the_order_their_bias_arrives() -> None:
-    # ETH decides first: BTC, ticking before it, still waited for ETH's state.
-    assert decide_order(("BTCUSDT", "ETHUSDT", "SOLUSDT")) == ("ETHUSDT", "BTCUSDT", "SOLUSDT")
-    # BTC decides first (ETH's state came before its tick), then whoever its state completes, in turn.
-    assert decide_order(("SOLUSDT", "ETHUSDT", "BTCUSDT")) == ("BTCUSDT", "SOLUSDT", "ETHUSDT")
-    assert decide_order(("SOLUSDT", "ETHUSDT")) == ("ETHUSDT", "SOLUSDT")
-    assert decide_order(("SOLUSDT", "ADAUSDT")) == ("SOLUSDT", "ADAUSDT")
 
 
 @pytest.mark.parametrize("overrides, hist", [
