@@ -123,11 +123,9 @@ class StrategySettings(_Section, frozen=True):
             if base + best < self.score_min:
                 raise ValueError(f"score_min: {self.score_min} is out of reach of {path}: its base {base} plus "
                                  f"every factor agreeing ({best:g}) stays below it")
-        # Not even at rr: the target nets rr R before it is rounded toward the entry, so on the
-        # rounded prices every candidate's net reward-to-risk is under rr (by a fraction of a tick).
-        if self.min_net_rr >= self.rr:
-            raise ValueError(f"min_net_rr: {self.min_net_rr} is not below rr {self.rr}: targets are set at rr R net of "
-                             "fees and rounded toward the entry, so every candidate would be rejected")
+        if self.min_net_rr > self.rr:
+            raise ValueError(f"min_net_rr: {self.min_net_rr} is above rr {self.rr}: targets are set at rr R net of "
+                             "fees, so every candidate would be rejected")
 
 
 class RiskSettings(_Section, frozen=True):
@@ -170,7 +168,7 @@ TUNED_SECTIONS = ("strategy", "risk")
 
 DEFAULT_TUNE_RANGES: TuneRanges = {
     "strategy.score_min": (0.6, 2.0),
-    "strategy.rr": (1.1, 3.0),
+    "strategy.rr": (1.0, 3.0),
     "strategy.wt_oversold": (-75.0, -35.0),
     "strategy.wt_overbought": (35.0, 75.0),
     "strategy.weight_bias": (0.0, 0.6),

@@ -87,8 +87,7 @@ def test_a_bad_value_names_its_key_path_and_value(text, key_path, words):
         ("[strategy]\nwt_ma = 1", "strategy.wt_ma = 1", "cross_based and pre_cross could never fire"),
         ("[strategy]\nscore_min = 3.8", "strategy.score_min = 3.8", "out of reach of ha_reversal"),
         ("[strategy]\nbase_pre_cross = -3.0", "strategy.score_min", "out of reach of pre_cross: its base -3.0"),
-        ("[strategy]\nmin_net_rr = 1.6", "strategy.min_net_rr = 1.6", "not below rr 1.5"),
-        ("[strategy]\nmin_net_rr = 1.5", "strategy.min_net_rr = 1.5", "rounded toward the entry"),
+        ("[strategy]\nmin_net_rr = 1.6", "strategy.min_net_rr = 1.6", "above rr 1.5"),
         ("[risk]\nmin_stop_cost_multiple = 22.0", "risk", "no stop could be placed"),
         ("[risk]\nmin_stop_cost_multiple = 0.5", "risk.min_stop_cost_multiple = 0.5", ">= 1"),
         ("[risk]\nstop_floor = \"tight\"", "risk.stop_floor = 'tight'", "'widen', 'reject'"),
@@ -119,8 +118,8 @@ def test_the_default_search_space_is_the_shipped_tune_ranges():
 
 
 def test_a_range_of_an_int_setting_stays_int_and_of_a_float_setting_becomes_float():
-    tune = load_settings('[tune]\n"strategy.rr" = [2, 3]\n"risk.cooldown_bars" = [2, 9]', {}).tune
-    assert tune == {"strategy.rr": (2.0, 3.0), "risk.cooldown_bars": (2, 9)}, "a file's [tune] is the whole space"
+    tune = load_settings('[tune]\n"strategy.rr" = [1, 3]\n"risk.cooldown_bars" = [2, 9]', {}).tune
+    assert tune == {"strategy.rr": (1.0, 3.0), "risk.cooldown_bars": (2, 9)}, "a file's [tune] is the whole space"
     assert [type(v) for v in (*tune["strategy.rr"], *tune["risk.cooldown_bars"])] == [float, float, int, int]
 
 
@@ -250,7 +249,7 @@ def test_the_summary_masks_every_credential():
     for hidden in (SECRET, "key-123", settings.sim.api_secret, settings.sim.api_key):
         assert hidden not in text
     assert "risk.leverage = 10" in text
-    assert "tune.strategy.rr = [1.1, 3.0]" in text and "tune.risk.cooldown_bars = [0, 15]" in text
+    assert "tune.strategy.rr = [1.0, 3.0]" in text and "tune.risk.cooldown_bars = [0, 15]" in text
 
 
 def test_no_log_record_ever_carries_a_secret(caplog):

@@ -55,7 +55,7 @@ def test_the_search_space_is_the_tune_ranges_of_settings_sorted_by_key():
 
     space = search_space(load_settings(Path("settings.toml").read_bytes(), {}))
     assert [p.key for p in space] == sorted(DEFAULT_TUNE_RANGES)
-    assert Param("strategy.rr", 1.1, 3.0, integer=False) in space
+    assert Param("strategy.rr", 1.0, 3.0, integer=False) in space
     assert Param("strategy.swing_lookback", 5, 20, integer=True) in space
     assert {p.key for p in space if p.integer} == {"strategy.swing_lookback", "strategy.entry_ttl_bars", "risk.cooldown_bars"}
 
@@ -112,7 +112,7 @@ def test_two_stages_search_on_the_train_window_only_and_find_the_peak(tmp_path):
         r = 1.0 - (settings.strategy.rr - 2.2) ** 2
         return [trade(r)] * 10
 
-    space = (Param("strategy.rr", 1.1, 3.0),)
+    space = (Param("strategy.rr", 1.0, 3.0),)
     run = trial_objective(Path("settings.toml").read_bytes(), {}, train, evaluate, 5, "test", space)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
