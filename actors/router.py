@@ -73,6 +73,10 @@ class RouterCore:
         self.positions: dict[tuple[str, int], PositionUpdate] = {}
         self.orders: dict[str, OrderUpdate] = {}  # working orders by order id
         self.plans: dict[str, TradePlan] = {}
+        # Each symbol's stop-loss trigger as last set (an entry's attached stop, a break-even lock,
+        # both once acked) or seen on the position: a stop-out's slippage is measured from it, as
+        # Bybit reports a stop-market's protection bound, not its trigger, as its orderPrice.
+        self.stops: dict[str, Decimal] = {}
         # Plans whose fills are being read: a closed position, or an entry that vanished (it
         # may have filled and been stopped inside one minute, never seen as a position).
         self._closing: dict[str, tuple[TradePlan | None, bool]] = {}
@@ -193,6 +197,8 @@ class RouterCore:
         self.counts[f"ack_{ack.outcome}"] += 1
         out: Outbox = [("journal", ack)]
         is_entry = intent.action == "create" and not intent.reduce_only
+        if ack.outcome == "ok" and intent.stop_loss is not None and (is_entry or intent.action == "trading_stop"):
+            self.stops[intent.symbol] = intent.stop_loss
         if is_entry and ack.outcome != "ok":
             plan = self.plans.get(intent.symbol)
             if plan is not None and plan.order_link_id == intent.order_link_id:
@@ -244,6 +250,7 @@ class RouterCore:
         out: Outbox = []
         before = dict(self.positions)
         self.positions = {(p.symbol, p.position_idx): p for p in snap.positions if p.size > 0}
+        self.stops.update((p.symbol, p.stop_loss) for p in self.positions.values() if p.stop_loss is not None)
         self.orders = {o.order_id: o for o in snap.orders if o.status in WORKING}
         if snap.equity is not None:
             self.equity = snap.equity
@@ -318,6 +325,7 @@ class RouterCore:
     def _on_fills(self, result: Fills) -> Outbox:
         request = result.request
         plan, entry_vanished = self._closing.pop(request.symbol, (None, False))
+        stop = self.stops.pop(request.symbol, None)
         if entry_vanished and not result.error and not result.fills:
             assert plan is not None
             return [("journal", JournalEvent(
@@ -331,7 +339,7 @@ class RouterCore:
                 message=f"{request.symbol}: fills could not be read: {result.error}"[:300],
             ))]
         try:
-            trade = trade_closed(request.side, result.fills, plan)
+            trade = trade_closed(request.side, result.fills, plan, stop)
         except ValueError as exc:
             return [("journal", JournalEvent(
                 ts_ms=request.until_ms, kind="trade_unaccounted", source="router", level="WARNING",

@@ -352,10 +352,10 @@ class _Course:
         if self.position <= 0:
             self.stop = None
 
-    def fill_stop(self, ms: int, at: int, gap_extreme: int | None) -> None:
+    def fill_stop(self, ms: int, at: int, gapped_at: int | None) -> None:
         stop = self.stop
         assert stop is not None
-        price = stop_fill_ticks(self.costs, stop.price, at, gap_extreme, falling=True)
+        price = stop_fill_ticks(self.costs, stop.price, at, gapped_at, falling=True)
         self._book(ms, opposite(self.plan.side), price, self.position, False, "", stop.price)
         self.stop = self.target = None
 
@@ -397,7 +397,7 @@ class _Course:
                         self.fill_entry(ms, order.left)
                     elif order.kind == "stop":
                         gapped = here != order.point or (i == 0 and b < order.point)
-                        self.fill_stop(ms, here, low if gapped else None)
+                        self.fill_stop(ms, here, (b if i == 0 else here) if gapped else None)
                     else:
                         self.fill_target(ms, order.left)
         if not (self.costs.partial_fills and self.costs.touch_fill_fraction > 0):

@@ -281,9 +281,13 @@ class ExecutionUpdate(Message, frozen=True):
     # "Trade" for a fill; "Funding" for a funding payment (``fee`` is what was paid, negative when
     # received; ``qty``/``price`` are the position and its mark, not a trade).
     exec_type: str = "Trade"
-    # The order's price as the venue reports it (a triggered stop: its trigger); a taker fill's
-    # distance from it is its slippage. None when not reported.
+    # The order's price as the venue reports it (the simulator's triggered stop: its trigger; on
+    # Bybit a market order's protection bound); a taker fill's distance from it is its slippage,
+    # except for a stop-loss, measured from the trigger the router set. None when not reported.
     order_price: Decimal | None = None
+    # Bybit's stopOrderType of the order that filled ("StopLoss" for a position's stop-loss,
+    # "UNKNOWN" for a plain order); "" when not reported.
+    stop_order_type: str = ""
 
 
 class PositionUpdate(Message, frozen=True):

@@ -99,6 +99,7 @@ class ExecutionRow(msgspec.Struct):
     execTime: Text = None
     closedSize: Text = None
     orderPrice: Text = None
+    stopOrderType: Text = None
 
 
 class PositionRow(msgspec.Struct):
@@ -382,6 +383,7 @@ def execution_update(row: ExecutionRow) -> ExecutionUpdate:
         exec_ms=int_or_zero(row.execTime),
         exec_type=row.execType or "Trade",
         order_price=price_or_none(row.orderPrice),
+        stop_order_type=row.stopOrderType or "",
     )
 
 

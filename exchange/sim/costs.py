@@ -8,9 +8,11 @@ taker. Amounts given in basis points of price are taken of the magnitude of the 
 - Spread: the venue keeps no book, so the last price stands for the mid and a taker pays half a
   spread on top of it. ``spread_bps`` sets the spread; 0 means one tick of the symbol (the
   narrowest book there is), so half of it, rounded against the taker, costs a whole tick.
-- Stop slippage: a stop-market exit fills ``stop_slippage_bps`` beyond its trigger at least, and
-  at the bar's adverse extreme when the bar gapped through the trigger (then half a spread on top,
-  as for any taker).
+- Stop slippage: a stop-market exit fills ``stop_slippage_bps`` beyond the price that triggered
+  it, then half a spread on top, as any taker. That price is its trigger when the path trades
+  through it; when the bar gapped through it (opened beyond it, or the path already stood beyond
+  it), the first price beyond, the open: a stop triggers on the first trade past it and its market
+  order meets the book there, not at the bar's extreme, which may come a minute later.
 - Funding: every 8 h (00/08/16 UTC) each open position pays ``size × mark × rate`` (a long pays a
   positive rate, a short receives it). The shipped data has no funding series, so the rate is a
   constant (0.01 %, Bybit's usual base rate) unless a CSV of historical rates is given.
@@ -68,17 +70,19 @@ def stop_slippage_ticks(costs: Costs, trigger_ticks: int) -> int:
     return _ceil_bps(trigger_ticks, Decimal(str(costs.stop_slippage_bps)))
 
 
-def stop_reference_ticks(costs: Costs, trigger: int, at: int, gap_extreme: int | None, falling: bool) -> int:
+def stop_reference_ticks(costs: Costs, trigger: int, at: int, gapped_at: int | None, falling: bool) -> int:
     """The price a stop-market that triggered at ``trigger`` executes against, before the spread.
     ``at`` is where the path stood when it triggered (the trigger, or beyond it when the path was
     already past it). ``falling``: a sell stop (a long's stop), executed below; else a buy stop,
-    above. ``gap_extreme`` is the bar's adverse extreme (its low for a sell stop) when the bar
-    gapped through the trigger, else None. Without stop slippage: ``at``."""
+    above. ``gapped_at`` is the first price beyond the trigger when the bar gapped through it (the
+    bar's open), else None: the slippage is then taken beyond that price. Without stop slippage:
+    ``at``."""
     if not costs.stop_slippage:
         return at
     d = -1 if falling else 1
     worst = trigger + d * stop_slippage_ticks(costs, trigger)
-    for other in (at, gap_extreme):
+    beyond_gap = gapped_at + d * stop_slippage_ticks(costs, gapped_at) if gapped_at is not None else None
+    for other in (at, beyond_gap):
         if other is not None:
             worst = min(worst, other) if falling else max(worst, other)
     return worst
@@ -89,9 +93,9 @@ def taker_fill_ticks(costs: Costs, reference: int, buy: bool) -> int:
     return reference + (1 if buy else -1) * half_spread_ticks(costs, reference)
 
 
-def stop_fill_ticks(costs: Costs, trigger: int, at: int, gap_extreme: int | None, falling: bool) -> int:
+def stop_fill_ticks(costs: Costs, trigger: int, at: int, gapped_at: int | None, falling: bool) -> int:
     """Where a stop-market that triggered at ``trigger`` fills: its reference, half a spread worse."""
-    return taker_fill_ticks(costs, stop_reference_ticks(costs, trigger, at, gap_extreme, falling), buy=not falling)
+    return taker_fill_ticks(costs, stop_reference_ticks(costs, trigger, at, gapped_at, falling), buy=not falling)
 
 
 def touch_fill_qty(costs: Costs, leaves: Decimal, qty_step: Decimal) -> Decimal:

@@ -5,8 +5,8 @@ Same calls in the same order give the same orders, ids, fills and events (ids co
 and counters). Fill model, in brief (details in ``intrabar.py``, costs in ``costs.py``): a
 crossing order takes at the last price plus half a spread; resting limits fill as maker at their
 price once the bar's path trades through them, and in part when the bar only touches them; stops
-fill beyond their trigger by the stop slippage (at the bar's adverse extreme if it gapped through
-them), plus half a spread; open positions pay funding every 8 h. Every state change is queued in ``events`` as
+fill beyond their trigger by the stop slippage (beyond the open if the bar gapped through them),
+plus half a spread; open positions pay funding every 8 h. Every state change is queued in ``events`` as
 ``(topic, data)`` for the private stream, in the order of bybit-v5.md §4.8. Order commands live
 in ``order_entry.py``, position commands in ``position_admin.py``.
 """
@@ -123,12 +123,12 @@ class Engine(OrderEntry, PositionAdmin):
         tick = self.rules[symbol].tick_size
         return taker_fill_ticks(self.costs, int(reference / tick), buy) * tick
 
-    def stop_reference(self, order: Order, at: Decimal, gap_extreme: Decimal | None) -> Decimal:
+    def stop_reference(self, order: Order, at: Decimal, gapped_at: Decimal | None) -> Decimal:
         """What a triggered stop-market executes against, before the spread (``costs``)."""
         tick = self.rules[order.symbol].tick_size
         falling = order.trigger_direction == 2
-        extreme = int(gap_extreme / tick) if gap_extreme is not None else None
-        return stop_reference_ticks(self.costs, int(order.trigger_price / tick), int(at / tick), extreme, falling) * tick
+        gap = int(gapped_at / tick) if gapped_at is not None else None
+        return stop_reference_ticks(self.costs, int(order.trigger_price / tick), int(at / tick), gap, falling) * tick
 
     def settle_funding(self, now_ms: int) -> None:
         """At 00/08/16 UTC every open position pays (or receives) funding at its mark, booked as a
@@ -247,15 +247,15 @@ class Engine(OrderEntry, PositionAdmin):
         """In hedge mode the side opposite to the slot closes it (Buy on idx 2, Sell on idx 1)."""
         return (order.position_idx == 1 and order.side == "Sell") or (order.position_idx == 2 and order.side == "Buy")
 
-    def trigger(self, order: Order, at: Decimal, gap_extreme: Decimal | None = None) -> None:
-        """A conditional reached its trigger while the path stood at ``at``; ``gap_extreme`` is the
-        bar's adverse extreme when the bar gapped through the trigger. A stop-market (any market
+    def trigger(self, order: Order, at: Decimal, gapped_at: Decimal | None = None) -> None:
+        """A conditional reached its trigger while the path stood at ``at``; ``gapped_at`` is the
+        first price traded beyond the trigger (the bar's open) when the bar gapped through it. A stop-market (any market
         conditional but a take-profit) executes against ``stop_reference``, a take-profit at ``at``;
         both as takers. A triggered stop reports its trigger as its price (the reference its
         slippage is measured from)."""
         order.updated_ms = self.now_ms
         is_stop = order.order_type == "Market" and order.stop_order_type != "TakeProfit"
-        reference = self.stop_reference(order, at, gap_extreme) if is_stop else at
+        reference = self.stop_reference(order, at, gapped_at) if is_stop else at
         if order.is_position_tpsl:
             pos = self._position(order.symbol, order.position_idx)
             order.status = "Triggered"

@@ -82,7 +82,8 @@ def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppress
 
     ``first``: the segment from the last close to ``bar``'s open, where nothing trades; a trigger
     met there with the open beyond it, or one the path already stood beyond, was gapped through,
-    and the trigger is told ``bar``'s adverse extreme."""
+    and the trigger is told the first price traded beyond it: the open on the first segment (nothing
+    traded before it), else where the path stood."""
     # A flat segment (e.g. the open after an unchanged close) still settles whatever the price
     # already stands beyond, in either direction.
     directions = (b < a,) if a != b else (True, False)
@@ -114,7 +115,6 @@ def walk_segment(engine: "Engine", symbol: str, a: Decimal, b: Decimal, suppress
             a = price
         if order.status == "Untriggered":
             gapped = bar is not None and (here != price or (first and (b < price if falling_of(order) else b > price)))
-            extreme = (bar.low if falling_of(order) else bar.high) if gapped and bar is not None else None
-            engine.trigger(order, here, extreme)
+            engine.trigger(order, here, (b if first else here) if gapped else None)
         else:
             engine.fill(order, order.price, is_maker=True)

@@ -3,6 +3,8 @@ the exit doctrine; the pacer is released only when nothing is in flight."""
 
 from decimal import Decimal
 
+import msgspec
+
 from vocabulary.messages import (
     AccountView, CycleDone, Decision, Durable, ExecutionUpdate, Fills, FillsRequest, Instrument, JournalEvent,
     OrderAck, OrderIntent, OrderUpdate, PositionUpdate, SnapshotRequest, TradeClosed, VenueSnapshot, WriteAhead,
@@ -287,3 +289,77 @@ def test_a_stop_at_break_even_or_beyond_adds_no_open_risk():
     locked = position(stop="151.00", mark="153.00")
     (view,) = of(core.handle(VenueSnapshot(ts_ms=T, positions=(locked,), orders=(), equity=D("10000"))), AccountView)
     assert view.open_risk == 0
+
+
+# --- a stop-out's slippage, from the stop the router set ------------------------------------------
+
+# A position stop-loss's execution as Bybit's private stream sends it: the row of
+# NautilusTrader's ws_account_execution.json (tests/data/bybit/nautilus), made SOLUSDT's stop-loss
+# the way the venue reports one: no orderLinkId, stopOrderType "StopLoss", createType
+# "CreateByStopLoss", and as orderPrice the market order's protection bound (1 % through the
+# trigger, as that row's 94942.5 is for 95900.1), not the trigger.
+STOP_LOSS_ROW = {
+    "category": "linear", "symbol": "SOLUSDT", "closedSize": "6.6", "execFee": "0.5388", "execId": "0ab1bdf7-4219-438b-b30a-32ec863018f7",
+    "execPrice": "148.41", "execQty": "6.6", "execType": "Trade", "execValue": "979.506", "feeRate": "0.00055", "tradeIv": "",
+    "markIv": "", "blockTradeId": "", "markPrice": "148.43", "indexPrice": "", "underlyingPrice": "", "leavesQty": "0",
+    "orderId": "9aac161b-8ed6-450d-9cab-c5cc67c21784", "orderLinkId": "", "orderPrice": "147.02", "orderQty": "0",
+    "orderType": "Market", "stopOrderType": "StopLoss", "side": "Sell", "execTime": str(T + 90_000), "isLeverage": "0",
+    "isMaker": False, "seq": 140612148849382, "marketUnit": "", "execPnl": "-10.494", "createType": "CreateByStopLoss",
+    "feeCurrency": "USDT",
+}
+
+
+def venue_stop_fill(price="148.41", order_price="147.02"):
+    from exchange.bybit import models
+
+    row = msgspec.json.decode(msgspec.json.encode({**STOP_LOSS_ROW, "execPrice": price, "orderPrice": order_price}),
+                              type=models.ExecutionRow)
+    return models.execution_update(row)
+
+
+def entry_fill(intent):
+    return ExecutionUpdate(symbol="SOLUSDT", exec_id="1", order_id="o-1", order_link_id=intent.order_link_id, side="Buy",
+                           price=D("150"), qty=D("6.6"), fee=D("0.099"), is_maker=True, exec_ms=T + 30_000)
+
+
+def close_with(core, fills):
+    (request,) = of(core.handle(VenueSnapshot(ts_ms=T + 120_000, positions=(), orders=())), FillsRequest, "self")
+    (trade,) = of(core.handle(Fills(request=request, fills=fills)), TradeClosed, "journal")
+    return trade
+
+
+def test_a_stop_outs_slippage_is_measured_from_the_entrys_attached_stop_not_bybits_protection_bound():
+    core = router()
+    (entry,) = wire(core, take_now(core, take()))
+    assert entry.stop_loss == D("148.50")
+    core.handle(OrderAck(intent=entry, ts_ms=T, outcome="ok", order_id="o-1"))
+    core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(position(),), orders=(tp_order(),)))
+    stop = venue_stop_fill()
+    assert (stop.order_price, stop.stop_order_type) == (D("147.02"), "StopLoss")
+    trade = close_with(core, (entry_fill(entry), stop))
+    assert trade.slippage_usdt == (D("148.50") - D("148.41")) * D("6.6")  # 9 ticks below the trigger, on 6.6
+    assert trade.gross_usdt == (D("148.50") - D("150")) * D("6.6")
+    assert trade.pnl_usdt == trade.gross_usdt - trade.fees - trade.slippage_usdt and trade.exit_reason == "stop"
+
+
+def test_a_break_even_exit_is_measured_from_the_lock_the_router_set():
+    core = router()
+    (entry,) = wire(core, take_now(core, take()))
+    core.handle(OrderAck(intent=entry, ts_ms=T, outcome="ok", order_id="o-1"))
+    far = position(mark="151.60")
+    (lock,) = wire(core, core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(far,), orders=(tp_order(),))))
+    core.handle(OrderAck(intent=lock, ts_ms=T + 60_000, outcome="ok"))
+    below = lock.stop_loss - D("0.03")  # slipped 3 ticks under the lock, maybe under the entry's fees
+    trade = close_with(core, (entry_fill(entry), venue_stop_fill(price=str(below), order_price=str(lock.stop_loss * D("0.99")))))
+    assert trade.exit_reason == "break_even"
+    assert trade.slippage_usdt == D("0.03") * D("6.6")
+    assert trade.gross_usdt == (lock.stop_loss - D("150")) * D("6.6")
+
+
+def test_after_a_restart_the_stop_is_the_one_the_exchange_holds():
+    core = router()  # a new core: no plan, no ack seen; the position is adopted with its stop
+    core.handle(VenueSnapshot(ts_ms=T + 60_000, positions=(position(stop="148.60"),), orders=(tp_order(),)))
+    trade = close_with(core, (ExecutionUpdate(symbol="SOLUSDT", exec_id="1", order_id="o-1", order_link_id="", side="Buy",
+                                              price=D("150"), qty=D("6.6"), fee=D("0.099"), is_maker=True, exec_ms=T),
+                              venue_stop_fill()))
+    assert trade.slippage_usdt == (D("148.60") - D("148.41")) * D("6.6")

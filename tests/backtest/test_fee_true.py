@@ -1,6 +1,8 @@
 """A backtest on the shipped month, with the shipped settings, keeps the risk model's promises:
-no trade with a stop under the floor, pre_cross reaches the wire, and every stop-out that did not
-fill beyond the slippage allowance costs at most the risk budget (+1 % for the venue's fee rounding).
+no trade with a stop under the floor, pre_cross reaches the wire, and every stop-out the venue did
+not gap through costs at most the risk budget (+1 % for the venue's fee rounding, plus what the
+venue's tick rounding and half spread cost beyond the slippage allowance, plus funding); most
+stop-outs are such ungapped ones.
 
 The window is a few days of all seven symbols, the CI-sized piece of the month around SOLUSDT's
 real pre-cross that tests/strategy/test_paths.py pins; the whole month is bench/stop_floor.py's.
@@ -8,7 +10,7 @@ real pre-cross that tests/strategy/test_paths.py pins; the whole month is bench/
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,13 @@ def month_piece():
 def settings_tick(symbol):
     from exchange.sim.market import load_instruments
     return load_instruments(Path("data/klines/instruments-bybit-linear.csv"))[symbol].tick_size
+
+
+def ungapped_charge(stop: Decimal, slippage: Decimal, tick: Decimal) -> Decimal:
+    """What the venue charges a stop it did not gap through, beyond its trigger: the slippage
+    rounded up to whole ticks, and half a one-tick spread (a tick). Rounded with ROUND_CEILING:
+    Decimal's ``//`` truncates toward zero, so the int idiom ``-(-x // tick)`` floors a Decimal."""
+    return (stop * slippage / tick).to_integral_value(ROUND_CEILING) * tick + tick
 
 
 def reason(decision, code):
@@ -68,26 +77,31 @@ def test_every_stop_out_within_the_slippage_allowance_costs_at_most_the_budget(m
         # The venue slips a stop by stop_slippage_bps rounded up to whole ticks and charges a
         # taker half a spread (one tick): the allowance covers the bps, not the tick rounding or
         # the spread, so a fill within them is not a gap; what they cost beyond the allowance is
-        # added to the budget (a few hundredths of an R on coarse-tick symbols, zero on BTC).
+        # added to the budget: up to 0.12 R on ADAUSDT and BNBUSDT (a tick is 1.6-1.8 bps there),
+        # ~0 on BTCUSDT and ETHUSDT (the whole-month counts are in docs/wave3/reliability.md).
         tick = settings_tick(trade.symbol)
         stop = trade.stop_price if trade.stop_price is not None else take.stop_price
-        within = -(-(stop * slippage) // tick) * tick + tick
+        within = ungapped_charge(stop, slippage, tick)
         beyond = sign * (stop - trade.exit_price)
         if beyond > within:
             continue  # filled beyond what the venue charges an ungapped stop: counted apart (below)
-        extra = max(Decimal(0), beyond - stop * slippage) * trade.qty
-        assert -trade.pnl_usdt <= budget * Decimal("1.01") * trade.qty / take.qty + extra, trade
-        assert trade.pnl_r is not None and trade.pnl_r >= -1.01 - float(extra / budget)
+        # Funding paid while open is no part of what a stop costs (the risk model prices fees and
+        # slippage): a trade held over a settlement pays it on top.
+        extra = max(Decimal(0), beyond - stop * slippage) * trade.qty + max(Decimal(0), trade.funding_usdt)
+        # A part-filled entry risks its share of the budget: 1 R of this trade.
+        budget_filled = budget * trade.qty / take.qty
+        assert -trade.pnl_usdt <= budget_filled * Decimal("1.01") + extra, trade
+        assert trade.pnl_r is not None and trade.pnl_r >= -1.01 - float(extra / budget_filled), trade
 
 
-@pytest.mark.xfail(strict=True, reason="open (issue 15 note): on the merged venue every stop-out of this window "
-                   "fills beyond the allowance + one tick, so the budget check above meets no ungapped stop")
 def test_most_stop_outs_fill_within_what_the_venue_charges_an_ungapped_stop(month_piece):
+    # Gaps are rare in 1m bars that open at the previous close: the budget check above must meet
+    # most stop-outs, not skip them.
     settings, result = month_piece
     slippage = Decimal(str(settings.risk.slippage_bps)) / 10_000
     stops = [t for t in result.trades if t.exit_reason == "stop" and t.stop_price is not None]
     assert len(stops) >= 5
     ungapped = [t for t in stops
                 if (1 if t.side == "Buy" else -1) * (t.stop_price - t.exit_price)
-                <= -(-(t.stop_price * slippage) // settings_tick(t.symbol)) * settings_tick(t.symbol) + settings_tick(t.symbol)]
-    assert ungapped
+                <= ungapped_charge(t.stop_price, slippage, settings_tick(t.symbol))]
+    assert len(ungapped) * 2 > len(stops), f"{len(ungapped)} of {len(stops)} stop-outs within the ungapped charge"

@@ -27,7 +27,9 @@ HIST = 22
 
 CASES = {
     "defaults": {},
-    "loose entries, quick lock": {"STRATEGY__SCORE_MIN": "0.6", "STRATEGY__RR": "1.0", "STRATEGY__BE_TRIGGER_R": "0.5"},
+    # A 1 R target with the net-RR gate below it (at rr, every target rounded toward the entry fails it).
+    "loose entries, quick lock": {"STRATEGY__SCORE_MIN": "0.6", "STRATEGY__RR": "1.0", "STRATEGY__MIN_NET_RR": "0.8",
+                                  "STRATEGY__BE_TRIGGER_R": "0.5"},
     "one slot, no cooldown, wide zones": {"STRATEGY__WT_OVERSOLD": "-40", "STRATEGY__WT_OVERBOUGHT": "38",
                                           "RISK__MAX_POSITIONS": "1", "RISK__COOLDOWN_BARS": "0"},
     "long history, entries at the close (PostOnly refused)": {
@@ -85,6 +87,7 @@ def test_the_cases_exercise_what_they_are_named_for(tape: Tape) -> None:
         return [t for t in result.trades if t.qty < asked[t.order_link_id]]
     assert any(partly_filled(result) for result in results.values())
     assert results["one slot, no cooldown, wide zones"].refused > 0
+    assert results["loose entries, quick lock"].trades, "a 1 R target passes a net-RR gate set below it"
     assert results["long history, entries at the close (PostOnly refused)"].takes
     assert not results["long history, entries at the close (PostOnly refused)"].trades
     assert len(results["equity risk, margin refusals, daily loss with open risk"].takes) > len(

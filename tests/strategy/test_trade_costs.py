@@ -66,4 +66,16 @@ def test_an_exec_update_row_parses_exec_type_and_order_price():
     assert isinstance(update, ExecutionUpdate)
     assert (update.exec_type, update.order_price) == ("Funding", None)
     stop = models.execution_update(msgspec.structs.replace(row, execType="Trade", orderPrice="98.8"))
-    assert (stop.exec_type, stop.order_price) == ("Trade", D("98.8"))
+    assert (stop.exec_type, stop.order_price, stop.stop_order_type) == ("Trade", D("98.8"), "")
+    loss = models.execution_update(msgspec.structs.replace(row, execType="Trade", stopOrderType="StopLoss"))
+    assert loss.stop_order_type == "StopLoss"
+
+
+def test_a_stop_loss_fill_is_measured_from_the_stop_given_and_a_hand_close_from_its_own_price():
+    # Bybit reports a stop-market's protection bound as orderPrice (1 % through the trigger here).
+    loss = msgspec.structs.replace(stop_fill("98.7", "2", "0.10857", 9, "97.81"), stop_order_type="StopLoss")
+    trade = trade_closed("Buy", [fill("Buy", "100.0", "2", "0.04", 1), loss], PLAN, stop=D("98.8"))
+    assert (trade.gross_usdt, trade.slippage_usdt, trade.exit_reason) == (D("-2.4"), D("0.2"), "stop")
+    by_hand = msgspec.structs.replace(stop_fill("98.7", "2", "0.10857", 9, "98.6"), stop_order_type="UNKNOWN")
+    trade = trade_closed("Buy", [fill("Buy", "100.0", "2", "0.04", 1), by_hand], PLAN, stop=D("98.8"))
+    assert trade.slippage_usdt == D("-0.2"), "a market close by hand is not the stop: measured from its own price"

@@ -64,26 +64,38 @@ def test_a_short_stop_mirrors_it_above_the_trigger():
     assert (fill["side"], fill["execPrice"], fill["orderPrice"]) == ("Buy", "30106.20", "30100.00")
 
 
-def test_a_bar_that_gaps_through_the_stop_fills_it_at_the_bars_adverse_extreme():
+def test_a_stop_the_price_already_stands_beyond_pays_the_slippage_beyond_that_price_not_the_bars_low():
     m = market_with(COSTS)
     open_long(m)
     m.engine.set_last_price("BTCUSDT", D("29800"))
     m.bar(29800, 29810, 29700, 29750)
-    assert last_fill(m)["execPrice"] == "29699.90"  # the low, then half a spread
+    # 29800 - ceil(298000 ticks x 2 bps = 59.6) = 60 ticks - 1 tick of half spread; the low (29700)
+    # trades later in the minute, after the stop's market order met the book
+    assert last_fill(m)["execPrice"] == "29793.90"
 
 
-def test_a_bar_that_opens_through_the_stop_is_a_gap_too():
+def test_a_bar_that_opens_through_the_stop_is_a_gap_filled_beyond_its_open():
     m = market_with(COSTS)
     open_long(m)
     m.bar(29850, 29860, 29840, 29855)  # last close 29995, open 29850: nothing traded in between
-    assert last_fill(m)["execPrice"] == "29839.90"
+    # 29850 - ceil(298500 x 2 bps = 59.7) = 60 ticks - 1 tick; not the low 29840
+    assert last_fill(m)["execPrice"] == "29843.90"
 
 
-def test_a_gap_shallower_than_the_slippage_still_pays_the_slippage():
+def test_a_short_stop_gapped_through_mirrors_it_above_the_open():
+    m = market_with(COSTS)
+    open_short(m)
+    m.bar(30150, 30300, 30140, 30200)  # last close 30005, open 30150 above the 30100 stop
+    # 30150 + ceil(301500 x 2 bps = 60.3) = 61 ticks + 1 tick; not the high 30300
+    assert last_fill(m)["execPrice"] == "30156.20"
+
+
+def test_a_gap_shallower_than_the_slippage_pays_the_slippage_beyond_the_open():
     m = market_with(COSTS)
     open_long(m)
     m.bar(29899, 29899, 29897, 29898)
-    assert last_fill(m)["execPrice"] == "29893.90"
+    # the open 29899 - ceil(298990 x 2 bps = 59.8) = 60 ticks - 1 tick: one tick worse than at the trigger
+    assert last_fill(m)["execPrice"] == "29892.90"
 
 
 def test_without_costs_a_stop_fills_at_its_trigger_and_a_gap_where_the_path_stood():
