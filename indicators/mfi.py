@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indicators.pine import EPSILON, NA, div_array
+from indicators.pine import EPSILON, NA, div, div_array
 from indicators.rolling_sum import RollingSum, Sma
 
 
@@ -13,7 +13,9 @@ class Mfi:
 
     The direction test is tolerant (|change| <= 1e-10 is no move), the first bar's na change
     counts as a move on both sides, a side whose rolling sum is within 1e-10 of zero is zero,
-    and a zero lower side gives 100 (pine.md, "Oscillators").
+    and a zero lower side gives 100 (pine.md, "Oscillators"). When the two sums are opposite
+    (residues just beyond the tolerance after a run of zero-volume bars), ``1 + upper / lower`` is
+    zero: Pine's zero divisor gives na (``pine.div``), never an exception or an infinity.
     """
 
     __slots__ = ("_prev", "_upper", "_lower")
@@ -38,7 +40,7 @@ class Mfi:
         if -EPSILON <= upper <= EPSILON:
             upper = 0.0
         # The ratio first: ``100 - 100 * lower / (upper + lower)`` rounds differently.
-        return 100.0 - (100.0 / (1.0 + upper / lower))
+        return 100.0 - div(100.0, 1.0 + upper / lower)
 
     @staticmethod
     def batch(src: np.ndarray, volume: np.ndarray, length: int = 14) -> np.ndarray:
@@ -50,7 +52,7 @@ class Mfi:
         upper = RollingSum.batch(v * np.where(has_prev & (chg <= EPSILON), 0.0, x), length)
         lower = RollingSum.batch(v * np.where(has_prev & (chg >= -EPSILON), 0.0, x), length)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mfi = 100.0 - (100.0 / (1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower))
+            mfi = 100.0 - div_array(np.full(len(x), 100.0), 1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower)
         mfi = np.where(np.abs(lower) <= EPSILON, 100.0, mfi)
         out[valid] = np.where(np.isnan(upper) | np.isnan(lower), np.nan, mfi)
         return out

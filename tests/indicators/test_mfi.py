@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from indicators.mfi import Mfi, RsiMfiArea
 from indicators.pine import NA
 
@@ -69,3 +71,18 @@ def test_rsi_mfi_area_skips_a_flat_bar_instead_of_dividing_by_zero():
     _run(normal, o[:4], h[:4], l[:4], c[:4])
     assert flat.update(100.0, 100.0, 100.0, 100.0) == a[-1]  # high == low: na term, previous value
     assert flat.update(o[4], h[4], l[4], c[4]) == normal.update(o[4], h[4], l[4], c[4])
+
+
+# Large flows, then zero-volume bars: the two rolling sums keep opposite residues just beyond the
+# 1e-10 tolerance, so ``1 + upper / lower`` is exactly zero on the last bar.
+OPPOSITE_RESIDUES = [(100.0, 0.0), (100.0, 0.0), (100.0, 0.0), (104.0, 1.0), (100.0, 12345.678), (77.7, 12345.678),
+                     (100.0, 12345.678), (104.0, 12345.678), (104.0, 0.001), (52.51, 0.0), (52.5, 0.0), (104.0, 0.0)]
+
+
+def test_mfi_of_opposite_residues_is_na_in_both_forms_never_an_exception_or_an_infinity():
+    mfi = Mfi(3)
+    streamed = [mfi.update(src, volume) for src, volume in OPPOSITE_RESIDUES]
+    assert math.isnan(streamed[-1]) and not math.isnan(streamed[-2])
+    batch = Mfi.batch(np.array([s for s, _ in OPPOSITE_RESIDUES]), np.array([v for _, v in OPPOSITE_RESIDUES]), 3)
+    assert math.isnan(batch[-1])
+    assert [x == y or (x != x and y != y) for x, y in zip(batch.tolist(), streamed)] == [True] * len(streamed)
