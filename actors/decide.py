@@ -20,7 +20,8 @@ def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: In
     """Everything one decision reads besides ``state``: settings, rules, the same-tick bias
     states and the router's last account view. Before the router's first view the equity is
     unknown (zero), so sizing refuses every entry: the bot opens nothing until it has reconciled.
-    The costs are the symbol's fee rates as the venue reported them, else ``[risk]``'s fallback."""
+    The costs are the symbol's fee rates as the venue reported them, else ``[risk]``'s fallback,
+    and the slippage allowance at the instrument's tick."""
     by_symbol = {b.symbol: b for b in bias if not b.is_stale}
     symbol = state.symbol
     if account is None:
@@ -37,7 +38,7 @@ def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: In
         realised_pnl_today=account.realised_pnl_today,
         equity=account.equity,
         open_risk=account.open_risk,
-        costs=account_costs(symbol, account, risk),
+        costs=account_costs(instrument, account, risk),
     )
 
 

@@ -376,7 +376,10 @@ class RouterCore:
         return [("pacer", CycleDone(boundary_ms=done))]
 
     def costs(self, symbol: str) -> Costs:
-        return costs_for(symbol, self.fee_rates, self.risk)
+        """The symbol's rates and allowance at its tick; a position on a symbol without instrument
+        rules (not one the bot trades) is counted at the flat allowance (``strategy.costs.Costs``)."""
+        instrument = self.instruments.get(symbol)
+        return costs_for(symbol, instrument.tick_size if instrument is not None else None, self.fee_rates, self.risk)
 
     def open_risk(self) -> Decimal:
         """What the open positions lose if every stop fills now, fees and slippage allowance

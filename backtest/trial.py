@@ -46,7 +46,7 @@ from exchange.sim.engine import money
 from exchange.sim.intrabar import path_points
 from exchange.sim.market import MINUTE_MS
 from strategy.context import cooldown_until
-from strategy.costs import costs_for, worst_case_loss
+from strategy.costs import instrument_costs, worst_case_loss
 from strategy.entry import evaluate_entry
 from strategy.exits import break_even_price, maker_exit_price
 from strategy.orders import TradePlan, link_id, opposite, trade_plan
@@ -163,7 +163,7 @@ class _Book:
                 mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
                 equity += trade.upl_at(c, mark) + trade.wallet_at(c)
                 stop = trade.lock_stop if trade.lock_ms is not None and trade.lock_ms < c else trade.stop
-                costs = costs_for(trade.symbol, self.fee_rates, self.risk)
+                costs = instrument_costs(self.tape.instruments[trade.symbol], self.fee_rates, self.risk)
                 open_risk += worst_case_loss(trade.entry, stop, trade.direction, trade.size_at(c), costs)
             over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
             if not over:
@@ -433,7 +433,7 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
         return trade
     trade.entry, trade.qty, trade.tick_size, trade.entry_ticks = plan.entry, plan.qty, bars.tick_size, entry
     trade.stop = plan.stop
-    costs = costs_for(plan.symbol, fee_rates, settings.risk)
+    costs = instrument_costs(instrument, fee_rates, settings.risk)
     ttl_end = t + s.entry_ttl_bars * MINUTE_MS
     trade.working_until_ms = ttl_end  # the TTL cycle cancels it after its takes
     n = len(bars.close)

@@ -27,7 +27,7 @@ class EntryContext(msgspec.Struct, frozen=True, kw_only=True):
     ``realised_pnl_today`` is the UTC day's realised PnL; the caller resets it at 00:00 UTC.
     ``open_risk`` is what the open positions lose if every stop fills (fees included, >= 0).
     ``costs`` are the symbol's fee rates (the venue's, else the settings' fallback) and the
-    slippage allowance.
+    slippage allowance at the instrument's tick (``strategy.costs.account_costs``).
     """
 
     strategy: StrategySettings

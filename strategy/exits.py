@@ -44,8 +44,9 @@ def _stop_rounding(d: int) -> Literal["down", "up"]:
 
 def break_even_price(entry: Decimal, d: int, instrument: Instrument, costs: Costs) -> Decimal:
     """The stop price at which a stop-out loses nothing: entry ± the maker entry fee, the taker
-    stop fee and the slippage allowance, at the venue's rates (``strategy.costs``), rounded so
-    it never exits below it."""
+    stop fee and the slippage allowance in the symbol's whole ticks, at the venue's rates
+    (``strategy.costs``: already on the grid when ``costs`` know the tick), rounded so it never
+    exits below it."""
     return instrument.round_price(costs.break_even(entry, d), _stop_rounding(d))
 
 
@@ -179,7 +180,7 @@ def plan_exits(position: PositionUpdate, working: Sequence[OrderUpdate], plan: T
     ``working`` is every open order the exchange reports (any symbol); ``plan`` the TAKE that
     opened the position, or None for a position the router adopted (the fallback stop is
     ``max_stop_pct`` from the entry, the target ``rr`` times that). Stops come first.
-    ``costs`` are the symbol's fee rates and slippage allowance: they place the break-even lock.
+    ``costs`` are the symbol's fee rates and slippage allowance at its tick: they place the break-even lock.
     A flat position leaves no take-profit of ours behind.
     """
     if position.size <= 0 or position.side is None:

@@ -79,10 +79,11 @@ def size(budget: Decimal, loss_per_unit: Decimal, entry: Decimal, ctx: EntryCont
 
 
 def stop_floor(entry: Decimal, frame: FrameState, ctx: EntryContext) -> Decimal:
-    """The closest a stop may be to the entry: ``min_stop_cost_multiple`` round-trip costs or
-    ``min_stop_atr`` 1m ATRs, the larger; a stop inside its own costs can only lose."""
+    """The closest a stop may be to the entry: ``min_stop_cost_multiple`` round-trip costs (the
+    slippage allowance in the symbol's whole ticks, at the entry) or ``min_stop_atr`` 1m ATRs, the
+    larger; a stop inside its own costs can only lose."""
     r = ctx.risk
-    by_cost = dec(r.min_stop_cost_multiple) * ctx.costs.round_trip * entry
+    by_cost = dec(r.min_stop_cost_multiple) * ctx.costs.round_trip(entry) * entry
     by_atr = dec(r.min_stop_atr) * atr(frame, r.atr_bars)
     return max(by_cost, by_atr)
 
@@ -125,7 +126,7 @@ def plan_trade(frame: FrameState, d: int, ctx: EntryContext) -> tuple[TradePrice
         return None, (*facts, Reason("gate.stop_at_entry", float(distance)))
     target = ins.round_price(costs.target_for(entry, d, dec(s.rr) * loss_per_unit), safe_rounding(d))
     net_rr = costs.profit_per_unit(entry, target, d) / loss_per_unit
-    facts += (Reason("size.round_trip_bps", float(costs.round_trip * BPS)), Reason("size.net_rr", round(float(net_rr), 6)))
+    facts += (Reason("size.round_trip_bps", float(costs.round_trip(entry) * BPS)), Reason("size.net_rr", round(float(net_rr), 6)))
     if net_rr < dec(s.min_net_rr):
         return None, (*facts, Reason("edge.net_rr", s.min_net_rr))
     qty = size(risk_budget(ctx), loss_per_unit, entry, ctx)

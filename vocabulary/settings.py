@@ -142,10 +142,14 @@ class RiskSettings(_Section, frozen=True):
     min_stop_atr: Annotated[float, Meta(ge=0, le=50)] = 1.5
     atr_bars: Annotated[int, Meta(ge=1, le=16)] = 14
     stop_floor: Literal["widen", "reject"] = "widen"
+    # The spread a stop fill pays half of, in whole ticks (strategy/costs.py), as [sim] spread_bps
+    # models it: 0 is a one-tick book, whose half spread against the taker is a whole tick.
+    spread_bps: Annotated[float, Meta(ge=0, le=500)] = 0.0
 
     def round_trip(self) -> float:
-        """The fallback round-trip cost as a fraction of price: maker entry + taker stop + slippage allowance."""
-        return self.maker_fee + self.taker_fee + self.slippage_bps / 10_000
+        """The fallback round-trip cost as a fraction of price: maker entry + taker stop + slippage
+        allowance. A lower bound: the allowance of a symbol rounds up to its whole ticks."""
+        return self.maker_fee + self.taker_fee + (self.slippage_bps + self.spread_bps / 2) / 10_000
 
 
 class JournalSettings(_Section, frozen=True):
@@ -211,6 +215,11 @@ class Settings(_Section, frozen=True):
         if self.sim.stop_slippage and self.risk.slippage_bps < self.sim.stop_slippage_bps:
             raise ValueError(f"risk: slippage_bps {self.risk.slippage_bps} is below sim.stop_slippage_bps "
                              f"{self.sim.stop_slippage_bps}: a simulated stop-out would cost more than risk_per_trade")
+        # ... and charges every taker half its spread: rounded up to whole ticks in both, so a wider
+        # assumed spread charges at least as many ticks (and 0, one tick, is the narrowest).
+        if self.sim.spread and self.risk.spread_bps < self.sim.spread_bps:
+            raise ValueError(f"risk: spread_bps {self.risk.spread_bps} is below sim.spread_bps "
+                             f"{self.sim.spread_bps}: a simulated stop-out would cost more than risk_per_trade")
 
 
 # [tune]'s keys that are settings of the plan rather than ranges of the search space.

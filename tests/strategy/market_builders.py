@@ -11,7 +11,9 @@ from decimal import Decimal
 import msgspec
 
 from vocabulary.messages import FrameState, Instrument, MarketState
-from vocabulary.settings import RiskSettings, StrategySettings
+from vocabulary.settings import RiskSettings, Settings, StrategySettings
+from exchange.sim.config import SimConfig
+from exchange.sim.costs import stop_fill_ticks
 from strategy.context import EntryContext
 from strategy.costs import fallback_costs
 
@@ -19,6 +21,18 @@ TICK = Decimal("0.1")
 T0 = 1_764_000_000_000  # a 1m boundary
 INSTRUMENT = Instrument(symbol="SOLUSDT", tick_size=TICK, qty_step=Decimal("0.001"),
                         min_order_qty=Decimal("0.001"), max_order_qty=Decimal("10000"), min_notional=Decimal("5"))
+
+
+# The shipped simulator's costs ([sim] of settings.toml's defaults): what the risk model's
+# allowance must cover, priced by the venue's own code rather than by strategy.costs.
+VENUE = SimConfig.from_settings(Settings().sim).costs
+
+
+def venue_stop_fill(stop: Decimal, d: int, tick: Decimal = TICK) -> Decimal:
+    """Where the shipped venue fills the stop of a ``d`` position that triggered at ``stop`` without a gap."""
+    trigger = int(stop / tick)
+    assert trigger * tick == stop, "a stop is on the tick grid"
+    return stop_fill_ticks(VENUE, trigger, trigger, None, falling=d > 0) * tick
 
 
 def px(ticks: int) -> float:
@@ -101,7 +115,7 @@ def context(**over) -> EntryContext:
     # round trip) is far inside their 1.2 % stops.
     risk = RiskSettings(min_stop_atr=0.0)
     values = dict(strategy=StrategySettings(entry_offset_bps=0.0, stop_buffer_bps=20.0), risk=risk, instrument=INSTRUMENT,
-                  equity=Decimal("10000"), costs=fallback_costs(risk))
+                  equity=Decimal("10000"), costs=fallback_costs(risk, INSTRUMENT.tick_size))
     values.update(over)
     return EntryContext(**values)
 
