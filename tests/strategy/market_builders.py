@@ -35,6 +35,18 @@ def venue_stop_fill(stop: Decimal, d: int, tick: Decimal = TICK) -> Decimal:
     return stop_fill_ticks(VENUE, trigger, trigger, None, falling=d > 0) * tick
 
 
+# The tables' long: entry 100.0, stop 98.8 (module doc of test_sizing). The shipped venue fills that
+# stop a tick of slippage (2 bps of 98.8 is a fifth of the 0.1 tick, rounded up to one) and a tick
+# of half spread below it, at 98.6: the allowance is 0.2, 20 bps on this coarse grid. So a stop-out
+# loses per unit the 1.2 of distance, the maker entry fee, the allowance, and the taker fee on
+# 98.8 + 0.2 (strategy.costs' upper bound for a long: the fill, and so its fee, is lower).
+_RISK = RiskSettings()
+LONG_ALLOWANCE = Decimal("98.8") - venue_stop_fill(Decimal("98.8"), 1)
+LONG_LOSS_PER_UNIT = (Decimal("1.2") + Decimal("100.0") * Decimal(str(_RISK.maker_fee)) + LONG_ALLOWANCE
+                      + (Decimal("98.8") + LONG_ALLOWANCE) * Decimal(str(_RISK.taker_fee)))
+LONG_QTY = INSTRUMENT.round_qty(Decimal(str(_RISK.risk_per_trade)) / LONG_LOSS_PER_UNIT)  # 1 R of the default budget
+
+
 def px(ticks: int) -> float:
     """A price exactly ``ticks`` ticks from zero, as the float the indicators would carry."""
     return float(Decimal(ticks) * TICK)

@@ -6,7 +6,8 @@ import pytest
 
 from vocabulary.messages import Decision, Reason, from_json, to_json
 from market_builders import (
-    T0, bullish_frame, context, frame, long_cross, long_ha_reversal, long_pre_cross, market, red, with_risk, with_strategy,
+    LONG_QTY, T0, bullish_frame, context, frame, long_cross, long_ha_reversal, long_pre_cross, market, red, with_risk,
+    with_strategy,
 )
 from strategy.context import cooldown_until
 from strategy.entry import evaluate_entry
@@ -25,8 +26,9 @@ def value(decision, code):
 def test_a_cross_with_neutral_context_is_taken_with_prices_and_size_on_the_grids():
     d = evaluate_entry(market(long_cross()), context())
     assert (d.kind, d.path, d.side, d.score) == ("TAKE", "cross_based", "Buy", 1.0)
-    # close 100.0; lowest low of the lookback 99.0 minus 20 bps; 1.5 R net of fees; 10 USDT over 1.2 + fees and slippage
-    assert (d.entry_price, d.stop_price, d.target_price, d.qty) == (D("100.0"), D("98.8"), D("101.9"), D("7.727"))
+    # close 100.0; lowest low of the lookback 99.0 minus 20 bps; 1.5 R net of fees; 10 USDT over 1.2 + fees and the
+    # allowance (market_builders: LONG_LOSS_PER_UNIT 1.47445, so the target (100.02 + 2.2117) / 0.9998 = 102.25 -> 102.2)
+    assert (d.entry_price, d.stop_price, d.target_price, d.qty) == (D("100.0"), D("98.8"), D("102.2"), LONG_QTY)
     assert d.tick_ms == T0 and d.symbol == "SOLUSDT"
 
 

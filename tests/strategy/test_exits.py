@@ -6,14 +6,16 @@ import pytest
 
 from vocabulary.messages import OrderUpdate, PositionUpdate
 from vocabulary.settings import RiskSettings, StrategySettings
-from market_builders import INSTRUMENT, T0
+from market_builders import INSTRUMENT, T0, venue_stop_fill
 from strategy.costs import Costs, fallback_costs
 from strategy.exits import TradePlan, break_even_price, plan_exits, requote_take_profit, stale_entries
 from strategy.orders import link_id, order_link_id, parse_link_id
 
 D = Decimal
 S = StrategySettings()
-COSTS = fallback_costs(RiskSettings())  # maker 0.02 %, taker 0.055 %, slippage allowance 2 bps
+# maker 0.02 %, taker 0.055 %, slippage allowance 2 bps rounded up to the instrument's 0.1 tick, plus a tick of spread
+COSTS = fallback_costs(RiskSettings(), INSTRUMENT.tick_size)
+BE_LONG, BE_SHORT = (break_even_price(D("100.0"), d, INSTRUMENT, COSTS) for d in (1, -1))  # pinned below
 NOW = T0 + 120_000
 # The exit planner reads a plan's prices and its 1 R per unit whatever sized them: round numbers here.
 PLAN = TradePlan(symbol="SOLUSDT", side="Buy", path="cross_based", entry=D("100.0"), stop=D("98.8"),
@@ -120,16 +122,28 @@ def test_a_short_through_its_stop_is_closed_with_a_buy_no_higher_than_mark_plus_
 # --- break-even lock ---------------------------------------------------------------------------
 
 
-def test_break_even_covers_both_fees_and_the_slippage_allowance_and_rounds_to_the_side_that_cannot_lose():
-    # long: 100.02 / (1 - 0.0002 - 1.0002 x 0.00055) = 100.0952... -> up; short: 99.98 / 1.00075011 = 99.905... -> down
-    assert break_even_price(D("100.0"), 1, INSTRUMENT, COSTS) == D("100.1")
-    assert break_even_price(D("100.0"), -1, INSTRUMENT, COSTS) == D("99.9")
-    assert break_even_price(D("100.0"), 1, INSTRUMENT, Costs(D(0), D(0), D(0))) == D("100.0")
+def venue_net(entry, stop, d):
+    """What one unit nets when the shipped venue fills its stop at ``stop`` (no gap), both fees paid."""
+    fill = venue_stop_fill(stop, d)
+    return d * (fill - entry) - entry * COSTS.maker - fill * COSTS.taker
 
 
 @pytest.mark.parametrize("d", [1, -1])
-def test_a_stop_out_at_the_unrounded_break_even_costs_nothing_at_any_rates(d):
-    for costs in (COSTS, Costs(D("-0.0001"), D("0.0006"), D("0.0005")), Costs(D("0.0004"), D("0.001"), D(0))):
+def test_break_even_is_the_stop_nearest_the_entry_whose_fill_at_the_venue_loses_nothing(d):
+    # The venue fills a stop near 100 a tick of slippage (2 bps of 100, rounded up to the 0.1 tick)
+    # and a tick of half spread beyond it: two ticks are 0.2 % here, so the lock sits 3 ticks out.
+    level = break_even_price(D("100.0"), d, INSTRUMENT, COSTS)
+    assert level == D("100.0") + d * 3 * INSTRUMENT.tick_size
+    assert venue_net(D("100.0"), level, d) >= 0 > venue_net(D("100.0"), level - d * INSTRUMENT.tick_size, d)
+    no_fees = Costs(D(0), D(0), COSTS.slippage, INSTRUMENT.tick_size, D(0))  # the allowance alone: slippage and spread
+    assert break_even_price(D("100.0"), d, INSTRUMENT, no_fees) == D("100.0") + d * 2 * INSTRUMENT.tick_size
+    assert break_even_price(D("100.0"), d, INSTRUMENT, Costs(D(0), D(0), D(0), None, D(0))) == D("100.0")
+
+
+@pytest.mark.parametrize("d", [1, -1])
+def test_without_a_tick_a_stop_out_at_the_unrounded_break_even_costs_nothing_at_any_rates(d):
+    flat = fallback_costs(RiskSettings(), None)
+    for costs in (flat, Costs(D("-0.0001"), D("0.0006"), D("0.0005"), None, D(0)), Costs(D("0.0004"), D("0.001"), D(0), None, D(0))):
         level = costs.break_even(D("2517.37"), d)
         assert abs(costs.loss_per_unit(D("2517.37"), level, d)) < D("1e-20")
         assert d * (level - D("2517.37")) > 0
@@ -138,12 +152,12 @@ def test_a_stop_out_at_the_unrounded_break_even_costs_nothing_at_any_rates(d):
 @pytest.mark.parametrize(("mark", "moves"), [("101.2", True), ("101.1", False)])
 def test_break_even_lock_fires_at_be_trigger_r(mark, moves):
     intents = plan(long_position(mark_price=D(mark)), [tp()])
-    assert summary(intents) == ([("trading_stop", "break_even", None, D("100.1"), None)] if moves else [])
+    assert summary(intents) == ([("trading_stop", "break_even", None, BE_LONG, None)] if moves else [])
 
 
 def test_break_even_lock_moves_the_stop_once_and_the_second_call_makes_no_request():
     first = plan(long_position(mark_price=D("101.5")), [tp()])
-    assert len(first) == 1 and first[0].stop_loss == D("100.1")
+    assert len(first) == 1 and first[0].stop_loss == BE_LONG
     after = long_position(mark_price=D("101.5"), stop_loss=first[0].stop_loss)
     assert plan(after, [tp()]) == []
 
@@ -155,11 +169,11 @@ def test_break_even_lock_leaves_a_stop_already_beyond_break_even_alone():
 
 def test_a_short_locks_break_even_below_its_entry():
     intents = plan(short_position(mark_price=D("98.8")), [tp(side="Buy", idx=2, price="98.2")], trade=SHORT_PLAN)
-    assert summary(intents) == [("trading_stop", "break_even", None, D("99.9"), None)]
+    assert summary(intents) == [("trading_stop", "break_even", None, BE_SHORT, None)]
 
 
 def test_a_position_in_profit_without_any_stop_gets_break_even_directly():
-    assert plan(long_position(stop_loss=None, mark_price=D("101.5")), [tp()])[0].stop_loss == D("100.1")
+    assert plan(long_position(stop_loss=None, mark_price=D("101.5")), [tp()])[0].stop_loss == BE_LONG
 
 
 def test_break_even_reads_the_exchanges_unrealised_pnl_when_no_mark_is_given():
@@ -204,7 +218,7 @@ def test_orders_that_do_not_close_this_position_are_not_its_take_profit(other):
 
 
 def test_a_take_profit_the_market_already_passed_is_placed_one_tick_beyond_the_mark():
-    intents = plan(long_position(mark_price=D("102.04"), stop_loss=D("100.1")))
+    intents = plan(long_position(mark_price=D("102.04"), stop_loss=BE_LONG))
     assert summary(intents) == [("create", "take_profit", D("102.2"), None, D("8.333"))]  # 102.04 -> 102.1, + 1 tick
 
 

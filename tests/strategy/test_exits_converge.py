@@ -14,7 +14,7 @@ from strategy.exits import TradePlan, break_even_price, plan_exits
 from strategy.orders import link_id, opposite, order_link_id
 
 S = StrategySettings()
-COSTS = fallback_costs(RiskSettings())
+COSTS = fallback_costs(RiskSettings(), INSTRUMENT.tick_size)
 D = Decimal
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabulary.settings import RiskSettings
-from market_builders import T0, context, frame, market, mirror_market, mirror_price, px, with_strategy
+from market_builders import T0, context, frame, market, mirror_market, mirror_price, px, venue_stop_fill, with_strategy
 from strategy.costs import Costs
 from strategy.entry import evaluate_entry
 from strategy.sizing import stop_floor
@@ -87,7 +87,7 @@ def assert_mirrored(a, b):
 # Costs are proportional to price, and a mirror moves every price but the centre: a long at 1800
 # and its mirrored short at 2200 pay different fees. So the mirror of the whole cascade is exact
 # without costs or distances in bps; test_sizing mirrors the cost terms about the entry itself.
-FRICTIONLESS = dict(costs=Costs(Decimal(0), Decimal(0), Decimal(0)), equity=Decimal("1000000"))
+FRICTIONLESS = dict(costs=Costs(Decimal(0), Decimal(0), Decimal(0), None, Decimal(0)), equity=Decimal("1000000"))
 
 
 @settings(max_examples=300, deadline=None)
@@ -111,10 +111,11 @@ def test_every_take_has_its_stop_and_target_on_opposite_sides_of_the_entry_on_th
     for price in (d.entry_price, d.stop_price, d.target_price):
         assert price % Decimal("0.1") == 0
     assert d.qty > 0 and d.qty % Decimal("0.001") == 0
-    # The stop is at least the floor away, and a stop-out whose fill slips the whole allowance
-    # costs no more than the risk budget (1 % for the fee's rounding on the venue).
+    # The stop is at least the floor away, and a stop-out filled where the shipped venue fills an
+    # ungapped stop (slippage in whole ticks, a tick of spread) costs no more than the risk budget
+    # (1 % for the fee's rounding on the venue).
     assert sign * (d.entry_price - d.stop_price) >= stop_floor(d.entry_price, state.frame(1), ctx)
-    fill = d.stop_price * (1 - sign * ctx.costs.slippage)
+    fill = venue_stop_fill(d.stop_price, sign)
     loss = d.qty * (sign * (d.entry_price - fill) + d.entry_price * ctx.costs.maker + fill * ctx.costs.taker)
     assert loss <= Decimal(10) * Decimal("1.01")
     assert loss <= d.loss_at_stop

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vocabulary.messages import Decision
-from market_builders import T0, context, long_cross, market, mirror_market
+from market_builders import LONG_LOSS_PER_UNIT, LONG_QTY, T0, context, long_cross, market, mirror_market
 from strategy.entry import evaluate_entry
 from strategy.exits import entry_intent, order_link_id, trade_plan
 from strategy.orders import link_id, parse_link_id
@@ -20,7 +20,7 @@ def test_a_long_take_becomes_a_post_only_buy_limit_with_its_stop_on_hedge_index_
     decision = evaluate_entry(market(long_cross()), context())
     intent = entry_intent(decision)
     assert (intent.action, intent.side, intent.order_type, intent.time_in_force) == ("create", "Buy", "Limit", "PostOnly")
-    assert (intent.price, intent.qty, intent.stop_loss, intent.take_profit) == (D("100.0"), D("7.727"), D("98.8"), None)
+    assert (intent.price, intent.qty, intent.stop_loss, intent.take_profit) == (D("100.0"), LONG_QTY, D("98.8"), None)
     assert (intent.position_idx, intent.reduce_only, intent.tick_ms) == (1, False, T0)
     assert intent.order_link_id == order_link_id("SOLUSDT", T0, "cross_based", "Buy")
 
@@ -62,7 +62,7 @@ def test_only_a_complete_take_has_a_plan():
         trade_plan(Decision(tick_ms=T0, symbol="SOLUSDT", kind="REJECT", path="pre_cross", side="Buy"))
     decision = evaluate_entry(market(long_cross()), context())
     plan = trade_plan(decision)
-    assert (plan.entry, plan.stop, plan.target, plan.opened_ms) == (D("100.0"), D("98.8"), D("101.9"), T0)
+    assert (plan.entry, plan.stop, plan.target, plan.opened_ms) == (D("100.0"), D("98.8"), D("102.2"), T0)
     # 1 R per unit is what a unit loses at the stop, fees and slippage allowance included: a stop-out is -1 R.
     assert plan.risk_per_unit * plan.qty == decision.loss_at_stop
-    assert plan.risk_per_unit == D("1.2") + D("100.0") * D("0.0002") + D("98.8") * D("0.0002") + D("98.8") * D("1.0002") * D("0.00055")
+    assert plan.risk_per_unit == LONG_LOSS_PER_UNIT

@@ -1,8 +1,10 @@
 """Prices on the tick grid, a size that solves for the real loss, and the sizing gates that REJECT before the wire.
 
-The tables' costs: maker 0.02 %, taker 0.055 %, slippage allowance 2 bps (``[risk]``'s fallback).
-Their long: close 100.0, entry 100.0, stop 98.8 (swing low 99.0 less a 20 bps buffer), so a
-stop-out loses per unit 1.2 + 100.0 x 0.0002 + 98.8 x 0.0002 + 98.8 x 1.0002 x 0.00055 = 1.294110868.
+The tables' costs: maker 0.02 %, taker 0.055 % (``[risk]``'s fallback), and the slippage allowance
+of 2 bps rounded up to the instrument's 0.1 tick plus a tick of half spread: what the shipped venue
+charges an ungapped stop, 0.2 near 100 (20 bps on this coarse grid). Their long: close 100.0, entry
+100.0, stop 98.8 (swing low 99.0 less a 20 bps buffer), so a stop-out loses per unit
+1.2 + 100.0 x 0.0002 + 0.2 + (98.8 + 0.2) x 0.00055 = 1.47445 (``market_builders.LONG_LOSS_PER_UNIT``).
 """
 
 from decimal import Decimal
@@ -11,13 +13,20 @@ import msgspec
 import pytest
 
 from vocabulary.messages import Instrument
-from market_builders import INSTRUMENT, context, long_cross, market, mirror_market, with_risk, with_strategy
+from market_builders import (
+    INSTRUMENT, LONG_LOSS_PER_UNIT, LONG_QTY, context, long_cross, market, mirror_market, venue_stop_fill, with_risk,
+    with_strategy,
+)
 from strategy.costs import Costs
 from strategy.entry import evaluate_entry
 from strategy.sizing import atr, plan_trade, stop_floor
 
 D = Decimal
-LOSS_PER_UNIT = D("1.2") + D("100.0") * D("0.0002") + D("98.8") * D("0.0002") + D("98.8") * D("1.0002") * D("0.00055")
+LOSS_PER_UNIT = LONG_LOSS_PER_UNIT
+# The round trip at the entry 100.0: both fee rates and what the venue charges a stop there (a
+# short's, the larger): 7.5 bps of fees and 2 ticks, 20 bps. The floor is 2 of them.
+ROUND_TRIP = D("0.0002") + D("0.00055") + (venue_stop_fill(D("100.0"), -1) - D("100.0")) / D("100.0")
+FLOOR = 2 * ROUND_TRIP * D("100.0")
 
 
 def take(one=None, ctx=None):
@@ -65,10 +74,11 @@ def test_stop_between_ticks_rounds_further_away():
 
 def test_target_is_rr_R_net_of_both_maker_fees_rounded_toward_the_entry():
     d = take()
-    # net profit per unit 1.5 x 1.294110868 at the target: (100.02 + 1.941166302) / 0.9998 = 101.98... -> 101.9
-    assert d.target_price == D("101.9")
+    # net profit per unit 1.5 x 1.47445 at the target: (100.02 + 2.211675) / 0.9998 = 102.25... -> 102.2
+    assert d.target_price == D("102.2")
     s = short()
-    assert s.target_price == D("98.1")  # (99.98 - 1.941166302) / 1.0002 = 98.02... -> up
+    # the short's stop-out at 101.2 loses 1.47577 (its fee is on 101.4): (99.98 - 2.213655) / 1.0002 = 97.75... -> up
+    assert s.target_price == D("97.8")
 
 
 # --- fee-inclusive sizing ---------------------------------------------------------------------
@@ -76,14 +86,14 @@ def test_target_is_rr_R_net_of_both_maker_fees_rounded_toward_the_entry():
 
 def test_quantity_solves_for_the_budget_with_fees_and_slippage_allowance_rounded_down():
     d = take()
-    assert d.qty == D("7.727")  # 10 / 1.294110868 = 7.7273...
-    assert d.loss_at_stop == D("7.727") * LOSS_PER_UNIT <= D(10)
-    assert take(ctx=with_risk(context(), risk_per_trade=0.5, risk_mode="pct")).qty == D("38.636")  # 50 / 1.2941
+    assert d.qty == LONG_QTY == D("6.782")  # 10 / 1.47445 = 6.7822...
+    assert d.loss_at_stop == LONG_QTY * LOSS_PER_UNIT <= D(10)
+    assert take(ctx=with_risk(context(), risk_per_trade=0.5, risk_mode="pct")).qty == D("33.910")  # 50 / 1.47445 = 33.9109...
 
 
 def test_a_stop_out_costs_the_budget_not_more_on_either_side():
     for d, qty, stop, entry in ((1, take().qty, D("98.8"), D("100.0")), (-1, short().qty, D("101.2"), D("100.0"))):
-        fill = stop * (1 - d * D("0.0002"))  # the stop filled the whole slippage allowance beyond its trigger
+        fill = venue_stop_fill(stop, d)  # where the shipped venue fills a stop that did not gap
         loss = qty * (d * (entry - fill)) + qty * entry * D("0.0002") + qty * fill * D("0.00055")
         assert loss <= D(10)
 
@@ -102,15 +112,15 @@ def test_stop_distance_beyond_max_stop_pct_is_rejected(max_stop_pct, kind):
 
 def test_quantity_under_min_order_qty_after_rounding_is_rejected():
     ins = msgspec.structs.replace(INSTRUMENT, qty_step=D("1"), min_order_qty=D("1"))
-    d = take(ctx=with_risk(context(instrument=ins), risk_per_trade=1.2))  # 1.2 / 1.294 rounds to 0
+    d = take(ctx=with_risk(context(instrument=ins), risk_per_trade=1.2))  # 1.2 / 1.474 rounds to 0
     assert d.kind == "REJECT" and d.path == "cross_based"
     assert any(r.code == "cross_based.gate.size" and "minOrderQty" in r.value for r in d.reasons)
 
 
 def test_notional_under_min_notional_is_rejected_and_just_above_is_taken():
     ins = msgspec.structs.replace(INSTRUMENT, min_notional=D("20"))
-    assert take(ctx=with_risk(context(instrument=ins), risk_per_trade=0.258)).kind == "REJECT"  # 0.199 x 100
-    assert take(ctx=with_risk(context(instrument=ins), risk_per_trade=0.259)).kind == "TAKE"  # 0.200 x 100
+    assert take(ctx=with_risk(context(instrument=ins), risk_per_trade=0.2948)).kind == "REJECT"  # 0.199 x 100
+    assert take(ctx=with_risk(context(instrument=ins), risk_per_trade=0.2949)).kind == "TAKE"  # 0.200 x 1.47445 = 0.29489
 
 
 def test_quantity_is_capped_at_max_order_qty():
@@ -127,26 +137,29 @@ def test_plan_trade_reports_the_stop_and_floor_it_measured_in_bps():
     prices, facts = plan_trade(long_cross(), 1, context())
     assert prices is not None and prices.risk_per_unit == D("1.2") and prices.loss_at_stop == prices.qty * LOSS_PER_UNIT
     found = {r.code: r.value for r in facts}
-    assert found["size.stop_bps"] == 120.0 and found["size.floor_bps"] == 19.0 and found["size.round_trip_bps"] == 9.5
+    assert found["size.round_trip_bps"] == float(ROUND_TRIP * 10_000) == 27.5
+    assert found["size.stop_bps"] == 120.0 and found["size.floor_bps"] == float(FLOOR * 100) == 55.0
 
 
 # --- the stop floor ----------------------------------------------------------------------------
 
-# A swing low 0.1 under the close: the stop (buffer 0) is 10 bps away, inside 2 round trips (19 bps).
+# A swing low 0.1 under the close: the stop (buffer 0) is 10 bps away, inside 2 round trips (55 bps).
 NEAR = dict(low_hist=(99.9,), low=99.9)
+# One 0.6 under it: 60 bps, outside the floor of 2 round trips, inside that of 2.19.
+CLEAR = dict(low_hist=(99.4,), low=99.4)
 
 
-def near(ctx=None, d=1):
+def near(ctx=None, d=1, swing=NEAR):
     ctx = with_strategy(ctx or context(), stop_buffer_bps=0.0)
-    return take(long_cross(**NEAR), ctx) if d > 0 else short(ctx, **NEAR)
+    return take(long_cross(**swing), ctx) if d > 0 else short(ctx, **swing)
 
 
 @pytest.mark.parametrize("d", [1, -1])
 def test_a_stop_inside_the_cost_floor_is_widened_to_it_and_the_size_re_solved(d):
     decision = near(d=d)
     assert decision.kind == "TAKE"
-    assert decision.stop_price == (D("99.8") if d > 0 else D("100.2"))  # 0.19 -> 2 ticks beyond the entry, away
-    assert d * (decision.entry_price - decision.stop_price) >= D("0.19")
+    assert decision.stop_price == (D("99.4") if d > 0 else D("100.6"))  # 0.55 -> 6 ticks beyond the entry, away
+    assert d * (decision.entry_price - decision.stop_price) >= FLOOR
     assert decision.loss_at_stop <= D(10)
     assert "cross_based.size.stop_widened_bps" in codes(decision) or "size.stop_widened_bps" in codes(decision)
 
@@ -155,9 +168,9 @@ def test_a_stop_inside_the_cost_floor_is_widened_to_it_and_the_size_re_solved(d)
 def test_with_stop_floor_reject_a_stop_inside_the_floor_is_rejected_and_one_on_it_taken(d):
     ctx = with_risk(context(), stop_floor="reject")
     assert "cross_based.gate.stop_floor" in codes(near(ctx, d))
-    # 10 bps: on the floor of a 1.05-round-trip multiple (9.975 bps), under the floor of 1.1 (10.45 bps)
-    assert near(with_risk(ctx, min_stop_cost_multiple=1.05), d).kind == "TAKE"
-    assert near(with_risk(ctx, min_stop_cost_multiple=1.1), d).kind == "REJECT"
+    # 60 bps: outside the floor of a 2.18-round-trip multiple (59.95 bps), inside that of 2.19 (60.225 bps)
+    assert near(with_risk(ctx, min_stop_cost_multiple=2.18), d, CLEAR).kind == "TAKE"
+    assert near(with_risk(ctx, min_stop_cost_multiple=2.19), d, CLEAR).kind == "REJECT"
 
 
 def test_the_floor_is_the_larger_of_the_cost_multiple_and_the_atr_multiple():
@@ -166,13 +179,14 @@ def test_the_floor_is_the_larger_of_the_cost_multiple_and_the_atr_multiple():
     assert atr(f, 4) == D("0.925")
     assert atr(f, 2) == D("1.0")
     assert stop_floor(D("100.0"), f, ctx) == D("0.925")
-    assert stop_floor(D("100.0"), f, with_risk(ctx, min_stop_atr=0.1)) == D("0.19")  # 2 x 9.5 bps of 100
+    assert stop_floor(D("100.0"), f, with_risk(ctx, min_stop_atr=0.1)) == FLOOR == D("0.55")  # 2 x 27.5 bps of 100
 
 
 def test_the_round_trip_follows_the_venues_rates():
-    dear = msgspec.structs.replace(context(), costs=Costs(D("0.0005"), D("0.001"), D("0.0005")))  # 20 bps round trip
+    # 15 bps of fees, and 5 bps of slippage is still one tick at 100 (with a tick of spread): 35 bps round trip
+    dear = msgspec.structs.replace(context(), costs=Costs(D("0.0005"), D("0.001"), D("0.0005"), INSTRUMENT.tick_size, D(0)))
     decision = near(dear)
-    assert decision.stop_price == D("99.6")  # 2 x 20 bps = 0.4
+    assert decision.stop_price == D("99.3")  # 2 x 35 bps = 0.7
 
 
 # --- the net reward-to-risk gate --------------------------------------------------------------
@@ -183,8 +197,8 @@ def decide(d, ctx):
 
 
 @pytest.mark.parametrize(("d", "net"), [
-    (1, 1.436987),   # (101.9 - 100.0 - 201.9 x 0.0002) / 1.294110868
-    (-1, 1.435577),  # (100.0 - 98.1 - 198.1 x 0.0002) / 1.295911... (the short's stop fee is on 101.2)
+    (1, 1.464655),   # (102.2 - 100.0 - 202.2 x 0.0002) / 1.47445
+    (-1, 1.463941),  # (100.0 - 97.8 - 197.8 x 0.0002) / 1.47577 (the short's stop fee is on 101.4)
 ])
 def test_a_net_reward_to_risk_under_min_net_rr_is_rejected_as_edge_net_rr(d, net):
     at = decide(d, context())
@@ -208,6 +222,6 @@ def test_a_candidate_whose_loss_at_its_stop_would_cross_the_daily_limit_is_rejec
 
 
 def test_a_stop_at_the_entry_is_rejected_when_nothing_floors_it():
-    free = msgspec.structs.replace(context(), costs=Costs(D(0), D(0), D(0)))
+    free = msgspec.structs.replace(context(), costs=Costs(D(0), D(0), D(0), None, D(0)))  # no tick: no allowance
     d = take(long_cross(low_hist=(100.0,), low=100.0), with_strategy(free, stop_buffer_bps=0.0))
     assert d.kind == "REJECT" and "cross_based.gate.stop_at_entry" in codes(d)
