@@ -10,7 +10,9 @@ from vocabulary.messages import (
     OrderAck, OrderIntent, OrderUpdate, PositionUpdate, SnapshotRequest, TradeClosed, VenueSnapshot, WriteAhead,
 )
 from actors.router import RouterCore
-from vocabulary.settings import RiskSettings, StrategySettings
+from exchange.sim.config import SimConfig
+from exchange.sim.costs import stop_fill_ticks
+from vocabulary.settings import RiskSettings, Settings, StrategySettings
 
 T = 1_748_700_000_000 - 1_748_700_000_000 % 60_000
 SOL = Instrument(symbol="SOLUSDT", tick_size=Decimal("0.010"), qty_step=Decimal("0.1"), min_order_qty=Decimal("0.1"), min_notional=Decimal("5"))
@@ -31,6 +33,13 @@ def take_now(core: RouterCore, decision: Decision):
 
 
 RATES = (("SOLUSDT", D("0.0001"), D("0.0006")),)  # the account's own rates, not [risk]'s fallback
+
+
+def venue_charge(stop: Decimal, d: int, tick: Decimal) -> Decimal:
+    """How far beyond ``stop`` the shipped venue fills the stop of a ``d`` position that did not gap:
+    ``[sim] stop_slippage_bps`` rounded up to whole ticks, and half a spread (a tick)."""
+    trigger = int(stop / tick)
+    return d * (stop - stop_fill_ticks(SimConfig.from_settings(Settings().sim).costs, trigger, trigger, None, falling=d > 0) * tick)
 
 
 def router(**kw) -> RouterCore:
@@ -269,7 +278,8 @@ def test_without_rates_the_exits_and_risk_use_the_settings_fallback():
     core = RouterCore({"SOLUSDT": SOL}, StrategySettings(), RiskSettings(), react_to_fills=False)
     core.handle(VenueSnapshot(ts_ms=T, positions=(), orders=(), equity=D("10000"), fee_error="no route"))
     assert core.costs("SOLUSDT").maker == D("0.0002") and core.costs("SOLUSDT").taker == D("0.00055")
-    assert core.costs("SOLUSDT").slippage == D("0.0002")
+    assert core.costs("SOLUSDT").slippage == D(str(RiskSettings().slippage_bps)) / 10_000
+    assert core.costs("SOLUSDT").tick == SOL.tick_size  # the allowance rounds to the symbol's ticks
 
 
 def test_the_account_view_counts_every_open_stop_as_filled_fees_and_slippage_included():
@@ -278,9 +288,15 @@ def test_the_account_view_counts_every_open_stop_as_filled_fees_and_slippage_inc
     short = PositionUpdate(symbol="ETHUSDT", position_idx=2, side="Sell", size=D("2"), avg_price=D("100.00"),
                            stop_loss=D("101.00"), mark_price=D("100.00"), updated_ms=T)
     (view,) = of(core.handle(VenueSnapshot(ts_ms=T, positions=(long, short), orders=(), equity=D("10000"))), AccountView)
-    # SOL at its rates (0.01 %, 0.06 %), ETH at the fallback (0.02 %, 0.055 %); slippage allowance 2 bps
-    sol = D("6.6") * (D("1.50") + D("150.00") * D("0.0001") + D("148.50") * D("0.0002") + D("148.50") * D("1.0002") * D("0.0006"))
-    eth = D("2") * (D("1.00") + D("100.00") * D("0.0002") + D("101.00") * D("0.0002") + D("101.00") * D("1.0002") * D("0.00055"))
+    # SOL at its rates (0.01 %, 0.06 %) and what the venue charges its stop at 148.50 (2 bps is 2.97
+    # ticks of 0.01: 3, and a tick of spread), its taker fee taken on 148.50 + that (an upper bound
+    # for a long). ETH, a position the router holds no instrument rules for, at the fallback rates
+    # (0.02 %, 0.055 %) and the flat 2 bps: its tick is unknown.
+    allowance = venue_charge(D("148.50"), 1, SOL.tick_size)
+    assert allowance == 4 * SOL.tick_size
+    sol = D("6.6") * (D("1.50") + D("150.00") * D("0.0001") + allowance + (D("148.50") + allowance) * D("0.0006"))
+    slippage = D(str(RiskSettings().slippage_bps)) / 10_000
+    eth = D("2") * (D("1.00") + D("100.00") * D("0.0002") + D("101.00") * slippage + D("101.00") * (1 + slippage) * D("0.00055"))
     assert view.open_risk == sol + eth
 
 
