@@ -89,7 +89,7 @@ FILLS = {
                                      "SIM__PARTIAL_FILLS": "false"}, 9000),
     # A day with positions open across funding settlements.
     "wide spread, deep stop slippage, small touch fills, funding from a file": (FillModel(), {
-        "SIM__SPREAD_BPS": "3.0", "SIM__STOP_SLIPPAGE_BPS": "5.0", "RISK__SLIPPAGE_BPS": "5.0",
+        "SIM__SPREAD_BPS": "3.0", "SIM__STOP_SLIPPAGE_BPS": "5.0", "RISK__SLIPPAGE_BPS": "5.0", "RISK__SPREAD_BPS": "3.0",
         "SIM__TOUCH_FILL_FRACTION": "0.3", "SIM__FUNDING_CSV": "FUNDING"}, 10440),
 }
 
@@ -202,7 +202,7 @@ def test_an_account_the_venue_liquidates_is_refused_at_the_minute_it_does(tmp_pa
            "--set", "risk.leverage=100", "--set", "risk.max_positions=7", "--set", "risk.daily_loss_limit=1000000",
            "--set", "risk.cooldown_bars=0")
     done = cli(*run, "--out", str(tmp_path / "fast"))
-    assert_refused(done, tmp_path / "fast", "falls under its maintenance margin 565.51 after ETHUSDT's bar")
+    assert_refused(done, tmp_path / "fast", "falls under its maintenance margin 514.33 after ETHUSDT's bar")
     assert "in the minute before 1750279320000 ms" in done.stderr
 
     faithful = cli("--faithful", *run, "--out", str(tmp_path / "faithful"))

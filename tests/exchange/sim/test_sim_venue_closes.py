@@ -162,7 +162,7 @@ def test_a_liquidation_is_a_trade_closed_by_the_venue_and_trips_the_daily_loss_g
     risk = RiskSettings()
     assert view.realised_pnl_today == trade.pnl_usdt <= -Decimal(str(risk.daily_loss_limit))
     ctx = EntryContext(strategy=StrategySettings(), risk=risk, instrument=h.instrument, realised_pnl_today=view.realised_pnl_today,
-                       costs=fallback_costs(risk))
+                       costs=fallback_costs(risk, h.instrument.tick_size))
     gates = account_gates(MarketState(symbol=SYMBOL, tick_ms=sim.clock_ms, frames=()), ctx)
     assert [g.code for g in gates] == ["gate.daily_loss"]
     journal.close()
@@ -182,7 +182,7 @@ def test_a_small_liquidation_is_booked_but_leaves_the_gate_open(tmp_path):
         assert trade.exit_reason == "liquidation" and -Decimal(str(RiskSettings().daily_loss_limit)) < trade.pnl_usdt < 0
         ctx = EntryContext(strategy=StrategySettings(), risk=RiskSettings(), instrument=h.instrument,
                            realised_pnl_today=h.core.account_view(sim.clock_ms).realised_pnl_today,
-                           costs=fallback_costs(RiskSettings()))
+                           costs=fallback_costs(RiskSettings(), h.instrument.tick_size))
         assert account_gates(MarketState(symbol=SYMBOL, tick_ms=sim.clock_ms, frames=()), ctx) == ()
         journal.close()
 
