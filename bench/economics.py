@@ -8,8 +8,10 @@ run side by side in two processes:
 - "after": ``settings.toml`` as shipped (the venue charges what Bybit charges).
 
 For each: trades; gross, fees, slippage, funding and net PnL in USDT and in R per trade (every
-figure from the trades' own split, net = gross - fees - slippage - funding); the exit mix; and the
-share of trades whose stop was closer than 2x and 3x the round-trip cost. The round trip is the
+figure from the trades' own split, net = gross - fees - slippage - funding); the exit mix; the
+share of trades whose stop was closer than 2x and 3x the round-trip cost; and per symbol, what a
+stop-out cost in R (1 R being the loss its TAKE planned at the stop: beyond -1 R the risk model
+priced the stop for less than the venue charged). The round trip is the
 "after" venue's in both columns (maker entry + taker exit at the stop + stop slippage + half a
 spread), so the two columns measure stops against the same, real, cost.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import statistics
 import sys
 import time
 import tomllib
@@ -61,6 +64,22 @@ def settings_for(variant: str):
     return load_settings((ROOT / "settings.toml").read_text(), env)
 
 
+def stop_outs_by_symbol(trades) -> dict[str, dict[str, Any]]:
+    """Per symbol (and "all"): stop-outs, the median slippage beyond the stop in bps, and R per
+    stop-out: mean, worst, and the share beyond -1.01 R (funding included, as in every R)."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for t in trades:
+        if t.exit_reason == "stop" and t.pnl_r is not None and t.stop_price:
+            sign = 1 if t.side == "Buy" else -1
+            slip = float(sign * (t.stop_price - t.exit_price) / t.stop_price * 10_000)
+            by.setdefault(t.symbol, []).append((slip, t.pnl_r))
+    by["all"] = [x for symbol in sorted(by) for x in by[symbol]]
+    return {symbol: {"stop_outs": len(xs), "slippage_bps_median": statistics.median(s for s, _ in xs),
+                     "r_mean": statistics.fmean(r for _, r in xs), "r_worst": min(r for _, r in xs),
+                     "beyond_1_01_r": sum(r < -1.01 for _, r in xs) / len(xs)}
+            for symbol, xs in by.items() if xs}
+
+
 def run(variant: str, days: float | None) -> dict[str, Any]:
     settings = settings_for(variant)
     window = Window(symbols=SYMBOLS)
@@ -82,6 +101,7 @@ def run(variant: str, days: float | None) -> dict[str, Any]:
         "stop_bps_median": stops.bps.median if stops.bps else None,
         "round_trip_bps": stops.round_trip_bps, "exits": flow.exits,
         "final_equity": m.final_equity, "unexplained_usdt": m.unexplained_usdt,
+        "stop_outs_by_symbol": stop_outs_by_symbol(result.trades),
         "days": round((result.end_ms - result.start_ms) / 86_400_000, 2), "wall_s": round(result.wall_s, 1),
     }
 
@@ -119,6 +139,15 @@ def main() -> None:
         exits = ", ".join(f"{k} {n}" for k, n in results[variant]["exits"].items() if n)
         print(f"exits {variant}: {exits}")
     print("net = gross - fees - slippage - funding; R per trade over each trade's risk at its stop")
+    print("stop-outs per symbol: count, median slippage beyond the stop (bps), R per stop-out mean / worst, share beyond -1.01 R")
+    print(f"| {'symbol':<9} | {'before':>38} | {'after':>38} |")
+    for symbol in results["after"]["stop_outs_by_symbol"]:
+        cells = []
+        for variant in ("before", "after"):
+            s = results[variant]["stop_outs_by_symbol"].get(symbol)
+            cells.append("n/a" if s is None else f"{s['stop_outs']:4d} {s['slippage_bps_median']:5.2f} "
+                         f"{s['r_mean']:7.3f} / {s['r_worst']:7.3f} {100 * s['beyond_1_01_r']:4.0f} %")
+        print(f"| {symbol:<9} | {cells[0]:>38} | {cells[1]:>38} |")
     print(json.dumps({"bench": "economics", "days": days, "wall_s": round(time.perf_counter() - started, 1), **results}))
 
 

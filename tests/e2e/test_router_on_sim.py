@@ -187,6 +187,9 @@ def test_the_router_reads_the_venues_fee_rates_at_boot_and_prices_break_even_wit
         assert h.core.fee_rates == ((SYMBOL, Decimal("0.0001"), Decimal("0.0006")),)
         assert h.core.account_view(server.clock_ms).fee_rates == h.core.fee_rates
         costs = h.core.costs(SYMBOL)
-        # break-even for a long at 150.00: 150.015 / (1 - 0.0002 - 1.0002 x 0.0006) = 150.135... -> up to 150.14
-        assert break_even_price(Decimal("150.00"), 1, instrument, costs) == Decimal("150.14")
+        # break-even for a long at 150.00: the stop whose fill at the venue, 2 bps (3.003 ticks: 4) and a
+        # tick of spread below it, pays both fees: 150.16 fills at 150.11, and 150.015 + 150.11 x 0.0006
+        # = 0.105 < 0.11; at 150.15 it would fill at 150.10, too near.
+        assert costs.tick == TICK
+        assert break_even_price(Decimal("150.00"), 1, instrument, costs) == Decimal("150.16")
         journal.close()
