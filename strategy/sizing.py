@@ -126,7 +126,8 @@ def plan_trade(frame: FrameState, d: int, ctx: EntryContext) -> tuple[TradePrice
         return None, (*facts, Reason("gate.stop_at_entry", float(distance)))
     target = ins.round_price(costs.target_for(entry, d, dec(s.rr) * loss_per_unit), safe_rounding(d))
     net_rr = costs.profit_per_unit(entry, target, d) / loss_per_unit
-    facts += (Reason("size.round_trip_bps", float(costs.round_trip(entry) * BPS)), Reason("size.net_rr", round(float(net_rr), 6)))
+    facts += (Reason("size.round_trip_bps", float(costs.round_trip(entry) * BPS)),
+              Reason("size.net_rr", round(float(net_rr), 6)))
     if net_rr < dec(s.min_net_rr):
         return None, (*facts, Reason("edge.net_rr", s.min_net_rr))
     qty = size(risk_budget(ctx), loss_per_unit, entry, ctx)

@@ -38,8 +38,8 @@ RATES = (("SOLUSDT", D("0.0001"), D("0.0006")),)  # the account's own rates, not
 def venue_charge(stop: Decimal, d: int, tick: Decimal) -> Decimal:
     """How far beyond ``stop`` the shipped venue fills the stop of a ``d`` position that did not gap:
     ``[sim] stop_slippage_bps`` rounded up to whole ticks, and half a spread (a tick)."""
-    trigger = int(stop / tick)
-    return d * (stop - stop_fill_ticks(SimConfig.from_settings(Settings().sim).costs, trigger, trigger, None, falling=d > 0) * tick)
+    trigger, venue = int(stop / tick), SimConfig.from_settings(Settings().sim).costs
+    return d * (stop - stop_fill_ticks(venue, trigger, trigger, None, falling=d > 0) * tick)
 
 
 def router(**kw) -> RouterCore:

@@ -13,6 +13,7 @@ import msgspec
 from vocabulary.messages import FrameState, Instrument, MarketState
 from vocabulary.settings import RiskSettings, Settings, StrategySettings
 from exchange.sim.config import SimConfig
+from exchange.sim.costs import Costs as SimCosts
 from exchange.sim.costs import stop_fill_ticks
 from strategy.context import EntryContext
 from strategy.costs import fallback_costs
@@ -28,11 +29,12 @@ INSTRUMENT = Instrument(symbol="SOLUSDT", tick_size=TICK, qty_step=Decimal("0.00
 VENUE = SimConfig.from_settings(Settings().sim).costs
 
 
-def venue_stop_fill(stop: Decimal, d: int, tick: Decimal = TICK) -> Decimal:
-    """Where the shipped venue fills the stop of a ``d`` position that triggered at ``stop`` without a gap."""
+def venue_stop_fill(stop: Decimal, d: int, tick: Decimal = TICK, venue: SimCosts = VENUE) -> Decimal:
+    """Where the venue (the shipped one unless given) fills the stop of a ``d`` position that
+    triggered at ``stop`` without a gap."""
     trigger = int(stop / tick)
     assert trigger * tick == stop, "a stop is on the tick grid"
-    return stop_fill_ticks(VENUE, trigger, trigger, None, falling=d > 0) * tick
+    return stop_fill_ticks(venue, trigger, trigger, None, falling=d > 0) * tick
 
 
 # The tables' long: entry 100.0, stop 98.8 (module doc of test_sizing). The shipped venue fills that

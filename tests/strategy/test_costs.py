@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vocabulary.settings import RiskSettings, Settings, SettingsError, load_settings
+from vocabulary.settings import RiskSettings, SettingsError, load_settings
 from exchange.sim.costs import Costs as VenueCosts
-from exchange.sim.costs import stop_fill_ticks
 from exchange.sim.market import load_instruments
+from market_builders import VENUE, venue_stop_fill
 from strategy.costs import Costs, costs_for, fallback_costs
 
 D = Decimal
@@ -34,13 +34,7 @@ def first_close(symbol: str) -> Decimal:
 
 def venue_charge(venue: VenueCosts, stop: Decimal, d: int, tick: Decimal) -> Decimal:
     """How far beyond its trigger the venue fills the stop of a ``d`` position that did not gap."""
-    trigger = int(stop / tick)
-    return d * (stop - stop_fill_ticks(venue, trigger, trigger, None, falling=d > 0) * tick)
-
-
-def shipped_venue() -> VenueCosts:
-    sim = Settings().sim
-    return VenueCosts(stop_slippage_bps=sim.stop_slippage_bps, spread_bps=sim.spread_bps)
+    return d * (stop - venue_stop_fill(stop, d, tick, venue))
 
 
 def bps(amount: Decimal, price: Decimal) -> float:
@@ -66,7 +60,7 @@ def test_on_btc_the_allowance_is_its_slippage_and_on_ada_two_ticks_more_than_it(
 def test_at_the_shipped_settings_every_symbol_s_allowance_is_what_the_shipped_venue_charges(symbol, d):
     price, tick = first_close(symbol), TICKS[symbol]
     costs = fallback_costs(RISK, tick)
-    assert costs.allowance(price) == venue_charge(shipped_venue(), price, d, tick)
+    assert costs.allowance(price) == venue_charge(VENUE, price, d, tick)
     assert costs.allowance(price) >= price * D(str(RISK.slippage_bps)) / 10_000
 
 

@@ -143,7 +143,8 @@ def test_break_even_is_the_stop_nearest_the_entry_whose_fill_at_the_venue_loses_
 @pytest.mark.parametrize("d", [1, -1])
 def test_without_a_tick_a_stop_out_at_the_unrounded_break_even_costs_nothing_at_any_rates(d):
     flat = fallback_costs(RiskSettings(), None)
-    for costs in (flat, Costs(D("-0.0001"), D("0.0006"), D("0.0005"), None, D(0)), Costs(D("0.0004"), D("0.001"), D(0), None, D(0))):
+    for costs in (flat, Costs(D("-0.0001"), D("0.0006"), D("0.0005"), None, D(0)),
+                  Costs(D("0.0004"), D("0.001"), D(0), None, D(0))):
         level = costs.break_even(D("2517.37"), d)
         assert abs(costs.loss_per_unit(D("2517.37"), level, d)) < D("1e-20")
         assert d * (level - D("2517.37")) > 0
