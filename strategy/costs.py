@@ -97,9 +97,10 @@ class Costs(msgspec.Struct, frozen=True):
         """The stop at which a stop-out loses nothing (``loss_per_unit`` <= 0), nearest the entry.
 
         With a tick: a price on the grid. The allowance is at least ``a·stop + b`` (``a`` the
-        slippage and half the spread in bps, ``b`` a tick for a one-tick book), so the stop that
-        zeroes the loss with that linear allowance lies on the entry's side of the true one, and
-        the grid prices from it outward are tried until one loses nothing: a few ticks at most.
+        slippage and half the spread as fractions of price, ``b`` a tick for a one-tick book), so
+        the stop that zeroes the loss with that linear allowance lies on the entry's side of the
+        true one, and the grid prices from it outward are tried until one loses nothing: a few
+        ticks at most.
         Without a tick: the unrounded stop of the flat allowance."""
         a = self.slippage + (self.spread / 2 if self.tick is not None else 0)
         b = self.tick if self.tick is not None and self.spread == 0 else Decimal(0)
