@@ -121,6 +121,23 @@ def _average_tail(xs, start, seed, n, alpha, wilder, out):
             out[i] = v
 
 
+def _average_lists(xs: list, seed: float, n: int, alpha: float, wilder: bool) -> list:
+    """``_average_tail``'s recurrence over the values after the seed (no na), as a plain list loop:
+    the same expressions on the same operands, so the same bits (``n - 1`` is the same int)."""
+    out = []
+    v = seed
+    if wilder:
+        m = n - 1
+        for x in xs:
+            v = (v * m + x) / n
+            out.append(v)
+    else:
+        for x in xs:
+            v = v + alpha * (x - v)
+            out.append(v)
+    return out
+
+
 def _ha_open(seed, ha_close, out):
     prev_open = math.nan
     prev_close = math.nan
@@ -198,10 +215,14 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
         return out
     start = int(valid[n - 1])
     seed = float(rolling_sum(x[: start + 1], n, n)[start])
-    tail = _empty(len(x)) if not IS_COMPILED else out
-    _average_tail(_floats(x), start, seed, n, 2 / (n + 1), wilder, tail)
-    if not IS_COMPILED:
-        out[start:] = tail[start:]
+    if IS_COMPILED:
+        _average_tail(np.ascontiguousarray(x), start, seed, n, 2 / (n + 1), wilder, out)
+        return out
+    # The default install: the recurrence over the values after the seed (an na bar is na and
+    # leaves the average as it was, so it is left out and put back as na).
+    after = valid[n:]
+    out[start] = seed
+    out[after] = _average_lists(x[after].tolist(), seed, n, 2 / (n + 1), wilder)
     return out
 
 
@@ -213,6 +234,13 @@ def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
 
 def streak(colour: np.ndarray) -> np.ndarray:
     """The signed same-colour run length of a colour series (+1 green, -1 red, 0 doji)."""
-    out = np.empty(len(colour), dtype=np.int64) if IS_COMPILED else [0] * len(colour)
-    _streak(np.ascontiguousarray(colour, dtype=np.int64) if IS_COMPILED else colour.tolist(), out)
-    return _result(out, np.int64)
+    colour = np.ascontiguousarray(colour, dtype=np.int64)
+    if IS_COMPILED:
+        out = np.empty(len(colour), dtype=np.int64)
+        _streak(colour, out)
+        return out
+    # Integers only, so the loop's answer without the loop: the colour times the length of the
+    # run of that colour ending at the bar (a doji's colour is 0).
+    index = np.arange(len(colour))
+    starts = np.where(np.concatenate(([True], colour[1:] != colour[:-1])), index, 0)
+    return colour * (index - np.maximum.accumulate(starts) + 1) if len(colour) else colour.copy()
