@@ -211,9 +211,11 @@ if FrameState.__struct_fields__ != ("interval", *_PLAIN, *(name for name, _ in _
 
 def _python(values: np.ndarray, maybe: bool) -> list:
     """Python values (float, int, bool), NaN as None where the message field is optional."""
+    out = values.tolist()
     if maybe:
-        return np.where(np.isnan(values), None, values).tolist()
-    return values.tolist()
+        for i in np.flatnonzero(np.isnan(values)).tolist():  # na is rare (warm-up, flat bars): fix those alone
+            out[i] = None
+    return out
 
 
 @dataclass
