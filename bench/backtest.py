@@ -19,6 +19,8 @@ The scale case (``--scale[=MONTHS]``, 12 by default) is the issue's "one year x 
 synthetic data directory in a temp dir (``long_data_dir``: the shipped rows of each real symbol
 replayed lap after lap on one calendar, under 25 names) and the fast engine timed end to end on it,
 file parsing included. The prices are valid klines on the tick grid; the decisions mean nothing.
+Memory: the whole window is held at once (columns, frames, the tape), about 1.1 GB per month of 25
+symbols: a year peaks near 15 GB, ``--scale=3`` near 4 GB.
 
 Run: ``python bench/backtest.py [minutes] [--engines] [--scale[=MONTHS]] [--no-numba]``
 (``--engines``: the month comparison only; ``--scale``: the month comparison and the scale case;
