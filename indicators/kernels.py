@@ -239,8 +239,11 @@ def streak(colour: np.ndarray) -> np.ndarray:
         out = np.empty(len(colour), dtype=np.int64)
         _streak(colour, out)
         return out
-    # Integers only, so the loop's answer without the loop: the colour times the length of the
-    # run of that colour ending at the bar (a doji's colour is 0).
-    index = np.arange(len(colour))
-    starts = np.where(np.concatenate(([True], colour[1:] != colour[:-1])), index, 0)
-    return colour * (index - np.maximum.accumulate(starts) + 1) if len(colour) else colour.copy()
+    if not len(colour):
+        return colour.copy()
+    # Integers only, so the loop's answer without the loop: the colour's sign times the length of
+    # the run of that sign ending at the bar (a doji's is 0).
+    sign = np.sign(colour)
+    index = np.arange(len(sign))
+    starts = np.where(np.concatenate(([True], sign[1:] != sign[:-1])), index, 0)
+    return sign * (index - np.maximum.accumulate(starts) + 1)

@@ -137,7 +137,6 @@ def load_bars(path: Path) -> Sequence[Bar]:
     return tuple(bars)
 
 
-_POW10 = 10 ** np.arange(19, dtype=np.int64)
 _DIGIT_MAX = 18  # digits per field that an int64 holds exactly
 _ALLOWED = np.zeros(256, dtype=bool)
 _ALLOWED[[ord(c) for c in "0123456789.,\n"]] = True
