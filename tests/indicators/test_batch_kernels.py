@@ -73,3 +73,15 @@ def test_the_sum_kernel_equals_the_streaming_machine_bit_for_bit_where_it_rebase
         assert _bits(RollingSum.batch(x, n)) == _bits(expected), (case, x.tolist(), n)
         assert _bits(Sma.batch(x, n)) == _bits(np.array(expected) / n), (case, x.tolist(), n)
     assert rebaselined > 50  # the re-baseline branch was taken, not only the compensated one
+
+
+def test_the_streak_equals_the_loop_for_any_signed_colours():
+    """The default install's run-start form against the loop it replaces (``_streak``), on colours
+    of any magnitude: the loop reads only their signs."""
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        colour = rng.integers(-3, 4, size=int(rng.integers(0, 40)))
+        looped = [0] * len(colour)
+        loop = getattr(kernels._streak, "py_func", kernels._streak)  # the plain loop, compiled or not
+        loop(colour.tolist(), looped)
+        assert kernels.streak(colour).tolist() == looped
