@@ -138,8 +138,8 @@ def load_bars(path: Path) -> Sequence[Bar]:
 
 
 _DIGIT_MAX = 18  # digits per field that an int64 holds exactly
-_ALLOWED = np.zeros(256, dtype=bool)
-_ALLOWED[[ord(c) for c in "0123456789.,\n"]] = True
+_PLAIN_BYTES = b"0123456789.,\n"  # all a plain kline file holds
+_NEWLINE_TO_COMMA = bytes.maketrans(b"\n", b",")
 
 
 class BarColumns(SequenceABC):
@@ -171,17 +171,16 @@ class BarColumns(SequenceABC):
             return None
         if not body.endswith(b"\n"):
             body += b"\n"
+        if body.translate(None, _PLAIN_BYTES):
+            return None  # a byte other than digits, points, commas and newlines
         b = np.frombuffer(body, dtype=np.uint8)
-        if not _ALLOWED[b].all():
-            return None
-        seps = np.flatnonzero((b == 44) | (b == 10))
-        ends = np.flatnonzero(b == 10)
-        lines = len(ends)
+        seps = np.flatnonzero(b < 46)  # of those bytes, only "," (44) and "\n" (10) are below "." (46)
+        lines = body.count(b"\n")
         if len(seps) % lines:
             return None
         width = len(seps) // lines
-        if width not in (6, 7) or not np.array_equal(seps.reshape(lines, width)[:, -1], ends):
-            return None  # a row with another number of fields (or an empty line)
+        if width not in (6, 7) or not np.all(b[seps[width - 1::width]] == 10):
+            return None  # a row with another number of fields (or an empty line): the newlines are not every width-th separator
         starts = np.concatenate(([0], seps[:-1] + 1))
         size = seps - starts
         points = np.flatnonzero(b == 46)
@@ -207,7 +206,7 @@ class BarColumns(SequenceABC):
                 scale = scale.reshape(lines, 7)[:, :6].ravel()
         if np.any(empty) or np.any(digits == 0) or digits.max() > _DIGIT_MAX:
             return None  # an empty field (turnover aside), a lone point, or too many digits for an int64
-        flat = body.replace(b".", b"").replace(b"\n", b",")[:-1]
+        flat = body.translate(_NEWLINE_TO_COMMA, b".")[:-1]  # the digits of every field, comma-separated
         value = np.fromstring(flat, dtype=np.int64, sep=",")  # integers only: exact
         if len(value) != lines * kept:
             return None
