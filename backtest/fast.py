@@ -153,12 +153,13 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
     rate = Decimal(str(config.maintenance_margin_rate))
     out: list[tuple[int, Decimal, int]] = []
     before = tape.initial_equity
+    states: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (id(trade), t) -> its state at t, for _liquidation
     for c in range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS):
         while waiting and waiting[-1].placed_ms <= c:
             book.live.append(waiting.pop())
         view = book.view(c)
         if view.open_symbols or any(n for _, _, n in out[-1:]):
-            problem = _liquidation(tape, book.live, c, before, rate)
+            problem = _liquidation(tape, book.live, c, before, rate, states)
             if problem:
                 raise FastRefusal(problem)
         out.append((c, view.equity, len(view.open_symbols)))
@@ -166,7 +167,8 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
     return out
 
 
-def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: Decimal) -> str:
+def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: Decimal,
+                 memo: dict[tuple[int, int], tuple[Decimal, Decimal]] | None = None) -> str:
     """Whether the venue liquidated in the minute ending at ``c``. It matches the symbols' bars one
     after the other, in its store's order (``exchange.sim.market.load_store``: by file name), and
     checks after each (``Engine._check_liquidation``): wallet plus unrealised PnL at each symbol's
@@ -182,10 +184,19 @@ def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: 
         bars = tape.bars[trade.symbol]
         states = []
         for t in (c - MINUTE_MS, c):
-            size = trade.size_at(t) if trade.exit_ms is None or t < trade.exit_ms else Decimal(0)
-            i = bars.index(t - MINUTE_MS)
-            mark = trade.direction * (bars.close[i] if i >= 0 else bars.last_before)
-            states.append((trade.wallet_at(t) + (trade.upl_at(t, mark) if size else Decimal(0)), trade.entry * size * rate))
+            # A trade's state at t is a function of the trade and t alone: the minute before's
+            # "now" is this minute's "before" (``memo``, kept by the caller over the curve).
+            key = (id(trade), t)
+            state = memo.get(key) if memo is not None else None
+            if state is None:
+                size = trade.size_at(t) if trade.exit_ms is None or t < trade.exit_ms else Decimal(0)
+                i = bars.index(t - MINUTE_MS)
+                mark = trade.direction * (bars.close[i] if i >= 0 else bars.last_before)
+                state = (trade.wallet_at(t) + (trade.upl_at(t, mark) if size else Decimal(0)), trade.entry * size * rate)
+                if memo is not None:
+                    memo.pop((id(trade), t - 2 * MINUTE_MS), None)  # never asked for again
+                    memo[key] = state
+            states.append(state)
         (value_before, mm_before), (value_now, mm_now) = states
         if funding and mm_now:
             # ``_Course.fund``: booked at ``c`` with the bars, paid by the venue after them.

@@ -15,20 +15,34 @@ The 25-symbol case is 7 real series reused under other names: the shipped data h
 a temporary data directory links each file again as e.g. BTC2USDT (with the same instrument
 rules). It measures throughput only; its decisions mean nothing.
 
-Run: ``python bench/backtest.py [minutes] [--engines]`` (``--engines``: the month comparison
-only). Prints a table; the LAST line is a JSON object.
+The scale case (``--scale[=MONTHS]``, 12 by default) is the issue's "one year x 25 symbols": a
+synthetic data directory in a temp dir (``long_data_dir``: the shipped rows of each real symbol
+replayed lap after lap on one calendar, under 25 names) and the fast engine timed end to end on it,
+file parsing included. The prices are valid klines on the tick grid; the decisions mean nothing.
+Memory: the whole window is held at once (columns, frames, the tape), about 1.1 GB per month of 25
+symbols: a year peaks near 15 GB, ``--scale=3`` near 4 GB.
+
+Run: ``python bench/backtest.py [minutes] [--engines] [--scale[=MONTHS]] [--no-numba]``
+(``--engines``: the month comparison only; ``--scale``: the month comparison and the scale case;
+``--no-numba``: the default install's pure-Python kernels where numba is installed). Prints a
+table; the LAST line is a JSON object.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+if "--no-numba" in sys.argv:
+    sys.modules["numba"] = None  # type: ignore[assignment]  # the kernels then run as the default install's
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,6 +55,7 @@ from exchange.bybit.rest import BybitRest  # noqa: E402
 from exchange.sim.config import SimConfig  # noqa: E402
 from exchange.sim.inprocess import InProcessSim  # noqa: E402
 from exchange.sim.server import SimServer  # noqa: E402
+from indicators.kernels import IS_COMPILED  # noqa: E402
 
 ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
 DATA = Path("data/klines")
@@ -48,6 +63,12 @@ RULES = "instruments-bybit-linear.csv"
 TARGET_BARS_S = 100_000  # issue #9: full pipeline, per core
 JESSE_CANDLES_S = 115_000  # issue #19's anchor: Jesse, a real multi-timeframe strategy, on a Raspberry Pi 5
 GOAL_BARS_S = 150_000  # issue #19's goal for the default engine, 7 symbols, the month, trades identical
+GOAL_FAST_BARS_S = 500_000  # the same with the ``fast`` extra (numba)
+YEAR_GOAL_S = 180  # issue #19: one year x 25 symbols in at most 3 minutes
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def engines_month() -> dict:
@@ -55,6 +76,7 @@ def engines_month() -> dict:
     timed end to end; the fast engine's stages from its own timings."""
     settings = load_settings(Path("settings.toml").read_text(), {})
     window = Window(symbols=ALL)
+    before = load()
     t0 = time.perf_counter()
     fast = run_fast_backtest(settings, window)
     t1 = time.perf_counter()
@@ -74,22 +96,25 @@ def engines_month() -> dict:
             "fast_bars_per_s": round(bars / fast_s, 1), "faithful_bars_per_s": round(bars / faithful_s, 1),
             "fast_stages_s": stages,
             "trial_bars_per_s": round(bars / (stages["trial_s"] + stages["equity_s"]), 1),
-            "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+            "kernels": "numba" if IS_COMPILED else "pure Python (default install)",
+            "goal_bars_per_s": GOAL_FAST_BARS_S if IS_COMPILED else GOAL_BARS_S,
+            "loadavg": [before, load()]}
 
 
 def print_engines(e: dict) -> None:
     w = 72
+    goal = e["goal_bars_per_s"]
     print(f"the month: {e['minutes']:,} minutes x {e['symbols']} symbols = {e['bars']:,} 1m bars, journal off, "
-          f"load {' '.join(e['loadavg'])}")
+          f"kernels {e['kernels']}, load {e['loadavg'][0]} -> {e['loadavg'][1]}")
     print(f"{'measured (1m bars/s, end to end)':<{w}} {'figure':>12} {'goal':>10} {'ratio':>8}")
     print(f"{'fast engine (default), recorder ' + e['recorder'].rsplit('.', 1)[1]:<{w}} {e['fast_bars_per_s']:>12,.0f} "
-          f"{GOAL_BARS_S:>10,} {e['fast_bars_per_s'] / GOAL_BARS_S:>8.3f}")
+          f"{goal:>10,} {e['fast_bars_per_s'] / goal:>8.3f}")
     for stage, seconds in e["fast_stages_s"].items():
         print(f"{'  ' + stage.removesuffix('_s') + ' (s)':<{w}} {seconds:>12.3f} {'':>10} {seconds / e['fast_s']:>7.0%} ")
     print(f"{'  trial + equity alone (bars/s): what a free recording would leave':<{w}} {e['trial_bars_per_s']:>12,.0f} "
-          f"{GOAL_BARS_S:>10,} {e['trial_bars_per_s'] / GOAL_BARS_S:>8.3f}")
-    print(f"{'faithful engine (--faithful)':<{w}} {e['faithful_bars_per_s']:>12,.0f} {GOAL_BARS_S:>10,} "
-          f"{e['faithful_bars_per_s'] / GOAL_BARS_S:>8.3f}")
+          f"{goal:>10,} {e['trial_bars_per_s'] / goal:>8.3f}")
+    print(f"{'faithful engine (--faithful)':<{w}} {e['faithful_bars_per_s']:>12,.0f} {goal:>10,} "
+          f"{e['faithful_bars_per_s'] / goal:>8.3f}")
     print(f"{'fast vs faithful':<{w}} {'':>12} {'':>10} {e['fast_bars_per_s'] / e['faithful_bars_per_s']:>7.1f}x")
     print(f"{'anchor: Jesse, candles/s (Raspberry Pi 5, published; not run here)':<{w}} "
           f"{JESSE_CANDLES_S:>12,} {'':>10} {e['fast_bars_per_s'] / JESSE_CANDLES_S:>8.3f}")
@@ -118,6 +143,11 @@ def reused_data_dir(target: Path, names: dict[str, str]) -> None:
             os.symlink(source, link)
         except OSError:
             shutil.copyfile(source, link)
+    rules_file(target, names)
+
+
+def rules_file(target: Path, names: dict[str, str]) -> None:
+    """The rules file of a synthetic data directory: the real row under every name."""
     with open(DATA / RULES, newline="") as f:
         reader = csv.DictReader(f)
         rows = {row["symbol"]: row for row in reader}
@@ -127,6 +157,70 @@ def reused_data_dir(target: Path, names: dict[str, str]) -> None:
         writer.writeheader()
         for name, real in names.items():
             writer.writerow({**rows[real], "symbol": name, "description": name, "market_ticker": name})
+
+
+def long_data_dir(target: Path, names: dict[str, str], minutes: int) -> None:
+    """A data directory of ``minutes`` 1m bars for every name, all on one calendar from the shipped
+    data's latest first minute: each name's file replays its real symbol's shipped rows (prices,
+    volumes: valid klines on the real tick grid) again and again, each lap starting where the
+    last ended, the reused names starting their laps a week further into the month than the
+    name before so the copies are not in lockstep. Price jumps where a lap restarts. Synthetic:
+    for throughput only, the decisions on it mean nothing."""
+    target.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list[bytes]] = {}
+    first = 0
+    for real in set(names.values()):
+        lines = gzip.decompress((DATA / f"{real}-1m.csv.gz").read_bytes()).splitlines()
+        header, body = (lines[0], lines[1:]) if not lines[0][:1].isdigit() else (b"", lines)
+        first = max(first, int(body[0].split(b",", 1)[0]))
+        rows[real] = [line.split(b",", 1)[1] for line in body]
+    copies: dict[str, int] = {}
+    for name, real in names.items():
+        lap = rows[real]
+        shift = copies.get(real, 0) * 7 * 1440
+        copies[real] = copies.get(real, 0) + 1
+        text = b"\n".join([header] + [b"%d,%s" % (first + m * 60_000, lap[(m + shift) % len(lap)]) for m in range(minutes)])
+        (target / f"{name}-1m.csv.gz").write_bytes(gzip.compress(text + b"\n", compresslevel=1))
+    rules_file(target, names)
+
+
+def scale_run(months: float, count: int = 25) -> dict:
+    """The fast engine end to end (data loading included, journal off) on ``months`` x 30.4 days of
+    ``count`` symbols (``long_data_dir``), from the simulator's default start to the data's end."""
+    names = reused_names(count)
+    minutes = round(months * 43_800)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        long_data_dir(Path(tmp), names, minutes)
+        built = time.perf_counter() - t0
+        settings = load_settings(Path("settings.toml").read_text(), {})
+        before = load()
+        t0 = time.perf_counter()
+        result = run_fast_backtest(settings, Window(symbols=tuple(names), data_dir=tmp))
+        seconds = time.perf_counter() - t0
+    bars = len(result.equity) * count
+    return {"months": months, "symbols": count, "minutes": len(result.equity), "bars": bars, "seconds": round(seconds, 3),
+            "bars_per_s": round(bars / seconds, 1), "stages_s": dict(result.timings), "trades": len(result.trades),
+            "rows_decided": result.counts["states_decided"], "data_built_s": round(built, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "year_s_extrapolated": round(seconds * 12 / months, 1), "loadavg": [before, load()],
+            "kernels": "numba" if IS_COMPILED else "pure Python"}
+
+
+def print_scale(e: dict) -> None:
+    w = 72
+    what = "one year" if e["months"] >= 12 else f"{e['months']:g} months"
+    print(f"{what} x {e['symbols']} symbols (synthetic: the shipped rows replayed, decisions meaningless), "
+          f"{e['bars']:,} 1m bars, kernels {e['kernels']}, load {e['loadavg'][0]} -> {e['loadavg'][1]}")
+    print(f"{'fast engine end to end (s)':<{w}} {e['seconds']:>12.1f} {YEAR_GOAL_S:>10} {e['seconds'] / YEAR_GOAL_S:>8.3f}")
+    for stage, seconds in e["stages_s"].items():
+        print(f"{'  ' + stage.removesuffix('_s') + ' (s)':<{w}} {seconds:>12.1f}")
+    goal = GOAL_FAST_BARS_S if e["kernels"] == "numba" else GOAL_BARS_S
+    print(f"{'  1m bars/s':<{w}} {e['bars_per_s']:>12,.0f} {goal:>10,} {e['bars_per_s'] / goal:>8.3f}")
+    if e["months"] < 12:
+        print(f"{'  a year, extrapolated linearly (s)':<{w}} {e['year_s_extrapolated']:>12.1f} {YEAR_GOAL_S:>10} "
+              f"{e['year_s_extrapolated'] / YEAR_GOAL_S:>8.3f}")
+    print(f"{'  peak RSS of the bench process (MB)':<{w}} {e['peak_rss_mb']:>12,}")
 
 
 def pipeline_rate(symbols: tuple[str, ...], minutes: int, *, journal: bool, reuse_reads: bool = True,
@@ -184,11 +278,17 @@ def label(case: dict) -> str:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     minutes = int(args[0]) if args else 600
+    scale_months = next((float(a.split("=", 1)[1]) if "=" in a else 12.0 for a in sys.argv if a.startswith("--scale")), None)
     engines = engines_month()
     print_engines(engines)
-    if "--engines" in sys.argv:
-        print(json.dumps({"bench": "backtest", "engines": engines, "goal_bars_per_s": GOAL_BARS_S,
-                          "anchor_jesse_candles_per_s": JESSE_CANDLES_S}))
+    scale = None
+    if scale_months is not None:
+        print()
+        scale = scale_run(scale_months)
+        print_scale(scale)
+    if "--engines" in sys.argv or scale is not None:
+        print(json.dumps({"bench": "backtest", "engines": engines, "scale": scale, "goal_bars_per_s": engines["goal_bars_per_s"],
+                          "goal_year_x25_s": YEAR_GOAL_S, "anchor_jesse_candles_per_s": JESSE_CANDLES_S}))
         return
     print()
     names = reused_names(25)

@@ -33,7 +33,7 @@ import msgspec  # noqa: E402
 import numpy as np  # noqa: E402
 
 from backtest.batch_tape import record_tape_batch  # noqa: E402
-from backtest.run import Window  # noqa: E402
+from backtest.run import FillModel, Window, sim_config  # noqa: E402
 from backtest.tape import record_tape  # noqa: E402
 from backtest.trial import run_trial  # noqa: E402
 from exchange.sim.market import MINUTE_MS, load_store  # noqa: E402
@@ -60,7 +60,8 @@ def main() -> None:
     settings = load_settings(Path("settings.toml").read_text(), {})
     loads = [load()]
     (store, _), parse_s = timed(lambda: load_store(Path(settings.sim.data_dir), settings.bot.symbols))
-    end = None if not args else store.first_ms + settings.sim.warmup_minutes * MINUTE_MS + int(float(args[0]) * 1440) * MINUTE_MS
+    warmup = sim_config(settings, Window(), FillModel()).warmup_minutes  # the simulator's default start
+    end = None if not args else store.first_ms + warmup * MINUTE_MS + int(float(args[0]) * 1440) * MINUTE_MS
     window = Window(end_ms=end)
     cold, cold_s = timed(lambda: record_tape_batch(settings, window))
     warm_runs = []

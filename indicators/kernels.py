@@ -63,6 +63,48 @@ def _rolling_sum(xs, n, scale, out, stored, raw):
         out[i] = s / scale if count >= n else math.nan
 
 
+def _rolling_sum_lists(xs: list, n: int) -> list:
+    """The sum after each value of ``xs`` (na already left out), for n >= 2: ``_rolling_sum``'s
+    machine in the shape CPython runs fastest (the default install's kernel; numba compiles
+    ``_rolling_sum``). The same operations on the same operands in the same order, so the same bits:
+
+    - the ring of stored values becomes one list in which step ``i`` evicts what step ``i - n``
+      stored, held negated (``-stored - comp`` is ``(-stored) - comp``: negation is exact), the
+      first ``n`` entries the warm-up's evicted zeros, negated: ``-0.0``;
+    - the re-baseline sums the ``min(i, n - 1)`` previous inputs newest first, as the ring walk does;
+    - the re-baseline test ``comp != 0 and x != 0 and r != 0 and r finite and b - (r - x) > 0``
+      (``b = |comp|``, ``r = x + b``) is decided by its last clause alone once ``comp != 0``: for
+      ``x == 0`` it is ``b - b == 0``, for ``r == 0`` (``x == -b``) ``b - b == 0``, for an
+      infinite ``r`` or ``x`` it is ``-inf`` or NaN, never above zero;
+    - the warm-up's na and the division by the scale are applied to the whole column after.
+    """
+    sums = [0.0] * len(xs)
+    kept = [-0.0] * (len(xs) + n)  # kept[i + n]: minus what step i stored
+    s = 0.0
+    comp = 0.0
+    for i, x in enumerate(xs):
+        if comp:
+            b = comp if comp > 0.0 else -comp
+            if b - ((x + b) - x) > 0.0:
+                t = x
+                for j in range(i - 1, i - n if i >= n else -1, -1):
+                    t = xs[j] + t
+                s = t
+                comp = 0.0
+                kept[i + n] = -x
+                sums[i] = s
+                continue
+        y1 = kept[i] - comp
+        t = s + y1
+        e1 = (t - s) - y1
+        y2 = x - e1
+        s = t + y2
+        comp = (s - t) - y2
+        kept[i + n] = -y2
+        sums[i] = s
+    return sums
+
+
 def _average_tail(xs, start, seed, n, alpha, wilder, out):
     """Ema (``prev + alpha * (x - prev)``) or Rma (``(prev * (n - 1) + x) / n``) from the seed bar on."""
     v = seed
@@ -77,6 +119,23 @@ def _average_tail(xs, start, seed, n, alpha, wilder, out):
         else:
             v = v + alpha * (x - v)
             out[i] = v
+
+
+def _average_lists(xs: list, seed: float, n: int, alpha: float, wilder: bool) -> list:
+    """``_average_tail``'s recurrence over the values after the seed (no na), as a plain list loop:
+    the same expressions on the same operands, so the same bits (``n - 1`` is the same int)."""
+    out = []
+    v = seed
+    if wilder:
+        m = n - 1
+        for x in xs:
+            v = (v * m + x) / n
+            out.append(v)
+    else:
+        for x in xs:
+            v = v + alpha * (x - v)
+            out.append(v)
+    return out
 
 
 def _ha_open(seed, ha_close, out):
@@ -128,11 +187,19 @@ def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if n == 1:  # Pine's shortcut: the value itself, na included
         return x / scale
-    out = _empty(len(x))
-    ring = np.zeros(n) if IS_COMPILED else [0.0] * n
-    raw = np.zeros(n) if IS_COMPILED else [0.0] * n
-    _rolling_sum(_floats(x), n, float(scale), out, ring, raw)
-    return _result(out)
+    if IS_COMPILED:
+        out = np.empty(len(x))
+        _rolling_sum(x if x.flags.c_contiguous else np.ascontiguousarray(x), n, float(scale), out, np.zeros(n), np.zeros(n))
+        return out
+    valid = ~np.isnan(x)
+    every = bool(valid.all())
+    sums = np.array(_rolling_sum_lists((x if every else x[valid]).tolist(), n)) / float(scale)
+    sums[: n - 1] = np.nan  # warm-up
+    if every:
+        return sums
+    # An na bar is not stored: it shows the sum after the last value before it (na in warm-up).
+    last = np.cumsum(valid) - 1
+    return np.where(last >= 0, sums[np.maximum(last, 0)] if len(sums) else np.nan, np.nan)
 
 
 def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
@@ -148,10 +215,14 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
         return out
     start = int(valid[n - 1])
     seed = float(rolling_sum(x[: start + 1], n, n)[start])
-    tail = _empty(len(x)) if not IS_COMPILED else out
-    _average_tail(_floats(x), start, seed, n, 2 / (n + 1), wilder, tail)
-    if not IS_COMPILED:
-        out[start:] = tail[start:]
+    if IS_COMPILED:
+        _average_tail(np.ascontiguousarray(x), start, seed, n, 2 / (n + 1), wilder, out)
+        return out
+    # The default install: the recurrence over the values after the seed (an na bar is na and
+    # leaves the average as it was, so it is left out and put back as na).
+    after = valid[n:]
+    out[start] = seed
+    out[after] = _average_lists(x[after].tolist(), seed, n, 2 / (n + 1), wilder)
     return out
 
 
@@ -163,6 +234,16 @@ def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
 
 def streak(colour: np.ndarray) -> np.ndarray:
     """The signed same-colour run length of a colour series (+1 green, -1 red, 0 doji)."""
-    out = np.empty(len(colour), dtype=np.int64) if IS_COMPILED else [0] * len(colour)
-    _streak(np.ascontiguousarray(colour, dtype=np.int64) if IS_COMPILED else colour.tolist(), out)
-    return _result(out, np.int64)
+    colour = np.ascontiguousarray(colour, dtype=np.int64)
+    if IS_COMPILED:
+        out = np.empty(len(colour), dtype=np.int64)
+        _streak(colour, out)
+        return out
+    if not len(colour):
+        return colour.copy()
+    # Integers only, so the loop's answer without the loop: the colour's sign times the length of
+    # the run of that sign ending at the bar (a doji's is 0).
+    sign = np.sign(colour)
+    index = np.arange(len(sign))
+    starts = np.where(np.concatenate(([True], sign[1:] != sign[:-1])), index, 0)
+    return sign * (index - np.maximum.accumulate(starts) + 1)

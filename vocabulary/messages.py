@@ -80,8 +80,12 @@ class FeedGap(Message, frozen=True):
 # --- indicator snapshot ------------------------------------------------------------------
 
 
-class FrameState(Message, frozen=True):
+class FrameState(Message, frozen=True, gc=False):
     """Indicator values of one timeframe at its last *closed* bar.
+
+    ``gc=False``: the cycle collector never tracks these (a backtest makes ~100k of them and
+    every full collection would walk them all). That is safe because one cannot be part of a
+    reference cycle: it is frozen, and its fields are numbers, None and tuples built before it.
 
     The ``*_hist`` tuples hold the most recent values, oldest first, newest last
     (the last element is the current bar); their length is set by the strategy's
@@ -117,8 +121,11 @@ class FrameState(Message, frozen=True):
     low_hist: tuple[float, ...] = ()
 
 
-class MarketState(Message, frozen=True):
-    """What the strategy reads for one symbol at one tick: closed bars only."""
+class MarketState(Message, frozen=True, gc=False):
+    """What the strategy reads for one symbol at one tick: closed bars only.
+
+    ``gc=False`` as ``FrameState``, for the same reason: frozen, and holding only a string,
+    numbers and a tuple of FrameStates made before it, it cannot be part of a cycle."""
 
     symbol: str
     tick_ms: int

@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import io
+from collections.abc import Sequence as SequenceABC
 from decimal import Decimal
 from pathlib import Path
 from typing import Sequence
 
 import msgspec
+import numpy as np
 
 MINUTE_MS = 60_000
 
@@ -113,16 +116,141 @@ def kline_row(path: Path, line: int, row: Sequence[str]) -> Bar:
 
 
 @functools.lru_cache(maxsize=16)
-def load_bars(path: Path) -> tuple[Bar, ...]:
+def load_bars(path: Path) -> Sequence[Bar]:
     """Every 1m bar of one ``SYMBOL-1m.csv.gz`` file, ascending; cached because tests start many servers.
-    A header row is skipped; rows may carry turnover or not (``kline_row``)."""
+    A header row is skipped; rows may carry turnover or not (``kline_row``).
+
+    A file of plain decimal numbers (digits and at most one point per field, the shipped shape)
+    is read whole into integer columns (``BarColumns``: the same Bars, made when first asked
+    for); anything else goes through ``csv`` and ``kline_row`` row by row, with their errors."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    columns = BarColumns.parse(data)
+    if columns is not None:
+        return columns
     bars = []
-    with gzip.open(path, "rt", newline="") as f:
+    with io.TextIOWrapper(io.BytesIO(data), newline="") as f:
         for line, row in enumerate(csv.reader(f), start=1):
             if line == 1 and row and not row[0].strip().lstrip("-").isdigit():
                 continue
             bars.append(kline_row(path, line, row))
     return tuple(bars)
+
+
+_DIGIT_MAX = 18  # digits per field that an int64 holds exactly
+_PLAIN_BYTES = b"0123456789.,\n"  # all a plain kline file holds
+_NEWLINE_TO_COMMA = bytes.maketrans(b"\n", b",")
+
+
+class BarColumns(SequenceABC):
+    """A kline file's bars as exact integer columns: field ``value / 10**scale`` is the Decimal
+    the CSV text spells (``Decimal(f"{value}E-{scale}")`` has the text's coefficient and exponent,
+    so it is that Decimal, trailing zeros included). A Bar is made the first time it is asked
+    for and kept, so the sequence behaves as the tuple of Bars ``kline_row`` would have built;
+    ``backtest.batch_tape`` reads the columns without making any."""
+
+    __slots__ = ("start_ms", "values", "scales", "_bars")
+
+    def __init__(self, start_ms: np.ndarray, values: np.ndarray, scales: np.ndarray) -> None:
+        self.start_ms = start_ms  # int64 [n]
+        self.values = values  # int64 [n, 6]: open, high, low, close, volume, turnover (-1 scale: no turnover)
+        self.scales = scales  # int64 [n, 6]
+        self._bars: list[Bar | None] = [None] * len(start_ms)
+
+    @classmethod
+    def parse(cls, data: bytes) -> BarColumns | None:
+        """The columns of a CSV body of 6 or 7 plain decimal fields a row (an empty turnover is
+        None), after an optional header; None for anything else (the row-by-row reader decides)."""
+        if data.startswith(b"\xef\xbb\xbf"):
+            return None
+        first_end = data.find(b"\n")
+        first = data[: first_end if first_end >= 0 else len(data)].decode("utf-8", "replace")
+        head = next(csv.reader([first]), [])
+        body = data[first_end + 1:] if head and not head[0].strip().lstrip("-").isdigit() else data
+        if not body:
+            return None
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        if body.translate(None, _PLAIN_BYTES):
+            return None  # a byte other than digits, points, commas and newlines
+        b = np.frombuffer(body, dtype=np.uint8)
+        seps = np.flatnonzero(b < 46)  # of those bytes, only "," (44) and "\n" (10) are below "." (46)
+        lines = body.count(b"\n")
+        if len(seps) % lines:
+            return None
+        width = len(seps) // lines
+        if width not in (6, 7) or not np.all(b[seps[width - 1::width]] == 10):
+            return None  # a row with another number of fields (or an empty line): the newlines are not every width-th separator
+        starts = np.concatenate(([0], seps[:-1] + 1))
+        size = seps - starts
+        points = np.flatnonzero(b == 46)
+        field_of_point = np.searchsorted(seps, points)
+        if np.any(np.diff(field_of_point) == 0) or np.any(field_of_point % width == 0):
+            return None  # two points in a field, or a start time with one (int() refuses it)
+        scale = np.zeros(len(seps), dtype=np.int64)
+        scale[field_of_point] = seps[field_of_point] - points - 1
+        has_point = np.zeros(len(seps), dtype=bool)
+        has_point[field_of_point] = True
+        digits = size - has_point
+        empty = size == 0
+        kept = width
+        if width == 7:
+            blank = empty[6::7]
+            if blank.any() and not blank.all():
+                return None  # some rows with a turnover, some without
+            if blank.all():
+                body = body.replace(b",\n", b"\n")
+                kept = 6
+                empty = empty.reshape(lines, 7)[:, :6].ravel()
+                digits = digits.reshape(lines, 7)[:, :6].ravel()
+                scale = scale.reshape(lines, 7)[:, :6].ravel()
+        if np.any(empty) or np.any(digits == 0) or digits.max() > _DIGIT_MAX:
+            return None  # an empty field (turnover aside), a lone point, or too many digits for an int64
+        flat = body.translate(_NEWLINE_TO_COMMA, b".")[:-1]  # the digits of every field, comma-separated
+        value = np.fromstring(flat, dtype=np.int64, sep=",")  # integers only: exact
+        if len(value) != lines * kept:
+            return None
+        value = value.reshape(lines, kept)
+        scale = scale.reshape(lines, kept)
+        if kept == 6:
+            value = np.column_stack((value, np.zeros(lines, dtype=np.int64)))
+            scale = np.column_stack((scale, np.full(lines, -1, dtype=np.int64)))
+        return cls(np.ascontiguousarray(value[:, 0]), np.ascontiguousarray(value[:, 1:]), np.ascontiguousarray(scale[:, 1:]))
+
+    def __len__(self) -> int:
+        return len(self._bars)
+
+    def _bar(self, i: int) -> Bar:
+        bar = self._bars[i]
+        if bar is None:
+            v, s = self.values[i].tolist(), self.scales[i].tolist()
+            d = [Decimal(f"{v[k]}E-{s[k]}") for k in range(5)]
+            bar = Bar(int(self.start_ms[i]), d[0], d[1], d[2], d[3], d[4], None if s[5] < 0 else Decimal(f"{v[5]}E-{s[5]}"))
+            self._bars[i] = bar
+        return bar
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple(self._bar(k) for k in range(*i.indices(len(self))))
+        n = len(self._bars)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("bar index out of range")
+        return self._bar(i)
+
+    def __iter__(self):
+        return (self._bar(k) for k in range(len(self._bars)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BarColumns):
+            return (np.array_equal(self.start_ms, other.start_ms) and np.array_equal(self.values, other.values)
+                    and np.array_equal(self.scales, other.scales))
+        if isinstance(other, (tuple, list)):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class KlineStore:
