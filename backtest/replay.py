@@ -126,6 +126,7 @@ class RecordedVenue(InProcessVenue):
             if bar is not None:
                 self.sim.on_bar(symbol, _bar(bar))
         self.sim.venue.clock_ms = self.sim.venue.engine.now_ms = start + MINUTE_MS  # a minute without bars still passes
+        self.sim.close_minute(start + MINUTE_MS)  # its funding after all its bars, as the recorded venue's
         return start + MINUTE_MS
 
     def klines_range(self, symbol: str, interval: int, start_ms: int, end_ms: int) -> list[Kline]:

@@ -105,12 +105,22 @@ class InProcessSim:
         Call it once per symbol per minute, as each closed bar arrives; a bar that ends before the
         clock still matches (a late symbol), it just leaves the clock where it is."""
         end = bar.start_ms + MINUTE_MS
+        if end > self.venue.clock_ms:
+            # A bar of the next minute: every bar of the minute ending at the clock is in.
+            self.close_minute(self.venue.clock_ms)
         boundary = max(self.venue.clock_ms, end)
         self.venue.engine.on_bar(symbol, bar, boundary)
-        self.venue.engine.settle_funding(boundary)  # once per boundary, at its first bar
         self.venue.clock_ms = boundary
         self._after_bars()
         return boundary
+
+    def close_minute(self, boundary: int) -> None:
+        """Every symbol's bar of the minute ending at ``boundary`` is in: its funding is settled
+        now, after all of them, as the replay's ``advance`` does (a position a bar closed pays
+        nothing, and each mark is the minute's close). ``on_bar`` calls it when the next minute's
+        first bar arrives; a driver that knows the minute is complete calls it at once."""
+        self.venue.engine.settle_funding(boundary)
+        self.publish_private()  # the funding executions, if any were paid
 
     def _after_bars(self) -> None:
         # A position that opened or closed in the bar was pushed; one open after it has new marks.
