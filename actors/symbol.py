@@ -78,6 +78,9 @@ class SymbolCore:
         # others' from the tick. BTC and ETH take their bias from each other only.
         self.shares_bias = symbol in bias_symbols
         self.needs_bias = frozenset(bias_symbols) - {symbol}
+        # A bias symbol's state sent with its BarReady, while no bar has moved a frame since: its
+        # tick decides on it rather than building the same state twice.
+        self._announced: MarketState | None = None
         # The timeframes closing at a boundary repeat with the boundary's phase in the
         # timeframes' common period: computed once per phase, not per bar.
         self._period_ms = math.lcm(*self.timeframes) * MINUTE_MS
@@ -135,6 +138,7 @@ class SymbolCore:
 
     def _consume(self, kline: Kline, announce: bool) -> Outbox:
         self.indicators[kline.interval].update(kline)
+        self._announced = None  # a frame moved: an announced state no longer stands for the frames
         out: Outbox = [("journal", kline)]
         boundary = kline.end_ms
         if announce and (self.last_ready_ms is None or boundary > self.last_ready_ms) and self._has_all_bars_closing_at(boundary):
@@ -162,7 +166,7 @@ class SymbolCore:
         state = None
         if self.shares_bias:
             frames, stale = self._frames_at(boundary)
-            state = self._build_state(self.symbol, boundary, frames, bool(stale))
+            state = self._announced = self._build_state(self.symbol, boundary, frames, bool(stale))
         return ("scheduler", BarReady(symbol=self.symbol, boundary_ms=boundary, state=state))
 
     def _has_all_bars_closing_at(self, boundary: int) -> bool:
@@ -228,10 +232,12 @@ class SymbolCore:
     # --- decisions --------------------------------------------------------------------
 
     def _on_tick(self, tick: Tick) -> Outbox:
-        frames, stale = self._frames_at(tick.boundary_ms)
-        if stale:
-            return self._finish(self._reject(tick.boundary_ms, *(Reason(code="data.stale", value=tf) for tf in stale)))
-        state = self._build_state(self.symbol, tick.boundary_ms, frames, False)
+        state = self._announced
+        if state is None or state.tick_ms != tick.boundary_ms or state.is_stale:
+            frames, stale = self._frames_at(tick.boundary_ms)
+            if stale:
+                return self._finish(self._reject(tick.boundary_ms, *(Reason(code="data.stale", value=tf) for tf in stale)))
+            state = self._build_state(self.symbol, tick.boundary_ms, frames, False)
         # The scheduler sends the bias states in symbol order; a bias symbol late for the
         # tick is simply absent, and the strategy says so ("bias.BTCUSDT missing").
         bias = tuple(b for b in tick.bias if b.symbol in self.needs_bias)

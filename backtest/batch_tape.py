@@ -26,7 +26,6 @@ a gap; the store serves bars by index from a symbol's first one), a bar the stre
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import gc
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ import numpy as np
 
 from actors.cores import history_length
 from actors.symbol import BIAS_SYMBOLS
+from backtest.history import utc_minute
 from backtest.run import FillModel, Window, sim_config
 from backtest.tape import FIRINGS, Row, SymbolBars, Tape, widest_levels
 from backtest.venue import InProcessVenue, instrument_map
@@ -63,10 +63,6 @@ class BatchRefusal(ValueError):
     records something: the run needs the faithful engine. ``record_tape``'s own refusals (an empty
     window, a price off the tick grid, no bar before the start) stay plain ``ValueError``s with its
     own messages."""
-
-
-def _utc(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --- a symbol's 1m bars as arrays, converted once per loaded series --------------------------------
@@ -267,7 +263,7 @@ def _series(m: _Minutes, interval: int, start_ms: int, end_ms: int, bootstrap_ba
     step = interval * MINUTE_MS
     first = _first_bar(m, interval, start_ms, bootstrap_bars)
     if first < store.first_ms - REST_REACH_MS:
-        raise BatchRefusal(f"{m.symbol}: the {interval}m bootstrap reaches {_utc(first)}, beyond the venue's kline history")
+        raise BatchRefusal(f"{m.symbol}: the {interval}m bootstrap reaches {utc_minute(first)} UTC, beyond the venue's kline history")
     last = end_ms - end_ms % step - step  # the newest candle closed by the end
     count = max(0, (last - first) // step + 1)
     starts = first + np.arange(count, dtype=np.int64) * step
@@ -345,7 +341,7 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         raise ValueError(f"nothing to record: the window ends at {end_ms}, before its start {start_ms}")
     end_ms = start_ms - (start_ms - end_ms) // MINUTE_MS * MINUTE_MS  # the replay stops at the boundary reaching the end
     if config.loop and end_ms > store.first_ms + store.span_ms:
-        raise BatchRefusal(f"the replay loops before the window ends ({_utc(store.first_ms + store.span_ms)}): "
+        raise BatchRefusal(f"the replay loops before the window ends ({utc_minute(store.first_ms + store.span_ms)} UTC): "
                          "the batch recorder does not replay laps")
     params = IndicatorParams.from_strategy(settings.strategy)
     timeframes = tuple(sorted(settings.bot.timeframes))
@@ -424,14 +420,14 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
 def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:
     """Refuse what the cores would meet but this module does not model."""
     if end_ms > m.contiguous_to:
-        raise BatchRefusal(f"{m.symbol}: 1m bars are missing from {_utc(m.contiguous_to)}, before the window's end: "
+        raise BatchRefusal(f"{m.symbol}: 1m bars are missing from {utc_minute(m.contiguous_to)} UTC, before the window's end: "
                          "the batch recorder does not model how the replay and the symbol cores meet a hole")
     a = max(0, (first_ms - m.origin) // MINUTE_MS)
     b = (end_ms - m.origin) // MINUTE_MS
     bad = np.flatnonzero(m.refused[a:b])
     if len(bad):
         at = m.origin + (a + int(bad[0])) * MINUTE_MS
-        raise BatchRefusal(f"{m.symbol}: the 1m bar at {_utc(at)} is one the stream decoder refuses (prices or volume)")
+        raise BatchRefusal(f"{m.symbol}: the 1m bar at {utc_minute(at)} UTC is one the stream decoder refuses (prices or volume)")
 
 
 def _symbol_bars(m: _Minutes, store: KlineStore, start_ms: int, end_ms: int) -> SymbolBars:

@@ -29,7 +29,6 @@ model, an account the venue would have liquidated.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
 from backtest.batch_tape import BatchRefusal, record_tape_batch
+from backtest.history import utc_minute
 from backtest.tape import Tape
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
 from exchange.sim.aggregate import aggregate
@@ -66,10 +66,9 @@ class FastRefusal(ValueError):
         super().__init__(f"the fast engine cannot honour this run: {what}; run it with --faithful")
 
 
-def refusal(settings: Settings, window: Window, fills: FillModel) -> str:
-    """Why the fast engine cannot run ``settings``/``window``/``fills`` exactly, found before any
-    work; empty when it can. (Gaps, unmodelled courses and liquidations are found on the way.)"""
-    config = sim_config(settings, window, fills)
+def refusal(config: SimConfig) -> str:
+    """Why the fast engine cannot run on the venue ``config`` exactly, found before any work;
+    empty when it can. (Gaps, unmodelled courses and liquidations are found on the way.)"""
     if config.fill_through_ticks < 0:
         return f"--fill-through-ticks {config.fill_through_ticks} is below 0"
     return ""
@@ -80,7 +79,8 @@ def run_fast_backtest(settings: Settings, window: Window = Window(), fills: Fill
                       record: Recorder | None = None) -> Result:
     """The faithful backtest's TAKEs, trades and equity for ``window`` (module doc); ``FastRefusal``
     when it cannot give them exactly. ``record`` overrides ``RECORD`` (benches, tests)."""
-    problem = refusal(settings, window, fills)
+    config = sim_config(settings, window, fills)
+    problem = refusal(config)
     if problem:
         raise FastRefusal(problem)
     path = None if journal_path is None else Path(journal_path)
@@ -104,7 +104,6 @@ def run_fast_backtest(settings: Settings, window: Window = Window(), fills: Fill
     except TrialCannotFollow as exc:
         raise FastRefusal(f"a course the trial does not model ({exc})") from None
     tried = time.perf_counter()
-    config = sim_config(settings, window, fills)
     equity = equity_curve(tape, settings, trial.placed, config)
     finished = time.perf_counter()
     result = Result(
@@ -134,8 +133,7 @@ def first_gap(tape: Tape) -> str:
         for i, present in enumerate(bars.present):
             if not present:
                 ms = bars.first_ms + i * MINUTE_MS
-                when = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-                return (f"the simulator has no {symbol} 1m bar at {when} UTC ({ms} ms) inside the window "
+                return (f"the simulator has no {symbol} 1m bar at {utc_minute(ms)} UTC ({ms} ms) inside the window "
                         "(its file is shorter than the others' or has a gap)")
     return ""
 

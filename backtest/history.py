@@ -14,6 +14,7 @@ the run with a ``KlineFileError`` naming the file and line.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import shutil
@@ -21,7 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from exchange.sim.market import MINUTE_MS, KlineFileError, kline_row
+from exchange.sim.market import MINUTE_MS, KlineFileError, is_header_row, kline_row
+
+
+def utc_minute(ms: int) -> str:
+    """A time in ms as the backtest tools print it: ``2025-06-04 13:58`` (UTC)."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 INSTRUMENTS = "instruments-bybit-linear.csv"
 
@@ -79,7 +85,7 @@ def _minutes(path: Path) -> list[int]:
     out: list[int] = []
     with gzip.open(path, "rt", newline="") as f:
         for line, row in enumerate(csv.reader(f), start=1):
-            if line == 1 and row and not row[0].strip().lstrip("-").isdigit():
+            if line == 1 and is_header_row(row):
                 continue
             start = kline_row(path, line, row).start_ms
             if start % MINUTE_MS:
@@ -139,7 +145,7 @@ def window_dir(history: History, window: Span, cache: Path) -> Path:
         with gzip.open(source, "rt", newline="") as f, gzip.open(kline_path(partial, symbol), "wt", newline="", compresslevel=1) as out:
             out.write(",".join(("start_ms", "open", "high", "low", "close", "volume", "turnover")) + "\n")
             for line, row in enumerate(csv.reader(f), start=1):
-                if line == 1 and row and not row[0].strip().lstrip("-").isdigit():
+                if line == 1 and is_header_row(row):
                     continue
                 if window.start_ms <= int(row[0]) < window.end_ms:
                     out.write(",".join(row[:7] if len(row) == 7 else [*row, ""]) + "\n")

@@ -10,7 +10,6 @@ equity follow from the replayed orders as they did from the recorded ones on the
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sqlite3
 import sys
@@ -23,6 +22,7 @@ import msgspec
 from vocabulary.messages import Kline
 from vocabulary.settings import Credentials, Settings, SettingsError
 from backtest.cli import settings_with
+from backtest.history import utc_minute
 from backtest.progress import ProgressLine
 from backtest.pipeline import Pipeline
 from backtest.venue import InProcessVenue
@@ -170,7 +170,7 @@ def replay(settings: Settings, journal: Path, *, rules_file: Path, equity: float
         replayed[(decision.tick_ms, decision.symbol)] = row
     for n, recorded in enumerate(recording.decisions):
         key = (recorded["tick_ms"], recorded["symbol"])
-        when = dt.datetime.fromtimestamp(key[0] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        when = utc_minute(key[0])
         ours = replayed.get(key)
         if ours is None:
             return n, f"tick {key[0]} ({when} UTC) {key[1]}: recorded {recorded['kind']}, the replay made no decision"

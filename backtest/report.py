@@ -11,12 +11,11 @@ from pathlib import Path
 import msgspec
 
 from backtest import report_html
+from backtest.history import utc_minute
 from backtest.metrics import EXIT_KINDS, Group, Metrics, MoneyFlow, Spread, StopDistances
 from backtest.run import Result
 
 
-def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def _num(value: float | None, digits: int = 2, suffix: str = "") -> str:
@@ -144,7 +143,7 @@ def _decided(result: Result) -> str:
 def markdown(result: Result, m: Metrics) -> str:
     lines = [
         "# Backtest report", "",
-        f"{', '.join(result.symbols)} from {_when(result.start_ms)} to {_when(result.end_ms)} UTC "
+        f"{', '.join(result.symbols)} from {utc_minute(result.start_ms)} to {utc_minute(result.end_ms)} UTC "
         f"({result.ticks} ticks, {_decided(result)}, starting equity {result.initial_equity} USDT).", "",
         engine_line(result), "",
         *_table(("metric", "value"), summary_rows(m)), "",
@@ -169,7 +168,7 @@ def terminal(result: Result, m: Metrics) -> str:
     if m.stops is not None and m.stops.trades:
         rows.append(("stops under 2x / 3x round trip", f"{_pct(m.stops.under_2x)} / {_pct(m.stops.under_3x)}"))
     width = max(len(k) for k, _ in rows)
-    head = (f"backtest {', '.join(result.symbols)}  {_when(result.start_ms)} → {_when(result.end_ms)} UTC  "
+    head = (f"backtest {', '.join(result.symbols)}  {utc_minute(result.start_ms)} → {utc_minute(result.end_ms)} UTC  "
             f"({result.engine} engine, {result.wall_s:.1f} s)")
     return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
 

@@ -28,7 +28,6 @@ Optuna is an optional extra (``pip install -e '.[tune]'``); the rest of the bot 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import numbers
 import os
 import socket
@@ -45,7 +44,7 @@ from actors.cores import history_length
 from vocabulary.messages import TradeClosed
 from vocabulary.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
 from backtest.cli import add_window_arguments, override_env, settings_with
-from backtest.history import History, Span, read_history, window_dir
+from backtest.history import History, Span, read_history, utc_minute, window_dir
 from backtest.run import Window, run_backtest
 from backtest.stats import sharpe
 from backtest.study import StudyMismatch, default_name, identity_hash, join, open_storage
@@ -329,10 +328,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate every trial by a whole backtest instead of a trial over the recorded window")
 
 
-def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-
-
 def study_plan(args: argparse.Namespace, settings: Settings, history: History) -> Plan:
     """The plan over the data's windows clipped to ``--from``/``--to`` (the warm-up may lie before ``--from``)."""
     warm = warmup_ms(settings)
@@ -460,8 +455,8 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     where = lambda a, b: windows.dirs(windows.index(a - warm, b))  # noqa: E731
 
     def recorded(a: int, b: int, seconds: float, fresh: bool) -> None:
-        what = f"recorded {_when(a)} to {_when(b)} in {seconds:.0f} s (once, kept in {cache / 'tapes'})" if fresh else \
-            f"loaded the recording of {_when(a)} to {_when(b)} from {cache / 'tapes'}"
+        what = f"recorded {utc_minute(a)} to {utc_minute(b)} in {seconds:.0f} s (once, kept in {cache / 'tapes'})" if fresh else \
+            f"loaded the recording of {utc_minute(a)} to {utc_minute(b)} from {cache / 'tapes'}"
         print(what, file=sys.stderr, flush=True)
 
     if args.faithful:
@@ -478,7 +473,7 @@ def main(args: argparse.Namespace, settings: Settings, credentials: Credentials 
     per = args.tpe_trials + args.cma_trials
     progress = Progress(per * len(steps), sys.stderr.isatty())
     print(f"study {name!r}: {len(the_plan.splits)} walk-forward splits in {len(the_plan.windows)} gap-free windows, "
-          f"hold-out {_when(the_plan.holdout.start_ms)} to {_when(the_plan.holdout.end_ms)}; {per} trials per selection, "
+          f"hold-out {utc_minute(the_plan.holdout.start_ms)} to {utc_minute(the_plan.holdout.end_ms)}; {per} trials per selection, "
           f"objective {OBJECTIVE}", file=sys.stderr, flush=True)
     ran = 0
     for step in steps:

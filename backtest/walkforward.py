@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 from vocabulary.messages import TradeClosed
-from backtest.history import Span
+from backtest.history import Span, utc_minute
 
 MINUTE_MS = 60_000
 DAY_MS = 1440 * MINUTE_MS
@@ -96,7 +96,7 @@ def plan(windows: Sequence[Span], *, warmup_ms: int, train_ms: int, test_ms: int
     final_end = holdout.start_ms - embargo_ms
     final_start = last.start_ms if scheme == "anchored" else max(last.start_ms, final_end - train_ms)
     if final_end - final_start < min(train_ms, DAY_MS // 4):
-        raise PlanError(f"the last window ({_day(last.start_ms)} to {_day(last.end_ms)}) leaves no train window before its "
+        raise PlanError(f"the last window ({utc_minute(last.start_ms)} to {utc_minute(last.end_ms)}) leaves no train window before its "
                         f"hold-out of {holdout.minutes / 1440:.1f} days: shorten [tune] holdout_days or --train-days")
     splits: list[Split] = []
     for i, w in enumerate(usable):
@@ -107,10 +107,6 @@ def plan(windows: Sequence[Span], *, warmup_ms: int, train_ms: int, test_ms: int
     return Plan(tuple(usable), tuple(splits), final, embargo_ms, scheme)
 
 
-def _day(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def expectancy_r(trades: Sequence[TradeClosed]) -> tuple[float | None, int]:

@@ -115,6 +115,11 @@ def kline_row(path: Path, line: int, row: Sequence[str]) -> Bar:
         raise KlineFileError(f"{path}:{line}: not a kline row: {','.join(row)[:80]!r}") from None
 
 
+def is_header_row(row: Sequence[str]) -> bool:
+    """Whether a kline file's first row names its columns rather than holding a bar."""
+    return bool(row) and not row[0].strip().lstrip("-").isdigit()
+
+
 @functools.lru_cache(maxsize=16)
 def load_bars(path: Path) -> Sequence[Bar]:
     """Every 1m bar of one ``SYMBOL-1m.csv.gz`` file, ascending; cached because tests start many servers.
@@ -131,7 +136,7 @@ def load_bars(path: Path) -> Sequence[Bar]:
     bars = []
     with io.TextIOWrapper(io.BytesIO(data), newline="") as f:
         for line, row in enumerate(csv.reader(f), start=1):
-            if line == 1 and row and not row[0].strip().lstrip("-").isdigit():
+            if line == 1 and is_header_row(row):
                 continue
             bars.append(kline_row(path, line, row))
     return tuple(bars)
@@ -166,7 +171,7 @@ class BarColumns(SequenceABC):
         first_end = data.find(b"\n")
         first = data[: first_end if first_end >= 0 else len(data)].decode("utf-8", "replace")
         head = next(csv.reader([first]), [])
-        body = data[first_end + 1:] if head and not head[0].strip().lstrip("-").isdigit() else data
+        body = data[first_end + 1:] if is_header_row(head) else data
         if not body:
             return None
         if not body.endswith(b"\n"):
