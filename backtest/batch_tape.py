@@ -18,8 +18,8 @@ the 1m bars, so this module computes it directly, and identically:
   decide them within a tick.
 
 What the replay would do on data this does not model, it refuses with a ``BatchRefusal`` (a
-``ValueError``) naming the condition rather than guess: a symbol whose 1m bars have a hole (the cores backfill and may accept
-a gap; the store serves bars by index from a symbol's first one), a bar the stream decoder refuses
+``ValueError``) naming the condition rather than guess: a symbol whose 1m bars have a hole (the cores backfill and may
+accept a gap, then tick after the grace), a bar the stream decoder refuses
 (the feed raises, the bootstrap skips it), a looping replay that wraps inside the window.
 ``tests/backtest/test_batch_tape.py`` holds it to ``record_tape``, field for field.
 """
