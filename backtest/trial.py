@@ -133,6 +133,35 @@ class _Book:
         # The router reads the venue's rates at boot: the simulator's, the tape's.
         self.fee_rates = tuple((symbol, tape.maker_fee, tape.taker_fee) for symbol in sorted(tape.symbols))
 
+    def _book_exit(self, trade: _Trade, c: int) -> int | None:
+        """Book ``trade``'s realised PnL once its exit cycle ``c`` has come; its cooldown's end
+        (None while it has not closed inside the window)."""
+        exit_ms = trade.exit_ms
+        if exit_ms is None or trade.closed is None:
+            return None
+        if exit_ms <= c and not trade.booked:
+            trade.booked = True
+            self.wallet_closed += trade.closed.pnl_usdt
+            day = exit_ms // DAY_MS
+            self.realised[day] = self.realised.get(day, Decimal(0)) + trade.closed.pnl_usdt
+        return cooldown_until(exit_ms, self.risk)
+
+    def _open_value(self, trade: _Trade, c: int) -> Decimal | None:
+        """What an open position adds to the equity at cycle ``c`` (its wallet side and its PnL
+        marked at the minute's close); None when it is not open then."""
+        fill, exit_ms = trade.fill_ms, trade.exit_ms
+        if fill is None or c < fill or (exit_ms is not None and c >= exit_ms):
+            return None
+        bars = self.tape.bars[trade.symbol]
+        mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
+        return trade.upl_at(c, mark) + trade.wallet_at(c)
+
+    @staticmethod
+    def _over(trade: _Trade, c: int, until: int | None) -> bool:
+        """Whether no later view can see ``trade`` (its plan forgotten, its PnL booked, its cooldown past)."""
+        exit_ms = trade.exit_ms
+        return trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
+
     def view(self, c: int) -> AccountView:
         """The account view the router sends after the snapshot of cycle ``c``."""
         busy, open_symbols, cooldowns = set(), set(), {}
@@ -142,31 +171,23 @@ class _Book:
         open_risk = Decimal(0)
         for trade in self.live:
             exit_ms = trade.exit_ms
-            until = None
-            if exit_ms is not None and trade.closed is not None:
-                if exit_ms <= c and not trade.booked:
-                    trade.booked = True
-                    self.wallet_closed += trade.closed.pnl_usdt
-                    day = exit_ms // DAY_MS
-                    self.realised[day] = self.realised.get(day, Decimal(0)) + trade.closed.pnl_usdt
+            until = self._book_exit(trade, c)
+            if until is not None:
+                assert exit_ms is not None and trade.closed is not None
                 if exit_ms == c:
                     exiting += trade.closed.pnl_usdt
-                until = cooldown_until(exit_ms, self.risk)
                 if trade.cooldown_visible_ms <= c < until:
                     cooldowns[trade.symbol] = max(cooldowns.get(trade.symbol, 0), until)
             if trade.placed_ms <= c and (trade.end_ms is None or c < trade.end_ms):
                 busy.add(trade.symbol)
-            fill = trade.fill_ms
-            if fill is not None and fill <= c and (exit_ms is None or c < exit_ms):
+            value = self._open_value(trade, c)
+            if value is not None:
                 open_symbols.add(trade.symbol)
-                bars = self.tape.bars[trade.symbol]
-                mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
-                equity += trade.upl_at(c, mark) + trade.wallet_at(c)
+                equity += value
                 stop = trade.lock_stop if trade.lock_ms is not None and trade.lock_ms < c else trade.stop
                 costs = instrument_costs(self.tape.instruments[trade.symbol], self.fee_rates, self.risk)
                 open_risk += worst_case_loss(trade.entry, stop, trade.direction, trade.size_at(c), costs)
-            over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
-            if not over:
+            if not self._over(trade, c, until):
                 keep.append(trade)
         self.live = keep
         # The router adds a trade's PnL to the day's sum after the view of its exit cycle, and
@@ -181,6 +202,25 @@ class _Book:
             open_risk=open_risk,
             fee_rates=self.fee_rates,
         )
+
+    def marked(self, c: int) -> tuple[Decimal, int]:
+        """``view(c).equity`` and ``len(view(c).open_symbols)`` alone, with ``view``'s bookkeeping
+        (the same exits booked, the same trades dropped): the equity curve's two figures, without
+        the cooldowns, the open risk and the message no one reads there. The same Decimal
+        operations in the same order, so the same equity."""
+        equity = self.tape.initial_equity
+        keep = []
+        open_symbols = set()
+        for trade in self.live:
+            until = self._book_exit(trade, c)
+            value = self._open_value(trade, c)
+            if value is not None:
+                open_symbols.add(trade.symbol)
+                equity += value
+            if not self._over(trade, c, until):
+                keep.append(trade)
+        self.live = keep
+        return equity + self.wallet_closed, len(open_symbols)
 
     def refusal(self, symbol: str, b: int, accepted: set[str]) -> bool:
         """The router's check at the takes of cycle ``b``: plans are forgotten only at a snapshot,
