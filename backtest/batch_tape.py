@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -232,12 +234,19 @@ class _Series:
             return
         cols = self.columns
         plain = [_python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
-        # The history tuples slice one list per column: neighbouring frames share their values.
-        lo, hi = max(0, int(wanted[0]) - hist + 1), int(wanted[-1]) + 1
-        spans = [_python(getattr(cols, source)[lo:hi], source in _MAYBE) for _, source in _HIST]
-        ends = (wanted + 1 - lo).tolist()
-        firsts = (np.maximum(wanted - hist + 1, 0) - lo).tolist()
-        hists = [[tuple(span[a:b]) for a, b in zip(firsts, ends)] for span in spans]
+        # The history tuples slice one tuple per column holding only the bars some history
+        # reaches (a bar's window is contiguous there too): neighbouring frames share their
+        # values, and no Python value is made for the bars between the wanted ones.
+        firsts = np.maximum(wanted - hist + 1, 0)
+        lo = int(firsts[0])
+        edges = np.zeros(int(wanted[-1]) + 2 - lo, dtype=np.int64)
+        np.add.at(edges, firsts - lo, 1)
+        np.add.at(edges, wanted + 1 - lo, -1)
+        reached = np.flatnonzero(np.cumsum(edges[:-1]) > 0) + lo
+        starts = np.searchsorted(reached, firsts).tolist()
+        ends = (np.searchsorted(reached, wanted) + 1).tolist()
+        spans = [tuple(_python(getattr(cols, source)[reached], source in _MAYBE)) for _, source in _HIST]
+        hists = [[span[a:b] for a, b in zip(starts, ends)] for span in spans]
         interval = self.interval
         frames = self.frames
         # Positional, in the message's field order (checked at import): a quarter of the cost of
@@ -319,8 +328,11 @@ class _Symbol:
 
 
 def record_tape_batch(settings: Settings, window: Window, fills: FillModel = FillModel(), *,
-                      widest: tuple[float, float] | None = None, hist_len: int | None = None) -> Tape:
-    """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module doc)."""
+                      widest: tuple[float, float] | None = None, hist_len: int | None = None,
+                      processes: int = 1) -> Tape:
+    """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module
+    doc); with ``processes=2`` a forked worker computes half the symbols' indicator columns
+    (``_forked_series``): the same tape."""
     oversold, overbought = widest or widest_levels(settings)
     hist = hist_len or history_length(settings)
     if hist < 1:  # FrameIndicators' own refusal, which record_tape meets building the cores
@@ -352,10 +364,16 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     bars: dict[str, SymbolBars] = {}
     keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []
     states_seen = 0
+
+    def symbol_series(symbol: str) -> dict[int, _Series]:
+        m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+        return {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
+
+    computed = _forked_series(symbols, symbol_series) if processes > 1 else {}
     for symbol in symbols:
         m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
         _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
-        series = {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
+        series = computed[symbol].get() if symbol in computed else symbol_series(symbol)
         index = {}
         stale = np.zeros(len(ticks), dtype=bool)
         for tf, s in series.items():
@@ -415,6 +433,61 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         fill_through_ticks=config.fill_through_ticks, intrabar_path=config.intrabar_path,
         states_seen=states_seen, costs=config.costs, funding_csv=config.funding_csv,
     )
+
+
+class _Outcome:
+    """A symbol's series, or the exception computing them raised (raised again where the
+    one-process recorder would have met it, so refusals keep their order)."""
+
+    def __init__(self, series: dict[int, _Series] | None = None, error: BaseException | None = None) -> None:
+        self.series, self.error = series, error
+
+    def get(self) -> dict[int, _Series]:
+        if self.error is not None:
+            raise self.error
+        assert self.series is not None
+        return self.series
+
+    @classmethod
+    def of(cls, compute: Callable[[str], dict[int, _Series]], symbol: str) -> _Outcome:
+        try:
+            return cls(compute(symbol))
+        except Exception as exc:  # noqa: BLE001 - handed back to be raised in the recorder's order
+            return cls(error=exc)
+
+
+def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _Series]]) -> dict[str, _Outcome]:
+    """Every symbol's series (``compute``), half of them in a forked child process while this
+    one computes the other half: the indicator columns are most of a recording and each symbol's
+    depend on its own bars alone. The child inherits the loaded bars (fork), sends its columns
+    back pickled through a pipe and exits; where fork is missing, all are computed here."""
+    if not hasattr(os, "fork"):
+        return {symbol: _Outcome.of(compute, symbol) for symbol in symbols}
+    theirs, ours = list(symbols[1::2]), list(symbols[0::2])
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, exit without running the parent's exit handlers
+        status = 1
+        try:
+            os.close(read_end)
+            payload = pickle.dumps({symbol: _Outcome.of(compute, symbol) for symbol in theirs}, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
+    try:
+        outcomes = {symbol: _Outcome.of(compute, symbol) for symbol in ours}
+        received = pipe.read()
+    finally:
+        pipe.close()  # first: a child still writing (this side interrupted) meets a broken pipe and exits
+        _, status = os.waitpid(pid, 0)
+    if status != 0 or not received:
+        raise RuntimeError(f"the recorder's worker process failed (wait status {status})")
+    outcomes.update(pickle.loads(received))
+    return outcomes
 
 
 def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:

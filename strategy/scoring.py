@@ -53,24 +53,6 @@ _VOTES_KEPT = 64
 _votes_cache: dict[int, tuple[MarketState, dict[tuple[int, str], int]]] = {}
 
 
-# A frame's five votes, once: the states of consecutive ticks share their 3m, 5m and 15m frames
-# (a 15m frame is in fifteen of them). Kept as the state cache is, by identity with the frame.
-_FRAME_VOTES_KEPT = 256
-_frame_votes_cache: dict[int, tuple[FrameState, tuple[int, ...]]] = {}
-
-
-def frame_votes(frame: FrameState) -> tuple[int, ...]:
-    """The frame's vote on each factor, in ``FACTORS``' order."""
-    hit = _frame_votes_cache.get(id(frame))
-    if hit is not None and hit[0] is frame:
-        return hit[1]
-    votes = tuple(factor(frame) for factor in FACTORS.values())
-    if len(_frame_votes_cache) >= _FRAME_VOTES_KEPT:
-        _frame_votes_cache.clear()
-    _frame_votes_cache[id(frame)] = (frame, votes)
-    return votes
-
-
 def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
     """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0.
     The dict is shared by every caller asking about the same state: read it, never change it."""
@@ -80,12 +62,8 @@ def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
     votes: dict[tuple[int, str], int] = {}
     for interval in SCORED_INTERVALS:
         frame = state.frame(interval)
-        if frame is None:
-            for name in FACTORS:
-                votes[(interval, name)] = 0
-        else:
-            for name, vote in zip(FACTORS, frame_votes(frame)):
-                votes[(interval, name)] = vote
+        for name, factor in FACTORS.items():
+            votes[(interval, name)] = 0 if frame is None else factor(frame)
     if len(_votes_cache) >= _VOTES_KEPT:
         _votes_cache.clear()  # one C call: safe while other symbol threads read it
     _votes_cache[id(state)] = (state, votes)
@@ -96,8 +74,15 @@ def _weight(interval: int, s: StrategySettings) -> float:
     return {3: s.weight_3m, 5: s.weight_5m, 15: s.weight_15m}[interval]
 
 
-# Each vote's reason code, made once: a candidate names its fifteen votes every time it is scored.
-_CODES: dict[tuple[int, str], str] = {(i, name): f"{i}m.{name}" for i in SCORED_INTERVALS for name in FACTORS}
+def _vote_reason(key: tuple[int, str], aligned: int) -> Reason:
+    return Reason(f"{key[0]}m.{key[1]}", aligned)
+
+
+# Each vote's reason, made once for each value a vote can take (-1, 0, +1 at index 0, 1, 2): a
+# candidate names its fifteen votes every time it is scored, and a reason is a frozen value.
+_VOTE_REASONS: dict[tuple[int, str], tuple[Reason, Reason, Reason]] = {
+    (i, name): (_vote_reason((i, name), -1), _vote_reason((i, name), 0), _vote_reason((i, name), 1))
+    for i in SCORED_INTERVALS for name in FACTORS}
 
 
 def bias_sources(symbol: str, state_tick_ms: int, ctx: EntryContext) -> tuple[list[MarketState], list[Reason]]:
@@ -150,7 +135,8 @@ def score_candidate(path: EntryPath, direction: int, state: MarketState, ctx: En
     for key, vote in market_votes(state).items():
         aligned = vote * direction
         total += weights[key[0]] * aligned
-        reasons.append(Reason(_CODES.get(key) or f"{key[0]}m.{key[1]}", aligned))
+        made = _VOTE_REASONS.get(key)
+        reasons.append(made[aligned + 1] if made is not None and -1 <= aligned <= 1 else _vote_reason(key, aligned))
     aligned_bias, bias_reasons = composite_bias(state.symbol, state.tick_ms, direction, ctx)
     total += s.weight_bias * aligned_bias
     reasons += bias_reasons

@@ -91,6 +91,8 @@ def test_the_batch_tape_is_the_streaming_tape(store, case: str) -> None:
     batch = record_tape_batch(settings, **kwargs)
     assert len(streamed.rows) > 20  # the case exercises rows, not an empty tape
     assert_same_tape(streamed, batch)
+    # Half the symbols' columns from a forked worker: the same tape.
+    assert_same_tape(streamed, record_tape_batch(settings, **kwargs, processes=2))
 
 
 def test_the_first_window_does_meet_stale_states(store) -> None:
@@ -138,15 +140,15 @@ def test_the_vectorised_paths_are_fired_candidates_on_every_frame(store, overrid
 
 
 def copy_data(source: Path, target: Path, symbols: tuple[str, ...], drop: range = range(0),
-              edit: dict[int, str] | None = None) -> None:
-    """The shipped files of ``symbols`` in ``target``; the first symbol misses the rows ``drop``
-    and has the rows of ``edit`` replaced (row 0 is the header)."""
+              edit: dict[int, str] | None = None, altered: str | None = None) -> None:
+    """The shipped files of ``symbols`` in ``target``; ``altered`` (the first symbol unless
+    named) misses the rows ``drop`` and has the rows of ``edit`` replaced (row 0 is the header)."""
     target.mkdir()
     shutil.copy(source / "instruments-bybit-linear.csv", target)
     for n, symbol in enumerate(symbols):
         with gzip.open(source / f"{symbol}-1m.csv.gz", "rt") as f:
             lines = f.readlines()
-        if n == 0:
+        if symbol == (altered or symbols[0]):
             lines = [(edit or {}).get(i, line) for i, line in enumerate(lines) if i not in drop]
         with gzip.open(target / f"{symbol}-1m.csv.gz", "wt") as f:
             f.writelines(lines)
@@ -171,6 +173,23 @@ def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, st
     # Before the hole the data is whole: recorded as the streaming recorder does.
     before = msgspec.structs.replace(window, end_ms=start + 200 * MINUTE_MS)
     assert_same_tape(record_tape(settings, before), record_tape_batch(settings, before))
+
+
+@pytest.mark.parametrize("holed", ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+def test_with_a_worker_process_a_refusal_is_the_one_process_refusal(tmp_path: Path, store, holed: str) -> None:
+    """Refusals keep their order whichever process computed the symbol's columns: the worker
+    takes every other symbol (ETHUSDT here), the hole is in one of them or in neither."""
+    settings = settings_with()
+    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    data = tmp_path / "klines"
+    copy_data(Path(settings.sim.data_dir), data, symbols, drop=range(5_001, 5_004), altered=holed)
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=symbols, start_ms=start, end_ms=start + 2_000 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(BatchRefusal) as alone:
+        record_tape_batch(settings, window)
+    with pytest.raises(BatchRefusal) as forked:
+        record_tape_batch(settings, window, processes=2)
+    assert str(forked.value) == str(alone.value) and str(alone.value).startswith(f"{holed}: 1m bars are missing")
 
 
 def test_a_replay_that_loops_inside_the_window_is_refused(store) -> None:
