@@ -161,6 +161,19 @@ def _ha_open(seed, ha_close, out):
         prev_close = ha_close[i]
 
 
+def _ha_open_lists(seed: list, ha_close: list) -> list:
+    """``_ha_open``'s recurrence as a plain list loop (the default install's kernel): the same
+    expressions on the same operands, so the same bits."""
+    out = []
+    prev_open = math.nan
+    prev_close = math.nan
+    for s, c in zip(seed, ha_close):
+        prev_open = s if prev_open != prev_open else (prev_open + prev_close) / 2
+        out.append(prev_open)
+        prev_close = c
+    return out
+
+
 def _streak(colour, out):
     s = 0
     for i in range(len(colour)):
@@ -183,14 +196,6 @@ if IS_COMPILED:
 
 def _floats(x: np.ndarray):
     return np.ascontiguousarray(x, dtype=np.float64) if IS_COMPILED else np.asarray(x, dtype=np.float64).tolist()
-
-
-def _result(out, dtype=np.float64) -> np.ndarray:
-    return out if IS_COMPILED else np.array(out, dtype=dtype)
-
-
-def _empty(m: int):
-    return np.empty(m) if IS_COMPILED else [math.nan] * m
 
 
 def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
@@ -234,16 +239,20 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
         return out
     # The default install: the recurrence over the values after the seed (an na bar is na and
     # leaves the average as it was, so it is left out and put back as na).
-    after = valid[n:]
+    after: slice | np.ndarray = valid[n:]
+    if int(valid[-1]) - int(valid[0]) + 1 == len(valid):  # the values are one run (na only before them): a slice, no gather
+        after = slice(start + 1, int(valid[-1]) + 1)
     out[start] = seed
     out[after] = _average_lists(x[after].tolist(), seed, n, 2 / (n + 1), wilder)
     return out
 
 
 def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
-    out = _empty(len(seed))
-    _ha_open(_floats(seed), _floats(ha_close), out)
-    return _result(out)
+    if IS_COMPILED:
+        out = np.empty(len(seed))
+        _ha_open(_floats(seed), _floats(ha_close), out)
+        return out
+    return np.array(_ha_open_lists(_floats(seed), _floats(ha_close)), dtype=np.float64)
 
 
 def streak(colour: np.ndarray) -> np.ndarray:
