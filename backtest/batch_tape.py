@@ -233,7 +233,6 @@ class _Series:
         if not len(wanted):
             return
         cols = self.columns
-        plain = [_python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
         # The history tuples slice one tuple per column holding only the bars some history
         # reaches (a bar's window is contiguous there too): neighbouring frames share their
         # values, and no Python value is made for the bars between the wanted ones.
@@ -247,6 +246,9 @@ class _Series:
         ends = (np.searchsorted(reached, wanted) + 1).tolist()
         spans = [tuple(_python(getattr(cols, source)[reached], source in _MAYBE)) for _, source in _HIST]
         hists = [[span[a:b] for a, b in zip(starts, ends)] for span in spans]
+        # A field that has a history is its history's newest value: the same object, not another.
+        newest = {source: [span[b - 1] for b in ends] for (_, source), span in zip(_HIST, spans)}
+        plain = [newest[name] if name in newest else _python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
         interval = self.interval
         frames = self.frames
         # Positional, in the message's field order (checked at import): a quarter of the cost of
@@ -369,7 +371,10 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
         return {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
 
-    computed = _forked_series(symbols, symbol_series) if processes > 1 else {}
+    def minutes_of(symbol: str) -> None:  # the arrays the loop below reads (cached by _minutes)
+        _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+
+    computed = _forked_series(symbols, symbol_series, minutes_of) if processes > 1 else {}
     for symbol in symbols:
         m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
         _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
@@ -456,11 +461,14 @@ class _Outcome:
             return cls(error=exc)
 
 
-def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _Series]]) -> dict[str, _Outcome]:
+def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _Series]],
+                   meanwhile: Callable[[str], None]) -> dict[str, _Outcome]:
     """Every symbol's series (``compute``), half of them in a forked child process while this
     one computes the other half: the indicator columns are most of a recording and each symbol's
     depend on its own bars alone. The child inherits the loaded bars (fork), sends its columns
-    back pickled through a pipe and exits; where fork is missing, all are computed here."""
+    back pickled through a pipe and exits; this process then does ``meanwhile`` for the child's
+    symbols while it finishes (an error there is left for the caller to meet again, in order).
+    Where fork is missing, all are computed here."""
     if not hasattr(os, "fork"):
         return {symbol: _Outcome.of(compute, symbol) for symbol in symbols}
     theirs, ours = list(symbols[1::2]), list(symbols[0::2])
@@ -480,6 +488,11 @@ def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _S
     pipe = os.fdopen(read_end, "rb")
     try:
         outcomes = {symbol: _Outcome.of(compute, symbol) for symbol in ours}
+        for symbol in theirs:
+            try:
+                meanwhile(symbol)
+            except Exception:  # noqa: BLE001, S110 - met again where the one-process recorder meets it
+                pass
         received = pipe.read()
     finally:
         pipe.close()  # first: a child still writing (this side interrupted) meets a broken pipe and exits
