@@ -113,13 +113,20 @@ def _on_grid(values: Callable[[], list[Decimal]], ratio: tuple[np.ndarray, np.nd
     return np.array(kept, dtype=np.int64), np.array(off, dtype=bool)
 
 
-def _column_ratio(columns: BarColumns, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _column_ratio(columns: BarColumns, k: int, reduced: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """Column ``k`` of a file read as integers, as ``_ratio`` gives it: ``Decimal.as_integer_ratio``
-    is the reduced fraction ``value / 10**scale``; None when one does not fit below 2**53."""
+    is the reduced fraction ``value / 10**scale``; None when one does not fit below 2**53.
+
+    ``reduced=False``: ``value / 10**scale`` itself while no scale exceeds 6, the same number (a
+    float from it is the same correctly rounded quotient, the tick test the same exact
+    divisibility) without the gcd that is most of a cold recording's conversion (its bounds on
+    the grid test hold for any tick numerator up to 2147); reduced beyond that."""
     num = columns.values[:, k]
-    den = 10 ** columns.scales[:, k]
-    g = np.gcd(num, den)
-    num, den = num // g, den // g
+    scales = columns.scales[:, k]
+    den = 10 ** scales
+    if reduced or int(scales.max(initial=0)) > 6:
+        g = np.gcd(num, den)
+        num, den = num // g, den // g
     if np.any(num >= _EXACT_INT) or np.any(den >= _EXACT_INT):
         return None
     return num, den
@@ -173,7 +180,9 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
     for k, name in enumerate(("open", "high", "low", "close", "volume")):
         # The file's integer columns when it was read as such (the same exact ratios, no Decimal made).
         values = functools.cache(lambda name=name: list(map(attrgetter(name), bars)))
-        ratio = _column_ratio(columns, k) if columns is not None else _ratio(values())
+        # Prices need only their value (a float, a tick count); the volumes' units are sized from
+        # the reduced denominators.
+        ratio = _column_ratio(columns, k, reduced=name == "volume") if columns is not None else _ratio(values())
         # float(Decimal) rounds correctly; so does one IEEE division of two exact integers.
         floats[name] = np.array(values(), dtype=np.float64) if ratio is None else ratio[0] / ratio[1]
         if name == "volume":

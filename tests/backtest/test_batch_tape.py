@@ -10,16 +10,17 @@ import gzip
 import os
 import random
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import BatchRefusal, record_tape_batch
+from backtest.batch_tape import BatchRefusal, _column_ratio, _on_grid, record_tape_batch
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
-from exchange.sim.market import MINUTE_MS, load_store
+from exchange.sim.market import MINUTE_MS, BarColumns, load_store
 from indicators.frame import FrameIndicators
 from indicators.frame_batch import frame_columns
 from indicators.params import IndicatorParams
@@ -256,3 +257,26 @@ def test_the_batch_tape_is_the_streaming_tape_on_drawn_windows_and_settings(stor
                     end_ms=start + rng.randint(30, 400) * MINUTE_MS + rng.choice([0, 17_000]))
     kwargs = dict(hist_len=rng.choice([None, 1, 3, 16, 30]), widest=rng.choice([None, (-40.0, 40.0), (-20.0, 30.0)]))
     assert_same_tape(record_tape(settings, window, **kwargs), record_tape_batch(settings, window, **kwargs))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_prices_read_without_reducing_their_fractions_give_the_same_floats_and_ticks(seed: int) -> None:
+    """``_column_ratio(..., reduced=False)`` keeps ``value / 10**scale`` as the file spells it
+    (trailing zeros, scales 0 to 8, values on and off the grid): the same float64 as
+    ``float(Decimal)`` and the same tick counts and off-grid flags as the reduced fractions."""
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    scales = rng.integers(0, 9, size=(n, 6))
+    values = rng.integers(1, 10 ** 9, size=(n, 6)) * 10 ** rng.integers(0, 4, size=(n, 6))  # trailing zeros too
+    columns = BarColumns(np.arange(n, dtype=np.int64) * MINUTE_MS, values.astype(np.int64), scales.astype(np.int64))
+    for tick in (Decimal("0.01"), Decimal("0.5"), Decimal("0.0001"), Decimal("5")):
+        for cap in (6, 8):
+            limited = BarColumns(columns.start_ms, columns.values, np.minimum(columns.scales, cap))
+            plain, reduced = _column_ratio(limited, 0, reduced=False), _column_ratio(limited, 0)
+            assert plain is not None and reduced is not None
+            spelled = [Decimal(f"{v}E-{s}") for v, s in zip(values[:, 0].tolist(), np.minimum(scales[:, 0], cap).tolist())]
+            assert (plain[0] / plain[1]).tolist() == [float(d) for d in spelled]
+            ticks_a, off_a = _on_grid(lambda: spelled, plain, tick)
+            ticks_b, off_b = _on_grid(lambda: spelled, reduced, tick)
+            assert np.array_equal(off_a, off_b) and np.array_equal(ticks_a, ticks_b)
+            assert off_a.any() and not off_a.all()  # both kinds of price met
