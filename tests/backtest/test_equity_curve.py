@@ -3,7 +3,9 @@
 ``liquidation_screen`` clears only minutes the exact Decimal check (``_liquidation``) would not
 refuse, while every minute it cannot clear is one that check could refuse, whatever the
 maintenance margin rate (swept from the venue's 0.5 % to 500 %, so that many minutes come close
-to it or fall under)."""
+to it or fall under). Runs: three days around test_fast's liquidation day, with the default
+account and with the one the venue liquidates, and the month at 40 % a trade at 100x, whose
+equity comes down to 0.04 USDT without a liquidation."""
 
 from __future__ import annotations
 
@@ -32,10 +34,16 @@ def settings_with(overrides: dict[str, str]) -> Settings:
     return load_settings(BASE, {f"SMTBOT__{k}": v for k, v in overrides.items()})
 
 
-@pytest.fixture(scope="module", params=["defaults", "liquidating"])
+# The month at 40 % a trade at 100x: the venue never liquidates, the equity comes down to 0.04 USDT.
+NEAR = {**LIQUIDATING, "RISK__RISK_PER_TRADE": "40"}
+
+
+@pytest.fixture(scope="module", params=["defaults", "liquidating", "the month near liquidation"])
 def run(request) -> tuple[Settings, Tape, TrialResult]:
-    settings = settings_with({} if request.param == "defaults" else LIQUIDATING)
-    tape = record_tape_batch(settings, Window(start_ms=DAY - 2 * 1440 * MINUTE_MS, end_ms=DAY + 1440 * MINUTE_MS))
+    overrides = {"defaults": {}, "liquidating": LIQUIDATING, "the month near liquidation": NEAR}[request.param]
+    settings = settings_with(overrides)
+    days = Window(start_ms=DAY - 2 * 1440 * MINUTE_MS, end_ms=DAY + 1440 * MINUTE_MS)
+    tape = record_tape_batch(settings, Window() if overrides is NEAR else days)
     return settings, tape, run_trial(tape, settings)
 
 
@@ -102,5 +110,5 @@ def test_the_screen_clears_only_minutes_the_exact_check_passes(run, rate):
     assert flagged >= refused
     if rate == "0.005":
         assert cleared > 100  # the venue's rate: most minutes are far from it
-    if rate in ("1", "5") or (rate == "0.005" and settings.risk.leverage == 100):
+    if rate in ("1", "5") or (rate == "0.005" and settings.risk.risk_per_trade == 80):
         assert refused > 0  # the exact check refused, and the screen flagged each of those minutes
