@@ -30,11 +30,13 @@ import functools
 import gc
 import os
 import pickle
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
+from typing import Any, BinaryIO
 
 import msgspec
 import numpy as np
@@ -477,19 +479,21 @@ def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _S
     depend on its own bars alone. The child inherits the loaded bars (fork), sends its columns
     back pickled through a pipe and exits; this process then does ``meanwhile`` for the child's
     symbols while it finishes (an error there is left for the caller to meet again, in order).
-    Where fork is missing, all are computed here."""
-    if not hasattr(os, "fork"):
-        return {symbol: _Outcome.of(compute, symbol) for symbol in symbols}
+    Where fork is missing, or for one symbol, all are computed here. The child runs only numpy
+    and this module's Python code and leaves by ``os._exit``; a lock another thread held at the
+    fork would still be held in it, so ask for a worker from a process without busy threads
+    (``run.py backtest`` has none)."""
     theirs, ours = list(symbols[1::2]), list(symbols[0::2])
+    if not hasattr(os, "fork") or not theirs:
+        return {symbol: _Outcome.of(compute, symbol) for symbol in symbols}
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: compute, send, exit without running the parent's exit handlers
         status = 1
         try:
             os.close(read_end)
-            payload = pickle.dumps({symbol: _Outcome.of(compute, symbol) for symbol in theirs}, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(payload)
+                _send(pipe, {symbol: _Outcome.of(compute, symbol) for symbol in theirs})
             status = 0
         finally:
             os._exit(status)
@@ -502,14 +506,45 @@ def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _S
                 meanwhile(symbol)
             except Exception:  # noqa: BLE001, S110 - met again where the one-process recorder meets it
                 pass
-        received = pipe.read()
+        received = _received(pipe)
     finally:
         pipe.close()  # first: a child still writing (this side interrupted) meets a broken pipe and exits
         _, status = os.waitpid(pid, 0)
-    if status != 0 or not received:
+    if status != 0 or received is None:
         raise RuntimeError(f"the recorder's worker process failed (wait status {status})")
-    outcomes.update(pickle.loads(received))
+    outcomes.update(received)
     return outcomes
+
+
+def _send(pipe: BinaryIO, value: object) -> None:
+    """``value`` pickled with its arrays' memory out of band (protocol 5): the arrays go down the
+    pipe as they lie, not copied into one pickle first. Framed as: the part count, each part's
+    size, the pickle, the arrays' bytes."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    parts = [memoryview(head), *(b.raw() for b in buffers)]
+    pipe.write(struct.pack(f"<I{len(parts)}Q", len(parts), *(p.nbytes for p in parts)))
+    for part in parts:
+        pipe.write(part)
+
+
+def _received(pipe: BinaryIO) -> Any:
+    """What ``_send`` sent, the arrays made on the received bytes themselves; None when the
+    sender stopped short."""
+    count = pipe.read(4)
+    if len(count) < 4:
+        return None
+    n = struct.unpack("<I", count)[0]
+    sizes = struct.unpack(f"<{n}Q", pipe.read(8 * n))
+    parts = [bytearray(size) for size in sizes]
+    for part in parts:
+        view, got = memoryview(part), 0
+        while got < len(part):
+            n = pipe.readinto(view[got:])
+            if not n:
+                return None
+            got += n
+    return pickle.loads(parts[0], buffers=parts[1:])
 
 
 def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:
