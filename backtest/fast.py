@@ -41,13 +41,13 @@ from backtest.run import FillModel, Progress, Result, Window, backtest_journal, 
 from backtest.batch_tape import BatchRefusal, record_tape_batch
 from backtest.history import utc_minute
 from backtest.tape import Tape
-from strategy.context import cooldown_until
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
 from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
 from exchange.sim.costs import FUNDING_EVERY_MS, is_funding_time
 from exchange.sim.engine import money
 from exchange.sim.market import MINUTE_MS, load_store
+from strategy.context import cooldown_until
 from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
 from vocabulary.settings import Settings
 

@@ -1,8 +1,10 @@
 """Backtest throughput. First the two engines of ``run.py backtest`` side by side on the shipped
 month, 7 symbols, journal off, end to end (data loading included): the fast engine (the default,
-``backtest.fast``) with its split (recording the tape through the symbol cores, the trial, the
-equity curve) and the faithful one (``--faithful``), with a check that their trades and equity
-are identical, beside the issue's anchor (Jesse, ~115k candles/s) and goal (150k 1m-bars/s).
+``backtest.fast``) with its split (recording the tape, the trial, the equity curve, the rest), in
+one process (the headline), in two (``--processes 2``: the recorder's forked worker) and once more
+with the files already parsed, and the faithful one (``--faithful``), with a check that all their
+trades and equity are identical, beside the issue's anchor (Jesse, ~115k candles/s) and goal
+(150k 1m-bars/s).
 
 Then the faithful pipeline's own figures: ticks/s and 1m bars/s through the whole one-thread pipeline (venue
 matching, V5 requests in-process, kline decoding, indicators on every timeframe, the cascade,
