@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
+import pickle
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
+from typing import Any, BinaryIO
 
 import msgspec
 import numpy as np
@@ -111,13 +115,20 @@ def _on_grid(values: Callable[[], list[Decimal]], ratio: tuple[np.ndarray, np.nd
     return np.array(kept, dtype=np.int64), np.array(off, dtype=bool)
 
 
-def _column_ratio(columns: BarColumns, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _column_ratio(columns: BarColumns, k: int, reduced: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """Column ``k`` of a file read as integers, as ``_ratio`` gives it: ``Decimal.as_integer_ratio``
-    is the reduced fraction ``value / 10**scale``; None when one does not fit below 2**53."""
+    is the reduced fraction ``value / 10**scale``; None when one does not fit below 2**53.
+
+    ``reduced=False``: ``value / 10**scale`` itself while no scale exceeds 6, the same number (a
+    float from it is the same correctly rounded quotient, the tick test the same exact
+    divisibility) without the gcd that is most of a cold recording's conversion (its bounds on
+    the grid test hold for any tick numerator up to 2147); reduced beyond that."""
     num = columns.values[:, k]
-    den = 10 ** columns.scales[:, k]
-    g = np.gcd(num, den)
-    num, den = num // g, den // g
+    scales = columns.scales[:, k]
+    den = 10 ** scales
+    if reduced or int(scales.max(initial=0)) > 6:
+        g = np.gcd(num, den)
+        num, den = num // g, den // g
     if np.any(num >= _EXACT_INT) or np.any(den >= _EXACT_INT):
         return None
     return num, den
@@ -171,7 +182,9 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
     for k, name in enumerate(("open", "high", "low", "close", "volume")):
         # The file's integer columns when it was read as such (the same exact ratios, no Decimal made).
         values = functools.cache(lambda name=name: list(map(attrgetter(name), bars)))
-        ratio = _column_ratio(columns, k) if columns is not None else _ratio(values())
+        # Prices need only their value (a float, a tick count); the volumes' units are sized from
+        # the reduced denominators.
+        ratio = _column_ratio(columns, k, reduced=name == "volume") if columns is not None else _ratio(values())
         # float(Decimal) rounds correctly; so does one IEEE division of two exact integers.
         floats[name] = np.array(values(), dtype=np.float64) if ratio is None else ratio[0] / ratio[1]
         if name == "volume":
@@ -231,13 +244,22 @@ class _Series:
         if not len(wanted):
             return
         cols = self.columns
-        plain = [_python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
-        # The history tuples slice one list per column: neighbouring frames share their values.
-        lo, hi = max(0, int(wanted[0]) - hist + 1), int(wanted[-1]) + 1
-        spans = [_python(getattr(cols, source)[lo:hi], source in _MAYBE) for _, source in _HIST]
-        ends = (wanted + 1 - lo).tolist()
-        firsts = (np.maximum(wanted - hist + 1, 0) - lo).tolist()
-        hists = [[tuple(span[a:b]) for a, b in zip(firsts, ends)] for span in spans]
+        # The history tuples slice one tuple per column holding only the bars some history
+        # reaches (a bar's window is contiguous there too): neighbouring frames share their
+        # values, and no Python value is made for the bars between the wanted ones.
+        firsts = np.maximum(wanted - hist + 1, 0)
+        lo = int(firsts[0])
+        edges = np.zeros(int(wanted[-1]) + 2 - lo, dtype=np.int64)
+        np.add.at(edges, firsts - lo, 1)
+        np.add.at(edges, wanted + 1 - lo, -1)
+        reached = np.flatnonzero(np.cumsum(edges[:-1]) > 0) + lo
+        starts = np.searchsorted(reached, firsts).tolist()
+        ends = (np.searchsorted(reached, wanted) + 1).tolist()
+        spans = [tuple(_python(getattr(cols, source)[reached], source in _MAYBE)) for _, source in _HIST]
+        hists = [[span[a:b] for a, b in zip(starts, ends)] for span in spans]
+        # A field that has a history is its history's newest value: the same object, not another.
+        newest = {source: [span[b - 1] for b in ends] for (_, source), span in zip(_HIST, spans)}
+        plain = [newest[name] if name in newest else _python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
         interval = self.interval
         frames = self.frames
         # Positional, in the message's field order (checked at import): a quarter of the cost of
@@ -319,8 +341,11 @@ class _Symbol:
 
 
 def record_tape_batch(settings: Settings, window: Window, fills: FillModel = FillModel(), *,
-                      widest: tuple[float, float] | None = None, hist_len: int | None = None) -> Tape:
-    """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module doc)."""
+                      widest: tuple[float, float] | None = None, hist_len: int | None = None,
+                      processes: int = 1) -> Tape:
+    """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module
+    doc); with ``processes=2`` a forked worker computes half the symbols' indicator columns
+    (``_forked_series``): the same tape."""
     oversold, overbought = widest or widest_levels(settings)
     hist = hist_len or history_length(settings)
     if hist < 1:  # FrameIndicators' own refusal, which record_tape meets building the cores
@@ -352,10 +377,19 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     bars: dict[str, SymbolBars] = {}
     keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []
     states_seen = 0
+
+    def symbol_series(symbol: str) -> dict[int, _Series]:
+        m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+        return {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
+
+    def minutes_of(symbol: str) -> None:  # the arrays the loop below reads (cached by _minutes)
+        _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+
+    computed = _forked_series(symbols, symbol_series, minutes_of) if processes > 1 else {}
     for symbol in symbols:
         m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
         _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
-        series = {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
+        series = computed[symbol].get() if symbol in computed else symbol_series(symbol)
         index = {}
         stale = np.zeros(len(ticks), dtype=bool)
         for tf, s in series.items():
@@ -415,6 +449,102 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         fill_through_ticks=config.fill_through_ticks, intrabar_path=config.intrabar_path,
         states_seen=states_seen, costs=config.costs, funding_csv=config.funding_csv,
     )
+
+
+class _Outcome:
+    """A symbol's series, or the exception computing them raised (raised again where the
+    one-process recorder would have met it, so refusals keep their order)."""
+
+    def __init__(self, series: dict[int, _Series] | None = None, error: BaseException | None = None) -> None:
+        self.series, self.error = series, error
+
+    def get(self) -> dict[int, _Series]:
+        if self.error is not None:
+            raise self.error
+        assert self.series is not None
+        return self.series
+
+    @classmethod
+    def of(cls, compute: Callable[[str], dict[int, _Series]], symbol: str) -> _Outcome:
+        try:
+            return cls(compute(symbol))
+        except Exception as exc:  # noqa: BLE001 - handed back to be raised in the recorder's order
+            return cls(error=exc)
+
+
+def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _Series]],
+                   meanwhile: Callable[[str], None]) -> dict[str, _Outcome]:
+    """Every symbol's series (``compute``), half of them in a forked child process while this
+    one computes the other half: the indicator columns are most of a recording and each symbol's
+    depend on its own bars alone. The child inherits the loaded bars (fork), sends its columns
+    back pickled through a pipe and exits; this process then does ``meanwhile`` for the child's
+    symbols while it finishes (an error there is left for the caller to meet again, in order).
+    Where fork is missing, or for one symbol, all are computed here. The child runs only numpy
+    and this module's Python code and leaves by ``os._exit``; a lock another thread held at the
+    fork would still be held in it, so ask for a worker from a process without busy threads
+    (``run.py backtest`` has none)."""
+    theirs, ours = list(symbols[1::2]), list(symbols[0::2])
+    if not hasattr(os, "fork") or not theirs:
+        return {symbol: _Outcome.of(compute, symbol) for symbol in symbols}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, exit without running the parent's exit handlers
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                _send(pipe, {symbol: _Outcome.of(compute, symbol) for symbol in theirs})
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
+    try:
+        outcomes = {symbol: _Outcome.of(compute, symbol) for symbol in ours}
+        for symbol in theirs:
+            try:
+                meanwhile(symbol)
+            except Exception:  # noqa: BLE001, S110 - met again where the one-process recorder meets it
+                pass
+        received = _received(pipe)
+    finally:
+        pipe.close()  # first: a child still writing (this side interrupted) meets a broken pipe and exits
+        _, status = os.waitpid(pid, 0)
+    if status != 0 or received is None:
+        raise RuntimeError(f"the recorder's worker process failed (wait status {status})")
+    outcomes.update(received)
+    return outcomes
+
+
+def _send(pipe: BinaryIO, value: object) -> None:
+    """``value`` pickled with its arrays' memory out of band (protocol 5): the arrays go down the
+    pipe as they lie, not copied into one pickle first. Framed as: the part count, each part's
+    size, the pickle, the arrays' bytes."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    parts = [memoryview(head), *(b.raw() for b in buffers)]
+    pipe.write(struct.pack(f"<I{len(parts)}Q", len(parts), *(p.nbytes for p in parts)))
+    for part in parts:
+        pipe.write(part)
+
+
+def _received(pipe: BinaryIO) -> Any:
+    """What ``_send`` sent, the arrays made on the received bytes themselves; None when the
+    sender stopped short."""
+    count = pipe.read(4)
+    if len(count) < 4:
+        return None
+    n = struct.unpack("<I", count)[0]
+    sizes = struct.unpack(f"<{n}Q", pipe.read(8 * n))
+    parts = [bytearray(size) for size in sizes]
+    for part in parts:
+        view, got = memoryview(part), 0
+        while got < len(part):
+            n = pipe.readinto(view[got:])
+            if not n:
+                return None
+            got += n
+    return pickle.loads(parts[0], buffers=parts[1:])
 
 
 def _check_bars(m: _Minutes, first_ms: int, end_ms: int) -> None:

@@ -29,10 +29,13 @@ model, an account the venue would have liquidated.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+
+import numpy as np
 
 from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
 from backtest.batch_tape import BatchRefusal, record_tape_batch
@@ -41,9 +44,10 @@ from backtest.tape import Tape
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
 from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
-from exchange.sim.costs import is_funding_time
+from exchange.sim.costs import FUNDING_EVERY_MS, is_funding_time
 from exchange.sim.engine import money
 from exchange.sim.market import MINUTE_MS, load_store
+from strategy.context import cooldown_until
 from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
 from vocabulary.settings import Settings
 
@@ -76,9 +80,11 @@ def refusal(config: SimConfig) -> str:
 
 def run_fast_backtest(settings: Settings, window: Window = Window(), fills: FillModel = FillModel(), *,
                       journal_path: str | Path | None = None, progress: Progress | None = None,
-                      record: Recorder | None = None) -> Result:
+                      record: Recorder | None = None, processes: int = 1) -> Result:
     """The faithful backtest's TAKEs, trades and equity for ``window`` (module doc); ``FastRefusal``
-    when it cannot give them exactly. ``record`` overrides ``RECORD`` (benches, tests)."""
+    when it cannot give them exactly. ``record`` overrides ``RECORD`` (benches, tests);
+    ``processes=2`` has the batch recorder compute half the symbols' indicator columns in a
+    forked worker (``backtest.batch_tape._forked_series``): the same result, on two cores."""
     config = sim_config(settings, window, fills)
     problem = refusal(config)
     if problem:
@@ -87,32 +93,46 @@ def run_fast_backtest(settings: Settings, window: Window = Window(), fills: Fill
     if path is not None and path.exists():
         raise FileExistsError(f"{path} exists: a backtest journal is written once, never appended to")
     started = time.perf_counter()
+    # Hardly anything a run makes is cyclic (arrays, frozen messages, plain records), yet the
+    # tape's million objects are traversed by every full collection the trial's allocations
+    # trigger: about 0.15 s a month, freeing nothing. The collector is paused for the run (a
+    # cycle made meanwhile is collected once it resumes).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        tape = (record or RECORD)(settings, window, fills)
-    except BatchRefusal as exc:
-        raise FastRefusal(str(exc)) from None
-    recorded = time.perf_counter()
-    gap = first_gap(tape)
-    if gap:
-        raise FastRefusal(gap)
-    if progress is not None:
-        # Every minute is replayed once the tape is recorded (~95 % of the time); the recorder
-        # reports nothing while it runs, so this is the one update.
-        progress(tape.minutes, tape.minutes)
-    try:
-        trial = run_trial(tape, settings)
-    except TrialCannotFollow as exc:
-        raise FastRefusal(f"a course the trial does not model ({exc})") from None
-    tried = time.perf_counter()
-    equity = equity_curve(tape, settings, trial.placed, config)
-    finished = time.perf_counter()
-    result = Result(
-        symbols=tape.symbols, start_ms=tape.start_ms, end_ms=tape.end_ms, initial_equity=tape.initial_equity,
-        decisions=trial.takes, trades=trial.trades, equity=equity, counts=fast_counts(tape, trial),
-        wall_s=finished - started, engine="fast",
-        timings={"record_s": round(recorded - started, 3), "trial_s": round(tried - recorded, 3),
-                 "equity_s": round(finished - tried, 3)},
-    )
+        try:
+            recorder = record or RECORD
+            tape = recorder(settings, window, fills) if processes == 1 else recorder(settings, window, fills, processes=processes)  # type: ignore[call-arg]
+        except BatchRefusal as exc:
+            raise FastRefusal(str(exc)) from None
+        recorded = time.perf_counter()
+        gap = first_gap(tape)
+        if gap:
+            raise FastRefusal(gap)
+        if progress is not None:
+            # Every minute is replayed once the tape is recorded (~95 % of the time); the recorder
+            # reports nothing while it runs, so this is the one update.
+            progress(tape.minutes, tape.minutes)
+        try:
+            trial = run_trial(tape, settings)
+        except TrialCannotFollow as exc:
+            raise FastRefusal(f"a course the trial does not model ({exc})") from None
+        tried = time.perf_counter()
+        equity = equity_curve(tape, settings, trial.placed, config)
+        finished = time.perf_counter()
+        result = Result(
+            symbols=tape.symbols, start_ms=tape.start_ms, end_ms=tape.end_ms, initial_equity=tape.initial_equity,
+            decisions=trial.takes, trades=trial.trades, equity=equity, counts=fast_counts(tape, trial),
+            wall_s=finished - started, engine="fast",
+            timings={"record_s": round(recorded - started, 3), "trial_s": round(tried - recorded, 3),
+                     "equity_s": round(finished - tried, 3)},
+        )
+    finally:
+        # The tape goes first: resumed with it alive, the collector's next pass would walk all
+        # of it (everything made while paused is still in the youngest generation).
+        tape = trial = None  # type: ignore[assignment]
+        if collecting:
+            gc.enable()
     if path is not None:
         write_journal(path, result, config, tuple(settings.bot.timeframes))
     return result
@@ -140,29 +160,124 @@ def first_gap(tape: Tape) -> str:
 
 def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: SimConfig) -> list[tuple[int, Decimal, int]]:
     """(boundary, equity, open positions) after every minute's cycle, as ``Pipeline.equity`` holds
-    them: the trial's account view (``_Book.view``) of every cycle, on fresh copies of the placed
-    trades. Refuses (``FastRefusal``) where the venue liquidated the account, which the trial
-    does not model (``_liquidation``)."""
+    them: the trial's account view's equity (``_Book.marked``) of every cycle, on fresh copies of
+    the placed trades. Refuses (``FastRefusal``) where the venue liquidated the account, which the
+    trial does not model (``_liquidation``, asked only of the minutes ``liquidation_screen`` cannot
+    clear)."""
     book = _Book(tape, settings)
     # As the trial does: a trade joins the book at the cycle it was placed in (``placed`` is in
     # placing order), so each view walks only the trades not yet over.
     book.trades = [dataclasses.replace(t, booked=False) for t in placed]
     waiting = book.trades[::-1]
     rate = Decimal(str(config.maintenance_margin_rate))
+    lowest, slack = liquidation_screen(tape, placed, rate, settings)
     out: list[tuple[int, Decimal, int]] = []
     before = tape.initial_equity
     states: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (id(trade), t) -> its state at t, for _liquidation
-    for c in range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS):
+    positions = 0
+    for m, c in enumerate(range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS)):
         while waiting and waiting[-1].placed_ms <= c:
             book.live.append(waiting.pop())
-        view = book.view(c)
-        if view.open_symbols or any(n for _, _, n in out[-1:]):
+        had = positions
+        equity, positions = book.marked(c)
+        if (positions or had) and (b := float(before)) + lowest[m] <= slack[m] + 1e-9 * abs(b):
             problem = _liquidation(tape, book.live, c, before, rate, states)
             if problem:
                 raise FastRefusal(problem)
-        out.append((c, view.equity, len(view.open_symbols)))
-        before = view.equity
+        out.append((c, equity, positions))
+        before = equity
     return out
+
+
+def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """For every minute ``m`` of the window (the one ending at ``start + (m + 1)`` minutes), in
+    floats: the lowest margin ``_liquidation`` can find over its checks, less the minute-before
+    equity (``lowest[m]``), and a bound on the float error of that figure (``slack[m]``).
+
+    ``_liquidation`` is exact (Decimal) and walks each open trade every minute; most minutes are
+    far from a liquidation. The same quantities in float64, for every minute at once: each
+    trade's value (wallet plus unrealised PnL at the mark) and maintenance margin at each
+    boundary, the minute's change per symbol (funding added at a settlement), the checks after
+    the bar of each symbol ``_liquidation`` walks (one with a filled trade in the book's live list)
+    in the store's order. A minute is cleared when ``before + lowest[m] >
+    slack[m]``: its every check holds by more than the floats can be off (inputs rounded once
+    from Decimal, sums of a few terms: relative error near 1e-15; funding's 8-decimal rounding
+    at most 5e-9 a trade; the slack is 1e-9 of the magnitudes plus 1e-6), so the exact check
+    could not refuse it (the caller adds 1e-9 of the equity before). Every other minute goes to
+    ``_liquidation``, which decides alone."""
+    minutes = (tape.end_ms - tape.start_ms) // MINUTE_MS
+    # Boundaries t_j = start + j minutes (j = 0..minutes); minute m runs from t_m to t_(m+1).
+    change: dict[str, np.ndarray] = {}
+    margin_before: dict[str, np.ndarray] = {}
+    margin_now: dict[str, np.ndarray] = {}
+    checked: dict[str, np.ndarray] = {}  # minutes at whose boundary the book walks a filled trade of the symbol
+    magnitude = np.zeros(minutes)
+    r = float(rate)
+    funding_on = tape.costs.funding
+    marks: dict[str, np.ndarray] = {}
+    for trade in placed:
+        if trade.fill_ms is None:
+            continue
+        symbol = trade.symbol
+        if symbol not in marks:
+            bars = tape.bars[symbol]
+            # mark(t_j): the close of the minute before t_j (the one before the window for j = 0).
+            marks[symbol] = np.array([bars.last_before, *bars.close[:minutes]], dtype=np.float64)
+            change[symbol], margin_before[symbol], margin_now[symbol] = np.zeros(minutes), np.zeros(minutes), np.zeros(minutes)
+            checked[symbol] = np.zeros(minutes, dtype=bool)
+        first = (trade.fill_ms - tape.start_ms) // MINUTE_MS  # the first boundary it has a value at
+        last = minutes if trade.exit_ms is None else min(minutes, (trade.exit_ms - tape.start_ms) // MINUTE_MS)
+        if first > minutes:
+            continue
+        j = np.arange(first, last + 1)
+        t = tape.start_ms + j * MINUTE_MS
+        size = _steps(trade.sizes, t)
+        wallet = _steps(trade.wallet, t)
+        held = size if trade.exit_ms is None else np.where(t < trade.exit_ms, size, 0.0)
+        mark = trade.direction * marks[symbol][j]
+        value = wallet + float(trade.tick_size) * held * (mark - trade.entry_ticks)
+        mm = float(trade.entry) * held * r
+        # Minute m = j - 1 goes from value[j - 1] (0 before the fill) to value[j].
+        previous = np.concatenate(([0.0], value[:-1]))
+        previous_mm = np.concatenate(([0.0], mm[:-1]))
+        step = value - previous
+        if funding_on:
+            due = (t % FUNDING_EVERY_MS == 0) & (mm != 0)
+            for k in np.flatnonzero(due).tolist():
+                # ``_Course.fund``: size x the minute's close x the rate, in the trade's direction.
+                close = float(tape.bars[symbol].price(tape.bars[symbol].close[int(j[k]) - 1]))
+                step[k] += size[k] * close * float(tape.funding.rate(symbol, int(t[k]))) * trade.direction
+        # Boundary j closes minute j - 1: the trade's minutes are first - 1 .. last - 1.
+        sl = slice(max(first - 1, 0), last)
+        skip = 1 if first == 0 else 0  # the window's first boundary closes no minute
+        change[symbol][sl] += step[skip:]
+        margin_before[symbol][sl] += previous_mm[skip:]
+        margin_now[symbol][sl] += mm[skip:]
+        # The book drops a trade once its plan is forgotten and its cooldown is past (``_Book._over``).
+        live_to = minutes if trade.exit_ms is None else min(minutes, (max(
+            trade.end_ms or 0, cooldown_until(trade.exit_ms, settings.risk) - MINUTE_MS) - tape.start_ms) // MINUTE_MS)
+        checked[symbol][max(first - 1, 0):live_to] = True
+        magnitude[sl] += np.abs(value[skip:]) + np.abs(previous[skip:]) + mm[skip:] + previous_mm[skip:] + np.abs(step[skip:])
+    lowest = np.full(minutes, np.inf)
+    if change:
+        order = sorted(change, key=lambda s: f"{s}-1m.csv.gz")  # the store's order (_liquidation)
+        total = sum((margin_before[s] for s in order), np.zeros(minutes))
+        moved = np.zeros(minutes)
+        for symbol in order:
+            moved = moved + change[symbol]
+            total = total - margin_before[symbol] + margin_now[symbol]
+            lowest = np.where(checked[symbol], np.minimum(lowest, moved - total), lowest)
+    slack = 1e-9 * magnitude + 1e-6
+    return lowest, slack
+
+
+def _steps(changes: list[tuple[int, Decimal]], t: np.ndarray) -> np.ndarray:
+    """The sum of the ``(ms, change)`` entries with ``ms <= t``, at each ``t``, in floats."""
+    if not changes:
+        return np.zeros(len(t))
+    at = np.array([ms for ms, _ in changes], dtype=np.int64)
+    running = np.concatenate(([0.0], np.cumsum([float(v) for _, v in changes])))
+    return running[np.searchsorted(at, t, side="right")]
 
 
 def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: Decimal,

@@ -29,6 +29,7 @@ taken, and later decisions see its plan, position, cooldown and PnL at the right
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,7 +47,7 @@ from exchange.sim.engine import money
 from exchange.sim.intrabar import path_points
 from exchange.sim.market import MINUTE_MS
 from strategy.context import cooldown_until
-from strategy.costs import instrument_costs, worst_case_loss
+from strategy.costs import Costs, instrument_costs, worst_case_loss
 from strategy.entry import evaluate_entry
 from strategy.exits import break_even_price, maker_exit_price
 from strategy.orders import TradePlan, link_id, opposite, trade_plan
@@ -132,6 +133,36 @@ class _Book:
         self.realised: dict[int, Decimal] = {}
         # The router reads the venue's rates at boot: the simulator's, the tape's.
         self.fee_rates = tuple((symbol, tape.maker_fee, tape.taker_fee) for symbol in sorted(tape.symbols))
+        self.costs: dict[str, Costs] = {}
+
+    def _book_exit(self, trade: _Trade, c: int) -> int | None:
+        """Book ``trade``'s realised PnL once its exit cycle ``c`` has come; its cooldown's end
+        (None while it has not closed inside the window)."""
+        exit_ms = trade.exit_ms
+        if exit_ms is None or trade.closed is None:
+            return None
+        if exit_ms <= c and not trade.booked:
+            trade.booked = True
+            self.wallet_closed += trade.closed.pnl_usdt
+            day = exit_ms // DAY_MS
+            self.realised[day] = self.realised.get(day, Decimal(0)) + trade.closed.pnl_usdt
+        return cooldown_until(exit_ms, self.risk)
+
+    def _open_value(self, trade: _Trade, c: int) -> Decimal | None:
+        """What an open position adds to the equity at cycle ``c`` (its wallet side and its PnL
+        marked at the minute's close); None when it is not open then."""
+        fill, exit_ms = trade.fill_ms, trade.exit_ms
+        if fill is None or c < fill or (exit_ms is not None and c >= exit_ms):
+            return None
+        bars = self.tape.bars[trade.symbol]
+        mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
+        return trade.upl_at(c, mark) + trade.wallet_at(c)
+
+    @staticmethod
+    def _over(trade: _Trade, c: int, until: int | None) -> bool:
+        """Whether no later view can see ``trade`` (its plan forgotten, its PnL booked, its cooldown past)."""
+        exit_ms = trade.exit_ms
+        return trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
 
     def view(self, c: int) -> AccountView:
         """The account view the router sends after the snapshot of cycle ``c``."""
@@ -142,31 +173,25 @@ class _Book:
         open_risk = Decimal(0)
         for trade in self.live:
             exit_ms = trade.exit_ms
-            until = None
-            if exit_ms is not None and trade.closed is not None:
-                if exit_ms <= c and not trade.booked:
-                    trade.booked = True
-                    self.wallet_closed += trade.closed.pnl_usdt
-                    day = exit_ms // DAY_MS
-                    self.realised[day] = self.realised.get(day, Decimal(0)) + trade.closed.pnl_usdt
+            until = self._book_exit(trade, c)
+            if until is not None:
+                assert exit_ms is not None and trade.closed is not None
                 if exit_ms == c:
                     exiting += trade.closed.pnl_usdt
-                until = cooldown_until(exit_ms, self.risk)
                 if trade.cooldown_visible_ms <= c < until:
                     cooldowns[trade.symbol] = max(cooldowns.get(trade.symbol, 0), until)
             if trade.placed_ms <= c and (trade.end_ms is None or c < trade.end_ms):
                 busy.add(trade.symbol)
-            fill = trade.fill_ms
-            if fill is not None and fill <= c and (exit_ms is None or c < exit_ms):
+            value = self._open_value(trade, c)
+            if value is not None:
                 open_symbols.add(trade.symbol)
-                bars = self.tape.bars[trade.symbol]
-                mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]
-                equity += trade.upl_at(c, mark) + trade.wallet_at(c)
+                equity += value
                 stop = trade.lock_stop if trade.lock_ms is not None and trade.lock_ms < c else trade.stop
-                costs = instrument_costs(self.tape.instruments[trade.symbol], self.fee_rates, self.risk)
+                costs = self.costs.get(trade.symbol)
+                if costs is None:  # a function of the symbol alone here: the rates are read at boot
+                    costs = self.costs[trade.symbol] = instrument_costs(self.tape.instruments[trade.symbol], self.fee_rates, self.risk)
                 open_risk += worst_case_loss(trade.entry, stop, trade.direction, trade.size_at(c), costs)
-            over = trade.end_ms is not None and trade.end_ms < c and (exit_ms is None or (trade.booked and until is not None and until <= c))
-            if not over:
+            if not self._over(trade, c, until):
                 keep.append(trade)
         self.live = keep
         # The router adds a trade's PnL to the day's sum after the view of its exit cycle, and
@@ -181,6 +206,25 @@ class _Book:
             open_risk=open_risk,
             fee_rates=self.fee_rates,
         )
+
+    def marked(self, c: int) -> tuple[Decimal, int]:
+        """``view(c).equity`` and ``len(view(c).open_symbols)`` alone, with ``view``'s bookkeeping
+        (the same exits booked, the same trades dropped): the equity curve's two figures, without
+        the cooldowns, the open risk and the message no one reads there. The same Decimal
+        operations in the same order, so the same equity."""
+        equity = self.tape.initial_equity
+        keep = []
+        open_symbols = set()
+        for trade in self.live:
+            until = self._book_exit(trade, c)
+            value = self._open_value(trade, c)
+            if value is not None:
+                open_symbols.add(trade.symbol)
+                equity += value
+            if not self._over(trade, c, until):
+                keep.append(trade)
+        self.live = keep
+        return equity + self.wallet_closed, len(open_symbols)
 
     def refusal(self, symbol: str, b: int, accepted: set[str]) -> bool:
         """The router's check at the takes of cycle ``b``: plans are forgotten only at a snapshot,
@@ -225,14 +269,14 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
     takes: list[Decision] = []
     decided = refused = 0
     rows = tape.rows
-    selected = tape.fired(strategy)
+    selected = tape.fired(strategy).tolist()  # Python ints: indexed three times a row
     i, n = 0, len(selected)
     while i < n:
         tick = rows[selected[i]].state.tick_ms
         view = book.view(tick - MINUTE_MS)
         cycle: list[Decision] = []
         while i < n and rows[selected[i]].state.tick_ms == tick:
-            index = int(selected[i])
+            index = selected[i]
             row = rows[index]
             i += 1
             state, bias = row.state, row.bias
@@ -375,7 +419,13 @@ class _Course:
         event first, the stop first on a tie; an entry's fill attaches the stop, which may trigger
         further along the same path. Then the limits the bar only touched fill in part."""
         lo, hi = min(points), max(points)
-        if any(o.point >= lo if o.falling else o.point <= hi for o in self.orders()):
+        for o in (self.entry, self.stop, self.target):  # self.orders(), without making the list: once a minute
+            if o is not None and (o.point >= lo if o.falling else o.point <= hi):
+                reached = True
+                break
+        else:
+            reached = False
+        if reached:
             for i, (a, b) in enumerate(zip(points, points[1:])):
                 directions = (b < a,) if a != b else (True, False)
                 while True:
@@ -441,7 +491,10 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
     off = tape.fill_through_ticks
     course = _Course(tape, plan, bars, trade, d, entry, d * bars.ticks(plan.stop))
     funding = tape.costs.funding
-    be_needed = dec(s.be_trigger_r) * plan.risk_per_unit / bars.tick_size  # ticks of profit that lock
+    # Ticks of profit that lock: a whole count of ticks reaches the Decimal threshold once it
+    # reaches its ceiling (an exact comparison, in ints).
+    be_needed = math.ceil(dec(s.be_trigger_r) * plan.risk_per_unit / bars.tick_size)
+    lock: tuple[int, Decimal] | None = None  # the break-even lock (ticks, price): the same each time it is due
     j = first
     while j < n:
         boundary = bars.first_ms + (j + 1) * MINUTE_MS
@@ -452,7 +505,7 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
             return trade
         if bars.present[j]:
             points = path_points(bars.open[j], bars.high[j], bars.low[j], bars.close[j], model)
-            walk = [last, *(d * p for p in points)]
+            walk = [last, *points] if d == 1 else [last, *(-p for p in points)]
             high, low = (bars.high[j], bars.low[j]) if d == 1 else (-bars.low[j], -bars.high[j])
             course.walk(boundary, walk, high, low)
             last = walk[-1]
@@ -476,11 +529,12 @@ def _follow(tape: Tape, settings: Settings, instrument: Instrument, plan: TradeP
             stop = course.stop
             assert stop is not None
             if mark - entry >= be_needed:
-                lock_price = break_even_price(plan.entry, d, instrument, costs)
-                lock = d * bars.ticks(lock_price)
-                if stop.point < lock < mark:
-                    stop.point = stop.price = lock
-                    trade.lock_ms, trade.lock_stop = boundary, lock_price
+                if lock is None:
+                    lock_price = break_even_price(plan.entry, d, instrument, costs)
+                    lock = (d * bars.ticks(lock_price), lock_price)
+                if stop.point < lock[0] < mark:
+                    stop.point = stop.price = lock[0]
+                    trade.lock_ms, trade.lock_stop = boundary, lock[1]
         j += 1
     if trade.fill_ms is None:
         return trade  # still resting when the window ends

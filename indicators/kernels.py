@@ -63,7 +63,20 @@ def _rolling_sum(xs, n, scale, out, stored, raw):
         out[i] = s / scale if count >= n else math.nan
 
 
-def _rolling_sum_lists(xs: list, n: int) -> list:
+def _window_sums(x: np.ndarray, n: int) -> np.ndarray:
+    """The re-baseline's sum at every step at once: ``x[i]``, then the ``min(i, n - 1)`` values
+    before it added newest first (``t = x[j] + t``), exactly as the ring walk adds them. Each
+    pass adds one older value to every window, element by element (IEEE, no reassociation), so
+    each window's additions are the walk's, in its order; a step that never re-baselines simply
+    does not read its window."""
+    t = x.copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(1, min(n, len(x))):
+            np.add(x[:-k], t[k:], out=t[k:])
+    return t
+
+
+def _rolling_sum_lists(xs: list, n: int, windows: list) -> list:
     """The sum after each value of ``xs`` (na already left out), for n >= 2: ``_rolling_sum``'s
     machine in the shape CPython runs fastest (the default install's kernel; numba compiles
     ``_rolling_sum``). The same operations on the same operands in the same order, so the same bits:
@@ -71,7 +84,10 @@ def _rolling_sum_lists(xs: list, n: int) -> list:
     - the ring of stored values becomes one list in which step ``i`` evicts what step ``i - n``
       stored, held negated (``-stored - comp`` is ``(-stored) - comp``: negation is exact), the
       first ``n`` entries the warm-up's evicted zeros, negated: ``-0.0``;
-    - the re-baseline sums the ``min(i, n - 1)`` previous inputs newest first, as the ring walk does;
+    - the re-baseline sums the ``min(i, n - 1)`` previous inputs newest first, as the ring walk
+      does: ``windows[i]`` (``_window_sums``), computed for every step beforehand, because the
+      re-baseline fires on 3-9 % of the steps of real series and its walk of ``n - 1`` additions
+      was most of this loop's time;
     - the re-baseline test ``comp != 0 and x != 0 and r != 0 and r finite and b - (r - x) > 0``
       (``b = |comp|``, ``r = x + b``) is decided by its last clause alone once ``comp != 0``: for
       ``x == 0`` it is ``b - b == 0``, for ``r == 0`` (``x == -b``) ``b - b == 0``, for an
@@ -86,10 +102,7 @@ def _rolling_sum_lists(xs: list, n: int) -> list:
         if comp:
             b = comp if comp > 0.0 else -comp
             if b - ((x + b) - x) > 0.0:
-                t = x
-                for j in range(i - 1, i - n if i >= n else -1, -1):
-                    t = xs[j] + t
-                s = t
+                s = windows[i]
                 comp = 0.0
                 kept[i + n] = -x
                 sums[i] = s
@@ -148,6 +161,19 @@ def _ha_open(seed, ha_close, out):
         prev_close = ha_close[i]
 
 
+def _ha_open_lists(seed: list, ha_close: list) -> list:
+    """``_ha_open``'s recurrence as a plain list loop (the default install's kernel): the same
+    expressions on the same operands, so the same bits."""
+    out = []
+    prev_open = math.nan
+    prev_close = math.nan
+    for s, c in zip(seed, ha_close):
+        prev_open = s if prev_open != prev_open else (prev_open + prev_close) / 2
+        out.append(prev_open)
+        prev_close = c
+    return out
+
+
 def _streak(colour, out):
     s = 0
     for i in range(len(colour)):
@@ -172,14 +198,6 @@ def _floats(x: np.ndarray):
     return np.ascontiguousarray(x, dtype=np.float64) if IS_COMPILED else np.asarray(x, dtype=np.float64).tolist()
 
 
-def _result(out, dtype=np.float64) -> np.ndarray:
-    return out if IS_COMPILED else np.array(out, dtype=dtype)
-
-
-def _empty(m: int):
-    return np.empty(m) if IS_COMPILED else [math.nan] * m
-
-
 def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
     """``math.sum(x, n) / scale`` for a whole series (scale n gives ``ta.sma``)."""
     if n < 1:
@@ -193,7 +211,8 @@ def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
         return out
     valid = ~np.isnan(x)
     every = bool(valid.all())
-    sums = np.array(_rolling_sum_lists((x if every else x[valid]).tolist(), n)) / float(scale)
+    values = x if every else x[valid]
+    sums = np.array(_rolling_sum_lists(values.tolist(), n, _window_sums(values, n).tolist())) / float(scale)
     sums[: n - 1] = np.nan  # warm-up
     if every:
         return sums
@@ -220,16 +239,20 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
         return out
     # The default install: the recurrence over the values after the seed (an na bar is na and
     # leaves the average as it was, so it is left out and put back as na).
-    after = valid[n:]
+    after: slice | np.ndarray = valid[n:]
+    if int(valid[-1]) - int(valid[0]) + 1 == len(valid):  # the values are one run (na only before them): a slice, no gather
+        after = slice(start + 1, int(valid[-1]) + 1)
     out[start] = seed
     out[after] = _average_lists(x[after].tolist(), seed, n, 2 / (n + 1), wilder)
     return out
 
 
 def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
-    out = _empty(len(seed))
-    _ha_open(_floats(seed), _floats(ha_close), out)
-    return _result(out)
+    if IS_COMPILED:
+        out = np.empty(len(seed))
+        _ha_open(_floats(seed), _floats(ha_close), out)
+        return out
+    return np.array(_ha_open_lists(_floats(seed), _floats(ha_close)), dtype=np.float64)
 
 
 def streak(colour: np.ndarray) -> np.ndarray:

@@ -10,16 +10,17 @@ import gzip
 import os
 import random
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import BatchRefusal, record_tape_batch
+from backtest.batch_tape import BatchRefusal, _column_ratio, _on_grid, record_tape_batch
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
-from exchange.sim.market import MINUTE_MS, load_store
+from exchange.sim.market import MINUTE_MS, BarColumns, load_store
 from indicators.frame import FrameIndicators
 from indicators.frame_batch import frame_columns
 from indicators.params import IndicatorParams
@@ -91,6 +92,8 @@ def test_the_batch_tape_is_the_streaming_tape(store, case: str) -> None:
     batch = record_tape_batch(settings, **kwargs)
     assert len(streamed.rows) > 20  # the case exercises rows, not an empty tape
     assert_same_tape(streamed, batch)
+    # Half the symbols' columns from a forked worker: the same tape.
+    assert_same_tape(streamed, record_tape_batch(settings, **kwargs, processes=2))
 
 
 def test_the_first_window_does_meet_stale_states(store) -> None:
@@ -138,15 +141,15 @@ def test_the_vectorised_paths_are_fired_candidates_on_every_frame(store, overrid
 
 
 def copy_data(source: Path, target: Path, symbols: tuple[str, ...], drop: range = range(0),
-              edit: dict[int, str] | None = None) -> None:
-    """The shipped files of ``symbols`` in ``target``; the first symbol misses the rows ``drop``
-    and has the rows of ``edit`` replaced (row 0 is the header)."""
+              edit: dict[int, str] | None = None, altered: str | None = None) -> None:
+    """The shipped files of ``symbols`` in ``target``; ``altered`` (the first symbol unless
+    named) misses the rows ``drop`` and has the rows of ``edit`` replaced (row 0 is the header)."""
     target.mkdir()
     shutil.copy(source / "instruments-bybit-linear.csv", target)
     for n, symbol in enumerate(symbols):
         with gzip.open(source / f"{symbol}-1m.csv.gz", "rt") as f:
             lines = f.readlines()
-        if n == 0:
+        if symbol == (altered or symbols[0]):
             lines = [(edit or {}).get(i, line) for i, line in enumerate(lines) if i not in drop]
         with gzip.open(target / f"{symbol}-1m.csv.gz", "wt") as f:
             f.writelines(lines)
@@ -171,6 +174,23 @@ def test_a_hole_the_cores_would_backfill_is_refused_naming_it(tmp_path: Path, st
     # Before the hole the data is whole: recorded as the streaming recorder does.
     before = msgspec.structs.replace(window, end_ms=start + 200 * MINUTE_MS)
     assert_same_tape(record_tape(settings, before), record_tape_batch(settings, before))
+
+
+@pytest.mark.parametrize("holed", ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+def test_with_a_worker_process_a_refusal_is_the_one_process_refusal(tmp_path: Path, store, holed: str) -> None:
+    """Refusals keep their order whichever process computed the symbol's columns: the worker
+    takes every other symbol (ETHUSDT here), the hole is in one of them or in neither."""
+    settings = settings_with()
+    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    data = tmp_path / "klines"
+    copy_data(Path(settings.sim.data_dir), data, symbols, drop=range(5_001, 5_004), altered=holed)
+    start = store.first_ms + 4_000 * MINUTE_MS
+    window = Window(symbols=symbols, start_ms=start, end_ms=start + 2_000 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(BatchRefusal) as alone:
+        record_tape_batch(settings, window)
+    with pytest.raises(BatchRefusal) as forked:
+        record_tape_batch(settings, window, processes=2)
+    assert str(forked.value) == str(alone.value) and str(alone.value).startswith(f"{holed}: 1m bars are missing")
 
 
 def test_a_replay_that_loops_inside_the_window_is_refused(store) -> None:
@@ -237,3 +257,26 @@ def test_the_batch_tape_is_the_streaming_tape_on_drawn_windows_and_settings(stor
                     end_ms=start + rng.randint(30, 400) * MINUTE_MS + rng.choice([0, 17_000]))
     kwargs = dict(hist_len=rng.choice([None, 1, 3, 16, 30]), widest=rng.choice([None, (-40.0, 40.0), (-20.0, 30.0)]))
     assert_same_tape(record_tape(settings, window, **kwargs), record_tape_batch(settings, window, **kwargs))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_prices_read_without_reducing_their_fractions_give_the_same_floats_and_ticks(seed: int) -> None:
+    """``_column_ratio(..., reduced=False)`` keeps ``value / 10**scale`` as the file spells it
+    (trailing zeros, scales 0 to 8, values on and off the grid): the same float64 as
+    ``float(Decimal)`` and the same tick counts and off-grid flags as the reduced fractions."""
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    scales = rng.integers(0, 9, size=(n, 6))
+    values = rng.integers(1, 10 ** 9, size=(n, 6)) * 10 ** rng.integers(0, 4, size=(n, 6))  # trailing zeros too
+    columns = BarColumns(np.arange(n, dtype=np.int64) * MINUTE_MS, values.astype(np.int64), scales.astype(np.int64))
+    for tick in (Decimal("0.01"), Decimal("0.5"), Decimal("0.0001"), Decimal("5")):
+        for cap in (6, 8):
+            limited = BarColumns(columns.start_ms, columns.values, np.minimum(columns.scales, cap))
+            plain, reduced = _column_ratio(limited, 0, reduced=False), _column_ratio(limited, 0)
+            assert plain is not None and reduced is not None
+            spelled = [Decimal(f"{v}E-{s}") for v, s in zip(values[:, 0].tolist(), np.minimum(scales[:, 0], cap).tolist())]
+            assert (plain[0] / plain[1]).tolist() == [float(d) for d in spelled]
+            ticks_a, off_a = _on_grid(lambda: spelled, plain, tick)
+            ticks_b, off_b = _on_grid(lambda: spelled, reduced, tick)
+            assert np.array_equal(off_a, off_b) and np.array_equal(ticks_a, ticks_b)
+            assert off_a.any() and not off_a.all()  # both kinds of price met

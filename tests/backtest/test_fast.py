@@ -63,6 +63,14 @@ def test_on_the_month_the_fast_equity_is_the_faithful_equity_every_minute(month)
     assert fast.equity == faithful.equity
 
 
+def test_on_the_month_two_processes_give_the_one_process_run(month):
+    """The recorder's forked worker (``processes=2``) computes half the symbols' columns: the same
+    TAKEs, trades and equity, compared whole."""
+    _, fast = month
+    two = run_fast_backtest(settings(), Window(), processes=2)
+    assert (two.decisions, two.trades, two.equity, two.counts) == (fast.decisions, fast.trades, fast.equity, fast.counts)
+
+
 def test_the_month_exercises_every_cost_and_refusal_it_is_held_to(month):
     """Guards the parity above against passing on nothing: the venue's costs are charged, entries
     fill in part, the router refuses TAKEs, exits hit stops, targets and the break-even lock."""
@@ -147,7 +155,9 @@ def rows(journal: Path, query: str) -> list[tuple]:
 
 def test_the_fast_journal_holds_the_faithful_takes_trades_and_candles_and_the_report_names_its_engine(tmp_path):
     to = "2025-06-04T12:00"
-    fast, faithful = cli("--to", to, "--out", str(tmp_path / "fast")), cli("--faithful", "--to", to, "--out", str(tmp_path / "faithful"))
+    # The fast run with the recorder's worker process: the command line hands it through.
+    fast = cli("--to", to, "--processes", "2", "--out", str(tmp_path / "fast"))
+    faithful = cli("--faithful", "--to", to, "--out", str(tmp_path / "faithful"))
     assert fast.returncode == 0 and faithful.returncode == 0, fast.stderr + faithful.stderr
     a, b = tmp_path / "fast" / "journal.sqlite", tmp_path / "faithful" / "journal.sqlite"
     start = json.loads((tmp_path / "fast" / "report.json").read_text())["start_ms"]

@@ -85,3 +85,22 @@ def test_the_streak_equals_the_loop_for_any_signed_colours():
         loop = getattr(kernels._streak, "py_func", kernels._streak)  # the plain loop, compiled or not
         loop(colour.tolist(), looped)
         assert kernels.streak(colour).tolist() == looped
+
+
+def test_the_ha_open_list_kernel_equals_the_loop_bit_for_bit():
+    """The default install's list form (``_ha_open_lists``) against the loop numba compiles
+    (``_ha_open``), on series with na bars (which reseed the open), zeros and magnitudes far apart."""
+    rng = np.random.default_rng(11)
+    loop = getattr(kernels._ha_open, "py_func", kernels._ha_open)
+    for case in range(400):
+        m = int(rng.integers(0, 60))
+        seed = rng.normal(size=m) * 10.0 ** rng.integers(-6, 9, size=m)
+        close = rng.normal(size=m) * 10.0 ** rng.integers(-6, 9, size=m)
+        if case % 3 == 1:
+            seed[rng.random(m) < 0.2] = NAN
+            close[rng.random(m) < 0.2] = NAN
+        elif case % 3 == 2:
+            close[rng.random(m) < 0.3] = 0.0
+        looped = [0.0] * m
+        loop(seed.tolist(), close.tolist(), looped)
+        assert _bits(kernels._ha_open_lists(seed.tolist(), close.tolist())) == _bits(looped), case
