@@ -3,7 +3,7 @@ reaching the symbol actors to the last decision of that tick committed by the jo
 
 Run with ``python bench/cycle.py [--ticks N] [--sizes 25,100,500] [--faults]``. The real
 actors (scheduler, one symbol actor per symbol with its buffers, indicators and the
-strategy, the journal actor on a real SQLite file) run on pykka threads; the WebSocket is
+strategy, the journal actor on a real SQLite file) run as in the bot; the WebSocket is
 replaced by a driver thread that tells each symbol its klines, so the figure is the
 pipeline's own cost, not the network's. Symbols beyond the 7 shipped ones replay the
 shipped series under other names.
