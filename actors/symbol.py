@@ -16,7 +16,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+import pykka
+
 from actors.buffer import Added, KlineBuffer
+from actors.dispatch import DispatchedActor, io_pool
 from vocabulary.messages import (
     AccountView,
     Backfill,
@@ -301,8 +304,16 @@ class SymbolIO:
         )
 
 
-class SymbolActor(CoreActor):
-    """Shell: bootstraps history on start and performs the core's REST backfills."""
+class SymbolActor(DispatchedActor, CoreActor):
+    """Shell: bootstraps history on start and performs the core's REST backfills.
+
+    Every symbol actor shares the dispatcher's thread (``actors.dispatch``: a tick's 25 or 500
+    symbols decide one after another on one thread instead of waking as many threads), so its
+    REST work never runs in a handler: the bootstrap runs in ``on_start`` (on the I/O pool, before
+    any message), and a backfill is fetched on the I/O pool and comes back as a
+    ``BackfillResult`` message. Meanwhile the symbol keeps handling its mailbox: bars behind the
+    gap wait in the core, and a tick it cannot decide for lack of them is a stale-data REJECT,
+    answered on time rather than after the REST call."""
 
     def __init__(
         self, core: SymbolCore, deliver: Deliver, fetch: Fetch, *, bootstrap_bars: int, now_ms: Callable[[], int],
@@ -328,4 +339,12 @@ class SymbolActor(CoreActor):
         if not isinstance(request, Backfill):
             super().perform(request)
             return
-        self.dispatch(self.io.backfill(request))
+        io_pool().submit(self._backfill, request)
+
+    def _backfill(self, request: Backfill) -> None:
+        """On the I/O pool: the REST call, its answer (or its error) told back to this actor."""
+        result = self.io.backfill(request)
+        try:
+            self.actor_ref.tell(result)
+        except pykka.ActorDeadError:
+            pass  # stopped (or restarted as a new actor) meanwhile: the new one bootstraps afresh

@@ -16,7 +16,7 @@ with bootstrap intervals, daily Sharpe, the Deflated Sharpe Ratio and the PBO (`
 and a verdict derived from them.
 
 A trial does not replay its window: each gap-free window's market is recorded once
-(``backtest.tape``), cached on disk by data fingerprint and settings, and every trial decides and
+(``backtest.tape``; by the batch recorder, ``record_span``), cached on disk by data fingerprint and settings, and every trial decides and
 trades over the slice of the recording it needs (``backtest.trial``). ``--faithful`` runs a whole
 backtest per evaluation instead. Study storage is any Optuna RDB URL; each selection's study is
 named after the run's study (``backtest.study``: identity checked, so runs never mix), and workers
@@ -44,6 +44,7 @@ from actors.cores import history_length
 from vocabulary.messages import TradeClosed
 from vocabulary.settings import TUNABLE_SETTINGS, Credentials, Settings, SettingsError, load_settings
 from backtest.cli import add_window_arguments, override_env, settings_with
+from backtest.batch_tape import BatchRefusal, record_tape_batch
 from backtest.history import History, Span, read_history, utc_minute, window_dir
 from backtest.run import Window, run_backtest
 from backtest.stats import sharpe
@@ -127,6 +128,17 @@ def tape_bounds(base: Settings, space: Sequence[Param]) -> tuple[tuple[float, fl
     return widest, history_length(msgspec.structs.replace(base, strategy=msgspec.structs.replace(s, swing_lookback=longest)))
 
 
+def record_span(base: Settings, window: Window, *, widest: tuple[float, float], hist_len: int) -> Tape:
+    """A span's tape from the batch recorder (``backtest.batch_tape``: the streaming recorder's
+    tape, held to it tape for tape, 14-25x faster); from the streaming recorder
+    (``backtest.tape.record_tape``, the bot's own cores) where the batch one refuses what it does
+    not model (a hole the cores would backfill, a lap of a looping replay): the same tape either way."""
+    try:
+        return record_tape_batch(base, window, widest=widest, hist_len=hist_len)
+    except BatchRefusal:
+        return record_tape(base, window, widest=widest, hist_len=hist_len)
+
+
 class TapeSource:
     """One tape per recorded span (a planned window's usable part), recorded once and kept on disk
     under ``cache`` by data fingerprint and settings; slices of it served from memory."""
@@ -149,7 +161,7 @@ class TapeSource:
                             data_dir=self.data_dir(span.start_ms, span.end_ms))
 
             def record() -> Tape:
-                return record_tape(self.base, window, widest=self.widest, hist_len=self.hist)
+                return record_span(self.base, window, widest=self.widest, hist_len=self.hist)
             if self.cache is None:
                 tape, fresh = record(), True
             else:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from vocabulary import messages as m
 from journal.lock import JournalLock
-from journal.records import Row, record_for
+from journal.records import Row, bar_values, decision_values, record_for
 from journal.runs import RunInfo, begin_run
 from journal.schema import JOURNAL_TABLES, columns, open_journal
 
@@ -109,6 +109,17 @@ class JournalWriter:
         """Buffer the rows for ``messages``; nothing reaches the file until ``commit``
         (or until ``MAX_PENDING`` rows are buffered, which commits them)."""
         for message in messages:
+            kind = type(message)
+            # Most rows, mapped straight to their values (``records.bar_values``, ``decision_values``).
+            if kind is m.Kline and message.confirmed:
+                self.last_seq += 1
+                self._pending.append(("bars", bar_values(message, self.last_seq, self.run_id)))
+                continue
+            if kind is m.Decision:
+                self._note_tick(message.tick_ms)
+                self.last_seq += 1
+                self._pending.append(("decisions", decision_values(message, self.last_seq, self.run_id)))
+                continue
             if isinstance(message, m.Tick):
                 self._note_tick(message.boundary_ms)
                 continue
@@ -211,6 +222,10 @@ class JournalWriter:
         CycleDone closes the current one; order and fill events (and a router's write-ahead
         intent) are committed on arrival, everything else waits.
         Returns the rows committed by this call."""
+        kind = type(message)
+        if kind is m.Kline or kind is m.Decision:
+            self.append((message,))  # the bulk of a tick's rows: past the checks below
+            return 0
         if isinstance(message, m.Tick):
             written = self.commit()
             self._note_tick(message.boundary_ms)

@@ -1,13 +1,25 @@
-"""Client-side rate limiting: one token bucket per endpoint, seeded with the default per-UID
-limits (bybit-v5.md §0.2) and corrected by every answer's ``X-Bapi-Limit*`` headers (§1.5).
+"""Client-side rate limiting: one rolling window per endpoint, the venue's own rule, seeded with
+the default per-UID limits (bybit-v5.md §0.2) and corrected by every answer's ``X-Bapi-Limit*``
+headers (§1.5).
+
+Bybit counts a UID's calls per endpoint in a rolling one-second window and answers the one too
+many with 10006. A token bucket of ``limit`` tokens refilled at ``limit`` per second admits twice
+that in a second (a full bucket's burst, then the refill), so a tick on which 25 symbols take
+lost half their entries to 10006. Here a call is sent only once the ``limit``-th call before it
+has left the window. A call is held in the window at the time its answer came back, which is
+after the venue stamped it, so a call sent a window later is a window later on the venue's clock
+too, whatever the network did; a call still in flight is held at its send time plus ``JITTER_S``.
 
 Limits are per endpoint, so bookkeeping reads (50/s) never spend the order endpoints' budget
-(10/s). Market endpoints share one bucket for the per-IP limit (600 per 5 s), kept well below
-the edge. A pure core: the caller passes the time and does the waiting.
+(10/s). Market endpoints share one window for the per-IP limit (600 per 5 s), run at half of it.
+What the venue says it counted beyond our own calls (another process on the same key) is held
+as calls of ours at the moment we learnt of them, so the budget we use is what is left.
+A pure core: the caller passes the time and does the waiting.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Mapping
 
@@ -27,11 +39,16 @@ DEFAULT_LIMITS: dict[str, int] = {
     "/v5/account/wallet-balance": 50,
     "/v5/account/fee-rate": 5,
 }
+#: The per-UID window (§1.5).
+WINDOW_S = 1.0
 # 600 requests / 5 s per IP, shared by all market traffic; run at half of it (§1.5: "do not
 # run at the edge of the limit").
 MARKET_GROUP = "market"
-MARKET_RATE_PER_S = 60.0
-MARKET_BURST = 60.0
+MARKET_LIMIT = 300
+MARKET_WINDOW_S = 5.0
+#: Added to the window of a call not answered yet: it was stamped by the venue at its arrival,
+#: which may come later than its send by its network delay.
+JITTER_S = 0.05
 # An endpoint the table does not know gets the most conservative signed budget.
 FALLBACK_LIMIT = 5
 # 10006 without a reset header (public endpoints, bybit-exchange/pybit#340): wait this long.
@@ -41,40 +58,66 @@ RESET_FALLBACK_S = 1.0
 FOREIGN_SLACK = 2
 
 
-class TokenBucket:
-    """``rate`` tokens per second up to ``capacity``; ``blocked_until`` overrides after a 10006."""
+class RollingWindow:
+    """At most ``limit`` calls in any ``window_s`` (+ ``JITTER_S``); ``blocked_until`` overrides after a 10006."""
 
-    __slots__ = ("rate", "capacity", "tokens", "stamp", "blocked_until")
+    __slots__ = ("limit", "window_s", "sent", "flying", "blocked_until")
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = capacity
-        self.stamp = now
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        # Our calls (at their answer, or at their send while in flight) and the foreign calls we
+        # were told of, sorted.
+        self.sent: list[float] = []
+        self.flying: deque[float] = deque()  # send times of the calls not answered yet, in booking order
         self.blocked_until = 0.0
 
-    def _refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
+    def _expire(self, now: float) -> None:
+        gone = now - self.window_s - JITTER_S
+        del self.sent[:bisect_right(self.sent, gone)]
+        # A call in flight for longer than a window (a timeout, retried) no longer matters here.
+        while self.flying and self.flying[0] <= gone:
+            self.flying.popleft()
 
     def reserve(self, now: float) -> float:
-        """Take one token; return how many seconds the caller must wait before sending."""
-        self._refill(now)
-        wait = max(0.0, self.blocked_until - now)
-        self.tokens -= 1.0
-        if self.tokens < 0:
-            wait = max(wait, -self.tokens / self.rate)
-        return wait
+        """Book the next call; return how many seconds the caller must wait before sending it."""
+        self._expire(now)
+        at = max(now, self.blocked_until)
+        if self.sent:
+            at = max(at, self.sent[-1])  # calls leave in the order they were booked
+        if len(self.sent) >= self.limit:
+            at = max(at, self.sent[-self.limit] + self.window_s + JITTER_S)
+        self.sent.append(at)
+        self.flying.append(at)
+        return at - now
+
+    def answered(self, now: float) -> None:
+        """The oldest call in flight was answered at ``now``: held there from now on (the venue
+        stamped it before). A call that never got an answer keeps its place until a later answer
+        moves it: later, never earlier, than the truth."""
+        if self.flying:
+            sent = self.flying.popleft()
+            at = bisect_left(self.sent, sent)
+            if at < len(self.sent) and self.sent[at] == sent:
+                del self.sent[at]
+            insort(self.sent, now)
+
+    def in_window(self, now: float) -> int:
+        """Calls sent (or foreign ones heard of) within the window before ``now``."""
+        return sum(1 for t in self.sent if now - self.window_s < t <= now)
+
+    def hold(self, calls: int, now: float) -> None:
+        """``calls`` made by someone else on this budget: counted as sent ``now``."""
+        for _ in range(calls):
+            insort(self.sent, now)
 
 
 class RateLimiter:
-    """Buckets keyed by endpoint group; ``reserve`` before a call, ``observe`` after it."""
+    """Windows keyed by endpoint group; ``reserve`` before a call, ``observe`` after it."""
 
     def __init__(self, limits: Mapping[str, int] | None = None) -> None:
         self._limits = dict(DEFAULT_LIMITS if limits is None else limits)
-        self._buckets: dict[str, TokenBucket] = {}
-        self._sent: dict[str, deque[float]] = {}
+        self._windows: dict[str, RollingWindow] = {}
         self.waited_s = 0.0
         self.throttled = 0
         self.foreign_usage = 0
@@ -83,50 +126,41 @@ class RateLimiter:
     def group_of(path: str) -> str:
         return MARKET_GROUP if path.startswith("/v5/market/") else path
 
-    def _bucket(self, group: str, now: float) -> TokenBucket:
-        bucket = self._buckets.get(group)
-        if bucket is None:
+    def _window(self, group: str) -> RollingWindow:
+        window = self._windows.get(group)
+        if window is None:
             if group == MARKET_GROUP:
-                bucket = TokenBucket(MARKET_RATE_PER_S, MARKET_BURST, now)
+                window = RollingWindow(MARKET_LIMIT, MARKET_WINDOW_S)
             else:
-                limit = float(self._limits.get(group, FALLBACK_LIMIT))
-                bucket = TokenBucket(limit, limit, now)
-            self._buckets[group] = bucket
-        return bucket
+                window = RollingWindow(self._limits.get(group, FALLBACK_LIMIT), WINDOW_S)
+            self._windows[group] = window
+        return window
 
     def reserve(self, path: str, now: float) -> float:
-        group = self.group_of(path)
-        wait = self._bucket(group, now).reserve(now)
+        wait = self._window(self.group_of(path)).reserve(now)
         if wait > 0:
             self.waited_s += wait
-        self._sent.setdefault(group, deque()).append(now + wait)
         return wait
 
-    def _ours_in_window(self, group: str, now: float) -> int:
-        sent = self._sent.get(group)
-        if not sent:
-            return 0
-        while sent and sent[0] <= now - 1.0:
-            sent.popleft()
-        return len(sent)
-
     def observe(self, path: str, headers: Mapping[str, str], now: float, server_offset_s: float = 0.0) -> None:
-        """Adopt the venue's view: its limit, what remains, and when a breach resets.
+        """Adopt the venue's view: its limit, and what it counted that we did not send.
 
         ``server_offset_s`` is server clock minus local clock, to read the reset timestamp.
         """
         group = self.group_of(path)
+        window = self._window(group)
+        window.answered(now)
         if group == MARKET_GROUP:
             return  # the headers describe per-UID limits; market calls only have the IP limit
-        bucket = self._bucket(group, now)
         limit = _int_header(headers, "x-bapi-limit")
-        if limit is not None and limit > 0 and limit != bucket.capacity:
-            bucket.rate = bucket.capacity = float(limit)
+        if limit is not None and limit > 0:
+            window.limit = limit
         remaining = _int_header(headers, "x-bapi-limit-status")
         if remaining is not None:
-            bucket._refill(now)
-            bucket.tokens = min(bucket.tokens, float(remaining))
-            if remaining < bucket.capacity - self._ours_in_window(group, now) - FOREIGN_SLACK:
+            foreign = (window.limit - remaining) - window.in_window(now)
+            if foreign > 0:
+                window.hold(foreign, now)
+            if foreign > FOREIGN_SLACK:
                 self.foreign_usage += 1
 
     def block(self, path: str, now: float, reset_server_ms: int | None, server_offset_s: float = 0.0) -> float:
@@ -136,17 +170,16 @@ class RateLimiter:
         stamp wall time while its clock replays the past); a stamp that fits neither within a
         minute is ignored for the fallback wait.
         """
-        bucket = self._bucket(self.group_of(path), now)
+        window = self._window(self.group_of(path))
         wait = RESET_FALLBACK_S
         if reset_server_ms is not None:
             for candidate in (reset_server_ms / 1000.0 - server_offset_s - now, reset_server_ms / 1000.0 - now):
                 if 0.0 <= candidate <= 60.0:
                     wait = max(candidate, 0.05)
                     break
-        bucket.blocked_until = max(bucket.blocked_until, now + wait)
-        bucket.tokens = min(bucket.tokens, 0.0)
+        window.blocked_until = max(window.blocked_until, now + wait)
         self.throttled += 1
-        return bucket.blocked_until - now
+        return window.blocked_until - now
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

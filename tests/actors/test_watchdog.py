@@ -1,7 +1,10 @@
-"""The scheduler's watchdog on the real actors: a symbol actor that stops answering (here a
-REST backfill that hangs) never holds the pipeline. Its tick goes out within the grace, its
-cycle closes within the decide grace, both journaled by name in the real SQLite journal,
-and once it answers again the next tick is whole.
+"""The scheduler's watchdog on the real actors. A symbol whose REST backfill hangs never holds
+the pipeline: its tick goes out within the grace naming it, and it still answers that tick (a
+stale-data REJECT), since its REST work runs off the dispatcher. A handler stuck on the
+dispatcher itself holds the symbols queued behind it there (the price of sharing one thread,
+``actors.dispatch``); the scheduler, on a thread of its own, closes the cycle within the decide
+grace and names them. Both are journaled by name in the real SQLite journal, and once the call
+comes back the next tick is whole.
 
 Time is the scheduler's own clock, moved by the test with ``Now`` pulses as the supervisor's
 pulse thread does; every wait is for a message the pipeline delivers.
@@ -15,8 +18,9 @@ import pykka
 import pytest
 
 from actors.cores import scheduler_core, symbol_core
+from actors.decide import strategy_decide
 from actors.journal import Flush, JournalActor
-from vocabulary.messages import BarReady, CycleDone, Decided, FeedGap, Instrument, Kline, Message, Now, Tick
+from vocabulary.messages import BarReady, CycleDone, Decided, Decision, FeedGap, Instrument, Kline, Message, Now, Tick
 from actors.post import PostOffice
 from actors.scheduler import SchedulerActor
 from vocabulary.settings import load_settings
@@ -64,7 +68,8 @@ def pipeline(tmp_path):
     data = {s: feed(s, MINUTES) for s in SYMBOLS}
     start = max(bars_1m(s, MINUTES)[0].start_ms for s in SYMBOLS) + BOOTSTRAP * 15 * M
     live_from = start - start % (15 * M) + 15 * M
-    hang = threading.Event()
+    hang = threading.Event()  # WEDGED's backfills of the live minutes do not come back
+    stuck = threading.Event()  # WEDGED's next decision does not return
     released = threading.Event()
 
     def fetch_for(symbol: str):
@@ -86,77 +91,135 @@ def pipeline(tmp_path):
         instrument = Instrument(symbol="X", tick_size=0.01, qty_step=0.001, min_order_qty=0.001, max_order_qty=1000.0,
                                 min_notional=5.0)
         for symbol in SYMBOLS:
-            core = symbol_core(settings, symbol, instrument, SYMBOLS)
+            decide = strategy_decide(settings.strategy, settings.risk, instrument)
+            if symbol == WEDGED:
+                decide = wedged(decide, stuck, released)
+            core = symbol_core(settings, symbol, instrument, SYMBOLS, decide=decide)
             post.register(f"symbol:{symbol}", SymbolActor.start(core, watch.deliver, fetch_for(symbol),
                                                                 bootstrap_bars=BOOTSTRAP, now_ms=lambda: live_from))
         post.register("scheduler", SchedulerActor.start(scheduler_core(settings, SYMBOLS), watch.deliver, lambda: clock["now"]))
-        yield settings, post, watch, clock, data, live_from, hang, released, journal, journal_path
+        yield settings, post, watch, clock, data, live_from, hang, stuck, released, journal, journal_path
     finally:
         released.set()
         pykka.ActorRegistry.stop_all(block=True)
+
+
+def wedged(decide, stuck: threading.Event, released: threading.Event):
+    """``decide``, except that while ``stuck`` is set it does not return before ``released``."""
+    def decide_or_hang(*args):
+        if stuck.is_set():
+            released.wait()
+        return decide(*args)
+    return decide_or_hang
 
 
 def bars_at(data, symbol: str, boundary: int) -> list[Kline]:
     return [k for k in data[symbol] if k.end_ms == boundary]
 
 
-def test_a_symbol_that_stops_answering_is_named_and_never_holds_a_tick(pipeline):
-    settings, post, watch, clock, data, live_from, hang, released, journal, journal_path = pipeline
-    grace, decide_grace = settings.bot.tick_grace_ms, settings.bot.decide_grace_ms
-    healthy = [s for s in SYMBOLS if s != WEDGED]
+class Steps:
+    """The test's moves on the pipeline and what it reads back."""
 
-    def pulse(ts_ms: int) -> None:
+    def __init__(self, pipeline) -> None:
+        (self.settings, self.post, self.watch, self.clock, self.data, self.live_from, self.hang, self.stuck,
+         self.released, self.journal, self.journal_path) = pipeline
+
+    def pulse(self, ts_ms: int) -> None:
         # Only these pulses move the scheduler's time (its shell's own clock reads stay at
         # the start): a message already in its mailbox is handled at the time it arrived.
-        watch.deliver("scheduler", Now(ts_ms=ts_ms))
+        self.watch.deliver("scheduler", Now(ts_ms=ts_ms))
 
-    def symbols_that(kind: type, tick_ms: int) -> set[str]:
+    def bars(self, boundary: int, symbols: tuple[str, ...] = SYMBOLS) -> None:
+        for symbol in symbols:
+            for k in bars_at(self.data, symbol, boundary):
+                self.post.actor(f"symbol:{symbol}").tell(k)
+
+    def symbols_that(self, kind: type, tick_ms: int) -> set[str]:
         at = "boundary_ms" if kind is BarReady else "tick_ms"
-        return {m.symbol for m in watch.sent(kind) if getattr(m, at) == tick_ms}
+        return {m.symbol for m in self.watch.sent(kind) if getattr(m, at) == tick_ms}
 
-    def cycle_done(tick_ms: int) -> CycleDone | None:
-        return next((m for m in watch.sent(CycleDone, to="journal") if m.boundary_ms == tick_ms), None)
+    def tick(self, boundary: int) -> Tick:
+        return self.watch.wait(lambda _: next((t for t in self.watch.sent(Tick, to="symbols") if t.boundary_ms == boundary), None),
+                               f"the tick of {boundary}")
 
-    # SOLUSDT's feed reconnects and the backfill of the minute it missed hangs: its actor is
-    # stuck in that call, so everything after it waits in its mailbox.
-    hang.set()
-    post.actor(f"symbol:{WEDGED}").tell(FeedGap(symbol=WEDGED, interval=1, from_ms=live_from - M, to_ms=live_from))
-    boundary = live_from + M
-    pulse(boundary)
-    for symbol in SYMBOLS:
-        for k in bars_at(data, symbol, boundary):
-            post.actor(f"symbol:{symbol}").tell(k)
-    watch.wait(lambda _: symbols_that(BarReady, boundary) == set(healthy), "the healthy symbols' BarReady")
+    def cycle_done(self, tick_ms: int) -> CycleDone | None:
+        return next((m for m in self.watch.sent(CycleDone, to="journal") if m.boundary_ms == tick_ms), None)
 
-    # The grace runs out: the tick goes out without SOLUSDT and says so.
-    pulse(boundary + grace - 1)
-    pulse(boundary + grace)
-    tick = watch.wait(lambda _: next(iter(watch.sent(Tick, to="symbols")), None), "the tick")
-    assert tick.boundary_ms == boundary and tick.late == (WEDGED,)
-    watch.wait(lambda _: symbols_that(Decided, boundary) == set(healthy), "the healthy symbols' decisions")
-    assert cycle_done(boundary) is None, "the cycle waits for SOLUSDT while its decide grace lasts"
+    def late_events(self) -> dict[str, dict]:
+        self.journal.ask(Flush(), timeout=WAIT_S)
+        reader = JournalReader(self.journal_path)
+        try:
+            return {e["kind"]: e for e in reader.events() if e["kind"] in ("symbols_late", "decisions_late")}
+        finally:
+            reader.close()
 
-    # The decide grace runs out: the cycle closes without SOLUSDT and says so.
-    pulse(boundary + grace + decide_grace)
-    done = watch.wait(lambda _: cycle_done(boundary), "the cycle's close")
-    assert done == CycleDone(boundary_ms=boundary, missing=(WEDGED,))
-    journal.ask(Flush(), timeout=WAIT_S)
-    reader = JournalReader(journal_path)
-    try:
-        late = {e["kind"]: e for e in reader.events() if e["kind"] in ("symbols_late", "decisions_late")}
-    finally:
-        reader.close()
-    assert set(late) == {"symbols_late", "decisions_late"}
-    for event in late.values():
-        assert event["source"] == "scheduler" and event["level"] == "WARNING"
-        assert event["data"] == {"tick_ms": str(boundary), "symbols": WEDGED}
+    def next_tick_is_whole(self, boundary: int) -> None:
+        """Once WEDGED's call came back: the next boundary's tick goes out on time and its cycle closes whole."""
+        self.released.set()
+        nxt = boundary + M
+        self.pulse(nxt)
+        self.bars(nxt)
+        done = self.watch.wait(lambda _: self.cycle_done(nxt), "the next cycle")
+        assert done == CycleDone(boundary_ms=nxt, missing=())
+        assert self.tick(nxt).late == ()
+
+
+def test_a_symbol_whose_backfill_hangs_is_named_late_and_still_answers_its_tick(pipeline):
+    steps = Steps(pipeline)
+    grace = steps.settings.bot.tick_grace_ms
+    healthy = {s for s in SYMBOLS if s != WEDGED}
+
+    # SOLUSDT's connection drops with the boundary's bar in it; the feed reconnects and reports
+    # the gap, and the backfill of that minute hangs. The call is on the I/O pool: the actor
+    # goes on with its mailbox.
+    steps.hang.set()
+    boundary = steps.live_from + M
+    steps.pulse(boundary)
+    steps.bars(boundary, tuple(sorted(healthy)))
+    steps.post.actor(f"symbol:{WEDGED}").tell(FeedGap(symbol=WEDGED, interval=1, from_ms=steps.live_from, to_ms=boundary))
+    steps.watch.wait(lambda _: steps.symbols_that(BarReady, boundary) == healthy, "the healthy symbols' BarReady")
+
+    # The grace runs out: the tick goes out without SOLUSDT's bar and says so; SOLUSDT decides
+    # it all the same, on what it has: a stale-data REJECT, and the cycle closes whole at once.
+    steps.pulse(boundary + grace - 1)
+    steps.pulse(boundary + grace)
+    assert steps.tick(boundary).late == (WEDGED,)
+    done = steps.watch.wait(lambda _: steps.cycle_done(boundary), "the cycle's close")
+    assert done == CycleDone(boundary_ms=boundary, missing=())
+    (rejected,) = [d for d in steps.watch.sent(Decision, to="journal") if d.symbol == WEDGED and d.tick_ms == boundary]
+    assert rejected.kind == "REJECT" and {r.code for r in rejected.reasons} == {"data.stale"}
+    late = steps.late_events()
+    assert set(late) == {"symbols_late"}
+    assert late["symbols_late"]["source"] == "scheduler" and late["symbols_late"]["level"] == "WARNING"
+    assert late["symbols_late"]["data"] == {"tick_ms": str(boundary), "symbols": WEDGED}
 
     # The call comes back: SOLUSDT catches up on its own and the next tick is whole, on time.
-    released.set()
-    nxt = boundary + M
-    pulse(nxt)
-    for symbol in SYMBOLS:
-        for k in bars_at(data, symbol, nxt):
-            post.actor(f"symbol:{symbol}").tell(k)
-    done = watch.wait(lambda _: cycle_done(nxt), "the next cycle")
-    assert done == CycleDone(boundary_ms=nxt, missing=())
+    steps.next_tick_is_whole(boundary)
+
+
+def test_a_handler_stuck_on_the_dispatcher_is_named_when_the_decide_grace_runs_out(pipeline):
+    steps = Steps(pipeline)
+    decide_grace = steps.settings.bot.decide_grace_ms
+    # The symbols decide a tick in the order it reaches them (the order they were started): the
+    # ones before SOLUSDT decide, SOLUSDT's decision does not return, the ones after it wait.
+    before = set(SYMBOLS[:SYMBOLS.index(WEDGED)])
+    behind = set(SYMBOLS[SYMBOLS.index(WEDGED):])
+
+    steps.stuck.set()
+    boundary = steps.live_from + M
+    steps.pulse(boundary)
+    steps.bars(boundary)
+    assert steps.tick(boundary).late == ()
+    steps.watch.wait(lambda _: steps.symbols_that(Decided, boundary) == before, "the decisions before SOLUSDT's")
+    assert steps.cycle_done(boundary) is None, "the cycle waits while its decide grace lasts"
+
+    # The decide grace runs out: the scheduler, on its own thread, closes the cycle and names
+    # every symbol that had not decided.
+    steps.pulse(boundary + decide_grace)
+    done = steps.watch.wait(lambda _: steps.cycle_done(boundary), "the cycle's close")
+    assert done == CycleDone(boundary_ms=boundary, missing=tuple(sorted(behind)))
+    late = steps.late_events()
+    assert set(late) == {"decisions_late"}
+    assert late["decisions_late"]["data"] == {"tick_ms": str(boundary), "symbols": ",".join(sorted(behind))}
+
+    steps.next_tick_is_whole(boundary)

@@ -179,6 +179,39 @@ def test_a_trial_over_the_recorded_window_scores_it_as_a_backtest_does(at):
     assert all(start + 4 * HOUR < t.entry_ms and t.exit_ms <= end for t in later), "a slice trades inside its own bounds"
 
 
+def test_a_span_is_recorded_in_batch_and_by_the_cores_only_where_the_batch_recorder_refuses(tmp_path, monkeypatch):
+    """Tuning records its spans with the batch recorder; a hole the cores would backfill (which the
+    batch recorder refuses) is recorded by the streaming cores instead: the same tape either way."""
+    from backtest import tune
+    from backtest.batch_tape import BatchRefusal, record_tape_batch
+    from backtest.run import Window
+    from backtest.tape import record_tape
+    from exchange.sim.market import MINUTE_MS, load_store
+    from tests.backtest.test_batch_tape import assert_same_tape, copy_data
+
+    base = load_settings(Path("settings.toml").read_text(), {})
+    symbols = ("BTCUSDT", "ETHUSDT")
+    start = load_store(Path(base.sim.data_dir), symbols)[0].first_ms + 4_000 * MINUTE_MS
+    bounds = dict(widest=(-45.0, 45.0), hist_len=20)
+    whole = Window(symbols=symbols, start_ms=start, end_ms=start + 600 * MINUTE_MS)
+    streamed = record_tape(base, whole, **bounds)
+    assert len(streamed.rows) > 5
+
+    def not_asked(*args, **kwargs):
+        raise AssertionError("whole data: the streaming recorder is not asked")
+
+    with monkeypatch.context() as m:
+        m.setattr(tune, "record_tape", not_asked)
+        assert_same_tape(streamed, tune.record_span(base, whole, **bounds))
+
+    data = tmp_path / "klines"
+    copy_data(Path(base.sim.data_dir), data, symbols, drop=range(4_301, 4_304))  # 3 minutes of BTC inside the span
+    holed = Window(symbols=symbols, start_ms=start, end_ms=start + 600 * MINUTE_MS, data_dir=str(data))
+    with pytest.raises(BatchRefusal):
+        record_tape_batch(base, holed, **bounds)
+    assert_same_tape(record_tape(base, holed, **bounds), tune.record_span(base, holed, **bounds))
+
+
 # --- a study shared by two processes through PostgreSQL -------------------------------------------
 
 

@@ -94,3 +94,27 @@ def test_decimals_survive_the_file_exactly_including_trailing_zeros(tmp_path_fac
 def test_trailing_zero_of_a_tick_sized_price_is_kept():
     row = record_for(s.take())[1]
     assert (row["entry_price"], row["qty"]) == ("97123.40", "0.010")
+
+
+floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+prices = st.one_of(st.none(), decimals)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.builds(m.Kline, symbol=st.sampled_from(["BTCUSDT", "DOGEUSDT"]), interval=st.sampled_from([1, 3, 5, 15]),
+                 start_ms=st.integers(0, 2**41).map(lambda t: t - t % 60_000), open=floats, high=floats, low=floats,
+                 close=floats, volume=floats, turnover=floats),
+       st.builds(m.Decision, tick_ms=st.integers(0, 2**41), symbol=st.sampled_from(["ETHUSDT"]),
+                 kind=st.sampled_from(["NO_SETUP", "TAKE", "REJECT"]), path=st.one_of(st.none(), st.just("pre_cross")),
+                 side=st.one_of(st.none(), st.just("Sell")), score=st.one_of(st.none(), floats),
+                 reasons=st.lists(st.builds(m.Reason, code=st.sampled_from(["data.stale", "score.low"]),
+                                            value=st.one_of(st.none(), floats, st.text(max_size=5))), max_size=3).map(tuple),
+                 entry_price=prices, stop_price=prices, target_price=prices, qty=prices),
+       st.integers(1, 2**40), st.integers(0, 50))
+def test_bars_and_decisions_are_written_as_their_mapping_says(bar, decision, seq, run_id):
+    """The writer puts a tick's bars and decisions straight into their columns (``bar_values``,
+    ``decision_values``); every value is the one ``record_for``'s mapping gives, column for column."""
+    from journal.records import bar_values, decision_values
+    for message, values in ((bar, bar_values(bar, seq, run_id)), (decision, decision_values(decision, seq, run_id))):
+        table, row = record_for(message)
+        assert values == tuple({**row, "seq": seq, "run_id": run_id}.get(c) for c in columns(table))

@@ -396,6 +396,11 @@ def test_a_second_process_spending_the_same_key_is_noticed(caplog):
     venue.limit_headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "41"}  # we made 2 calls this second, not 9
     with caplog.at_level(logging.WARNING):
         rest.open_orders()
+        # 3 of ours and the 7 foreign calls already heard of make 10: the venue's 10 is nothing new.
+        venue.limit_headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "40"}
+        rest.open_orders()
+        assert rest.stats["foreign_usage"] == 1
+        venue.limit_headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "30"}  # 11 ours and known; 20 counted
         rest.open_orders()
     assert rest.stats["foreign_usage"] == 2
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["another process seems to spend this API key's rate limit"]

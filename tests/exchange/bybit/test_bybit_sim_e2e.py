@@ -132,6 +132,21 @@ def test_a_create_refused_as_system_busy_is_resent_and_exists_once(sim, rest, ki
     assert (ack.outcome, counted["count"], counted["createRequests"], rest.stats["busy"]) == ("ok", 1, 1, 2)
 
 
+def test_a_tick_on_which_25_symbols_take_places_every_entry_without_one_10006(sim, rest):
+    """25 creates asked for at once (a tick on which every symbol takes): the client spaces them by
+    the venue's own rolling window (10 per second per UID and endpoint, counted from each answer),
+    so the simulator, which applies that rule at each request's arrival, answers every one ok and
+    none 10006, however slow the machine. A token bucket as deep as its rate sent 19 in the
+    venue's first second."""
+    rest.instruments(["BTCUSDT"])
+    price = last_price(rest) * Decimal("0.95")
+    acks = [rest.execute(OrderIntent(action="create", symbol="BTCUSDT", order_link_id=f"e2e-burst-{i}", side="Buy",
+                                     qty=Decimal("0.001"), price=price)) for i in range(25)]
+    assert [a.outcome for a in acks] == ["ok"] * 25
+    assert rest.stats["rate_limited"] == 0
+    assert len(rest.open_orders("BTCUSDT")) == 25
+
+
 def test_a_fill_makes_a_position_whose_stop_moves_idempotently(sim, rest):
     buy = OrderIntent(action="create", symbol="BTCUSDT", order_link_id="e2e-mkt-1", side="Buy", order_type="Market",
                       time_in_force="IOC", qty=Decimal("0.01"))
