@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -413,18 +414,26 @@ def main(args: argparse.Namespace, settings: Any, credentials: Any) -> int:
     if getattr(args, "paced", False):
         overrides["paced"] = True
     config = SimConfig.from_settings(settings.sim, **overrides)
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    # Ctrl-C and SIGTERM stop it whatever the parent left them as: a shell's background job
+    # (`run.py sim &`) inherits SIGINT ignored, where Python would install no KeyboardInterrupt,
+    # and a service manager stops with SIGTERM.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     server = SimServer(config)
     server.start()
     print(f"smtbot simulator listening\n  REST        {server.rest_url}\n  public WS   {server.ws_public_url}\n"
           f"  private WS  {server.ws_private_url}\n  replay from {server.clock_ms} ms, speed {config.speed}", flush=True)
     try:
-        while not server.finished.wait(1.0):
-            pass
-        print(f"replay finished at {server.clock_ms} ms; still serving, Ctrl-C to stop", flush=True)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        announced = False
+        while not stop.wait(0.5):
+            if server.finished.is_set() and not announced:
+                announced = True
+                print(f"replay finished at {server.clock_ms} ms; still serving, Ctrl-C to stop", flush=True)
     finally:
         server.stop()
     return 0
