@@ -1,14 +1,16 @@
 """Many actors, few threads: a pykka actor type whose mailbox is served by a shared dispatcher.
 
 pykka's ``ThreadingActor`` gives every actor its own OS thread, and every message to an idle
-actor wakes that thread. On this 2-core VM a wake costs the sender ~16 µs of CPU (a futex
-across cores), and the GIL runs one thread at a time anyway: a 25-symbol tick spent more on
-waking 50-odd threads than on deciding (``bench/cycle.py``'s floor). A ``DispatchedActor`` is
-still an actor - its own mailbox, its messages handled one at a time and in order, its state
-touched by no one else, ``tell``/``ask``/``stop`` as pykka's - but its messages are handled on
-a ``Dispatcher``'s thread, shared with the other actors of that dispatcher, as Akka's
-dispatchers and Erlang's schedulers run many actors on few threads. A message to an actor of a
-busy dispatcher wakes nothing.
+actor wakes that thread (a futex wake, then a GIL hand-off), while the GIL runs one thread at a
+time anyway. ``bench/cycle.py`` measures it with empty handlers: a 25-symbol tick's messages take
+~2.1 ms p50 between threads, ~0.85 ms with the symbols on one dispatcher; at 500 symbols ~40 ms
+against ~10 ms, and the bot's own cycle fell with them (5.2 → 3.0 ms, 129 → 53 ms).
+
+A ``DispatchedActor`` is still an actor - its own mailbox, its messages handled one at a time
+and in order, its state touched by no one else, ``tell``/``ask``/``stop`` as pykka's - but its
+messages are handled on a ``Dispatcher``'s thread, shared with the other actors of that
+dispatcher, as Akka's dispatchers and Erlang's schedulers run many actors on few threads. A
+message to an actor of a busy dispatcher wakes nothing.
 
 The price: a handler that blocks holds the thread for every actor of its dispatcher, so an
 actor on one does its blocking work elsewhere. ``on_start`` (a symbol's REST bootstrap) runs on

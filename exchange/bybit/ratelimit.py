@@ -4,11 +4,12 @@ headers (§1.5).
 
 Bybit counts a UID's calls per endpoint in a rolling one-second window and answers the one too
 many with 10006. A token bucket of ``limit`` tokens refilled at ``limit`` per second admits twice
-that in a second (a full bucket's burst, then the refill), so a tick on which 25 symbols take
-lost half their entries to 10006. Here a call is sent only once the ``limit``-th call before it
-has left the window. A call is held in the window at the time its answer came back, which is
-after the venue stamped it, so a call sent a window later is a window later on the venue's clock
-too, whatever the network did; a call still in flight is held at its send time plus ``JITTER_S``.
+that in a second (a full bucket's burst, then the refill): a tick on which many symbols take
+met 10006 on its creates (25 at once against the simulator's rule: 2 before, none now). Here a
+call is sent only once the ``limit``-th call before it has left the window, plus ``JITTER_S``.
+A call is held in the window at the time its answer came back, which is after the venue stamped
+it, so a call sent a window later is a window later on the venue's clock too, whatever the
+network did; a call still in flight is held at its send time.
 
 Limits are per endpoint, so bookkeeping reads (50/s) never spend the order endpoints' budget
 (10/s). Market endpoints share one window for the per-IP limit (600 per 5 s), run at half of it.
