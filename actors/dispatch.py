@@ -13,7 +13,8 @@ dispatcher, as Akka's dispatchers and Erlang's schedulers run many actors on few
 message to an actor of a busy dispatcher wakes nothing.
 
 The price: a handler that blocks holds the thread for every actor of its dispatcher, so an
-actor on one does its blocking work elsewhere. ``on_start`` (a symbol's REST bootstrap) runs on
+actor on one does its blocking work elsewhere, and never ``ask``s an actor of its own dispatcher
+(the answer would wait for the very thread that is waiting; the symbol cores only ``tell``). ``on_start`` (a symbol's REST bootstrap) runs on
 ``io_pool()``, its messages waiting in its mailbox until it returns, as a thread of its own would
 have them wait; other blocking work is handed to the same pool by the shell and its result comes
 back as a message (a symbol's backfill; ``actors.symbol``). Journal and router, whose handlers
