@@ -48,7 +48,7 @@ class Dispatcher:
             raise ValueError(f"a dispatcher needs at least one thread, got {threads}")
         self.name = name
         self.slice = slice
-        self._ready: queue.SimpleQueue[DispatchedActor | None] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[DispatchedActor] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(threads)]
         for thread in self._threads:
             thread.start()
@@ -56,16 +56,9 @@ class Dispatcher:
     def submit(self, actor: DispatchedActor) -> None:
         self._ready.put(actor)
 
-    def close(self) -> None:
-        """Let the threads end once the actors queued before have had their turn."""
-        for _ in self._threads:
-            self._ready.put(None)
-
     def _work(self) -> None:
         while True:
             actor = self._ready.get()
-            if actor is None:
-                return
             try:
                 actor._run_slice(self.slice)  # noqa: SLF001 - the dispatcher is the actor's loop
             except BaseException:  # noqa: BLE001 - a worker outlives any one actor

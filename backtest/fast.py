@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -260,7 +260,7 @@ def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings
         magnitude[sl] += np.abs(value[skip:]) + np.abs(previous[skip:]) + mm[skip:] + previous_mm[skip:] + np.abs(step[skip:])
     lowest = np.full(minutes, np.inf)
     if change:
-        order = sorted(change, key=lambda s: f"{s}-1m.csv.gz")  # the store's order (_liquidation)
+        order = store_order(change)
         total = sum((margin_before[s] for s in order), np.zeros(minutes))
         moved = np.zeros(minutes)
         for symbol in order:
@@ -278,6 +278,12 @@ def _steps(changes: list[tuple[int, Decimal]], t: np.ndarray) -> np.ndarray:
     at = np.array([ms for ms, _ in changes], dtype=np.int64)
     running = np.concatenate(([0.0], np.cumsum([float(v) for _, v in changes])))
     return running[np.searchsorted(at, t, side="right")]
+
+
+def store_order(symbols: Iterable[str]) -> list[str]:
+    """``symbols`` in the order the simulator's store matches their bars each minute (by file name,
+    ``exchange.sim.market.load_store``): the order its liquidation checks run in."""
+    return sorted(symbols, key=lambda s: f"{s}-1m.csv.gz")
 
 
 def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: Decimal,
@@ -320,7 +326,7 @@ def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: 
         margin[trade.symbol] = (a + mm_before, b + mm_now)
     equity = before
     mm = {symbol: a for symbol, (a, _) in margin.items()}
-    for symbol in sorted(margin, key=lambda s: f"{s}-1m.csv.gz"):
+    for symbol in store_order(margin):
         equity += change[symbol]
         mm[symbol] = margin[symbol][1]
         total = sum(mm.values(), Decimal(0))

@@ -91,14 +91,10 @@ def _weight(interval: int, s: StrategySettings) -> float:
     return {3: s.weight_3m, 5: s.weight_5m, 15: s.weight_15m}[interval]
 
 
-def _vote_reason(key: tuple[int, str], aligned: int) -> Reason:
-    return Reason(f"{key[0]}m.{key[1]}", aligned)
-
-
 # Each vote's reason, made once for each value a vote can take (-1, 0, +1 at index 0, 1, 2): a
 # candidate names its fifteen votes every time it is scored, and a reason is a frozen value.
 _VOTE_REASONS: dict[tuple[int, str], tuple[Reason, Reason, Reason]] = {
-    (i, name): (_vote_reason((i, name), -1), _vote_reason((i, name), 0), _vote_reason((i, name), 1))
+    (i, name): tuple(Reason(f"{i}m.{name}", aligned) for aligned in (-1, 0, 1))  # type: ignore[misc]
     for i in SCORED_INTERVALS for name in FACTORS}
 
 
@@ -152,8 +148,7 @@ def score_candidate(path: EntryPath, direction: int, state: MarketState, ctx: En
     for key, vote in market_votes(state).items():
         aligned = vote * direction
         total += weights[key[0]] * aligned
-        made = _VOTE_REASONS.get(key)
-        reasons.append(made[aligned + 1] if made is not None and -1 <= aligned <= 1 else _vote_reason(key, aligned))
+        reasons.append(_VOTE_REASONS[key][aligned + 1])  # market_votes' keys; a vote and a direction are -1, 0 or +1
     aligned_bias, bias_reasons = composite_bias(state.symbol, state.tick_ms, direction, ctx)
     total += s.weight_bias * aligned_bias
     reasons += bias_reasons
