@@ -1,5 +1,6 @@
 """bench/cycle.py refuses what it cannot honour: one line on stderr, exit 2, no actor started."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,16 @@ def test_an_input_the_bench_cannot_honour_is_one_line_and_exit_2(args, says):
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cycle.py: refused: ") and says in lines[0]
+
+
+def test_every_timed_tick_is_counted_once_under_the_timeframes_it_closed():
+    """The per-boundary rows account for the whole p99 population: 1m closes on every tick,
+    3m/5m/15m on their own boundaries (the first timed boundary is not aligned to any)."""
+    done = cycle("--sizes", "2", "--ticks", "40", "--no-floor")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (result,) = json.loads(done.stdout.strip().splitlines()[-1])["results"]
+    kinds = {kind["closing"]: kind for kind in result["by_closing"]}
+    assert sum(kind["ticks"] for kind in kinds.values()) == result["ticks"] == 30
+    assert set(kinds) <= {"1m", "1m+3m", "1m+5m", "1m+3m+5m+15m"} and "1m" in kinds
+    assert max(kind["max_ms"] for kind in kinds.values()) == result["max_ms"]
+    assert "ticks closing 1m (" in done.stdout
