@@ -287,24 +287,54 @@ def _series(m: _Minutes, interval: int, start_ms: int, end_ms: int, bootstrap_ba
     if first < store.first_ms - REST_REACH_MS:
         raise BatchRefusal(f"{m.symbol}: the {interval}m bootstrap reaches {utc_minute(first)} UTC, beyond the venue's kline history")
     last = end_ms - end_ms % step - step  # the newest candle closed by the end
-    count = max(0, (last - first) // step + 1)
+    return _Series(interval, first, frame_columns(*candles(m, interval, first, max(0, (last - first) // step + 1)), params))
+
+
+def candles(m: _Minutes, interval: int, first: int, count: int) -> tuple[np.ndarray, ...]:
+    """``count`` candles of ``interval`` from the one starting at ``first``, as the venue builds them
+    from the minutes it holds (a candle starting before the series holds only its minutes; the
+    caller keeps the span free of holes): start, open, high, low, close, volume, in float64 as
+    the feed decodes them, the volume summed exactly in decimal before that one rounding."""
+    step = interval * MINUTE_MS
     starts = first + np.arange(count, dtype=np.int64) * step
     if interval == 1:
         a = (first - m.origin) // MINUTE_MS
         sl = slice(a, a + count)
-        o, h, low, c, v = m.open[sl], m.high[sl], m.low[sl], m.close[sl], m.volume[sl]
-    else:
-        lo = np.maximum(0, (starts - m.origin) // MINUTE_MS)
-        hi = (starts + step - m.origin) // MINUTE_MS
-        a, b = (int(lo[0]), int(hi[-1])) if count else (0, 0)
-        at = lo - a
-        o = m.open[lo]
-        c = m.close[hi - 1]
-        h = np.maximum.reduceat(m.high[a:b], at) if count else m.high[:0]
-        low = np.minimum.reduceat(m.low[a:b], at) if count else m.low[:0]
-        units = np.add.reduceat(m.volume_units[a:b], at) if count else m.volume_units[:0]
-        v = _volumes(units, m.volume_scale, m.symbol)
-    return _Series(interval, first, frame_columns(starts, o, h, low, c, v, params))
+        return starts, m.open[sl], m.high[sl], m.low[sl], m.close[sl], m.volume[sl]
+    lo = np.maximum(0, (starts - m.origin) // MINUTE_MS)
+    hi = (starts + step - m.origin) // MINUTE_MS
+    a, b = (int(lo[0]), int(hi[-1])) if count else (0, 0)
+    at = lo - a
+    o = m.open[lo]
+    c = m.close[hi - 1]
+    h = np.maximum.reduceat(m.high[a:b], at) if count else m.high[:0]
+    low = np.minimum.reduceat(m.low[a:b], at) if count else m.low[:0]
+    units = np.add.reduceat(m.volume_units[a:b], at) if count else m.volume_units[:0]
+    return starts, o, h, low, c, _volumes(units, m.volume_scale, m.symbol)
+
+
+def closed_candles(store: KlineStore, symbol: str, tick: Decimal, first_ms: int, start_ms: int, end_ms: int,
+                   timeframes: Sequence[int]) -> list[tuple[np.ndarray, ...]] | None:
+    """For each timeframe (ascending), the candles the venue closes in ``(start_ms, end_ms]`` from the
+    1m bars it holds since ``first_ms``, a candle missing any minute left out, as
+    ``exchange.sim.aggregate`` builds them from the same bars: start, open, high, low, close and
+    volume columns, from the columns the recording read (no Decimal, no Bar made). What the fast
+    engine journals for the charts. None where the columns do not hold it (a series with a
+    turnover, or a hole before ``end_ms``): the caller builds those from the bars."""
+    series = store.bars[symbol]
+    if not isinstance(series, BarColumns) or bool(np.any(series.scales[:, 5] >= 0)):
+        return None
+    m = _minutes(symbol, series, tick)
+    if end_ms > m.contiguous_to:
+        return None
+    out = []
+    for interval in sorted(timeframes):
+        step = interval * MINUTE_MS
+        # The first candle holding only minutes from first_ms and from the series' start, and
+        # closing after start_ms; the last closing by end_ms.
+        first = -(-max(first_ms, m.origin, start_ms - step + 1) // step) * step
+        out.append(candles(m, interval, first, max(0, (end_ms - first) // step)))
+    return out
 
 
 def _volumes(units: np.ndarray, scale: int, symbol: str) -> np.ndarray:

@@ -31,14 +31,16 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from itertools import groupby, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from backtest.run import FillModel, Progress, Result, Window, backtest_journal, sim_config
-from backtest.batch_tape import BatchRefusal, record_tape_batch
+from backtest.batch_tape import BatchRefusal, closed_candles, record_tape_batch
 from backtest.history import utc_minute
 from backtest.tape import Tape
 from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
@@ -46,9 +48,9 @@ from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
 from exchange.sim.costs import FUNDING_EVERY_MS, is_funding_time
 from exchange.sim.engine import money
-from exchange.sim.market import MINUTE_MS, load_store
+from exchange.sim.market import MINUTE_MS, KlineStore, load_store
 from strategy.context import cooldown_until
-from vocabulary.messages import Decision, JournalEvent, Kline, TradeClosed
+from vocabulary.messages import Decision, JournalEvent, TradeClosed
 from vocabulary.settings import Settings
 
 Recorder = Callable[[Settings, Window, FillModel], Tape]
@@ -336,25 +338,48 @@ def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: 
     return ""
 
 
+def bar_rows(store: KlineStore, symbol: str, tick: Decimal, first_ms: int, start_ms: int, end_ms: int,
+             timeframes: Iterable[int]) -> Iterator[tuple]:
+    """The journal rows (``JournalWriter.append_rows``) of the candles the venue closes in ``(start_ms,
+    end_ms]`` from the minutes it holds since ``first_ms``, as it builds them (``exchange.sim.aggregate``),
+    each timeframe's ascending, shortest first: from the recording's columns where they hold them
+    (``batch_tape.closed_candles``), else from the bars themselves. A bar's row is the tick closing
+    it, its start, then the candle as the feed decodes it (no turnover: 0 on the venue's push)."""
+    timeframes = sorted(timeframes)
+    columns = closed_candles(store, symbol, tick, first_ms, start_ms, end_ms, timeframes)
+    if columns is not None:
+        for interval, (starts, *ohlcv) in zip(timeframes, columns):
+            begins = starts.tolist()
+            yield from zip((starts + interval * MINUTE_MS).tolist(), begins, repeat(symbol), repeat(interval), begins,
+                           *(column.tolist() for column in ohlcv), repeat(0.0), repeat(1))
+        return
+    minutes = [bar for t in range(first_ms, end_ms, MINUTE_MS) if (bar := store.bar_at(symbol, t)) is not None]
+    for interval in timeframes:
+        step = interval * MINUTE_MS
+        for bar in aggregate(minutes, interval) if interval > 1 else minutes:
+            if start_ms < bar.start_ms + step <= end_ms:
+                yield (bar.start_ms + step, bar.start_ms, symbol, interval, bar.start_ms, float(bar.open), float(bar.high),
+                       float(bar.low), float(bar.close), float(bar.volume), 0.0 if bar.turnover is None else float(bar.turnover), 1)
+
+
 def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tuple[int, ...] = (1,)) -> None:
     """What the fast engine knows, in the live schema, in time order: a "started" event naming the
     engine and what is not journaled, the candles of ``timeframes`` closed inside the window (for
-    the charts), the TAKE decisions, the closed trades and the equity curve (as wallet events)."""
-    store, _ = load_store(Path(config.data_dir), result.symbols)
-    rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
+    the charts), the TAKE decisions, the closed trades and the equity curve (as wallet events).
+    Within a minute: its candles (symbol by symbol, shortest timeframe first), then its
+    decisions, trades and equity, as the live journal has them."""
+    store, rules = load_store(Path(config.data_dir), result.symbols)
     longest = max(timeframes) * MINUTE_MS
     first = result.start_ms - result.start_ms % longest  # whole groups for the first closes inside the window
-    for symbol in result.symbols:
-        minutes = [bar for t in range(first, result.end_ms, MINUTE_MS) if (bar := store.bar_at(symbol, t)) is not None]
-        for interval in sorted(timeframes):
-            # The candles the venue closes inside the window, as it builds them (exchange.sim.aggregate).
-            for bar in aggregate(minutes, interval) if interval > 1 else minutes:
-                end = bar.start_ms + interval * MINUTE_MS
-                if result.start_ms < end <= result.end_ms:
-                    rows.append((end, 0, Kline(
-                        symbol=symbol, interval=interval, start_ms=bar.start_ms, open=float(bar.open),
-                        high=float(bar.high), low=float(bar.low), close=float(bar.close), volume=float(bar.volume),
-                        turnover=0.0 if bar.turnover is None else float(bar.turnover), confirmed=True)))  # "0" on the venue's push
+    bars = [row for symbol in result.symbols
+            for row in bar_rows(store, symbol, rules[symbol].tick_size, first, result.start_ms, result.end_ms, timeframes)]
+    # In time order; within a minute symbol by symbol, each shortest timeframe first (a stable
+    # sort of the rows in that order by the minute closing them).
+    closes = np.fromiter((row[0] for row in bars), dtype=np.int64, count=len(bars))
+    order = np.argsort(closes, kind="stable")
+    bars = [bars[i] for i in order.tolist()]
+    closes = closes[order]
+    rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
     decision: Decision
     for decision in result.decisions:
         rows.append((decision.tick_ms, 1, decision))
@@ -376,7 +401,13 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
             ts_ms=result.start_ms, kind="started", source="backtest",
             message=f"engine=fast venue=sim-inprocess symbols={len(result.symbols)}",
             data=(("engine", "fast"), ("not_journaled", NOT_JOURNALED)))])
-        writer.append(message for _, _, message in rows)
+        written = 0
+        for ms, group in groupby(rows, key=itemgetter(0)):
+            closed = int(np.searchsorted(closes, ms, side="right"))  # a minute's candles before its messages
+            writer.append_rows("bars", bars[written:closed])
+            writer.append(message for _, _, message in group)
+            written = closed
+        writer.append_rows("bars", bars[written:])
         writer.commit()
     finally:
         writer.close()

@@ -200,3 +200,38 @@ def test_a_journal_set_to_synchronous_off_stays_off(path):
     writer.commit()
     assert synchronous(writer) == 0
     writer.close()
+
+
+def test_rows_appended_in_bulk_are_the_rows_their_messages_make_numbered_in_turn_with_them(path):
+    """``append_rows`` takes a table's values less seq and run_id: the writer numbers them in
+    the order of the calls, with the messages appended around them, as ``append`` would."""
+    from journal.records import bar_values
+
+    bars = [s.bar(start_ms=s.T0 + i * s.MIN) for i in range(3)]
+    writer = JournalWriter(path)
+    writer.append([s.decision()])
+    writer.append_rows("bars", (bar_values(k, 0, 0)[1:-1] for k in bars[:2]))
+    writer.append([bars[2]])
+    writer.commit()
+    with pytest.raises(ValueError, match="no journal table 'candles'"):
+        writer.append_rows("candles", [()])
+    writer.close()
+    conn = sqlite3.connect(path)
+    stored = conn.execute("SELECT * FROM bars ORDER BY seq").fetchall()
+    decision_seq = conn.execute("SELECT seq FROM decisions").fetchone()[0]
+    run_id = conn.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+    assert [row[0] for row in stored] == [decision_seq + 1, decision_seq + 2, decision_seq + 3]
+    names = [c[1] for c in conn.execute("PRAGMA table_info(bars)")]
+    from journal.schema import columns
+    as_messages = [dict(zip(columns("bars"), bar_values(k, seq, run_id))) for k, seq in zip(bars, range(decision_seq + 1, decision_seq + 4))]
+    assert [dict(zip(names, row)) for row in stored] == as_messages
+
+
+def test_a_bulk_of_rows_is_committed_once_the_batch_is_full(path):
+    from journal.records import bar_values
+    from journal.writer import MAX_PENDING
+
+    writer = JournalWriter(path)
+    writer.append_rows("bars", (bar_values(s.bar(start_ms=s.T0 + i * s.MIN), 0, 0)[1:-1] for i in range(MAX_PENDING + 5)))
+    assert (count(path, "bars"), writer.pending) == (MAX_PENDING + 5, 0)
+    writer.close()
