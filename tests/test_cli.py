@@ -77,3 +77,25 @@ def test_help_lists_every_command():
 
 def test_an_unknown_command_is_a_usage_error():
     assert run_py("fly").returncode == 2
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["backtest", "--to", "2025-06-04"], "backtest"),
+    (["--settings", "other.toml", "tune", "--help"], "tune"),
+    (["--settings=other.toml", "indicators", "in.csv"], "indicators"),
+    ([], None),
+    (["--help"], None),
+    (["fly"], None),
+])
+def test_the_command_is_read_before_any_command_module_is_imported(argv, command):
+    code = ("import sys, run; named = run.command_named(sys.argv[1:]); run.build_parser(named or 'indicators'); "
+            "print(named, 'actors.supervisor' in sys.modules, 'backtest.tune' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    # Only the named command's module is imported to read its options (the supervisor alone is ~0.3 s).
+    assert done.stdout.split() == [str(command), str(command == "run"), str(command == "tune")]
+
+
+def test_a_commands_help_shows_its_own_options():
+    result = run_py("backtest", "--help")
+    assert result.returncode == 0 and "--faithful" in result.stdout and "--processes" in result.stdout
