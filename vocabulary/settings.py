@@ -8,6 +8,7 @@ This module is pure: callers hand it the file's bytes and the environment mappin
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import tomllib
@@ -463,7 +464,7 @@ def _parse_env_value(value: str) -> Any:
 def _check_keys(raw: Any, struct: type, path: tuple[str, ...], source: str) -> None:
     if not isinstance(raw, dict):
         return
-    hints = get_type_hints(struct, include_extras=True)
+    hints = _hints(struct)
     fields = struct.__struct_fields__
     for key, value in raw.items():
         if key not in fields:
@@ -513,7 +514,7 @@ def _allowed(parts: list[str]) -> tuple[Any, ...]:
     for part in parts:
         hint = _strip(hint)
         if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
-            hint = get_type_hints(hint, include_extras=True).get(part)
+            hint = _hints(hint).get(part)
         elif get_origin(hint) is tuple and part.isdigit():
             hint = get_args(hint)[0]
         else:
@@ -546,14 +547,21 @@ def _humane(message: str) -> str:
     return message[0].lower() + message[1:] if message else message
 
 
+@functools.cache
+def _hints(struct: type) -> dict[str, Any]:
+    """A settings struct's field types, annotations kept: resolved once (each resolution evaluates
+    every annotation's string; a tuning study loads the settings once a trial)."""
+    return get_type_hints(struct, include_extras=True)
+
+
 def _section_type(section: str) -> Any:
-    return get_type_hints(Settings)[section]
+    return _hints(Settings)[section]
 
 
 def _number_settings() -> dict[str, type]:
     out: dict[str, type] = {}
     for section in TUNED_SECTIONS:
-        for name, hint in get_type_hints(_section_type(section), include_extras=True).items():
+        for name, hint in _hints(_section_type(section)).items():
             kind = _strip(hint)
             if kind is int or kind is float:  # bool is its own type in a hint, never a number
                 out[f"{section}.{name}"] = kind
