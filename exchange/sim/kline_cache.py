@@ -29,6 +29,10 @@ Columns = tuple[np.ndarray, np.ndarray, np.ndarray]  # start_ms [n], values [n, 
 
 _MAGIC = b"smtbot kline columns v1\n"
 
+# Entries kept: the oldest written go beyond this. Temporary data directories (benches, a
+# user's one-off files) each leave an entry; a month of one symbol is ~2.7 MB.
+KEPT = 64
+
 
 class _Header(msgspec.Struct, frozen=True):
     source: str  # the data file's resolved path
@@ -118,5 +122,22 @@ def write(source: Path, data: bytes, columns: Columns, cache_dir: Path) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
+        _prune(cache_dir, KEPT)
     except OSError as exc:
         log.warning("kline cache: cannot write to %s (%s); %s is parsed on every run", cache_dir, exc, source)
+
+
+def _prune(cache_dir: Path, keep: int) -> None:
+    """Remove all but the ``keep`` newest-written entries (an entry lost to a concurrent prune is
+    only parsed again)."""
+    entries = [p for p in cache_dir.glob("*.columns") if not p.name.startswith(".")]
+    if len(entries) <= keep:
+        return
+    dated = []
+    for p in entries:
+        try:
+            dated.append((p.stat().st_mtime_ns, p))
+        except FileNotFoundError:
+            continue
+    for _, p in sorted(dated)[:-keep]:
+        p.unlink(missing_ok=True)

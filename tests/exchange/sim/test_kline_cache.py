@@ -187,3 +187,17 @@ def test_the_simulator_keeps_its_parsed_files_where_its_config_says(tmp_path):
     finally:
         load_bars.cache_clear()
     assert SimConfig().kline_cache is None  # the bare simulator keeps nothing
+
+
+def test_the_cache_keeps_only_its_newest_entries(tmp_path, monkeypatch):
+    monkeypatch.setattr(kline_cache, "KEPT", 2)
+    cache = tmp_path / "cache"
+    sources = []
+    for k in range(3):
+        (tmp_path / str(k)).mkdir()
+        sources.append(copy(tmp_path / str(k)))
+        load_bars.__wrapped__(sources[-1], cache)
+        entry = kline_cache.entry_path(sources[-1], cache)
+        os.utime(entry, ns=(k * 10**9, k * 10**9))  # written in this order, whatever the clock's resolution
+    assert sorted(p.name for p in cache.iterdir()) == sorted(kline_cache.entry_path(s, cache).name for s in sources[1:])
+    assert cached(sources[0], cache) is None and cached(sources[2], cache) == parsed(sources[2])
