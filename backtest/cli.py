@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", choices=("auto", "1", "2"), default="auto",
                         help="fast engine: 2 computes about half the indicator columns in a forked worker process "
                              "(same results, on a second core); auto (default): 2 where this process may run on two "
-                             "cores and can fork, else 1")
+                             "cores, can fork and the load average leaves a core idle, else 1")
     parser.add_argument("--faithful", action="store_true",
                         help="replay every minute through the cores, the router and the simulator (slower; journals every "
                              "decision, order and fill). Default: the fast engine, same TAKEs, trades and equity")
@@ -118,14 +118,16 @@ def window_of(args: argparse.Namespace) -> Window:
 
 
 def processes_of(choice: str) -> int:
-    """``--processes``: "auto" is 2 where this process may run on two cores and fork exists (the
-    worker: ``backtest.batch_tape._forked_series``), else 1. Results are the same either way
-    (tests/backtest/test_fast.py); on a shared machine whose other core is busy the worker gains
-    little, and ``--processes 1`` keeps one core."""
+    """``--processes``: "auto" is 2 where this process may run on two cores, fork exists (the
+    worker: ``backtest.batch_tape._forked_series``) and the last minute's load average leaves a
+    core idle (below cores - 1), else 1. Results are the same either way (tests/backtest/test_fast.py);
+    only the time differs: on the 2-core bench machine the worker took a cached month from ~150k
+    to 160-175k 1m-bars/s with the other core idle, but to 136-145k with it busy (load 1.3-1.8)."""
     if choice != "auto":
         return int(choice)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 2 if cores >= 2 and hasattr(os, "fork") else 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return 2 if cores >= 2 and hasattr(os, "fork") and busy < cores - 1 else 1
 
 
 def progress_printer(enabled: bool):

@@ -176,7 +176,7 @@ def engines_month() -> dict:
             "fresh": figures, "import_s": [r["import_s"] for r in runs["cached_1"]],
             "fast_bars_per_s": figures["cached_1"]["mean_bars_per_s"],
             "fast_2_processes_bars_per_s": figures["cached_2"]["mean_bars_per_s"],
-            "default_run": "cached_2: --processes auto is 2 on two cores; the cache is read on every run after the first",
+            "default_run": "cached_2 with a second core idle (load average below 1 on 2 cores), else cached_1: --processes auto; the cache is read on every run after the first",
             "fast_warm_s": round(warm_s, 3), "fast_warm_bars_per_s": round(bars / warm_s, 1),
             "faithful_s": round(faithful_s, 3), "faithful_bars_per_s": round(bars / faithful_s, 1),
             "kernels": "numba" if IS_COMPILED else "pure Python (default install)",
@@ -190,7 +190,7 @@ LABELS = {
     "cached_1": "1 process, cached run (every later run: reads the cache)",
     "no_cache_2": "2 processes, no parsed-file cache",
     "first_2": "2 processes, first run (builds the cache)",
-    "cached_2": "2 processes, cached run (run.py backtest's default on 2 cores)",
+    "cached_2": "2 processes, cached run (run.py backtest's default with a core idle)",
 }
 
 

@@ -245,9 +245,11 @@ def test_the_faithful_engine_runs_what_the_fast_one_refuses(tmp_path):
     assert "(faithful engine," in done.stdout
 
 
-@pytest.mark.parametrize("cores, expected", [({0}, 1), ({0, 1}, 2), ({0, 1, 2, 3}, 2)])
-def test_processes_auto_uses_a_worker_where_the_process_may_run_on_two_cores(monkeypatch, cores, expected):
+@pytest.mark.parametrize("cores, load, expected", [({0}, 0.0, 1), ({0, 1}, 0.2, 2), ({0, 1}, 0.99, 2), ({0, 1}, 1.0, 1),
+                                                  ({0, 1, 2, 3}, 2.5, 2), ({0, 1, 2, 3}, 3.2, 1)])
+def test_processes_auto_uses_a_worker_where_a_second_core_is_there_and_idle(monkeypatch, cores, load, expected):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cores, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0), raising=False)
     assert processes_of("auto") == expected
     assert processes_of("1") == 1 and processes_of("2") == 2  # asked for, whatever the machine
     monkeypatch.delattr(os, "fork")
