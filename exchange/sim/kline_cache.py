@@ -19,6 +19,7 @@ import os
 import tempfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 import numpy as np
@@ -56,46 +57,41 @@ def _identity(source: Path, data: bytes) -> tuple[str, int, int, str]:
 
 
 def read(source: Path, data: bytes, cache_dir: Path) -> Columns | None:
-    """``source``'s columns (``BarColumns``' arrays) from the cache, or None (no entry, or one that is stale or damaged:
-    logged). ``data`` is the file's bytes as read for this run (the content check)."""
+    """``source``'s columns (``BarColumns``' arrays) from the cache, or None (no entry, or one that
+    is stale or damaged: logged). ``data`` is the file's bytes as read for this run (the content check)."""
     path = entry_path(source, cache_dir)
     try:
         with open(path, "rb") as f:
-            blob = bytearray(os.fstat(f.fileno()).st_size)  # arrays over a bytearray are writable, as parsed ones
-            if f.readinto(blob) != len(blob):
-                blob = bytearray()  # shorter than its size a moment ago: rewritten meanwhile, read as damaged
+            problem, columns = _decode(f, _identity(source, data))
     except (FileNotFoundError, NotADirectoryError):
         return None  # nothing kept yet (a directory that cannot hold entries is logged when writing)
     except OSError as exc:
         log.warning("kline cache: cannot read %s (%s); parsing %s", path, exc, source)
         return None
-    problem, columns = _decode(blob, _identity(source, data))
     if problem:
         log.warning("kline cache: %s is %s; parsing %s again", path, problem, source)
         return None
     return columns
 
 
-def _decode(blob: bytearray, identity: tuple[str, int, int, str]) -> tuple[str, Columns | None]:
-    """(what is wrong with the entry, "" if nothing; its columns when nothing is)."""
-    if not blob.startswith(_MAGIC):
+def _decode(f: BinaryIO, identity: tuple[str, int, int, str]) -> tuple[str, Columns | None]:
+    """(what is wrong with the entry open in ``f``, "" if nothing; its columns when nothing is)."""
+    if f.read(len(_MAGIC)) != _MAGIC:
         return "not a kline cache file of this version", None
-    end = blob.find(b"\n", len(_MAGIC))
     try:
-        header = msgspec.json.decode(bytes(blob[len(_MAGIC):end]), type=_Header) if end > 0 else None
+        header = msgspec.json.decode(f.readline(1 << 16), type=_Header)
     except msgspec.DecodeError:
-        header = None
-    if header is None:
         return "damaged (its header does not decode)", None
     if (header.source, header.size, header.mtime_ns, header.source_sha256) != identity:
         return "stale (the data file changed since it was written)", None
     n = header.rows
-    payload = memoryview(blob)[end + 1:]
-    if len(payload) != n * (8 + 6 * 8 + 6) or zlib.crc32(payload) != header.payload_crc:
+    # Read into an array of its own: writable, as parsed columns are, and not zeroed first.
+    payload = np.empty(n * (8 + 6 * 8 + 6), dtype=np.uint8)
+    if f.readinto(memoryview(payload)) != len(payload) or f.read(1) or zlib.crc32(payload) != header.payload_crc:
         return "damaged (its columns do not match their checksum)", None
-    start_ms = np.frombuffer(payload, dtype="<i8", count=n)
-    values = np.frombuffer(payload, dtype="<i8", count=6 * n, offset=8 * n).reshape(n, 6)
-    scales = np.frombuffer(payload, dtype="i1", count=6 * n, offset=56 * n).reshape(n, 6)
+    start_ms = payload[: 8 * n].view("<i8")
+    values = payload[8 * n: 56 * n].view("<i8").reshape(n, 6)
+    scales = payload[56 * n:].view("i1").reshape(n, 6)
     # int64 as the parser gives them; the scales are stored as int8 (a field has at most 18 digits).
     return "", (start_ms, values, scales.astype(np.int64))
 
