@@ -408,18 +408,19 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []
     states_seen = 0
 
-    def symbol_series(symbol: str) -> dict[int, _Series]:
-        m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
-        return {tf: _series(m, tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params) for tf in timeframes}
+    def minutes_of(symbol: str) -> _Minutes:  # the arrays the loop below reads (cached by _minutes)
+        return _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
 
-    def minutes_of(symbol: str) -> None:  # the arrays the loop below reads (cached by _minutes)
-        _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+    def one_series(task: tuple[str, int]) -> _Series:
+        symbol, tf = task
+        return _series(minutes_of(symbol), tf, start_ms, end_ms, settings.bot.bootstrap_bars, store, params)
 
-    computed = _forked_series(symbols, symbol_series, minutes_of) if processes > 1 else {}
+    tasks = [(symbol, tf) for symbol in symbols for tf in timeframes]
+    computed = _forked_series(tasks, one_series, minutes_of) if processes > 1 else {}
     for symbol in symbols:
-        m = _minutes(symbol, store.bars[symbol], sim.venue.engine.rules[symbol].tick_size)
+        m = minutes_of(symbol)
         _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
-        series = computed[symbol].get() if symbol in computed else symbol_series(symbol)
+        series = {tf: computed[(symbol, tf)].get() if computed else one_series((symbol, tf)) for tf in timeframes}
         index = {}
         stale = np.zeros(len(ticks), dtype=bool)
         for tf, s in series.items():
@@ -482,40 +483,69 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
 
 
 class _Outcome:
-    """A symbol's series, or the exception computing them raised (raised again where the
+    """A timeframe's series, or the exception computing it raised (raised again where the
     one-process recorder would have met it, so refusals keep their order)."""
 
-    def __init__(self, series: dict[int, _Series] | None = None, error: BaseException | None = None) -> None:
+    def __init__(self, series: _Series | None = None, error: BaseException | None = None) -> None:
         self.series, self.error = series, error
 
-    def get(self) -> dict[int, _Series]:
+    def get(self) -> _Series:
         if self.error is not None:
             raise self.error
         assert self.series is not None
         return self.series
 
     @classmethod
-    def of(cls, compute: Callable[[str], dict[int, _Series]], symbol: str) -> _Outcome:
+    def of(cls, compute: Callable[[tuple[str, int]], _Series], task: tuple[str, int]) -> _Outcome:
         try:
-            return cls(compute(symbol))
+            return cls(compute(task))
         except Exception as exc:  # noqa: BLE001 - handed back to be raised in the recorder's order
             return cls(error=exc)
 
 
-def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _Series]],
-                   meanwhile: Callable[[str], None]) -> dict[str, _Outcome]:
-    """Every symbol's series (``compute``), half of them in a forked child process while this
-    one computes the other half: the indicator columns are most of a recording and each symbol's
-    depend on its own bars alone. The child inherits the loaded bars (fork), sends its columns
-    back pickled through a pipe and exits; this process then does ``meanwhile`` for the child's
-    symbols while it finishes (an error there is left for the caller to meet again, in order).
-    Where fork is missing, or for one symbol, all are computed here. The child runs only numpy
-    and this module's Python code and leaves by ``os._exit``; a lock another thread held at the
-    fork would still be held in it, so ask for a worker from a process without busy threads
-    (``run.py backtest`` has none)."""
-    theirs, ours = list(symbols[1::2]), list(symbols[0::2])
+# A symbol's arrays (``_minutes``) cost about a sixth of its 1m columns; a timeframe's columns
+# cost in proportion to its bars (1 / interval of the 1m ones).
+_MINUTES_COST = 0.17
+
+
+def _worker_share(tasks: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (symbol, timeframe) series the worker computes: about half the work, counted as the
+    parent sees it. The parent makes every symbol's arrays (the loop after reads them all: the
+    worker's symbols' while the worker runs) and the worker the arrays of the symbols it
+    touches; the largest series are placed first, each where less work is queued, so the two
+    finish together (whole symbols by turns left the parent a symbol's 1m columns longer)."""
+    symbols = list(dict.fromkeys(symbol for symbol, _ in tasks))
+    parent_load, worker_load = _MINUTES_COST * len(symbols), 0.0
+    worker: list[tuple[str, int]] = []
+    touched: set[str] = set()
+    for task in sorted(tasks, key=lambda t: (t[1], symbols.index(t[0]))):
+        cost = 1 / task[1]
+        extra = 0.0 if task[0] in touched else _MINUTES_COST
+        if worker_load + cost + extra < parent_load + cost:
+            worker.append(task)
+            touched.add(task[0])
+            worker_load += cost + extra
+        else:
+            parent_load += cost
+    return worker
+
+
+def _forked_series(tasks: Sequence[tuple[str, int]], compute: Callable[[tuple[str, int]], _Series],
+                   meanwhile: Callable[[str], object]) -> dict[tuple[str, int], _Outcome]:
+    """Every (symbol, timeframe)'s series (``compute``), about half of them (``_worker_share``)
+    in a forked child process while this one computes the others: the indicator columns are
+    most of a recording and each series depends on its own bars alone. The child inherits the
+    loaded bars (fork), sends its columns back pickled through a pipe and exits; this process
+    then does ``meanwhile`` for every symbol (the arrays its loop reads; an error there is left
+    for the caller to meet again, in order) while the child finishes. Where fork is missing, or
+    when the worker would get nothing, all are computed here. The child runs only numpy and this
+    module's Python code and leaves by ``os._exit``; a lock another thread held at the fork would
+    still be held in it, so ask for a worker from a process without busy threads (``run.py
+    backtest`` has none)."""
+    theirs = _worker_share(tasks)
+    ours = [t for t in tasks if t not in theirs]
     if not hasattr(os, "fork") or not theirs:
-        return {symbol: _Outcome.of(compute, symbol) for symbol in symbols}
+        return {task: _Outcome.of(compute, task) for task in tasks}
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: compute, send, exit without running the parent's exit handlers
@@ -523,15 +553,15 @@ def _forked_series(symbols: Sequence[str], compute: Callable[[str], dict[int, _S
         try:
             os.close(read_end)
             with os.fdopen(write_end, "wb") as pipe:
-                _send(pipe, {symbol: _Outcome.of(compute, symbol) for symbol in theirs})
+                _send(pipe, {task: _Outcome.of(compute, task) for task in theirs})
             status = 0
         finally:
             os._exit(status)
     os.close(write_end)
     pipe = os.fdopen(read_end, "rb")
     try:
-        outcomes = {symbol: _Outcome.of(compute, symbol) for symbol in ours}
-        for symbol in theirs:
+        outcomes = {task: _Outcome.of(compute, task) for task in ours}
+        for symbol in dict.fromkeys(symbol for symbol, _ in tasks):
             try:
                 meanwhile(symbol)
             except Exception:  # noqa: BLE001, S110 - met again where the one-process recorder meets it

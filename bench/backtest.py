@@ -1,10 +1,12 @@
 """Backtest throughput. First the two engines of ``run.py backtest`` side by side on the shipped
 month, 7 symbols, journal off, end to end (data loading included): the fast engine (the default,
-``backtest.fast``) with its split (recording the tape, the trial, the equity curve, the rest), in
-one process (the headline), in two (``--processes 2``: the recorder's forked worker) and once more
-with the files already parsed, and the faithful one (``--faithful``), with a check that all their
-trades and equity are identical, beside the issue's anchor (Jesse, ~115k candles/s) and goal
-(150k 1m-bars/s).
+``backtest.fast``) with its split (recording the tape, the trial, the equity curve, the rest),
+each figure in a fresh process as a user's run starts (``--fresh-run``), twice: without the
+parsed-file cache (``[sim] kline_cache_dir``, ``exchange.sim.kline_cache``), on a first run that
+builds it and on a later run that reads it, in one process and in two (``--processes 2``: the
+recorder's forked worker); then once more with the files already parsed in the bench's process,
+and the faithful one (``--faithful``), with a check that all their trades and equity are
+identical, beside the issue's anchor (Jesse, ~115k candles/s) and goal (150k 1m-bars/s).
 
 Then the faithful pipeline's own figures: ticks/s and 1m bars/s through the whole one-thread pipeline (venue
 matching, V5 requests in-process, kline decoding, indicators on every timeframe, the cascade,
@@ -34,14 +36,18 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+_STARTED = time.perf_counter()
 
 if "--no-numba" in sys.argv:
     sys.modules["numba"] = None  # type: ignore[assignment]  # the kernels then run as the default install's
@@ -60,6 +66,9 @@ from exchange.sim.server import SimServer  # noqa: E402
 from indicators.kernels import IS_COMPILED  # noqa: E402
 from backtest import batch_tape  # noqa: E402
 from exchange.sim.market import load_bars  # noqa: E402
+import msgspec  # noqa: E402
+
+IMPORTED_S = time.perf_counter() - _STARTED  # this bench's imports (a fresh run's are reported beside it)
 
 ALL = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
 DATA = Path("data/klines")
@@ -75,12 +84,45 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def bench_settings(cache_dir: str = ""):
+    """settings.toml with the parsed-file cache where asked (none by default: a bench's temporary
+    data directories must not fill the user's cache, and a figure must say whether it had one)."""
+    settings = load_settings(Path("settings.toml").read_text(), {})
+    return msgspec.structs.replace(settings, sim=msgspec.structs.replace(settings.sim, kline_cache_dir=cache_dir))
+
+
 def cold() -> None:
     """Forget the parsed kline files and the recorder's arrays, so the next run reads and
-    converts the data again (the files stay in the OS cache): each engine run is timed as
-    ``run.py backtest`` pays it, data loading included."""
+    converts the data again (the files stay in the OS cache)."""
     load_bars.cache_clear()
     batch_tape._SERIES.clear()
+
+
+def digest(result) -> str:
+    """The TAKEs, the trades (in one order) and the equity of a run, as one hash: runs in other
+    processes are compared through it."""
+    key = lambda t: (t.entry_ms, t.symbol)  # noqa: E731
+    takes = sorted((d for d in result.decisions if d.kind == "TAKE"), key=lambda d: (d.tick_ms, d.symbol))
+    text = repr((takes, sorted(result.trades, key=key), result.equity))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fresh_run(processes: int, cache_dir: str) -> dict:
+    """The fast engine on the month in a new interpreter, as ``run.py backtest`` starts: nothing
+    parsed, nothing imported; ``cache_dir`` "" for no parsed-file cache. Timed inside the child
+    from the call (the imports apart, as in every figure of this bench)."""
+    numba = ["--no-numba"] if "--no-numba" in sys.argv else []
+    out = subprocess.run([sys.executable, __file__, "--fresh-run", str(processes), cache_dir or "-", *numba],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_run(processes: int, cache_dir: str) -> None:
+    """``--fresh-run``: one fast run, its figures as a JSON line (``fresh_run``)."""
+    settings = bench_settings("" if cache_dir == "-" else cache_dir)
+    seconds, result = timed_fast(settings, Window(symbols=ALL), processes)
+    print(json.dumps({"s": round(seconds, 3), "bars": len(result.equity) * len(ALL), "stages_s": dict(result.timings),
+                      "trades": len(result.trades), "digest": digest(result), "import_s": round(IMPORTED_S, 3)}))
 
 
 def timed_fast(settings, window: Window, processes: int = 1) -> tuple[float, object]:
@@ -89,43 +131,67 @@ def timed_fast(settings, window: Window, processes: int = 1) -> tuple[float, obj
     return time.perf_counter() - t0, result
 
 
+REPEAT = 2  # each fresh-process figure is run this many times (the machine is shared): all are shown
+
+
 def engines_month() -> dict:
-    """Both engines on the shipped month (the simulator's default window), 7 symbols, journal off,
-    timed end to end from the files (``cold``); the fast engine's stages from its own timings.
-    The fast engine three times: in one process (the headline figure), with the recorder's
-    forked worker (2 processes: half the symbols' indicator columns on the second core), and
-    once more in one process with the files already parsed (what a second run in the same
-    process, e.g. a tuning loop, pays)."""
-    settings = load_settings(Path("settings.toml").read_text(), {})
+    """Both engines on the shipped month (the simulator's default window), 7 symbols, journal off.
+    The fast engine in fresh processes, ``REPEAT`` times each, end to end from the files:
+    without the parsed-file cache, building it (a first run: an empty cache directory), reading
+    it (every later run), each in 1 process and in 2 (``--processes 2``: the recorder's forked
+    worker); then a second run in this process (the files parsed), and the faithful engine, with
+    a check that all their trades and equity are identical."""
     window = Window(symbols=ALL)
     before = load()
+    runs: dict[str, list[dict]] = {}
+    cases = (("no_cache_1", 1, False), ("first_1", 1, "build"), ("cached_1", 1, True),
+             ("no_cache_2", 2, False), ("first_2", 2, "build"), ("cached_2", 2, True))
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(REPEAT):
+            for name, processes, cache in cases:
+                where = str(Path(tmp) / name) if cache else ""
+                if cache == "build":
+                    shutil.rmtree(where, ignore_errors=True)
+                elif cache and not Path(where).is_dir():
+                    fresh_run(processes, where)  # builds it (not counted)
+                runs.setdefault(name, []).append(fresh_run(processes, where))
+    settings = bench_settings()
     cold()
-    fast_s, fast = timed_fast(settings, window)
-    cold()
-    two_s, two = timed_fast(settings, window, processes=2)
+    timed_fast(settings, window)
     warm_s, warm = timed_fast(settings, window)
     t1 = time.perf_counter()
     faithful = run_backtest(settings, window)
     faithful_s = time.perf_counter() - t1
-    bars = len(fast.equity) * len(ALL)
-    takes = sorted((d for d in faithful.decisions if d.kind == "TAKE"), key=lambda d: (d.tick_ms, d.symbol))
-    key = lambda t: (t.entry_ms, t.symbol)  # noqa: E731
-    identical = all(r.decisions == takes and sorted(r.trades, key=key) == sorted(faithful.trades, key=key)
-                    and r.equity == faithful.equity for r in (fast, two, warm))
-    stages = dict(fast.timings)
-    stages["other_s"] = round(fast_s - sum(stages.values()), 3)  # the refusal checks, the result, freeing the tape
-    return {"minutes": len(fast.equity), "symbols": len(ALL), "bars": bars, "trades": len(fast.trades),
-            "identical": identical, "recorder": f"{RECORD.__module__}.{RECORD.__name__}",
-            "fast_s": round(fast_s, 3), "faithful_s": round(faithful_s, 3),
-            "fast_bars_per_s": round(bars / fast_s, 1), "faithful_bars_per_s": round(bars / faithful_s, 1),
-            "fast_stages_s": stages,
-            "fast_2_processes_s": round(two_s, 3), "fast_2_processes_bars_per_s": round(bars / two_s, 1),
-            "fast_2_processes_record_s": two.timings["record_s"],
+    bars = len(warm.equity) * len(ALL)
+    reference = digest(faithful)
+    identical = digest(warm) == reference and all(r["digest"] == reference for rs in runs.values() for r in rs)
+    figures = {name: {"s": [r["s"] for r in rs], "bars_per_s": [round(bars / r["s"], 1) for r in rs],
+                      "mean_bars_per_s": round(bars * len(rs) / sum(r["s"] for r in rs), 1),
+                      "stages_s": {k: round(sum(r["stages_s"][k] for r in rs) / len(rs), 3) for k in rs[0]["stages_s"]}}
+               for name, rs in runs.items()}
+    for f in figures.values():
+        f["stages_s"]["other_s"] = round(sum(f["s"]) / len(f["s"]) - sum(f["stages_s"].values()), 3)
+    return {"minutes": len(warm.equity), "symbols": len(ALL), "bars": bars, "trades": len(warm.trades),
+            "identical": identical, "recorder": f"{RECORD.__module__}.{RECORD.__name__}", "repeat": REPEAT,
+            "fresh": figures, "import_s": [r["import_s"] for r in runs["cached_1"]],
+            "fast_bars_per_s": figures["cached_1"]["mean_bars_per_s"],
+            "fast_2_processes_bars_per_s": figures["cached_2"]["mean_bars_per_s"],
+            "default_run": "cached_2 with a second core idle (load average below 1 on 2 cores), else cached_1: --processes auto; the cache is read on every run after the first",
             "fast_warm_s": round(warm_s, 3), "fast_warm_bars_per_s": round(bars / warm_s, 1),
-            "trial_bars_per_s": round(bars / (stages["trial_s"] + stages["equity_s"]), 1),
+            "faithful_s": round(faithful_s, 3), "faithful_bars_per_s": round(bars / faithful_s, 1),
             "kernels": "numba" if IS_COMPILED else "pure Python (default install)",
             "goal_bars_per_s": GOAL_FAST_BARS_S if IS_COMPILED else GOAL_BARS_S,
             "loadavg": [before, load()]}
+
+
+LABELS = {
+    "no_cache_1": "1 process, no parsed-file cache (parses the files)",
+    "first_1": "1 process, first run (parses the files, builds the cache)",
+    "cached_1": "1 process, cached run (every later run: reads the cache)",
+    "no_cache_2": "2 processes, no parsed-file cache",
+    "first_2": "2 processes, first run (builds the cache)",
+    "cached_2": "2 processes, cached run (run.py backtest's default with a core idle)",
+}
 
 
 def print_engines(e: dict) -> None:
@@ -133,24 +199,24 @@ def print_engines(e: dict) -> None:
     goal = e["goal_bars_per_s"]
     print(f"the month: {e['minutes']:,} minutes x {e['symbols']} symbols = {e['bars']:,} 1m bars, journal off, "
           f"kernels {e['kernels']}, load {e['loadavg'][0]} -> {e['loadavg'][1]}")
-    print(f"{'measured (1m bars/s, end to end from the files)':<{w}} {'figure':>12} {'goal':>10} {'ratio':>8}")
-    print(f"{'fast engine (default), 1 process, recorder ' + e['recorder'].rsplit('.', 1)[1]:<{w}} {e['fast_bars_per_s']:>12,.0f} "
-          f"{goal:>10,} {e['fast_bars_per_s'] / goal:>8.3f}")
-    for stage, seconds in e["fast_stages_s"].items():
-        print(f"{'  ' + stage.removesuffix('_s') + ' (s)':<{w}} {seconds:>12.3f} {'':>10} {seconds / e['fast_s']:>7.0%} ")
-    print(f"{'  trial + equity alone (bars/s): what a free recording would leave':<{w}} {e['trial_bars_per_s']:>12,.0f} "
-          f"{goal:>10,} {e['trial_bars_per_s'] / goal:>8.3f}")
-    print(f"{'fast engine, 2 processes (the recorder forks one worker for half the symbols)':<{w}} "
-          f"{e['fast_2_processes_bars_per_s']:>12,.0f} {goal:>10,} {e['fast_2_processes_bars_per_s'] / goal:>8.3f}")
-    print(f"{'  record (s), 2 processes':<{w}} {e['fast_2_processes_record_s']:>12.3f}")
-    print(f"{'fast engine, 1 process, files already parsed (a second run in the process)':<{w}} "
+    print(f"fast engine (default, recorder {e['recorder'].rsplit('.', 1)[1]}): each figure a fresh process "
+          f"(as run.py backtest), timed from the call (imports {', '.join(f'{s:.2f}' for s in e['import_s'])} s apart), "
+          f"{e['repeat']} runs each: mean (runs)")
+    print(f"{'measured (1m bars/s, end to end from the files)':<{w}} {'figure':>12} {'goal':>10} {'ratio':>8}  runs")
+    for name, f in e["fresh"].items():
+        runs = " / ".join(f"{b / 1000:.1f}k" for b in f["bars_per_s"])
+        print(f"{'fast, ' + LABELS[name]:<{w}} {f['mean_bars_per_s']:>12,.0f} {goal:>10,} {f['mean_bars_per_s'] / goal:>8.3f}  {runs}")
+        if name.endswith("_1") or name == "cached_2":
+            stages = ", ".join(f"{k.removesuffix('_s')} {v:.3f}" for k, v in f["stages_s"].items())
+            print(f"{'  stages (s): ' + stages:<{w}}")
+    print(f"{'fast, 1 process, files already parsed (a second run in the process)':<{w}} "
           f"{e['fast_warm_bars_per_s']:>12,.0f} {goal:>10,} {e['fast_warm_bars_per_s'] / goal:>8.3f}")
     print(f"{'faithful engine (--faithful)':<{w}} {e['faithful_bars_per_s']:>12,.0f} {goal:>10,} "
           f"{e['faithful_bars_per_s'] / goal:>8.3f}")
-    print(f"{'fast vs faithful':<{w}} {'':>12} {'':>10} {e['fast_bars_per_s'] / e['faithful_bars_per_s']:>7.1f}x")
+    print(f"{'fast (1 process, cached) vs faithful':<{w}} {'':>12} {'':>10} {e['fast_bars_per_s'] / e['faithful_bars_per_s']:>7.1f}x")
     print(f"{'anchor: Jesse, candles/s (Raspberry Pi 5, published; not run here)':<{w}} "
           f"{JESSE_CANDLES_S:>12,} {'':>10} {e['fast_bars_per_s'] / JESSE_CANDLES_S:>8.3f}")
-    print(f"{'TAKEs, trades (' + str(e['trades']) + ') and per-minute equity identical (all three fast runs)':<{w}} "
+    print(f"{'TAKEs, trades (' + str(e['trades']) + ') and per-minute equity identical (every fast run)':<{w}} "
           f"{'yes' if e['identical'] else 'NO':>12}")
 
 
@@ -226,7 +292,7 @@ def scale_run(months: float, count: int = 25) -> dict:
         t0 = time.perf_counter()
         long_data_dir(Path(tmp), names, minutes)
         built = time.perf_counter() - t0
-        settings = load_settings(Path("settings.toml").read_text(), {})
+        settings = bench_settings()  # parses the files (no cache: the data is temporary)
         before = load()
         t0 = time.perf_counter()
         result = run_fast_backtest(settings, Window(symbols=tuple(names), data_dir=tmp))
@@ -258,7 +324,7 @@ def print_scale(e: dict) -> None:
 
 def pipeline_rate(symbols: tuple[str, ...], minutes: int, *, journal: bool, reuse_reads: bool = True,
                   data_dir: str | None = None) -> dict:
-    settings = load_settings(Path("settings.toml").read_text(), {})
+    settings = bench_settings()
     window = Window(symbols=symbols, data_dir=data_dir)
     venue = InProcessVenue(InProcessSim.replay(sim_config(settings, window, FillModel())), reuse_reads=reuse_reads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,6 +375,9 @@ def label(case: dict) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--fresh-run"]:
+        child_run(int(sys.argv[2]), sys.argv[3])
+        return
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     minutes = int(args[0]) if args else 600
     scale_months = next((float(a.split("=", 1)[1]) if "=" in a else 12.0 for a in sys.argv if a.startswith("--scale")), None)

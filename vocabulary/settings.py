@@ -65,6 +65,7 @@ class SimSettings(_Section, frozen=True):
     port: Port = 8765
     speed: Union[Literal["realtime", "max"], Positive] = "max"
     data_dir: str = "data/klines"
+    kline_cache_dir: str = "var/kline-cache"
     loop: bool = False
     api_key: str = "smtbot-sim-key"
     api_secret: str = "smtbot-sim-secret"

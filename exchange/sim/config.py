@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Union
 
 import msgspec
@@ -32,6 +33,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     speed: Union[Literal["realtime", "max"], float] = "max"
     paced: bool = False
     data_dir: str = "data/klines"
+    kline_cache_dir: str = ""  # the parsed kline files kept here (exchange.sim.kline_cache); "" = parse every run
     symbols: tuple[str, ...] = ()
     loop: bool = False
     warmup_minutes: int = 6000
@@ -53,10 +55,15 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     funding_csv: str = ""
     answer_latency_ms: float = 3.0
 
+    @property
+    def kline_cache(self) -> Path | None:
+        """Where the parsed kline files are kept, or None for no cache."""
+        return Path(self.kline_cache_dir) if self.kline_cache_dir else None
+
     @classmethod
     def from_settings(cls, sim: Any, **overrides: Any) -> "SimConfig":
         """Map the bot's ``[sim]`` section (read by attribute, never imported) onto a SimConfig."""
-        fields = ("host", "port", "speed", "data_dir", "loop", "api_key", "api_secret",
+        fields = ("host", "port", "speed", "data_dir", "kline_cache_dir", "loop", "api_key", "api_secret",
                   "initial_equity", "maker_fee", "taker_fee", "answer_latency_ms")
         values = {name: getattr(sim, name) for name in fields if hasattr(sim, name)}
         costs = {name: getattr(sim, name) for name in Costs.__struct_fields__ if hasattr(sim, name)}

@@ -58,7 +58,7 @@ class InProcessSim:
     def replay(cls, config: SimConfig, *, start_ms: int | None = None) -> InProcessSim:
         """Replay ``config.data_dir``; the clock starts at ``start_ms`` (a minute boundary), or
         ``config.warmup_minutes`` after the data's common start, as the server's does."""
-        store, rules = load_store(Path(config.data_dir), config.symbols, config.loop)
+        store, rules = load_store(Path(config.data_dir), config.symbols, config.loop, config.kline_cache)
         if start_ms is not None:
             if start_ms % MINUTE_MS or not store.first_ms <= start_ms < store.end_ms:
                 raise ValueError(f"start {start_ms} is not a minute inside the data [{store.first_ms}, {store.end_ms})")

@@ -15,6 +15,8 @@ from typing import Sequence
 import msgspec
 import numpy as np
 
+from exchange.sim import kline_cache
+
 MINUTE_MS = 60_000
 
 
@@ -121,17 +123,26 @@ def is_header_row(row: Sequence[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=16)
-def load_bars(path: Path) -> Sequence[Bar]:
+def load_bars(path: Path, cache_dir: Path | None = None) -> Sequence[Bar]:
     """Every 1m bar of one ``SYMBOL-1m.csv.gz`` file, ascending; cached because tests start many servers.
     A header row is skipped; rows may carry turnover or not (``kline_row``).
 
     A file of plain decimal numbers (digits and at most one point per field, the shipped shape)
     is read whole into integer columns (``BarColumns``: the same Bars, made when first asked
-    for); anything else goes through ``csv`` and ``kline_row`` row by row, with their errors."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    for); anything else goes through ``csv`` and ``kline_row`` row by row, with their errors.
+    With ``cache_dir`` the columns are kept there once parsed and read back on later runs
+    (``exchange.sim.kline_cache``: checked against the file, never trusted blindly); files read
+    row by row are not cached."""
+    compressed = path.read_bytes()
+    if cache_dir is not None:
+        cached = kline_cache.read(path, compressed, cache_dir)
+        if cached is not None:
+            return BarColumns(*cached)
+    data = gzip.decompress(compressed)
     columns = BarColumns.parse(data)
     if columns is not None:
+        if cache_dir is not None:
+            kline_cache.write(path, compressed, (columns.start_ms, columns.values, columns.scales), cache_dir)
         return columns
     bars = []
     with io.TextIOWrapper(io.BytesIO(data), newline="") as f:
@@ -337,8 +348,10 @@ def _on_minute_grid(series: Sequence[Bar]) -> Sequence[Bar | None]:
     return grid
 
 
-def load_store(data_dir: Path, symbols: Sequence[str] = (), loop: bool = False) -> tuple[KlineStore, dict[str, InstrumentRules]]:
-    """The venue's market: every ``SYMBOL-1m.csv.gz`` in ``data_dir`` (or only ``symbols``) and its rules."""
+def load_store(data_dir: Path, symbols: Sequence[str] = (), loop: bool = False,
+               cache_dir: Path | None = None) -> tuple[KlineStore, dict[str, InstrumentRules]]:
+    """The venue's market: every ``SYMBOL-1m.csv.gz`` in ``data_dir`` (or only ``symbols``) and its
+    rules; the parsed files kept in ``cache_dir`` when given (``load_bars``)."""
     rules = load_instruments(data_dir / "instruments-bybit-linear.csv")
     files = sorted(data_dir.glob("*-1m.csv.gz"))
     wanted = set(symbols)
@@ -347,7 +360,7 @@ def load_store(data_dir: Path, symbols: Sequence[str] = (), loop: bool = False) 
         symbol = f.name.removesuffix("-1m.csv.gz")
         if (wanted and symbol not in wanted) or symbol not in rules:
             continue
-        bars[symbol] = load_bars(f.resolve())
+        bars[symbol] = load_bars(f.resolve(), None if cache_dir is None else cache_dir.resolve())
     missing = wanted - set(bars)
     if missing:
         raise ValueError(f"no kline file or instrument rules for {sorted(missing)} in {data_dir}")

@@ -63,7 +63,7 @@ def kline_push(topic: str, interval: int, bar: Bar, confirm: bool, now_ms: int) 
 class SimServer:
     def __init__(self, config: SimConfig):
         self.config = config
-        store, rules = load_store(Path(config.data_dir), config.symbols, config.loop)
+        store, rules = load_store(Path(config.data_dir), config.symbols, config.loop, config.kline_cache)
         self.venue = Venue(store, rules, config)
         self.faults = FaultState()
         self.finished = threading.Event()

@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import BatchRefusal, _column_ratio, _on_grid, record_tape_batch
+from backtest.batch_tape import _MINUTES_COST, BatchRefusal, _column_ratio, _forked_series, _on_grid, _worker_share, record_tape_batch
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
 from exchange.sim.market import MINUTE_MS, BarColumns, load_store
@@ -191,6 +191,47 @@ def test_with_a_worker_process_a_refusal_is_the_one_process_refusal(tmp_path: Pa
     with pytest.raises(BatchRefusal) as forked:
         record_tape_batch(settings, window, processes=2)
     assert str(forked.value) == str(alone.value) and str(alone.value).startswith(f"{holed}: 1m bars are missing")
+
+
+SEVEN = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT")
+
+
+@pytest.mark.parametrize("symbols", [SEVEN, SEVEN[:2], SEVEN[:3]])
+def test_the_worker_gets_about_half_the_series_work_counted_as_the_parent_sees_it(symbols) -> None:
+    tasks = [(s, tf) for s in symbols for tf in (1, 3, 5, 15)]
+    theirs = _worker_share(tasks)
+    ours = [t for t in tasks if t not in theirs]
+    assert theirs and ours and len(set(theirs)) == len(theirs)
+    worker = sum(1 / tf for _, tf in theirs) + _MINUTES_COST * len({s for s, _ in theirs})
+    parent = sum(1 / tf for _, tf in ours) + _MINUTES_COST * len(symbols)  # the parent makes every symbol's arrays
+    assert abs(worker - parent) <= 1 / 3 + _MINUTES_COST  # within one 3m series and a symbol's arrays
+    if len(symbols) == 7:  # whole symbols by turns left the parent a symbol's 1m columns more
+        assert abs(worker - parent) < 1 / 15 + _MINUTES_COST
+
+
+@pytest.mark.parametrize("failing", ["in the worker", "in this process"])
+def test_each_series_comes_back_from_the_process_that_computed_it_with_its_own_error(failing: str) -> None:
+    tasks = [(s, tf) for s in SEVEN for tf in (1, 3, 5, 15)]
+    theirs = _worker_share(tasks)
+    bad = theirs[1] if failing == "in the worker" else next(t for t in tasks if t not in theirs)
+    here = os.getpid()
+
+    def compute(task):
+        if task == bad:
+            raise BatchRefusal(f"{task[0]}: refused at {task[1]}m")
+        return (task, os.getpid())
+
+    asked: list[str] = []
+    outcomes = _forked_series(tasks, compute, asked.append)
+    assert list(outcomes) != [] and set(outcomes) == set(tasks)
+    assert asked == list(SEVEN)  # every symbol's arrays made here while the worker ran
+    for task in tasks:
+        if task == bad:
+            with pytest.raises(BatchRefusal, match=f"{task[0]}: refused at {task[1]}m"):
+                outcomes[task].get()
+            continue
+        value, pid = outcomes[task].get()
+        assert value == task and (pid != here) == (task in theirs)
 
 
 def test_a_replay_that_loops_inside_the_window_is_refused(store) -> None:

@@ -7,6 +7,7 @@ it cannot honour it refuses with one line naming ``--faithful`` (exit 2), writin
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from backtest.cli import processes_of
 from backtest.fast import run_fast_backtest
 from backtest.run import FillModel, Result, Window, run_backtest
 from exchange.sim.market import MINUTE_MS, load_store
@@ -241,3 +243,14 @@ def test_the_faithful_engine_runs_what_the_fast_one_refuses(tmp_path):
     done = cli("--faithful", "--symbols", "BTCUSDT", "--data", str(data), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert "(faithful engine," in done.stdout
+
+
+@pytest.mark.parametrize("cores, load, expected", [({0}, 0.0, 1), ({0, 1}, 0.2, 2), ({0, 1}, 0.99, 2), ({0, 1}, 1.0, 1),
+                                                  ({0, 1, 2, 3}, 2.5, 2), ({0, 1, 2, 3}, 3.2, 1)])
+def test_processes_auto_uses_a_worker_where_a_second_core_is_there_and_idle(monkeypatch, cores, load, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cores, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0), raising=False)
+    assert processes_of("auto") == expected
+    assert processes_of("1") == 1 and processes_of("2") == 2  # asked for, whatever the machine
+    monkeypatch.delattr(os, "fork")
+    assert processes_of("auto") == 1  # no fork, no worker
