@@ -368,7 +368,7 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
     the charts), the TAKE decisions, the closed trades and the equity curve (as wallet events).
     Within a minute: its candles (symbol by symbol, shortest timeframe first), then its
     decisions, trades and equity, as the live journal has them."""
-    store, rules = load_store(Path(config.data_dir), result.symbols)
+    store, rules = load_store(Path(config.data_dir), result.symbols, cache_dir=config.kline_cache)  # the recording's own columns
     longest = max(timeframes) * MINUTE_MS
     first = result.start_ms - result.start_ms % longest  # whole groups for the first closes inside the window
     bars = [row for symbol in result.symbols
