@@ -88,6 +88,10 @@ class InProcessSim:
     def now_ms(self) -> int:
         return self.venue.clock_ms
 
+    def jumped_within(self, seconds: float) -> int:
+        """Nothing is ever in flight here (the caller steps the clock and makes the requests)."""
+        return 0
+
     @property
     def is_finished(self) -> bool:
         return self.venue.is_finished

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Wall seconds a signed request may have spent between its signing and its check: the
+#: replay clock's jumps within them do not age its timestamp.
+TRANSIT_S = 2.0
+
 # Per-UID limits of bybit-v5.md §0.2 (requests per rolling second).
 UID_LIMITS = {
     "/v5/order/create": 10, "/v5/order/amend": 10, "/v5/order/cancel": 10, "/v5/order/cancel-all": 10,
@@ -158,9 +162,12 @@ class RestApi:
             return envelope(10001, "params error: X-BAPI-TIMESTAMP and X-BAPI-RECV-WINDOW must be integers", {},
                             self.server.now_ms())
         # Clients sign with their own clock: the wall clock (pybit) or one synced to /v5/market/time.
+        # A request signed on the replay clock just before it jumped to a boundary is judged by the
+        # clock as it would read after the request's transit alone, as a venue's clock moves.
         now_wall = wall_ms()
-        if not (signing.is_in_time_window(ts_ms, now_wall, window_ms)
-                or signing.is_in_time_window(ts_ms, self.server.now_ms(), window_ms)):
+        now = self.server.now_ms()
+        if not (signing.is_in_time_window(ts_ms, now_wall, window_ms) or signing.is_in_time_window(ts_ms, now, window_ms)
+                or signing.is_in_time_window(ts_ms, now - self.server.jumped_within(TRANSIT_S), window_ms)):
             return envelope(10002, f"invalid request, please check your server timestamp or recv_window param. "
                                    f"req_timestamp[{ts_ms}],server_timestamp[{now_wall}],recv_window[{window_ms}]",
                             {}, self.server.now_ms())

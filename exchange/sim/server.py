@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,9 @@ class SimServer:
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._boundary_wall = time.monotonic()
+        # When the replay clock jumped to a boundary ahead of the paced time, and by how much
+        # (``jumped_within``): the last few are enough.
+        self._jumps: deque[tuple[float, int]] = deque(maxlen=256)
         self._port = config.port
         self.app = Starlette(routes=[
             WebSocketRoute("/v5/public/linear", self.streams.public_endpoint),
@@ -182,6 +186,13 @@ class SimServer:
         elapsed = int((time.monotonic() - self._boundary_wall) * 1000 * speed)
         return self.venue.clock_ms + min(max(elapsed, 0), MINUTE_MS - 1)
 
+    def jumped_within(self, seconds: float) -> int:
+        """How far the replay clock jumped ahead in the last ``seconds`` of wall time: a boundary
+        reached before its paced time (at speed "max", a whole minute each cycle) is a jump, not
+        time a request in flight could have spent."""
+        since = time.monotonic() - seconds
+        return sum(jump for at, jump in list(self._jumps) if at >= since)  # list(): one C call, safe beside the loop
+
     # --- internals --------------------------------------------------------------------------
 
     def _call(self, fn):
@@ -268,8 +279,11 @@ class SimServer:
             await asyncio.sleep(self.config.close_delay_ms / 1000 / max(speed, 1.0))
 
     def _step(self) -> None:
+        before = self.now_ms()
         boundary = self.venue.advance()
         self._boundary_wall = time.monotonic()
+        if self.venue.clock_ms > before:
+            self._jumps.append((self._boundary_wall, self.venue.clock_ms - before))
         with self._advanced:
             self._advanced.notify_all()
         for symbol in self.faults.take_deliveries():

@@ -181,3 +181,20 @@ def test_kline_parameter_errors(sim):
     assert rest_klines(sim, interval="7")["retCode"] == 10001
     assert rest_klines(sim, interval="1", limit=1001)["retCode"] == 10001
     assert rest_klines(sim, interval="1", symbol="NOPEUSDT")["retCode"] == 10001
+
+
+def test_a_request_signed_on_the_replay_clock_just_before_it_jumps_a_minute_is_not_stale(sim):
+    """A client signing with the replay clock (the embedded simulator's own) can be overtaken in
+    flight by a boundary: the clock jumps a minute ahead of the paced time. That jump is not
+    time the request spent, so the request is judged as a venue's moving clock would judge it."""
+    signed_at = sim.clock_ms
+    step(sim)
+    assert sim.clock_ms - signed_at == 60_000  # far beyond the 5 s window
+    res = signed(sim, "GET", "/v5/account/fee-rate", {"category": "linear", "symbol": "BTCUSDT"}, timestamp=signed_at)
+    assert res.json()["retCode"] == 0
+
+
+def test_a_replay_timestamp_older_than_the_window_is_still_refused_without_a_jump_to_excuse_it(sim):
+    res = signed(sim, "GET", "/v5/account/fee-rate", {"category": "linear", "symbol": "BTCUSDT"},
+                 timestamp=sim.clock_ms - 6_000)
+    assert res.json()["retCode"] == 10002
