@@ -117,7 +117,7 @@ class Tape:
         if rates is None:
             rates = self.cache["funding"] = FundingRates.load(self.costs.funding_rate, self.funding_csv)
         return rates
-    cache: dict = field(default_factory=dict)  # states trimmed to a trial's history length, by (row, length)
+    cache: dict = field(default_factory=dict)  # states trimmed to a trial's history length, by (row, length); their frames by ("frames", length)
 
     @property
     def minutes(self) -> int:

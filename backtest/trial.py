@@ -284,7 +284,8 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
                 key = (index, hist)
                 trimmed = tape.cache.get(key)
                 if trimmed is None:
-                    trimmed = tape.cache[key] = (_trimmed(state, hist), tuple(_trimmed(b, hist) for b in bias))
+                    frames = tape.cache.setdefault(("frames", hist), {})
+                    trimmed = tape.cache[key] = (_trimmed(state, hist, frames), tuple(_trimmed(b, hist, frames) for b in bias))
                 state, bias = trimmed
             instrument = tape.instruments[state.symbol]
             decision = evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, view))
@@ -312,12 +313,17 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
                        wall_s=time.perf_counter() - started, placed=book.trades)
 
 
-def _trimmed(state: MarketState, hist: int) -> MarketState:
-    """The state a symbol core keeping ``hist`` past values would have built: the newest ``hist``."""
+def _trimmed(state: MarketState, hist: int, frames: dict[int, tuple[FrameState, FrameState]]) -> MarketState:
+    """The state a symbol core keeping ``hist`` past values would have built: the newest ``hist``.
+    A frame is trimmed once (``frames``: by the recorded frame's identity, which it holds), so the
+    states sharing a frame share its trimmed copy, as a core's consecutive states share theirs."""
     def frame(f: FrameState) -> FrameState:
-        return msgspec.structs.replace(
-            f, wt1_hist=f.wt1_hist[-hist:], wt2_hist=f.wt2_hist[-hist:], ha_streak_hist=f.ha_streak_hist[-hist:],
-            high_hist=f.high_hist[-hist:], low_hist=f.low_hist[-hist:])
+        kept = frames.get(id(f))
+        if kept is None or kept[0] is not f:
+            kept = frames[id(f)] = (f, msgspec.structs.replace(
+                f, wt1_hist=f.wt1_hist[-hist:], wt2_hist=f.wt2_hist[-hist:], ha_streak_hist=f.ha_streak_hist[-hist:],
+                high_hist=f.high_hist[-hist:], low_hist=f.low_hist[-hist:]))
+        return kept[1]
     return msgspec.structs.replace(state, frames=tuple(frame(f) for f in state.frames))
 
 

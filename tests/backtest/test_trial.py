@@ -113,3 +113,22 @@ def test_a_tape_refuses_settings_it_was_not_recorded_for(tape: Tape) -> None:
         run_trial(tape, settings_with({"STRATEGY__WT_OVERSOLD": "-30"}))
     with pytest.raises(ValueError, match="pre_cross_gap"):
         run_trial(tape, settings_with({"STRATEGY__PRE_CROSS_GAP": "7.5"}))
+
+
+def test_a_frame_shared_by_states_is_trimmed_once_and_stays_shared():
+    """A trial keeping fewer past values than the tape trims each frame once: states that shared a
+    frame share its trimmed copy (as a core's consecutive states share theirs), and it holds the
+    newest values only."""
+    from backtest.trial import _trimmed
+    from tests.strategy.market_builders import frame, long_cross, market
+    from vocabulary.messages import MarketState
+
+    first = market(long_cross(), frame(15, wt1_hist=(1.0, 2.0, 3.0), low_hist=(7.0, 8.0, 9.0)))
+    later = MarketState(symbol=first.symbol, tick_ms=first.tick_ms + 60_000, frames=(frame(1), *first.frames[1:]))
+    memo: dict = {}
+    a, b = _trimmed(first, 2, memo), _trimmed(later, 2, memo)
+    assert all(x is y for x, y in zip(a.frames[1:], b.frames[1:])) and a.frames[0] is not b.frames[0]
+    assert a.frames[3].wt1_hist == (2.0, 3.0) and a.frames[3].low_hist == (8.0, 9.0)
+    for trimmed, original in zip(a.frames, first.frames):
+        assert trimmed.wt1_hist == original.wt1_hist[-2:] and trimmed.low_hist == original.low_hist[-2:]
+        assert trimmed.wt1 == original.wt1 and trimmed.start_ms == original.start_ms
