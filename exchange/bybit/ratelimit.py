@@ -92,20 +92,22 @@ class RollingWindow:
         self.flying.append(at)
         return at - now
 
-    def answered(self, now: float) -> None:
+    def answered(self, now: float) -> float:
         """The oldest call in flight was answered at ``now``: held there from now on (the venue
         stamped it before). A call that never got an answer keeps its place until a later answer
-        moves it: later, never earlier, than the truth."""
-        if self.flying:
-            sent = self.flying.popleft()
-            at = bisect_left(self.sent, sent)
-            if at < len(self.sent) and self.sent[at] == sent:
-                del self.sent[at]
-            insort(self.sent, now)
+        moves it: later, never earlier, than the truth. Returns when that call was sent."""
+        if not self.flying:
+            return now
+        sent = self.flying.popleft()
+        at = bisect_left(self.sent, sent)
+        if at < len(self.sent) and self.sent[at] == sent:
+            del self.sent[at]
+        insort(self.sent, now)
+        return sent
 
-    def in_window(self, now: float) -> int:
-        """Calls sent (or foreign ones heard of) within the window before ``now``."""
-        return sum(1 for t in self.sent if now - self.window_s < t <= now)
+    def in_window(self, since: float, now: float) -> int:
+        """Calls held (or foreign ones heard of) in ``(since, now]``."""
+        return sum(1 for t in self.sent if since < t <= now)
 
     def hold(self, calls: int, now: float) -> None:
         """``calls`` made by someone else on this budget: counted as sent ``now``."""
@@ -150,7 +152,7 @@ class RateLimiter:
         """
         group = self.group_of(path)
         window = self._window(group)
-        window.answered(now)
+        sent = window.answered(now)
         if group == MARKET_GROUP:
             return  # the headers describe per-UID limits; market calls only have the IP limit
         limit = _int_header(headers, "x-bapi-limit")
@@ -158,7 +160,11 @@ class RateLimiter:
             window.limit = limit
         remaining = _int_header(headers, "x-bapi-limit-status")
         if remaining is not None:
-            foreign = (window.limit - remaining) - window.in_window(now)
+            # The venue counted the calls in the window before this one's arrival, somewhere
+            # between its send and its answer; ours held since a window before its send are
+            # all that can be among them (held at their answers, which follow their arrivals).
+            # Fewer would call our own calls someone else's.
+            foreign = (window.limit - remaining) - window.in_window(sent - window.window_s, now)
             if foreign > 0:
                 window.hold(foreign, now)
             if foreign > FOREIGN_SLACK:
