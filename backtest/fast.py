@@ -343,8 +343,10 @@ def bar_rows(store: KlineStore, symbol: str, tick: Decimal, first_ms: int, start
     """The journal rows (``JournalWriter.append_rows``) of the candles the venue closes in ``(start_ms,
     end_ms]`` from the minutes it holds since ``first_ms``, as it builds them (``exchange.sim.aggregate``),
     each timeframe's ascending, shortest first: from the recording's columns where they hold them
-    (``batch_tape.closed_candles``), else from the bars themselves. A bar's row is the tick closing
-    it, its start, then the candle as the feed decodes it (no turnover: 0 on the venue's push)."""
+    (``batch_tape.closed_candles``), else from the bars themselves. A row is what
+    ``journal.records.bar_values`` makes of the candle's confirmed Kline, less seq and run_id: the
+    tick closing it, its start, then the candle as the feed decodes it (no turnover: 0 on the
+    venue's push)."""
     timeframes = sorted(timeframes)
     columns = closed_candles(store, symbol, tick, first_ms, start_ms, end_ms, timeframes)
     if columns is not None:

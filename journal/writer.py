@@ -142,8 +142,7 @@ class JournalWriter:
         """Buffer rows already made, each ``table``'s columns in ``columns(table)`` order less the
         first (seq) and the last (run_id), which the writer gives them as ``append`` does: a bulk
         source (the fast backtest's candles, ``backtest.fast.write_journal``) makes no message a row."""
-        statement = self._statements.get(table)
-        if statement is None:
+        if table not in self._statements:
             raise ValueError(f"no journal table {table!r}")
         seq, run_id = self.last_seq, self.run_id
         self._pending += [(table, (seq := seq + 1, *values, run_id)) for values in rows]
