@@ -124,9 +124,18 @@ def write(source: Path, data: bytes, columns: Columns, cache_dir: Path) -> None:
 
 
 def _prune(cache_dir: Path, keep: int) -> None:
-    """Remove all but the ``keep`` newest-written entries (an entry lost to a concurrent prune is
-    only parsed again)."""
-    entries = [p for p in cache_dir.glob("*.columns") if not p.name.startswith(".")]
+    """Remove the entries whose data file is gone (a deleted or temporary data directory: nothing
+    can read them again), then all but the ``keep`` newest-written (an entry lost to a concurrent
+    prune is only parsed again)."""
+    entries = []
+    for p in cache_dir.glob("*.columns"):
+        if p.name.startswith("."):
+            continue
+        source = _source_of(p)
+        if source is not None and not Path(source).exists():
+            p.unlink(missing_ok=True)
+        else:
+            entries.append(p)
     if len(entries) <= keep:
         return
     dated = []
@@ -137,3 +146,14 @@ def _prune(cache_dir: Path, keep: int) -> None:
             continue
     for _, p in sorted(dated)[:-keep]:
         p.unlink(missing_ok=True)
+
+
+def _source_of(entry: Path) -> str | None:
+    """The data file an entry was written for, from its header; None if it cannot be read."""
+    try:
+        with open(entry, "rb") as f:
+            if f.read(len(_MAGIC)) != _MAGIC:
+                return None
+            return msgspec.json.decode(f.readline(1 << 16), type=_Header).source
+    except (OSError, msgspec.DecodeError):
+        return None

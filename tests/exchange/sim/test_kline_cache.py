@@ -201,3 +201,19 @@ def test_the_cache_keeps_only_its_newest_entries(tmp_path, monkeypatch):
         os.utime(entry, ns=(k * 10**9, k * 10**9))  # written in this order, whatever the clock's resolution
     assert sorted(p.name for p in cache.iterdir()) == sorted(kline_cache.entry_path(s, cache).name for s in sources[1:])
     assert cached(sources[0], cache) is None and cached(sources[2], cache) == parsed(sources[2])
+
+
+def test_an_entry_whose_data_file_is_gone_is_removed_at_the_next_write(tmp_path):
+    """A temporary or deleted data directory leaves nothing behind: its entries go at the next
+    write, whatever their age; entries of files still there stay."""
+    cache = tmp_path / "cache"
+    for name in ("gone", "kept", "later"):
+        (tmp_path / name).mkdir()
+    gone, kept, later = (copy(tmp_path / name) for name in ("gone", "kept", "later"))
+    for source in (gone, kept):
+        load_bars.__wrapped__(source, cache)
+    shutil.rmtree(tmp_path / "gone")
+    assert kline_cache.entry_path(gone, cache).exists()
+    load_bars.__wrapped__(later, cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(kline_cache.entry_path(s, cache).name for s in (kept, later))
+    assert cached(kept, cache) == parsed(kept)
