@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from itertools import groupby, repeat
@@ -54,6 +55,8 @@ from vocabulary.messages import Decision, JournalEvent, TradeClosed
 from vocabulary.settings import Settings
 
 Recorder = Callable[[Settings, Window, FillModel], Tape]
+
+DAY_MS = 1440 * MINUTE_MS
 
 #: The one name the fast engine records through: the batch recorder, a drop-in for
 #: ``backtest.tape.record_tape`` (the bot's streaming cores) with an identical Tape, 14-25x faster.
@@ -373,14 +376,17 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
     store, rules = load_store(Path(config.data_dir), result.symbols, cache_dir=config.kline_cache)  # the recording's own columns
     longest = max(timeframes) * MINUTE_MS
     first = result.start_ms - result.start_ms % longest  # whole groups for the first closes inside the window
-    bars = [row for symbol in result.symbols
-            for row in bar_rows(store, symbol, rules[symbol].tick_size, first, result.start_ms, result.end_ms, timeframes)]
-    # In time order; within a minute symbol by symbol, each shortest timeframe first (a stable
-    # sort of the rows in that order by the minute closing them).
-    closes = np.fromiter((row[0] for row in bars), dtype=np.int64, count=len(bars))
-    order = np.argsort(closes, kind="stable")
-    bars = [bars[i] for i in order.tolist()]
-    closes = closes[order]
+
+    def candles(lo: int, hi: int) -> list[tuple]:
+        """The candle rows closing in ``(lo, hi]``, in time order; within a minute symbol by symbol,
+        each shortest timeframe first (a stable sort of the rows in that order by the minute
+        closing them). A candle closing after ``lo`` starts after ``lo - longest``: its minutes are
+        the window's from there, so these are the very candles a pass from ``first`` makes."""
+        rows = [row for symbol in result.symbols
+                for row in bar_rows(store, symbol, rules[symbol].tick_size, max(first, lo - longest), lo, hi, timeframes)]
+        rows.sort(key=itemgetter(0))
+        return rows
+
     rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
     decision: Decision
     for decision in result.decisions:
@@ -397,19 +403,30 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
                                              data=(("total_equity", str(equity)),))))
             last = equity
     rows.sort(key=lambda r: (r[0], r[1]))
+    minutes = [(ms, [message for _, _, message in group]) for ms, group in groupby(rows, key=itemgetter(0))]
     writer = backtest_journal(path)
     try:
         writer.append_now([JournalEvent(
             ts_ms=result.start_ms, kind="started", source="backtest",
             message=f"engine=fast venue=sim-inprocess symbols={len(result.symbols)}",
             data=(("engine", "fast"), ("not_journaled", NOT_JOURNALED)))])
-        written = 0
-        for ms, group in groupby(rows, key=itemgetter(0)):
-            closed = int(np.searchsorted(closes, ms, side="right"))  # a minute's candles before its messages
-            writer.append_rows("bars", bars[written:closed])
-            writer.append(message for _, _, message in group)
-            written = closed
-        writer.append_rows("bars", bars[written:])
+        # The candles a day at a time (a month of 25 symbols is ~1.5 M rows: held at once they
+        # were most of a journaled run's memory), each minute's before its messages.
+        k = 0
+        for lo in range(result.start_ms, result.end_ms, DAY_MS):
+            hi = min(lo + DAY_MS, result.end_ms)
+            bars = candles(lo, hi)
+            closes = [bar[0] for bar in bars]
+            written = 0
+            while k < len(minutes) and minutes[k][0] <= hi:
+                ms, messages = minutes[k]
+                closed = bisect_right(closes, ms)
+                writer.append_rows("bars", bars[written:closed])
+                writer.append(messages)
+                written, k = closed, k + 1
+            writer.append_rows("bars", bars[written:])
+        for _, messages in minutes[k:]:
+            writer.append(messages)
         writer.commit()
     finally:
         writer.close()
