@@ -64,3 +64,24 @@ def test_a_series_with_a_turnover_is_journaled_from_its_bars_with_the_turnover_s
     made = rows(store, tick, START_MS, start_ms, end_ms, (1, 3))
     assert {(row[3], row[10]) for row in made} == {(1, 750000.0), (3, 2250000.0)}
     assert len(made) == 60 + 20 and np.all(np.diff([row[0] for row in made if row[3] == 3]) == 3 * MINUTE_MS)
+
+
+def test_the_journal_is_in_time_order_each_minutes_candles_before_its_messages(tmp_path):
+    """Across the days the candles are written in: a row's seq follows its minute, and within a
+    minute the candles closing then come before the decisions, trades and equity of that minute."""
+    import sqlite3
+
+    from backtest.fast import run_fast_backtest, write_journal
+    from backtest.run import FillModel, Window, sim_config
+    from vocabulary.settings import load_settings
+
+    settings = load_settings((DATA.parents[1] / "settings.toml").read_text(), {})
+    window = Window(symbols=("BTCUSDT", "ETHUSDT", "SOLUSDT"), end_ms=1_749_200_000_000)  # ~3 days from the default start
+    result = run_fast_backtest(settings, window)
+    write_journal(tmp_path / "j.sqlite", result, sim_config(settings, window, FillModel()), tuple(settings.bot.timeframes))
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        rows = db.execute("SELECT seq, tick_ms, 0 FROM bars UNION ALL SELECT seq, tick_ms, 1 FROM decisions "
+                          "UNION ALL SELECT seq, exit_ms, 2 FROM trades UNION ALL "
+                          "SELECT seq, ts_ms, 3 FROM events WHERE kind = 'wallet' ORDER BY seq").fetchall()
+    assert len({ms // 86_400_000 for _, ms, kind in rows if kind == 0}) >= 3 and any(kind == 1 for *_, kind in rows)
+    assert [(ms, kind) for _, ms, kind in rows] == sorted((ms, kind) for _, ms, kind in rows)
