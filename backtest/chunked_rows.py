@@ -32,7 +32,6 @@ class ChunkedRows(Sequence[Row]):
             raise ValueError("chunk bounds must start at 0 and ascend")
         self.bounds = list(bounds)
         self._make = make
-        self._chunk = -1
         self._lo = self._hi = 0
         self._rows: list[Row] = []
         self.chunks_made = 0
@@ -64,7 +63,7 @@ class ChunkedRows(Sequence[Row]):
             lo, hi = self.bounds[chunk], self.bounds[chunk + 1]
             if lo < hi:
                 self._load(lo)
-                yield from self._rows[: hi - lo]
+                yield from self._rows  # this chunk's list: kept by the generator until it moves on
 
     def _load(self, k: int) -> None:
         chunk = bisect_right(self.bounds, k) - 1  # the last chunk starting at or before k: the non-empty one holding it
@@ -73,6 +72,6 @@ class ChunkedRows(Sequence[Row]):
         self._rows = self._make(lo, hi)
         if len(self._rows) != hi - lo:
             raise RuntimeError(f"chunk {chunk} made {len(self._rows)} rows, not {hi - lo}")
-        self._chunk, self._lo, self._hi = chunk, lo, hi
+        self._lo, self._hi = lo, hi
         self.chunks_made += 1
         self.most_held = max(self.most_held, hi - lo)
