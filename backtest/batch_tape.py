@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import gc
+from array import array
 import os
 import pickle
 import struct
@@ -45,6 +46,7 @@ from actors.cores import history_length
 from actors.symbol import BIAS_SYMBOLS
 from backtest.history import utc_minute
 from backtest.run import FillModel, Window, sim_config
+from backtest.chunked_rows import ChunkedRows
 from backtest.tape import FIRINGS, Row, SymbolBars, Tape, widest_levels
 from backtest.venue import InProcessVenue, instrument_map
 from exchange.sim.inprocess import InProcessSim
@@ -236,6 +238,12 @@ class _Series:
     columns: FrameColumns
     frames: dict[int, FrameState] = field(default_factory=dict)
 
+    def closed_at(self, ticks: np.ndarray) -> np.ndarray:
+        """The index of the bar closed at each tick (-1: none yet). Computed where asked, not kept:
+        a window's ticks times its timeframes is a column as long as the 1m ones."""
+        step = self.interval * MINUTE_MS
+        return np.maximum((ticks - ticks % step - step - self.first_ms) // step, -1)
+
     def build(self, wanted: np.ndarray, hist: int) -> None:
         """Make the ``FrameState`` ``FrameIndicators.update`` returned for each bar in ``wanted``:
         the values gathered from the columns, the history tuples from the ``hist`` bars up to it."""
@@ -354,28 +362,36 @@ def _volumes(units: np.ndarray, scale: int, symbol: str) -> np.ndarray:
 class _Symbol:
     name: str
     series: dict[int, _Series]
-    index: dict[int, np.ndarray]  # per tick: the index of the frame each timeframe holds (-1: none)
     stale: np.ndarray
     states: dict[int, MarketState] = field(default_factory=dict)
 
     def build(self, ticks: np.ndarray, wanted: np.ndarray, hist: int) -> None:
         """The states of the ticks ``wanted`` (indices into ``ticks``), as the core built them."""
         wanted = np.unique(wanted)
+        index = {tf: series.closed_at(ticks[wanted]) for tf, series in self.series.items()}
         for tf, series in self.series.items():
-            series.build(self.index[tf][wanted], hist)
-        held = {tf: self.index[tf][wanted].tolist() for tf in self.series}
+            series.build(index[tf], hist)
+        held = {tf: index[tf].tolist() for tf in self.series}
         stale = self.stale[wanted].tolist()
         for k, j in enumerate(wanted.tolist()):
             frames = tuple(s.frames[held[tf][k]] for tf, s in self.series.items() if held[tf][k] >= 0)
             self.states[j] = MarketState(symbol=self.name, tick_ms=int(ticks[j]), frames=frames, is_stale=stale[k])
 
+    def forget(self) -> None:
+        """Drop the states and frames made so far (a chunk's, once its rows hold them)."""
+        self.states = {}
+        for series in self.series.values():
+            series.frames = {}
+
 
 def record_tape_batch(settings: Settings, window: Window, fills: FillModel = FillModel(), *,
                       widest: tuple[float, float] | None = None, hist_len: int | None = None,
-                      processes: int = 1) -> Tape:
+                      processes: int = 1, chunk_ticks: int = 0) -> Tape:
     """``record_tape(settings, window, fills, widest=..., hist_len=...)``, computed in batch (module
     doc); with ``processes=2`` a forked worker computes half the symbols' indicator columns
-    (``_forked_series``): the same tape."""
+    (``_forked_series``): the same tape. With ``chunk_ticks``, the rows are a ``ChunkedRows``
+    made ``chunk_ticks`` ticks at a time as a reader walks them forward (the same rows; the
+    indicator columns are kept for them instead): for a reader that walks them once."""
     oversold, overbought = widest or widest_levels(settings)
     hist = hist_len or history_length(settings)
     if hist < 1:  # FrameIndicators' own refusal, which record_tape meets building the cores
@@ -421,20 +437,16 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         m = minutes_of(symbol)
         _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
         series = {tf: computed[(symbol, tf)].get() if computed else one_series((symbol, tf)) for tf in timeframes}
-        index = {}
         stale = np.zeros(len(ticks), dtype=bool)
-        for tf, s in series.items():
-            step = tf * MINUTE_MS
-            index[tf] = (ticks - ticks % step - step - s.first_ms) // step  # the bar closed at the tick, if any
-            np.maximum(index[tf], -1, out=index[tf])
-            stale |= index[tf] < 0  # the core's rule: no frame, or not the one closed at this boundary
+        for s in series.values():
+            stale |= s.closed_at(ticks) < 0  # the core's rule: no frame, or not the one closed at this boundary
         states_seen += int(np.count_nonzero(~stale))
-        data[symbol] = _Symbol(symbol, series, index, stale)
+        data[symbol] = _Symbol(symbol, series, stale)
         one = series[1].columns
         table = fires(one.wt1, one.wt2, one.wt_cross_up, one.wt_cross_down, one.ha_streak, one.ha_open,
                       one.ha_close, hist, wide)
         candidate = ~(np.isnan(one.wt1) | np.isnan(one.wt2)) & table.any(axis=1)
-        i1 = index[1]
+        i1 = series[1].closed_at(ticks)
         chosen = np.flatnonzero(~stale & candidate[np.maximum(i1, 0)])
         keys.append(chosen * len(symbols) + rank[symbol])
         picks.append(chosen)
@@ -447,24 +459,40 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     tick_index = np.concatenate(picks) if picks else np.zeros(0, np.int64)
     sort = np.argsort(key, kind="stable")
     bias_of = {s: tuple(sorted(set(b for b in BIAS_SYMBOLS if b in symbols) - {s})) for s in symbols}
-    # Only the rows' states and their ticks' bias states become messages: hundreds of thousands of
-    # objects, none of them cyclic, so the cycle collector is paused while they are made (a quarter
-    # of the time otherwise goes to collections that can free nothing).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for n, symbol in enumerate(symbols):
-            wanted = [tick_index[owner == n]] + [tick_index[owner == symbols.index(b)] for b in symbols
-                                                 if symbol in bias_of[b]]
-            data[symbol].build(ticks, np.concatenate(wanted), hist)
-        rows: list[Row] = []
-        for k in sort.tolist():
-            symbol = symbols[int(owner[k])]
-            j = int(tick_index[k])
-            rows.append(Row(data[symbol].states[j], tuple(data[b].states[j] for b in bias_of[symbol])))
-    finally:
-        if collecting:
-            gc.enable()
+
+    def make(lo: int, hi: int) -> list[Row]:
+        """The rows ``lo`` to ``hi`` (in tape order): their states and their ticks' bias states."""
+        ks = sort[lo:hi]
+        own, at = owner[ks], tick_index[ks]
+        # Only the rows' states and their ticks' bias states become messages: hundreds of thousands of
+        # objects, none of them cyclic, so the cycle collector is paused while they are made (a quarter
+        # of the time otherwise goes to collections that can free nothing).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for n, symbol in enumerate(symbols):
+                wanted = [at[own == n]] + [at[own == symbols.index(b)] for b in symbols if symbol in bias_of[b]]
+                data[symbol].build(ticks, np.concatenate(wanted), hist)
+            made: list[Row] = []
+            for n, j in zip(own.tolist(), at.tolist()):
+                symbol = symbols[n]
+                made.append(Row(data[symbol].states[j], tuple(data[b].states[j] for b in bias_of[symbol])))
+        finally:
+            if collecting:
+                gc.enable()
+        if chunk_ticks:
+            for one in data.values():  # the rows hold what they need; the next chunk starts afresh
+                one.forget()
+        return made
+
+    rows: list[Row] | ChunkedRows
+    if chunk_ticks:
+        # Chunk k: the rows of the ticks k * chunk_ticks to (k + 1) * chunk_ticks (a tick's rows stay together).
+        row_ticks = key[sort] // len(symbols)
+        bounds = np.searchsorted(row_ticks, np.arange(0, len(ticks) + chunk_ticks, chunk_ticks)).tolist()
+        rows = ChunkedRows([*bounds[:-1], len(sort)], make)
+    else:
+        rows = make(0, len(sort))
     fires_all = np.concatenate(fired_rows)[sort] if fired_rows else np.zeros((0, len(FIRINGS)), dtype=bool)
     return Tape(
         settings=settings, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
@@ -635,6 +663,6 @@ def _symbol_bars(m: _Minutes, store: KlineStore, start_ms: int, end_ms: int) -> 
         i, column = divmod(int(bad[0]), 4)
         price = (m.bars[a + i].open, m.bars[a + i].high, m.bars[a + i].low, m.bars[a + i].close)[column]
         raise ValueError(f"{m.symbol}: {price} is not on the {m.tick} grid")
-    o, h, low, c = (col[a:b].tolist() for col in m.ticks)
-    return SymbolBars(m.symbol, m.tick, start_ms, o, h, low, c, present=[True] * (b - a),
+    o, h, low, c = (array("q", col[a:b].astype(np.int64, copy=False).tobytes()) for col in m.ticks)
+    return SymbolBars(m.symbol, m.tick, start_ms, o, h, low, c, present=array("b", bytes([1]) * (b - a)),
                       last_before=int(m.ticks[3][a - 1]))

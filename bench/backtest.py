@@ -23,8 +23,10 @@ The scale case (``--scale[=MONTHS]``, 12 by default) is the issue's "one year x 
 synthetic data directory in a temp dir (``long_data_dir``: the shipped rows of each real symbol
 replayed lap after lap on one calendar, under 25 names) and the fast engine timed end to end on it,
 file parsing included. The prices are valid klines on the tick grid; the decisions mean nothing.
-Memory: the whole window is held at once (columns, frames, the tape), about 1.1 GB per month of 25
-symbols: a year peaks near 15 GB, ``--scale=3`` near 4 GB.
+Memory: the parsed files, the recorder's arrays, the indicator columns and the bars are held for the
+whole window, the rows' states a day at a time (``backtest.chunked_rows``): about 0.45 GB per month
+of 25 symbols (it was 1.1 GB with every state held at once). The peak printed is the bench
+process's, the month comparison's in-process runs included.
 
 Run: ``python bench/backtest.py [minutes] [--engines] [--scale[=MONTHS]] [--no-numba]``
 (``--engines``: the month comparison only; ``--scale``: the month comparison and the scale case;

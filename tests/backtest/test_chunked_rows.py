@@ -1,0 +1,126 @@
+"""The batch recorder's rows made a chunk at a time are the rows it makes for the whole window,
+field for field; a forward reader (the trial) makes each chunk once and never holds more than
+one; and a trial on the chunked tape is the trial on the whole one. The bars the trial walks
+are compact arrays."""
+
+from __future__ import annotations
+
+import dataclasses
+from array import array
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from backtest.batch_tape import record_tape_batch
+from backtest.chunked_rows import ChunkedRows
+from backtest.fast import first_gap
+from backtest.history import utc_minute
+from backtest.run import Window
+from backtest.tape import Tape
+from backtest.trial import run_trial
+from exchange.sim.market import MINUTE_MS, load_store
+from vocabulary.settings import load_settings
+
+BASE = Path("settings.toml").read_text()
+MINUTES = 1440
+WIDEST = (-35.0, 35.0)  # wider than the defaults: trials with other zone levels read the same tape
+encode = msgspec.msgpack.encode  # every field of every state and bias state, floats to the bit
+
+
+def settings_with(**overrides: str):
+    return load_settings(BASE, {f"SMTBOT__{k.upper()}": v for k, v in overrides.items()})
+
+
+@pytest.fixture(scope="module")
+def window() -> Window:
+    base = settings_with()
+    store, _ = load_store(Path(base.sim.data_dir), base.bot.symbols)
+    start = store.first_ms + 9000 * MINUTE_MS
+    return Window(start_ms=start, end_ms=start + MINUTES * MINUTE_MS)
+
+
+@pytest.fixture(scope="module")
+def whole(window: Window) -> Tape:
+    return record_tape_batch(settings_with(), window, widest=WIDEST)
+
+
+def chunked(window: Window, chunk_ticks: int, **kwargs) -> Tape:
+    return record_tape_batch(settings_with(), window, widest=WIDEST, chunk_ticks=chunk_ticks, **kwargs)
+
+
+@pytest.mark.parametrize("chunk_ticks", [1, 7, 240, MINUTES * 2])
+def test_chunked_rows_are_the_whole_windows_rows(whole: Tape, window: Window, chunk_ticks: int) -> None:
+    tape = chunked(window, chunk_ticks)
+    rows = tape.rows
+    assert isinstance(rows, ChunkedRows) and len(rows) == len(whole.rows) > 100
+    for k, (a, b) in enumerate(zip(whole.rows, rows)):
+        assert encode(b) == encode(a), f"row {k}: {a.state.symbol} at {a.state.tick_ms}"
+    # A tick's rows stay in one chunk, and no chunk spans more than chunk_ticks ticks.
+    for lo, hi in zip(rows.bounds, rows.bounds[1:]):
+        if lo < hi:
+            first, last = whole.rows[lo].state.tick_ms, whole.rows[hi - 1].state.tick_ms
+            assert (last - first) // MINUTE_MS < chunk_ticks
+            if hi < len(whole.rows):
+                assert whole.rows[hi].state.tick_ms != last
+    for f in dataclasses.fields(Tape):
+        if f.name not in ("rows", "fires", "wt1", "wt2", "cache"):
+            assert getattr(tape, f.name) == getattr(whole, f.name), f.name
+    assert (tape.fires == whole.fires).all() and (tape.wt1 == whole.wt1).all() and (tape.wt2 == whole.wt2).all()
+
+
+def test_a_forward_reader_makes_each_chunk_once_and_holds_one_at_a_time(whole: Tape, window: Window) -> None:
+    tape = chunked(window, 60)
+    rows = tape.rows
+    assert isinstance(rows, ChunkedRows)
+    sizes = [hi - lo for lo, hi in zip(rows.bounds, rows.bounds[1:]) if hi > lo]
+    assert len(sizes) > 10
+    for k in range(len(rows)):
+        assert rows[k].state.tick_ms == whole.rows[k].state.tick_ms
+    assert rows.chunks_made == len(sizes)
+    assert rows.most_held == max(sizes) < len(rows) / 5
+
+
+def test_reading_back_makes_a_chunk_again_with_the_same_rows(whole: Tape, window: Window) -> None:
+    rows = chunked(window, 120).rows
+    assert isinstance(rows, ChunkedRows)
+    last, first = rows[len(rows) - 1], rows[0]
+    assert encode(first) == encode(whole.rows[0]) and encode(last) == encode(whole.rows[-1])
+    assert rows[-1] is rows[len(rows) - 1]  # negative indices count from the end
+    assert rows.chunks_made == 3
+    assert [encode(r) for r in rows[5:40:7]] == [encode(r) for r in whole.rows[5:40:7]]
+    with pytest.raises(IndexError):
+        rows[len(rows)]
+    with pytest.raises(ValueError, match="start at 0"):
+        ChunkedRows([1, 3], lambda lo, hi: [])
+
+
+@pytest.mark.parametrize("overrides", [{}, {"strategy__wt_oversold": "-35", "strategy__wt_overbought": "35",
+                                            "risk__max_positions": "1"}])
+def test_a_trial_on_the_chunked_tape_is_the_trial_on_the_whole_one(whole: Tape, window: Window, overrides: dict) -> None:
+    settings = settings_with(**overrides)
+    tape = chunked(window, 100)
+    expected, got = run_trial(whole, settings), run_trial(tape, settings)
+    assert got.takes == expected.takes and got.trades == expected.trades and got.decided == expected.decided
+    assert expected.takes and expected.trades
+    rows = tape.rows
+    assert isinstance(rows, ChunkedRows)
+    assert rows.chunks_made <= len(rows.bounds) - 1  # forward only: no chunk made twice
+
+
+def test_the_recorders_bars_are_compact_arrays(whole: Tape) -> None:
+    """Eight bytes a price, one a presence flag: a year of 25 symbols is 13 M minutes."""
+    for bars in whole.bars.values():
+        assert {column.itemsize for column in (bars.open, bars.high, bars.low, bars.close)} == {8}
+        assert bars.present.itemsize == 1 and len(bars.present) == len(bars.close) == MINUTES
+
+
+def test_the_first_minute_without_a_bar_is_found_in_the_compact_presence_flags(whole: Tape) -> None:
+    assert first_gap(whole) == ""
+    symbol = whole.symbols[2]
+    bars = whole.bars[symbol]
+    present = array("b", bars.present)
+    present[700] = present[900] = 0
+    holed = dataclasses.replace(whole, bars={**whole.bars, symbol: dataclasses.replace(bars, present=present)})
+    ms = bars.first_ms + 700 * MINUTE_MS
+    assert f"no {symbol} 1m bar at {utc_minute(ms)} UTC ({ms} ms)" in first_gap(holed)
