@@ -51,10 +51,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def command_named(argv: list[str]) -> str | None:
     """The command ``argv`` names, if it names one of ours (a typo is the whole parser's to refuse)."""
-    first = argparse.ArgumentParser(add_help=False)
+    first = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     first.add_argument("--settings")
     first.add_argument("command", nargs="?")
-    named = first.parse_known_args(argv)[0].command
+    try:
+        named = first.parse_known_args(argv)[0].command
+    except argparse.ArgumentError:
+        return None  # a usage error: the whole parser says it, in its own words
     return named if named in COMMANDS else None
 
 

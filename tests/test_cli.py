@@ -86,6 +86,7 @@ def test_an_unknown_command_is_a_usage_error():
     ([], None),
     (["--help"], None),
     (["fly"], None),
+    (["--settings"], None),
 ])
 def test_the_command_is_read_before_any_command_module_is_imported(argv, command):
     code = ("import sys, run; named = run.command_named(sys.argv[1:]); run.build_parser(named or 'indicators'); "
@@ -99,3 +100,9 @@ def test_the_command_is_read_before_any_command_module_is_imported(argv, command
 def test_a_commands_help_shows_its_own_options():
     result = run_py("backtest", "--help")
     assert result.returncode == 0 and "--faithful" in result.stdout and "--processes" in result.stdout
+
+
+def test_a_usage_error_before_the_command_is_the_whole_parsers_to_say():
+    result = run_py("--settings")
+    assert result.returncode == 2 and result.stderr.startswith("usage: run.py [-h] [--settings FILE] COMMAND")
+    assert "--settings: expected one argument" in result.stderr
