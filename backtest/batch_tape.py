@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import functools
 import gc
-from array import array
 import os
 import pickle
 import struct
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -327,13 +327,16 @@ def closed_candles(store: KlineStore, symbol: str, tick: Decimal, first_ms: int,
     1m bars it holds since ``first_ms``, a candle missing any minute left out, as
     ``exchange.sim.aggregate`` builds them from the same bars: start, open, high, low, close and
     volume columns, from the columns the recording read (no Decimal, no Bar made). What the fast
-    engine journals for the charts. None where the columns do not hold it (a series with a
-    turnover, or a hole before ``end_ms``): the caller builds those from the bars."""
+    engine journals for the charts. None where the columns do not hold it (a turnover among those
+    minutes, or a hole before ``end_ms``): the caller builds those from the bars."""
     series = store.bars[symbol]
-    if not isinstance(series, BarColumns) or bool(np.any(series.scales[:, 5] >= 0)):
+    if not isinstance(series, BarColumns):
         return None
     m = _minutes(symbol, series, tick)
     if end_ms > m.contiguous_to:
+        return None
+    # A turnover among the minutes used (the journal is written a day at a time: these alone).
+    if bool(np.any(series.scales[max(0, (first_ms - m.origin) // MINUTE_MS):(end_ms - m.origin) // MINUTE_MS, 5] >= 0)):
         return None
     out = []
     for interval in sorted(timeframes):
@@ -437,16 +440,17 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         m = minutes_of(symbol)
         _check_bars(m, min(_first_bar(m, tf, start_ms, settings.bot.bootstrap_bars) for tf in timeframes), end_ms)
         series = {tf: computed[(symbol, tf)].get() if computed else one_series((symbol, tf)) for tf in timeframes}
+        closed = {tf: s.closed_at(ticks) for tf, s in series.items()}  # per symbol only: not kept
         stale = np.zeros(len(ticks), dtype=bool)
-        for s in series.values():
-            stale |= s.closed_at(ticks) < 0  # the core's rule: no frame, or not the one closed at this boundary
+        for at in closed.values():
+            stale |= at < 0  # the core's rule: no frame, or not the one closed at this boundary
         states_seen += int(np.count_nonzero(~stale))
         data[symbol] = _Symbol(symbol, series, stale)
         one = series[1].columns
         table = fires(one.wt1, one.wt2, one.wt_cross_up, one.wt_cross_down, one.ha_streak, one.ha_open,
                       one.ha_close, hist, wide)
         candidate = ~(np.isnan(one.wt1) | np.isnan(one.wt2)) & table.any(axis=1)
-        i1 = series[1].closed_at(ticks)
+        i1 = closed[1]
         chosen = np.flatnonzero(~stale & candidate[np.maximum(i1, 0)])
         keys.append(chosen * len(symbols) + rank[symbol])
         picks.append(chosen)

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from array import array
 import os
 import pickle
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal

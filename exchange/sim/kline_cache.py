@@ -76,12 +76,9 @@ def read(source: Path, data: bytes, cache_dir: Path) -> Columns | None:
 
 def _decode(f: BinaryIO, identity: tuple[str, int, int, str]) -> tuple[str, Columns | None]:
     """(what is wrong with the entry open in ``f``, "" if nothing; its columns when nothing is)."""
-    if f.read(len(_MAGIC)) != _MAGIC:
-        return "not a kline cache file of this version", None
-    try:
-        header = msgspec.json.decode(f.readline(1 << 16), type=_Header)
-    except msgspec.DecodeError:
-        return "damaged (its header does not decode)", None
+    header = _header(f)
+    if isinstance(header, str):
+        return header, None
     if (header.source, header.size, header.mtime_ns, header.source_sha256) != identity:
         return "stale (the data file changed since it was written)", None
     n = header.rows
@@ -148,12 +145,21 @@ def _prune(cache_dir: Path, keep: int) -> None:
         p.unlink(missing_ok=True)
 
 
+def _header(f: BinaryIO) -> _Header | str:
+    """The header of the entry open in ``f``, or what is wrong with it."""
+    if f.read(len(_MAGIC)) != _MAGIC:
+        return "not a kline cache file of this version"
+    try:
+        return msgspec.json.decode(f.readline(1 << 16), type=_Header)
+    except msgspec.DecodeError:
+        return "damaged (its header does not decode)"
+
+
 def _source_of(entry: Path) -> str | None:
     """The data file an entry was written for, from its header; None if it cannot be read."""
     try:
         with open(entry, "rb") as f:
-            if f.read(len(_MAGIC)) != _MAGIC:
-                return None
-            return msgspec.json.decode(f.readline(1 << 16), type=_Header).source
-    except (OSError, msgspec.DecodeError):
+            header = _header(f)
+    except OSError:
         return None
+    return None if isinstance(header, str) else header.source
