@@ -12,7 +12,7 @@ from vocabulary.settings import RiskSettings, StrategySettings
 from actors.symbol import Decide
 from strategy.context import EntryContext
 from strategy.costs import account_costs
-from strategy.entry import evaluate_entry
+from strategy.entry import evaluate_entry, quiet_decision
 
 
 def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: Instrument, state: MarketState,
@@ -46,6 +46,8 @@ def strategy_decide(strategy: StrategySettings, risk: RiskSettings, instrument: 
     """A ``Decide`` for one symbol: the cascade over its state in its ``entry_context``."""
 
     def decide(state: MarketState, bias: tuple[MarketState, ...], account: AccountView | None) -> Decision:
-        return evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, account))
+        # Most bars fire no path: answered before the context is assembled (its costs alone are
+        # a handful of Decimals), the same decision evaluate_entry would make.
+        return quiet_decision(state, strategy) or evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, account))
 
     return decide

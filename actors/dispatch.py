@@ -123,6 +123,18 @@ def io_pool() -> ThreadPoolExecutor:
         return _io
 
 
+class ThreadActor(pykka.ThreadingActor):
+    """pykka's thread-per-actor, with a lighter mailbox: for the actors that keep a thread of
+    their own (journal, scheduler, router; module doc). pykka's ``queue.Queue`` takes a Python
+    ``Condition`` on every ``put`` and ``get``; ``queue.SimpleQueue`` is the same FIFO in C with
+    the interface pykka uses (``put``, ``get``, ``empty``, ``qsize``). A 25-symbol tick is ~100
+    messages to these threads: ``bench/cycle.py`` measured the cycle ~8 % shorter with it."""
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        return queue.SimpleQueue()
+
+
 class DispatchedActor(pykka.Actor):
     """A pykka actor whose messages are handled on a ``Dispatcher`` (module doc): ``on_start`` on
     ``io_pool()`` before the first message, ``on_stop``/``on_failure`` as pykka's."""

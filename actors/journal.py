@@ -1,10 +1,12 @@
 """JournalActor: the thread that owns the journal's write connection.
 
 A thin shell around ``journal.writer.JournalWriter``: every message goes to the writer's
-``record`` (which holds the batching policy); ``Flush`` commits the batch in hand; a
+``record`` (which holds the batching policy); ``Flush`` commits everything in hand; a
 ``WriteAhead`` is answered with ``Durable`` to the router once its intent is committed.
-The WAL is checkpointed by the actor itself once a tick's cycle has closed (``Checkpoint``),
-never inside a commit someone is waiting for.
+Once a tick's cycle has closed (its decisions committed), the actor tells itself to write the
+tick's bars (``WriteBars``) and, when due, to checkpoint the WAL (``Checkpoint``): both queue
+behind whatever already waits in the mailbox (an order's write-ahead), never inside a commit
+someone is waiting for.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-import pykka
 
+from actors.dispatch import ThreadActor
 from vocabulary.messages import CycleDone, Durable, Message, WriteAhead
 from journal.lock import JournalLock
 from journal.runs import RunInfo
@@ -25,10 +27,17 @@ log = logging.getLogger("smtbot.journal")
 
 
 class Flush(msgspec.Struct, frozen=True, kw_only=True):
-    """Commit whatever is buffered now (the scheduler sends it once a tick's decisions are
-    all in, the supervisor before shutdown). ``tick_ms`` names the tick, for the log."""
+    """Commit everything in hand now, the held bars included (the supervisor before shutdown;
+    a test or a bench that reads the file next). ``tick_ms`` names the tick, for the log."""
 
     tick_ms: int | None = None
+
+
+class WriteBars(msgspec.Struct, frozen=True):
+    """Write the bars held for the tick at ``through_ms`` (``JournalWriter.write_bars``): told
+    to itself by the actor once that tick's decisions are committed."""
+
+    through_ms: int
 
 
 class Checkpoint(msgspec.Struct, frozen=True):
@@ -36,7 +45,7 @@ class Checkpoint(msgspec.Struct, frozen=True):
     has closed, so it queues behind whatever the tick still has in the mailbox."""
 
 
-class JournalActor(pykka.ThreadingActor):
+class JournalActor(ThreadActor):
     """Answers every message (``tell`` or ``ask``) with the journal's last seq, so an
     ``ask`` returns only once the message is handled and, for orders, committed."""
 
@@ -60,7 +69,9 @@ class JournalActor(pykka.ThreadingActor):
     def on_receive(self, message: object) -> int:
         assert self.writer is not None
         if isinstance(message, Flush):
-            self.writer.commit()
+            self.writer.write_bars()
+        elif isinstance(message, WriteBars):
+            self.writer.write_bars(message.through_ms)
         elif isinstance(message, Checkpoint):
             self._checkpoint_queued = False
             self.writer.checkpoint()
@@ -68,10 +79,13 @@ class JournalActor(pykka.ThreadingActor):
             self.writer.record(message)
             if isinstance(message, WriteAhead) and self._deliver is not None:
                 self._deliver("router", Durable(intent=message.intent))
-            elif isinstance(message, CycleDone) and self.writer.checkpoint_due and not self._checkpoint_queued:
+            elif isinstance(message, CycleDone):
                 # Off the tick's path: the next bars are a minute away.
-                self._checkpoint_queued = True
-                self.actor_ref.tell(Checkpoint())
+                if self.writer.bars_held:
+                    self.actor_ref.tell(WriteBars(through_ms=message.boundary_ms))
+                if self.writer.checkpoint_due and not self._checkpoint_queued:
+                    self._checkpoint_queued = True
+                    self.actor_ref.tell(Checkpoint())
         return self.writer.last_seq
 
     def on_stop(self) -> None:

@@ -21,56 +21,57 @@ SYMBOL_PREFIX = "symbol:"
 
 
 class PostOffice:
-    """Thread-safe name → actor/sink table; ``deliver`` is what every shell posts through."""
+    """Thread-safe name → actor/sink table; ``deliver`` is what every shell posts through.
+
+    Every message of every actor passes here, and names change only when an actor starts or is
+    restarted: the tables are replaced whole under the lock (copy on write), so a delivery reads
+    the current table without taking it. Reading one attribute is atomic in CPython; a delivery
+    racing a restart reaches the old actor or the new one, as it would have with the lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._actors: dict[str, pykka.ActorRef] = {}
         self._sinks: dict[str, Callable[[Message], None]] = {}
+        self._symbol_refs: tuple[tuple[str, pykka.ActorRef], ...] = ()  # "symbols": every symbol actor
         self.dropped: Counter[str] = Counter()
 
     def register(self, name: str, ref: pykka.ActorRef) -> None:
         with self._lock:
-            self._actors[name] = ref
+            self._actors = {**self._actors, name: ref}
+            self._symbol_refs = tuple((n, r) for n, r in self._actors.items() if n.startswith(SYMBOL_PREFIX))
 
     def register_sink(self, name: str, sink: Callable[[Message], None]) -> None:
         with self._lock:
-            self._sinks[name] = sink
+            self._sinks = {**self._sinks, name: sink}
 
     def actor(self, name: str) -> pykka.ActorRef | None:
-        with self._lock:
-            return self._actors.get(name)
+        return self._actors.get(name)
 
     def actors(self) -> dict[str, pykka.ActorRef]:
-        with self._lock:
-            return dict(self._actors)
+        return dict(self._actors)
 
     def symbols(self) -> list[str]:
-        with self._lock:
-            return [n[len(SYMBOL_PREFIX):] for n in self._actors if n.startswith(SYMBOL_PREFIX)]
+        return [n[len(SYMBOL_PREFIX):] for n, _ in self._symbol_refs]
 
     def deliver(self, to: str, message: Message) -> None:
         if to == "symbols":
-            with self._lock:
-                targets = [n for n in self._actors if n.startswith(SYMBOL_PREFIX)]
-            for name in targets:
-                self._tell(name, message)
+            for name, ref in self._symbol_refs:
+                self._tell(name, ref, message)
             return
-        with self._lock:
-            sink = self._sinks.get(to)
+        sink = self._sinks.get(to)
         if sink is not None:
             sink(message)
         else:
-            self._tell(to, message)
+            self._tell(to, self._actors.get(to), message)
 
-    def _tell(self, name: str, message: Message) -> None:
-        with self._lock:
-            ref = self._actors.get(name)
+    def _tell(self, name: str, ref: pykka.ActorRef | None, message: Message) -> None:
         try:
             if ref is None:
                 raise pykka.ActorDeadError(f"no actor named {name}")
             ref.tell(message)
         except pykka.ActorDeadError:
-            self.dropped[name] += 1
-            if self.dropped[name] == 1:
+            with self._lock:
+                self.dropped[name] += 1
+                first = self.dropped[name] == 1
+            if first:
                 log.warning("message dropped", extra={"to": name, "kind": type(message).__name__})

@@ -13,8 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import pykka
-
+from actors.dispatch import ThreadActor
 from vocabulary.messages import JournalEvent, Message
 
 log = logging.getLogger("smtbot.actors")
@@ -32,7 +31,7 @@ class Core(Protocol):
     def handle(self, message: Message) -> Outbox: ...
 
 
-class CoreActor(pykka.ThreadingActor):
+class CoreActor(ThreadActor):
     """Shell around one core. Subclasses may override ``before`` (prepare a message's
     context, e.g. a clock pulse) and ``perform`` (carry out an I/O request of the core)."""
 

@@ -89,6 +89,12 @@ def read_journal(path: Path, order: Iterable[str] = (), run: int | None = None) 
             series.append(Kline(symbol=r["symbol"], interval=r["interval"], start_ms=r["start_ms"], open=r["open"], high=r["high"],
                                 low=r["low"], close=r["close"], volume=r["volume"], turnover=r["turnover"]))
         decisions = [dict(r) for r in db.execute(f"select tick_ms, symbol, {', '.join(COMPARED)} from decisions where {scope} order by seq")]
+    # A tick's bars are written just after its decisions (journal.writer): a process killed
+    # between the two leaves the last tick's decisions without its bars. Nothing can replay
+    # them, so they are left out, as the tick a crash interrupted.
+    newest_bar = max((s[-1].end_ms for (_, tf), s in bars.items() if tf == 1 and s), default=None)
+    if newest_bar is not None:
+        decisions = [d for d in decisions if d["tick_ms"] <= newest_bar]
     if not decisions:
         raise ValueError(f"{path} holds no decisions to replay")
     found = {d["symbol"] for d in decisions}

@@ -15,6 +15,7 @@ candidate's path prefix (``pre_cross.gate.stop_floor``), since several candidate
 from __future__ import annotations
 
 from vocabulary.messages import Decision, FrameState, MarketState, Reason
+from vocabulary.settings import StrategySettings
 from strategy.context import EntryContext
 from strategy.paths import Candidate, fired_candidates
 from strategy.scoring import score_candidate
@@ -52,22 +53,39 @@ def _signal_frame(state: MarketState) -> tuple[FrameState | None, tuple[Reason, 
 
 def evaluate_entry(state: MarketState, ctx: EntryContext) -> Decision:
     """One run of the cascade for ``state.symbol`` at ``state.tick_ms``."""
-    head = {"tick_ms": state.tick_ms, "symbol": state.symbol}
-    if state.is_stale:
-        return Decision(**head, kind="REJECT", reasons=(Reason("data.stale"),))
-    frame, missing = _signal_frame(state)
-    if frame is None:
-        return Decision(**head, kind="NO_SETUP", reasons=missing)
-    candidates = fired_candidates(frame, ctx.strategy)
-    if not candidates:
-        seen = (Reason("wt1", frame.wt1), Reason("wt2", frame.wt2), Reason("ha_streak", frame.ha_streak))
-        return Decision(**head, kind="NO_SETUP", reasons=seen)
+    fired = _fired(state, ctx.strategy)
+    if isinstance(fired, Decision):
+        return fired
+    frame, candidates = fired
     primary = candidates[0]
     gates = account_gates(state, ctx)
     if gates:
-        return Decision(**head, kind="REJECT", path=primary.path, side=primary.side,
+        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="REJECT", path=primary.path, side=primary.side,
                         reasons=_prefixed(primary.path, primary.evidence) + gates)
     return _run_cascade(state, frame, candidates, ctx)
+
+
+def quiet_decision(state: MarketState, strategy: StrategySettings) -> Decision | None:
+    """The decision of a state on which no path fires (stale data, no signal frame yet, no
+    candidate), else None. It reads nothing of the account, the costs or the bias, so a caller
+    can answer most bars (96 % are NO_SETUP on the shipped month) before assembling an
+    ``EntryContext``: the decision ``evaluate_entry`` makes, by the same code."""
+    fired = _fired(state, strategy)
+    return fired if isinstance(fired, Decision) else None
+
+
+def _fired(state: MarketState, strategy: StrategySettings) -> Decision | tuple[FrameState, list[Candidate]]:
+    """The quiet decision, or the signal frame and the candidates that fired on it."""
+    if state.is_stale:
+        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="REJECT", reasons=(Reason("data.stale"),))
+    frame, missing = _signal_frame(state)
+    if frame is None:
+        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="NO_SETUP", reasons=missing)
+    candidates = fired_candidates(frame, strategy)
+    if not candidates:
+        seen = (Reason("wt1", frame.wt1), Reason("wt2", frame.wt2), Reason("ha_streak", frame.ha_streak))
+        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="NO_SETUP", reasons=seen)
+    return frame, candidates
 
 
 def _run_cascade(state: MarketState, frame: FrameState, candidates: list[Candidate], ctx: EntryContext) -> Decision:

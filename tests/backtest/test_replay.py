@@ -55,3 +55,17 @@ def test_the_command_line_says_identical_or_names_the_difference(journal):
     changed = subprocess.run([sys.executable, "run.py", "replay", "--journal", str(journal), "--set", "strategy.score_min=3.0"],
                              capture_output=True, text=True, timeout=120)
     assert changed.returncode == 1 and "differs after" in changed.stdout and "score_min" in changed.stdout
+
+
+def test_a_journal_killed_between_a_ticks_decisions_and_its_bars_replays_the_ticks_before(journal, tmp_path):
+    # The journal writes a tick's bars just after its decisions; a kill in between leaves that
+    # tick's decisions without their bars. Made here by removing the last tick's bars from a copy.
+    copy = tmp_path / "killed.sqlite"
+    with sqlite3.connect(journal) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    with sqlite3.connect(copy) as db:
+        last_tick = db.execute("select max(tick_ms) from decisions").fetchone()[0]
+        db.execute("drop trigger bars_no_delete")
+        gone = db.execute("delete from bars where start_ms + interval * ? = ?", (MINUTE_MS, last_tick)).rowcount
+    assert gone >= len(SYMBOLS)
+    assert replay(settings(), copy, rules_file=RULES) == (179 * len(SYMBOLS), None)

@@ -51,6 +51,37 @@ def test_decisions_wait_for_a_flush_orders_do_not(tmp_path):
     assert rows(path, "SELECT symbol FROM decisions ORDER BY seq") == [("BTCUSDT",), ("ETHUSDT",), ("SOLUSDT",)]
 
 
+def test_a_ticks_bars_are_written_once_its_cycle_closed_behind_what_already_waited(tmp_path, monkeypatch):
+    path = tmp_path / "j.sqlite"
+    held, release = threading.Event(), threading.Event()
+    record = JournalWriter.record
+
+    def holding(self, message):
+        if isinstance(message, m.JournalEvent) and message.kind == "hold":
+            held.set()
+            assert release.wait(30)
+        return record(self, message)
+
+    monkeypatch.setattr(JournalWriter, "record", holding)
+    ref = JournalActor.start(path)
+    ref.tell(s.bar(symbol="BTCUSDT"))
+    ref.tell(s.bar(symbol="ETHUSDT"))
+    ref.tell(m.Tick(boundary_ms=s.T0, closed=(1,)))
+    ref.tell(s.decision(symbol="BTCUSDT"))
+    ref.tell(s.decision(symbol="ETHUSDT"))
+    ref.tell(s.event(kind="hold"))
+    assert held.wait(30)
+    # Queued while the journal is busy: the cycle's close, then an order's write-ahead.
+    closed = ref.ask(m.CycleDone(boundary_ms=s.T0), block=False)
+    ref.tell(m.WriteAhead(intent=s.intent()))
+    release.set()
+    closed.get(timeout=30)
+    ref.ask(Flush())
+    order = rows(path, "SELECT 'decision', seq FROM decisions UNION ALL SELECT 'intent', seq FROM orders "
+                       "UNION ALL SELECT 'bar', seq FROM bars ORDER BY seq")
+    assert [what for what, _ in order] == ["decision", "decision", "intent", "bar", "bar"]
+
+
 def test_stopping_the_actor_flushes_the_batch_in_hand(tmp_path):
     path = tmp_path / "j.sqlite"
     ref = JournalActor.start(path)

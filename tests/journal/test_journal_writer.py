@@ -139,6 +139,61 @@ def test_cycle_done_commits_the_ticks_batch_without_waiting_for_the_next_tick(pa
     assert count(path, "decisions") == 2
 
 
+def seqs(path, table):
+    return [r[0] for r in sqlite3.connect(path).execute(f"SELECT seq FROM {table} ORDER BY seq")]
+
+
+def test_a_ticks_bars_are_written_after_its_decisions_in_a_transaction_of_their_own(path):
+    writer = JournalWriter(path)
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        for tf in (1, 5):
+            assert writer.record(s.bar(symbol=sym, interval=tf, start_ms=s.T0 - tf * s.MIN)) == 0
+    writer.record(m.Tick(boundary_ms=s.T0, closed=(1, 5)))
+    writer.record(s.decision(symbol="BTCUSDT"))
+    writer.record(s.decision(symbol="ETHUSDT"))
+    assert writer.pending == 6  # what a crash now would lose: the bars too
+    assert writer.record(m.CycleDone(boundary_ms=s.T0)) == 2
+    assert (count(path, "decisions"), count(path, "bars"), writer.bars_held) == (2, 0, 4)
+    assert writer.write_bars(s.T0) == 4
+    assert (count(path, "bars"), writer.pending) == (4, 0)
+    # Numbered as written: after the tick's decisions, no hole below them.
+    assert max(seqs(path, "decisions")) < min(seqs(path, "bars"))
+    assert seqs(path, "decisions") + seqs(path, "bars") == list(range(2, 8))  # seq 1: the run
+
+
+def test_bars_of_a_later_boundary_stay_held_for_their_own_tick(path):
+    writer = JournalWriter(path)
+    writer.record(s.bar(start_ms=s.T0 - s.MIN))
+    writer.record(s.bar(start_ms=s.T0))  # the next minute's bar, in before the write
+    assert writer.write_bars(s.T0) == 1
+    assert sqlite3.connect(path).execute("SELECT start_ms FROM bars").fetchall() == [(s.T0 - s.MIN,)]
+    assert writer.bars_held == 1
+    writer.close()  # held bars are written on close
+    assert count(path, "bars") == 2
+
+
+def test_held_bars_a_failed_commit_could_not_write_are_written_by_the_next(path, monkeypatch):
+    writer = JournalWriter(path)
+    writer.record(s.decision())
+    writer.record(s.bar())
+    insert = writer._insert_batch
+    calls = []
+
+    def fails_once(batch):
+        calls.append(len(batch))
+        if len(calls) == 2:  # the bars' own transaction
+            raise sqlite3.OperationalError("disk I/O error")
+        insert(batch)
+
+    monkeypatch.setattr(writer, "_insert_batch", fails_once)
+    with pytest.raises(sqlite3.OperationalError):
+        writer.write_bars()
+    assert (count(path, "decisions"), count(path, "bars"), writer.pending) == (1, 0, 1)
+    assert writer.commit() == 1
+    assert count(path, "bars") == 1
+    writer.close()
+
+
 def test_a_write_ahead_intent_is_committed_as_the_intent_itself(path):
     writer = JournalWriter(path)
     assert writer.record(m.WriteAhead(intent=s.intent(link="wa-1"))) == 1

@@ -3,8 +3,10 @@ pushes stalled and its confirms skipped or repeated at random, on the embedded s
 paced by the bot itself.
 
 The journal is then held against the simulator's own data: every confirmed 1m bar journaled
-exactly once and equal to the data, no hole, exactly one decision per symbol per tick, and
-no decision taken before the bar it stands on was journaled (so never from a partial bar).
+exactly once and equal to the data, no hole, exactly one decision per symbol per tick; and each
+symbol's flight record (every message its core handled, with what it answered) shows no
+decision taken before the bar it stands on was consumed (so never from a partial bar). The
+journal itself cannot show that order: a tick's bars are written just after its decisions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 import sqlite3
 from collections import Counter, defaultdict
 
-from vocabulary.messages import JournalEvent
+from vocabulary.messages import Decision, JournalEvent, Kline
 from actors.router import RouterCore
 from vocabulary.settings import RiskSettings, StrategySettings
 from actors.supervisor import Bot
@@ -30,7 +32,7 @@ FAULTS = scale(20, 100)
 def test_random_drops_and_stalls_lose_no_bar_double_no_bar_and_decide_once_per_tick(tmp_path, report):
     settings = settings_for(tmp_path, SYMBOLS)
     config = SimConfig.from_settings(settings.sim, symbols=SYMBOLS, paced=True, port=0)
-    run = Running(Bot(settings, None, sim_config=config))
+    run = Running(Bot(settings, None, sim_config=config, record=[f"symbol:{s}" for s in SYMBOLS]))
     rng = random.Random(1)
     kinds = ["drop public", "drop public", "drop all", "drop private", "stall", "skip confirms", "duplicate confirms"]
     schedule = [kinds[i % len(kinds)] for i in range(FAULTS)]
@@ -68,7 +70,6 @@ def test_random_drops_and_stalls_lose_no_bar_double_no_bar_and_decide_once_per_t
     twice = [key for key, n in copies.items() if n > 1]
     partial_rows = [row for row in bars if row[8] != 1]
     holes, differ = [], []
-    bar_seq = {(symbol, start): seq for seq, symbol, start, *_ in bars}
     for symbol in SYMBOLS:
         starts = sorted(start for s, start in copies if s == symbol)
         holes += [(symbol, t) for t in range(starts[0], starts[-1], MINUTE) if (symbol, t) not in copies]
@@ -87,8 +88,18 @@ def test_random_drops_and_stalls_lose_no_bar_double_no_bar_and_decide_once_per_t
     incomplete = [tick for tick in whole if sorted(x[0] for x in per_tick[tick]) != sorted(SYMBOLS)]
     tick_holes = [t for t in range(ticks[0], ticks[-1], MINUTE) if t not in per_tick]
     stale = [x for tick in ticks for x in per_tick[tick] if "data.stale" in (x[3] or "")]
-    before_its_bar = [(tick, symbol) for tick in ticks for symbol, seq, kind, reasons in per_tick[tick]
-                      if "data.stale" not in (reasons or "") and not bar_seq.get((symbol, tick - MINUTE), seq + 1) < seq]
+    before_its_bar = []
+    witnessed = 0  # decisions seen in the flight records
+    for symbol in SYMBOLS:
+        consumed: set[int] = set()  # the 1m bars the symbol had consumed (it journals each one it consumes)
+        for _, outbox in run.bot.recordings[f"symbol:{symbol}"]:
+            for to, out in outbox:
+                if to == "journal" and type(out) is Kline and out.interval == 1:
+                    consumed.add(out.start_ms)
+                elif to == "journal" and type(out) is Decision:
+                    witnessed += 1
+                    if out.tick_ms - MINUTE not in consumed and not any(r.code == "data.stale" for r in out.reasons):
+                        before_its_bar.append((out.tick_ms, symbol))
     gaps_reported = run.bot._public.stats["gaps_reported"] if run.bot._public is not None else 0
     failures = db.execute("SELECT source, message FROM events WHERE kind = 'actor_failed'").fetchall()
 
@@ -108,6 +119,7 @@ def test_random_drops_and_stalls_lose_no_bar_double_no_bar_and_decide_once_per_t
     assert differ == [], f"bars that differ from the simulator's data: {differ[:5]}"
     assert doubled == [], f"more than one decision for a symbol on a tick: {doubled[:5]}"
     assert incomplete == [] and tick_holes == [], f"ticks without a decision for every symbol: {(incomplete + tick_holes)[:5]}"
+    assert witnessed >= len(decisions), "every journaled decision is in its symbol's flight record"
     assert before_its_bar == [], f"decisions taken before their bar was consumed: {before_its_bar[:5]}"
 
 
