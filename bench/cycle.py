@@ -14,9 +14,10 @@ shipped series under other names.
 The symbol actors share one dispatcher thread (``actors.dispatch``); scheduler and journal
 have their own threads. Beside each size, the same run measures two floors: as many actors
 passing the same messages (klines, ready with BTC's/ETH's state, the tick carrying those
-states, decisions, cycle done, flush) with empty handlers, once as pykka's thread-per-actor
-(every actor its own thread: the issue's anchor, and the bot's own runtime before the
-dispatcher) and once on the bot's runtime (the empty symbol actors on a dispatcher, scheduler and journal with its lighter mailbox), so the
+states, decisions, cycle done asked of the journal) with empty handlers, once as pykka's
+thread-per-actor (every actor its own thread: the issue's anchor, and the bot's own runtime
+before the dispatcher) and once on the bot's runtime (the empty symbols on a dispatcher,
+scheduler and journal on its thread actors' mailbox), so the
 ratios say what the bot adds to the messaging it cannot avoid.
 
 Beside p50 and p99, each kind of boundary is shown apart (ticks closing 1m only, 1m+3m,
@@ -330,7 +331,7 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     base_of = {s: (s if s in BASES else BASES[i % len(BASES)]) for i, s in enumerate(symbols)}
     settings = load_settings(f'[bot]\nsymbols = {list(symbols)!r}\n'.replace("'", '"'), {})
     post = PostOffice()
-    flushes: queue.Queue = queue.Queue()
+    closes: queue.Queue = queue.Queue()  # (tick, when CycleDone was sent, the journal's answer to it)
     committed: dict[int, float] = {}  # tick -> when the journal had committed its decisions (its thread's stamp)
     journal_path = tmp / f"journal-{size}{'-faults' if faults else ''}.sqlite"
     board = StatusBoard(mode="bench", venue="none", symbols=symbols)
@@ -345,7 +346,7 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
             # handles its mailbox in order and answers once CycleDone is handled, that is once
             # every decision of the tick (told before it) is committed.
             decided_at = time.perf_counter()
-            flushes.put((message.boundary_ms, decided_at, journal.ask(message, block=False)))
+            closes.put((message.boundary_ms, decided_at, journal.ask(message, block=False)))
             return
         post.deliver(to, message)
         if kind is BarReady and message.state is not None and bias_states is not None:
@@ -469,7 +470,7 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
                 timer.daemon = True
                 timer.start()
             try:
-                closed, decided_at, future = flushes.get(timeout=TICK_TIMEOUT_S)
+                closed, decided_at, future = closes.get(timeout=TICK_TIMEOUT_S)
                 future.get(timeout=TICK_TIMEOUT_S)
             except (queue.Empty, pykka.Timeout):
                 raise Failed(f"{size} symbols: tick {boundary} did not complete within {TICK_TIMEOUT_S:.0f} s: "
@@ -651,12 +652,12 @@ def floor(size: int, ticks: int, data, live_from: int, bias_states: dict[str, Ma
     symbols = symbol_names(size)
     base_of = {s: (s if s in BASES else BASES[i % len(BASES)]) for i, s in enumerate(symbols)}
     post = PostOffice()
-    flushes: queue.Queue = queue.Queue()
+    closes: queue.Queue = queue.Queue()  # (tick, when CycleDone was sent, the journal's answer to it)
     committed: dict[int, float] = {}
 
     def deliver(to: str, message: Message) -> None:
         if to == "journal" and type(message) is CycleDone:
-            flushes.put((message.boundary_ms, time.perf_counter(), journal.ask(message, block=False)))  # as run's
+            closes.put((message.boundary_ms, time.perf_counter(), journal.ask(message, block=False)))  # as run's
             return
         post.deliver(to, message)
 
@@ -684,7 +685,7 @@ def floor(size: int, ticks: int, data, live_from: int, bias_states: dict[str, Ma
                 for k in sorted(per_base[base_of[symbol]][boundary], key=lambda k: k.interval):
                     refs[symbol].tell(k if symbol == k.symbol else renamed(k, symbol))
             try:
-                _, _, future = flushes.get(timeout=TICK_TIMEOUT_S)
+                _, _, future = closes.get(timeout=TICK_TIMEOUT_S)
                 future.get(timeout=TICK_TIMEOUT_S)
             except (queue.Empty, pykka.Timeout):
                 raise Failed(f"floor, {size} empty actors: tick {boundary} did not complete within {TICK_TIMEOUT_S:.0f} s") from None
