@@ -48,6 +48,9 @@ def strategy_decide(strategy: StrategySettings, risk: RiskSettings, instrument: 
     def decide(state: MarketState, bias: tuple[MarketState, ...], account: AccountView | None) -> Decision:
         # Most bars fire no path: answered before the context is assembled (its costs alone are
         # a handful of Decimals), the same decision evaluate_entry would make.
-        return quiet_decision(state, strategy) or evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, account))
+        quiet = quiet_decision(state, strategy)
+        if quiet is not None:
+            return quiet
+        return evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, account))
 
     return decide
