@@ -145,6 +145,8 @@ class Pipeline:
     def _to_journal(self, message: Message) -> None:
         if self.journal is not None:
             self.journal.record(message)
+            if type(message) is CycleDone and self.journal.bars_held:
+                self.journal.write_bars(message.boundary_ms)  # as the journal actor, once the cycle has closed
         if isinstance(message, WriteAhead):
             self._deliver("router", Durable(intent=message.intent))
 

@@ -89,3 +89,18 @@ def test_reused_account_reads_change_nothing_the_router_receives_decides_or_jour
     fresh_rows, reused_rows = journal_rows(tmp_path / "fresh.sqlite"), journal_rows(tmp_path / "reused.sqlite")
     assert sum(map(len, fresh_rows.values())) > 0
     assert reused_rows == fresh_rows
+
+
+def test_each_ticks_bars_are_journaled_right_after_its_decisions_as_the_journal_actor_writes_them(tmp_path):
+    run_pipeline(tmp_path / "j.sqlite", reuse_reads=False, minutes=30)
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        decided = {}  # tick -> (first seq, last seq) of its decisions
+        for tick, first, last in db.execute("select tick_ms, min(seq), max(seq) from decisions group by tick_ms"):
+            decided[tick] = (first, last)
+        bars = db.execute("select seq, start_ms + interval * ? from bars", (MINUTE_MS,)).fetchall()
+    live = [(seq, end) for seq, end in bars if end in decided]
+    assert len(live) >= 30 * len(ALL), "every minute's bars of every symbol, past the bootstrap"
+    for seq, end in live:
+        assert decided[end][1] < seq, "after its tick's decisions"
+        if end + MINUTE_MS in decided:
+            assert seq < decided[end + MINUTE_MS][0], "before the next tick's"
