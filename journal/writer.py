@@ -124,11 +124,8 @@ class JournalWriter:
         transaction of their own after whatever is pending; returns the rows written. Bars of a
         later boundary that arrived meanwhile stay held for their own tick."""
         written = self.commit()  # first: if it raises, the bars are still held
-        if through_ms is None:
-            due, self._bars = self._bars, []
-        else:
-            due = [k for k in self._bars if k.end_ms <= through_ms]
-            self._bars = [k for k in self._bars if k.end_ms > through_ms]
+        due, held = (self._bars, []) if through_ms is None else _split(self._bars, through_ms)
+        self._bars = held
         if due:
             self.append(due)  # rows now: a failed commit keeps them pending for the next one
             written += self.commit()
@@ -300,6 +297,15 @@ class JournalWriter:
     def _note_tick(self, tick_ms: int) -> None:
         if self.current_tick_ms is None or tick_ms > self.current_tick_ms:
             self.current_tick_ms = tick_ms
+
+
+def _split(bars: list[m.Kline], through_ms: int) -> tuple[list[m.Kline], list[m.Kline]]:
+    """The bars closed by ``through_ms`` and the later ones, each in arrival order (one pass)."""
+    due: list[m.Kline] = []
+    later: list[m.Kline] = []
+    for k in bars:
+        (due if k.end_ms <= through_ms else later).append(k)
+    return due, later
 
 
 def _values(table: str, row: Row) -> tuple:
