@@ -2,6 +2,12 @@
 
 This is the glue the symbol actor calls: a confirmed ``Kline`` in, the ``FrameState``
 snapshot out. It holds only streaming state, so each bar costs O(1) and no numpy.
+
+Two implementations, one behaviour: ``PythonFrameIndicators`` composes the indicator machines
+of this package and is the reference; ``indicators/_frame.c`` transcribes the same recurrences
+operation for operation (a bar in ~1.5 us instead of ~8). ``FrameIndicators`` is the compiled one
+when the install built it (``setup.py``; it needs a C compiler) and the Python one otherwise;
+``COMPILED`` says which. tests/indicators/test_frame_compiled.py holds the two equal bit for bit.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ def _value(x: float) -> float | None:
     return x if x == x else None
 
 
-class FrameIndicators:
+class PythonFrameIndicators:
     """Heikin Ashi, Cipher B WaveTrend, MFI, RSI+MFI area, EMA and session VWAP of one timeframe.
 
     ``update`` takes confirmed bars of this interval in strictly increasing time; anything
@@ -110,6 +116,14 @@ class FrameIndicators:
         )
         self._last = state
         return state
+
+
+try:
+    from indicators._frame import FrameIndicators
+except ImportError:  # no compiler at install, or a FrameState its fields no longer match
+    FrameIndicators = PythonFrameIndicators  # type: ignore[misc]
+
+COMPILED = FrameIndicators is not PythonFrameIndicators
 
 
 def build_market_state(
