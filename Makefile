@@ -42,21 +42,21 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # The stamps depend on pyproject.toml, so a changed dependency list reinstalls once; and on the
-# compiled indicator set's source, which the install builds in place (setup.py; optional: without
+# compiled indicator code's sources, which the install builds in place (setup.py; optional: without
 # a C compiler the install succeeds and the bot runs the Python set, saying so at start).
-$(VENV)/.installed: pyproject.toml setup.py indicators/_frame.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py indicators/_frame.c indicators/_kernels.c | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
 # The suite also covers walk-forward tuning, so the optional 'tune' extra comes with the tests.
-$(VENV)/.installed-test: pyproject.toml Makefile setup.py indicators/_frame.c | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml Makefile setup.py indicators/_frame.c indicators/_kernels.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,tune]'
 	touch $@ $(VENV)/.installed
 
 # Keeps the journals (var/*.sqlite: the audit trail of every run) and tuning studies; removes
 # what is rebuilt on demand. `make clean-journals` is the explicit way to start the record over.
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis var/backtest build indicators/_frame*.so
+	rm -rf $(VENV) .pytest_cache .hypothesis var/backtest build indicators/_*.so
 
 clean-journals:
 	@echo "removing the bot's journals (every run's decisions, orders, fills and trades): $$(ls var/*.sqlite 2>/dev/null | tr '\n' ' ')"

@@ -25,12 +25,14 @@ from indicators.columns import compute_columns  # noqa: E402
 from indicators.ema import Ema  # noqa: E402
 from indicators.frame import COMPILED, FrameIndicators, PythonFrameIndicators  # noqa: E402
 from indicators.heikin_ashi import HeikinAshi  # noqa: E402
-from indicators.kernels import IS_COMPILED  # noqa: E402
+from indicators.kernels import KERNELS  # noqa: E402
 from indicators.mfi import Mfi, RsiMfiArea  # noqa: E402
 from indicators.params import IndicatorParams  # noqa: E402
 from indicators.pine import hlc3  # noqa: E402
 from indicators.vwap import SessionVwap  # noqa: E402
 from indicators.wavetrend import CipherB, WaveTrend  # noqa: E402
+
+KERNEL_NAME = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
 KLINES = ROOT / "data" / "klines"
 TIMEFRAMES = (1, 3, 5, 15)
@@ -194,7 +196,7 @@ def main() -> None:
     # The Python set the compiled one transcribes (indicators/_frame.c), on the same bars.
     figures.update({f"python_{k}": v for k, v in frame_update_figures("BTCUSDT", btc, PythonFrameIndicators).items()})
     figures.update(tick_figures(all_bars))
-    figures["batch_kernels"] = "numba" if IS_COMPILED else "python"
+    figures["batch_kernels"] = KERNELS
     batch_seconds({k: v[:500] for k, v in btc.items()})  # numba compiles (or loads its cache) on first use
     figures["batch_30d_s"] = batch_seconds(btc)
     million = tiled(btc, ONE_MILLION)
@@ -214,7 +216,7 @@ def main() -> None:
          f"the Python set {figures['python_set_4tf_us_per_1m_bar']:.2f} µs"),
         ("tick, 25 symbols x due frames, p99", f"{figures['tick_p99_ms']:.3f} ms", "", ""),
         ("tick, 25 symbols x 4 frames, p99", f"{figures['tick_100_updates_p99_ms']:.3f} ms", "< 2 ms", ""),
-        ("batch kernels", "compiled (numba)" if IS_COMPILED else "plain Python (numba not installed)", "", ""),
+        ("batch kernels", KERNEL_NAME, "", ""),
         (f"batch, 30 days ({figures['bars_30d']} bars)", f"{figures['batch_30d_s']:.3f} s", "", ""),
         ("batch, 1,000,000 1m bars", f"{figures['batch_1m_bars_s']:.2f} s", "<= 1.5 s",
          "TA-Lib not installed: no peer" if peer is None else f"{figures['batch_vs_talib_ratio']:.1f}x TA-Lib"),

@@ -11,8 +11,8 @@ compared with the streaming recorder's one run, the best is shown beside it. The
 default trial (``backtest.trial.run_trial``) on the batch tape: the fast backtest's two halves.
 
 Run: ``python bench/tape.py [days] [--no-numba]`` (days: from the simulator's default start to the
-end of the data when omitted; ``--no-numba`` measures the default install's pure-Python kernels
-where numba is installed). Prints a table; the LAST line is a JSON object.
+end of the data when omitted; ``--no-numba`` measures the default install's kernels (C where the
+install compiled them, else pure Python) where numba is installed). Prints a table; the LAST line is a JSON object.
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ from backtest.run import FillModel, Window, sim_config  # noqa: E402
 from backtest.tape import record_tape  # noqa: E402
 from backtest.trial import run_trial  # noqa: E402
 from exchange.sim.market import MINUTE_MS, load_store  # noqa: E402
-from indicators.kernels import IS_COMPILED  # noqa: E402
+from indicators.kernels import IS_COMPILED, KERNELS  # noqa: E402
 from vocabulary.settings import load_settings  # noqa: E402
+
+KERNEL_NAME = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
 GOAL_DEFAULT = 150_000  # issue 19: the whole fast backtest, default install (bars/s)
 GOAL_FAST = 500_000  # with the ``fast`` extra (numba)
@@ -86,7 +88,7 @@ def main() -> None:
              ("end_to_end_warm", warm_s + trial_s), ("end_to_end_cold", cold_s + trial_s))}
     goal = GOAL_FAST if IS_COMPILED else GOAL_DEFAULT
     print(f"{len(warm.symbols)} symbols x {warm.minutes:,} minutes = {bars:,} 1m bars; rows kept {len(warm.rows):,} "
-          f"of {warm.states_seen:,} states; kernels {'numba' if IS_COMPILED else 'pure Python (default install)'}")
+          f"of {warm.states_seen:,} states; kernels {KERNEL_NAME}")
     print(f"{'measured':<52} {'seconds':>8} {'bars/s':>11} {'vs stream':>10}")
     for label, key, seconds in (
         ("record_tape (simulator + symbol cores)", "stream", stream_s),

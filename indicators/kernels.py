@@ -1,11 +1,17 @@
 """Batch kernels: the streaming machines' recurrences as single loops over a whole series.
 
 pine.md: a batch form must run the same steps in the same order (no cumsum, lfilter or
-convolution for a recurrence). These loops do. When numba is importable they are compiled
-(IEEE double, no ``fastmath``, so no reassociation or fused multiply-add and the bits are
-kept); otherwise they run as plain Python over lists, still about twice as fast as stepping
-the streaming objects. tests/indicators/test_streaming_equals_batch.py holds both to the
-streaming forms bit for bit.
+convolution for a recurrence). These loops do. They run, in this order of preference:
+
+- compiled by numba where the ``fast`` extra installed it (IEEE double, no ``fastmath``, so no
+  reassociation or fused multiply-add and the bits are kept);
+- compiled from ``indicators/_kernels.c`` where the install built it (the default install with a C
+  compiler: the same loops transcribed, built without contraction);
+- as plain Python over lists, still about twice as fast as stepping the streaming objects.
+
+``KERNELS`` names the one in use. tests/indicators/test_streaming_equals_batch.py holds the one
+in use to the streaming forms bit for bit; tests/indicators/test_batch_kernels.py holds the C
+loops and the list loops to the Python loops.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ except ImportError:
     njit = None
 
 IS_COMPILED = njit is not None
+
+try:  # the C loops (setup.py builds them where a compiler is present)
+    from indicators import _kernels as C_KERNELS
+except ImportError:
+    C_KERNELS = None
+_c = None if IS_COMPILED else C_KERNELS  # numba, when installed, is preferred
+
+#: Which loops run: "numba", "c" or "python".
+KERNELS = "numba" if IS_COMPILED else "c" if _c is not None else "python"
 
 
 def _rolling_sum(xs, n, scale, out, stored, raw):
@@ -197,7 +212,7 @@ if IS_COMPILED:
 
 
 def _floats(x: np.ndarray):
-    return np.ascontiguousarray(x, dtype=np.float64) if IS_COMPILED else np.asarray(x, dtype=np.float64).tolist()
+    return np.ascontiguousarray(x, dtype=np.float64) if KERNELS != "python" else np.asarray(x, dtype=np.float64).tolist()
 
 
 def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
@@ -207,9 +222,13 @@ def rolling_sum(x: np.ndarray, n: int, scale: int = 1) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if n == 1:  # Pine's shortcut: the value itself, na included
         return x / scale
-    if IS_COMPILED:
+    if KERNELS != "python":
         out = np.empty(len(x))
-        _rolling_sum(x if x.flags.c_contiguous else np.ascontiguousarray(x), n, float(scale), out, np.zeros(n), np.zeros(n))
+        xc = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        if _c is not None:
+            _c.rolling_sum(xc, n, float(scale), out)
+        else:
+            _rolling_sum(xc, n, float(scale), out, np.zeros(n), np.zeros(n))
         return out
     valid = ~np.isnan(x)
     every = bool(valid.all())
@@ -236,8 +255,8 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
         return out
     start = int(valid[n - 1])
     seed = float(rolling_sum(x[: start + 1], n, n)[start])
-    if IS_COMPILED:
-        _average_tail(np.ascontiguousarray(x), start, seed, n, 2 / (n + 1), wilder, out)
+    if KERNELS != "python":
+        (_c.average_tail if _c is not None else _average_tail)(np.ascontiguousarray(x), start, seed, n, 2 / (n + 1), wilder, out)
         return out
     # The default install: the recurrence over the values after the seed (an na bar is na and
     # leaves the average as it was, so it is left out and put back as na).
@@ -250,9 +269,9 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
 
 
 def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
-    if IS_COMPILED:
+    if KERNELS != "python":
         out = np.empty(len(seed))
-        _ha_open(_floats(seed), _floats(ha_close), out)
+        (_c.ha_open if _c is not None else _ha_open)(_floats(seed), _floats(ha_close), out)
         return out
     return np.array(_ha_open_lists(_floats(seed), _floats(ha_close)), dtype=np.float64)
 

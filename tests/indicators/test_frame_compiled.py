@@ -15,6 +15,8 @@ import gzip
 import math
 import shutil
 import struct
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exchange.sim.aggregate import aggregate
+from indicators import kernels
 from indicators.frame import COMPILED, FrameIndicators, PythonFrameIndicators
 from indicators.params import IndicatorParams
 from vocabulary.messages import FrameState, Kline
@@ -74,11 +77,12 @@ def _resampled(ones: list[Kline], interval: int) -> list[Kline]:
                   close=b.close, volume=b.volume) for b in aggregate(ones, interval)]
 
 
-def test_the_install_built_the_compiled_set_wherever_a_c_compiler_is_present():
+def test_the_install_built_the_compiled_code_wherever_a_c_compiler_is_present():
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}): the bot runs the Python set, and says so at start")
     assert COMPILED, "a C compiler is present but indicators/_frame.c was not built: run `pip install -e .` again"
+    assert kernels.C_KERNELS is not None, "a C compiler is present but indicators/_kernels.c was not built"
 
 
 @compiled_only
@@ -190,3 +194,21 @@ def test_the_compiled_set_reads_like_the_python_one():
     state = frame.update(bar)
     assert isinstance(state, FrameState) and frame.last is state
     assert state.open is bar.open and state.high_hist == (bar.high,)  # the bar's own floats, not copies
+
+
+def test_without_the_compiled_module_the_python_set_stands_in(tmp_path):
+    # A machine without a C compiler has no indicators/_frame*.so: the import fails there, as here.
+    script = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'indicators._frame':\n"
+        "            raise ImportError('not built')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "from indicators.frame import COMPILED, FrameIndicators, PythonFrameIndicators\n"
+        "assert not COMPILED and FrameIndicators is PythonFrameIndicators\n"
+        "print('python set', FrameIndicators(1).update.__qualname__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "python set PythonFrameIndicators.update"

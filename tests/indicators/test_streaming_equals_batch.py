@@ -1,7 +1,9 @@
 """Streaming and batch forms give the same bits, on random series built to hit the edge cases:
-constant prices, flat bars (high == low), zero volume, jumps across orders of magnitude, na sources."""
+constant prices, flat bars (high == low), zero volume, jumps across orders of magnitude, na sources.
+Each test runs once per batch kernel this install has (numba, the C loops, the list loops)."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,8 @@ from indicators.rsi import Rsi
 from indicators.vwap import SessionVwap
 from indicators.wavetrend import CipherB, WaveTrend
 from tv_oracle import assert_bits_equal
+
+pytestmark = pytest.mark.usefixtures("each_kernel")
 
 SMALL = IndicatorParams(wt_channel=3, wt_average=4, wt_ma=2, lazybear_n1=2, lazybear_n2=3,
                         mfi_length=3, rsi_mfi_period=4, ema_length=5)
