@@ -47,8 +47,8 @@ from exchange.sim.config import SimConfig
 from exchange.sim.market import Bar, InstrumentRules
 from exchange.sim.paper import PaperSim
 from exchange.sim.remote import RemoteSim
-from indicators.frame import COMPILED as INDICATORS_COMPILED
 from exchange.sim.server import SimServer
+from indicators.frame import COMPILED as INDICATORS_COMPILED
 from journal.lock import JournalBusy, JournalLock
 from journal.reader import JournalReader
 from journal.schema import NotAJournal, check_writable_journal
@@ -292,7 +292,7 @@ class Bot:
                                        "indicators": "compiled" if INDICATORS_COMPILED else "python"})
         if not INDICATORS_COMPILED:
             log.warning("indicators: the compiled set (indicators/_frame.c) was not built at install (no C compiler?):"
-                        " running the Python set, the same values at ~5x the cost a bar")
+                        " running the Python set, the same values at ~7x the cost a bar")
         return self
 
     def _start_router(self) -> None:
