@@ -196,7 +196,7 @@ def test_the_compiled_set_reads_like_the_python_one():
     assert state.open is bar.open and state.high_hist == (bar.high,)  # the bar's own floats, not copies
 
 
-def test_without_the_compiled_module_the_python_set_stands_in(tmp_path):
+def test_without_the_compiled_module_the_python_set_stands_in():
     # A machine without a C compiler has no indicators/_frame*.so: the import fails there, as here.
     script = (
         "import sys\n"
