@@ -44,12 +44,12 @@ $(BIN)/python:
 # The stamps depend on pyproject.toml, so a changed dependency list reinstalls once; and on the
 # compiled indicator code's sources, which the install builds in place (setup.py; optional: without
 # a C compiler the install succeeds and the bot runs the Python set, saying so at start).
-$(VENV)/.installed: pyproject.toml setup.py indicators/_frame.c indicators/_kernels.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py indicators/_frame.c indicators/_kernels.c indicators/_rolling_sum.h | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
 # The suite also covers walk-forward tuning, so the optional 'tune' extra comes with the tests.
-$(VENV)/.installed-test: pyproject.toml Makefile setup.py indicators/_frame.c indicators/_kernels.c | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml Makefile setup.py indicators/_frame.c indicators/_kernels.c indicators/_rolling_sum.h | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,tune]'
 	touch $@ $(VENV)/.installed
 

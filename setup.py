@@ -13,7 +13,8 @@ FLAGS = ["-O2", "-ffp-contract=off", "-fno-fast-math"]
 
 setup(
     ext_modules=[
-        Extension(f"indicators.{name}", sources=[f"indicators/{name}.c"], extra_compile_args=FLAGS, optional=True)
+        Extension(f"indicators.{name}", sources=[f"indicators/{name}.c"], depends=["indicators/_rolling_sum.h"],
+                  extra_compile_args=FLAGS, optional=True)
         for name in ("_frame", "_kernels")
     ]
 )

@@ -66,12 +66,10 @@ from exchange.bybit.rest import BybitRest  # noqa: E402
 from exchange.sim.config import SimConfig  # noqa: E402
 from exchange.sim.inprocess import InProcessSim  # noqa: E402
 from exchange.sim.server import SimServer  # noqa: E402
-from indicators.kernels import IS_COMPILED, KERNELS  # noqa: E402
+from indicators.kernels import IS_COMPILED, KERNELS_LABEL  # noqa: E402
 from backtest import batch_tape  # noqa: E402
 from exchange.sim.market import load_bars  # noqa: E402
 import msgspec  # noqa: E402
-
-KERNEL_NAME = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
 IMPORTED_S = time.perf_counter() - _STARTED  # this bench's imports (a fresh run's are reported beside it)
 
@@ -185,7 +183,7 @@ def engines_month() -> dict:
             "default_run": "cached_2 with a second core idle (load average below 1 on 2 cores), else cached_1: --processes auto; the cache is read on every run after the first",
             "fast_warm_s": round(warm_s, 3), "fast_warm_bars_per_s": round(bars / warm_s, 1),
             "faithful_s": round(faithful_s, 3), "faithful_bars_per_s": round(bars / faithful_s, 1),
-            "kernels": KERNEL_NAME,
+            "kernels": KERNELS_LABEL,
             "goal_bars_per_s": GOAL_FAST_BARS_S if IS_COMPILED else GOAL_BARS_S,
             "loadavg": [before, load()]}
 
@@ -312,7 +310,7 @@ def scale_run(months: float, count: int = 25) -> dict:
             "rows_decided": result.counts["states_decided"], "data_built_s": round(built, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "year_s_extrapolated": round(seconds * 12 / months, 1), "loadavg": [before, load()],
-            "kernels": KERNEL_NAME}
+            "kernels": KERNELS_LABEL}
 
 
 def print_scale(e: dict) -> None:

@@ -25,14 +25,12 @@ from indicators.columns import compute_columns  # noqa: E402
 from indicators.ema import Ema  # noqa: E402
 from indicators.frame import COMPILED, FrameIndicators, PythonFrameIndicators  # noqa: E402
 from indicators.heikin_ashi import HeikinAshi  # noqa: E402
-from indicators.kernels import KERNELS  # noqa: E402
+from indicators.kernels import KERNELS, KERNELS_LABEL  # noqa: E402
 from indicators.mfi import Mfi, RsiMfiArea  # noqa: E402
 from indicators.params import IndicatorParams  # noqa: E402
 from indicators.pine import hlc3  # noqa: E402
 from indicators.vwap import SessionVwap  # noqa: E402
 from indicators.wavetrend import CipherB, WaveTrend  # noqa: E402
-
-KERNEL_NAME = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
 KLINES = ROOT / "data" / "klines"
 TIMEFRAMES = (1, 3, 5, 15)
@@ -216,7 +214,7 @@ def main() -> None:
          f"the Python set {figures['python_set_4tf_us_per_1m_bar']:.2f} µs"),
         ("tick, 25 symbols x due frames, p99", f"{figures['tick_p99_ms']:.3f} ms", "", ""),
         ("tick, 25 symbols x 4 frames, p99", f"{figures['tick_100_updates_p99_ms']:.3f} ms", "< 2 ms", ""),
-        ("batch kernels", KERNEL_NAME, "", ""),
+        ("batch kernels", KERNELS_LABEL, "", ""),
         (f"batch, 30 days ({figures['bars_30d']} bars)", f"{figures['batch_30d_s']:.3f} s", "", ""),
         ("batch, 1,000,000 1m bars", f"{figures['batch_1m_bars_s']:.2f} s", "<= 1.5 s",
          "TA-Lib not installed: no peer" if peer is None else f"{figures['batch_vs_talib_ratio']:.1f}x TA-Lib"),

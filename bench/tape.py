@@ -37,10 +37,8 @@ from backtest.run import FillModel, Window, sim_config  # noqa: E402
 from backtest.tape import record_tape  # noqa: E402
 from backtest.trial import run_trial  # noqa: E402
 from exchange.sim.market import MINUTE_MS, load_store  # noqa: E402
-from indicators.kernels import IS_COMPILED, KERNELS  # noqa: E402
+from indicators.kernels import IS_COMPILED, KERNELS_LABEL  # noqa: E402
 from vocabulary.settings import load_settings  # noqa: E402
-
-KERNEL_NAME = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
 GOAL_DEFAULT = 150_000  # issue 19: the whole fast backtest, default install (bars/s)
 GOAL_FAST = 500_000  # with the ``fast`` extra (numba)
@@ -88,7 +86,7 @@ def main() -> None:
              ("end_to_end_warm", warm_s + trial_s), ("end_to_end_cold", cold_s + trial_s))}
     goal = GOAL_FAST if IS_COMPILED else GOAL_DEFAULT
     print(f"{len(warm.symbols)} symbols x {warm.minutes:,} minutes = {bars:,} 1m bars; rows kept {len(warm.rows):,} "
-          f"of {warm.states_seen:,} states; kernels {KERNEL_NAME}")
+          f"of {warm.states_seen:,} states; kernels {KERNELS_LABEL}")
     print(f"{'measured':<52} {'seconds':>8} {'bars/s':>11} {'vs stream':>10}")
     for label, key, seconds in (
         ("record_tape (simulator + symbol cores)", "stream", stream_s),

@@ -4,110 +4,77 @@
  * see indicators/_frame.c). The default install runs these where it would otherwise run the
  * list loops; tests/indicators/test_batch_kernels.py holds them to the Python loops bit for bit.
  *
- * Arguments are contiguous float64 buffers (numpy arrays); ``out`` is written in place.
+ * Arguments are contiguous float64 buffers (numpy arrays); ``out`` is written in place. The
+ * rolling sum is the streaming machine itself (_rolling_sum.h, shared with _frame.c).
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
-/* A contiguous float64 buffer, writable when asked; -1 with an exception otherwise. */
-static int doubles(PyObject *obj, Py_buffer *view, int writable, const char *what) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0)
-        return -1;
-    if (view->itemsize != sizeof(double) || view->format == NULL || strcmp(view->format, "d") != 0) {
-        PyErr_Format(PyExc_TypeError, "%s must be contiguous float64", what);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
+#include "_rolling_sum.h"
+
+static void release(int count, Py_buffer *views) {
+    for (int i = 0; i < count; i++)
+        PyBuffer_Release(&views[i]);
 }
 
-/* kernels._rolling_sum: math.sum (scale 1) or ta.sma (scale n) for n >= 2. */
+/* ``count`` contiguous float64 buffers, the last one written: its length (that of the first), or
+ * -1 with an exception and nothing held. Every other buffer must be at least as long as the first. */
+static Py_ssize_t acquire(int count, PyObject *const *objs, const char *const *names, Py_buffer *views) {
+    for (int i = 0; i < count; i++) {
+        int writable = i == count - 1;
+        if (PyObject_GetBuffer(objs[i], &views[i], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) {
+            release(i, views);
+            return -1;
+        }
+        if (views[i].itemsize != sizeof(double) || views[i].format == NULL || strcmp(views[i].format, "d") != 0) {
+            PyErr_Format(PyExc_TypeError, "%s must be contiguous float64", names[i]);
+            release(i + 1, views);
+            return -1;
+        }
+        if (views[i].len < views[0].len) {
+            PyErr_Format(PyExc_ValueError, "%s is shorter than %s", names[i], names[0]);
+            release(i + 1, views);
+            return -1;
+        }
+    }
+    return views[0].len / (Py_ssize_t)sizeof(double);
+}
+
+/* kernels._rolling_sum: math.sum (scale 1) or ta.sma (scale n) for n >= 2, the streaming
+ * machine (_rolling_sum.h) run over the column. */
 static PyObject *rolling_sum(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *x_obj, *out_obj;
+    PyObject *objs[2];
     Py_ssize_t n;
     double scale;
-    if (!PyArg_ParseTuple(args, "OndO:rolling_sum", &x_obj, &n, &scale, &out_obj))
+    if (!PyArg_ParseTuple(args, "OndO:rolling_sum", &objs[0], &n, &scale, &objs[1]))
         return NULL;
-    if (n < 2) {
+    if (n < 2 || n > INT_MAX) {
         PyErr_Format(PyExc_ValueError, "rolling_sum: n must be >= 2, got %zd", n);
         return NULL;
     }
-    Py_buffer xv, ov;
-    if (doubles(x_obj, &xv, 0, "x") < 0)
+    Py_buffer views[2];
+    Py_ssize_t len = acquire(2, objs, (const char *const[]){"x", "out"}, views);
+    if (len < 0)
         return NULL;
-    if (doubles(out_obj, &ov, 1, "out") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    Py_ssize_t len = xv.len / (Py_ssize_t)sizeof(double);
-    if (ov.len < xv.len) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "rolling_sum: out is shorter than x");
+    RollingSum sum;
+    if (rs_init(&sum, (int)n) < 0) {
+        rs_free(&sum);
+        release(2, views);
         return NULL;
     }
-    double *stored = PyMem_Calloc((size_t)n, sizeof(double)), *raw = PyMem_Calloc((size_t)n, sizeof(double));
-    if (stored == NULL || raw == NULL) {
-        PyMem_Free(stored);
-        PyMem_Free(raw);
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&ov);
-        return PyErr_NoMemory();
-    }
-    const double *xs = xv.buf;
-    double *out = ov.buf;
+    const double *xs = views[0].buf;
+    double *out = views[1].buf;
     Py_BEGIN_ALLOW_THREADS
-    double s = 0.0, comp = 0.0;
-    Py_ssize_t count = 0, h = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        double x = xs[i];
-        if (x != x) {
-            out[i] = count >= n ? s / scale : NAN;
-            continue;
-        }
-        raw[h] = x;
-        int fires = 0;
-        if (comp != 0.0 && x != 0.0) {
-            double b = comp > 0.0 ? comp : -comp;
-            double r = x + b;
-            if (r != 0.0 && r - r == 0.0)
-                fires = b - (r - x) > 0.0;
-        }
-        if (fires) {
-            s = x;
-            Py_ssize_t j = h;
-            Py_ssize_t older = count < n ? count : n - 1;
-            for (Py_ssize_t k = 0; k < older; k++) {
-                j = j > 0 ? j - 1 : n - 1;
-                s = raw[j] + s;
-            }
-            comp = 0.0;
-            stored[h] = x;
-        } else {
-            double y1 = -stored[h] - comp;
-            double t = s + y1;
-            double e1 = (t - s) - y1;
-            double y2 = x - e1;
-            double s_new = t + y2;
-            comp = (s_new - t) - y2;
-            s = s_new;
-            stored[h] = y2;
-        }
-        h = h + 1 < n ? h + 1 : 0;
-        if (count < n)
-            count += 1;
-        out[i] = count >= n ? s / scale : NAN;
-    }
+    for (Py_ssize_t i = 0; i < len; i++)
+        out[i] = rs_update(&sum, xs[i]) / scale;
     Py_END_ALLOW_THREADS
-    PyMem_Free(stored);
-    PyMem_Free(raw);
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&ov);
+    rs_free(&sum);
+    release(2, views);
     Py_RETURN_NONE;
 }
 
@@ -115,28 +82,23 @@ static PyObject *rolling_sum(PyObject *module, PyObject *args) {
  * the seed bar on. */
 static PyObject *average_tail(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *x_obj, *out_obj;
+    PyObject *objs[2];
     Py_ssize_t start, n;
     double seed, alpha;
     int wilder;
-    if (!PyArg_ParseTuple(args, "OndndpO:average_tail", &x_obj, &start, &seed, &n, &alpha, &wilder, &out_obj))
+    if (!PyArg_ParseTuple(args, "OndndpO:average_tail", &objs[0], &start, &seed, &n, &alpha, &wilder, &objs[1]))
         return NULL;
-    Py_buffer xv, ov;
-    if (doubles(x_obj, &xv, 0, "x") < 0)
+    Py_buffer views[2];
+    Py_ssize_t len = acquire(2, objs, (const char *const[]){"x", "out"}, views);
+    if (len < 0)
         return NULL;
-    if (doubles(out_obj, &ov, 1, "out") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    Py_ssize_t len = xv.len / (Py_ssize_t)sizeof(double);
-    if (ov.len < xv.len || start < 0 || start >= len) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "average_tail: start outside x, or out shorter than x");
+    if (start < 0 || start >= len) {
+        release(2, views);
+        PyErr_SetString(PyExc_ValueError, "average_tail: start outside x");
         return NULL;
     }
-    const double *xs = xv.buf;
-    double *out = ov.buf;
+    const double *xs = views[0].buf;
+    double *out = views[1].buf;
     /* ``n - 1`` and ``n`` are Python ints there, converted exactly for the float operations. */
     double m = (double)(n - 1), nd = (double)n;
     Py_BEGIN_ALLOW_THREADS
@@ -155,39 +117,22 @@ static PyObject *average_tail(PyObject *module, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&ov);
+    release(2, views);
     Py_RETURN_NONE;
 }
 
 /* kernels._ha_open: the Heikin Ashi open, reseeded after an na open. */
 static PyObject *ha_open(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *seed_obj, *close_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OOO:ha_open", &seed_obj, &close_obj, &out_obj))
+    PyObject *objs[3];
+    if (!PyArg_ParseTuple(args, "OOO:ha_open", &objs[0], &objs[1], &objs[2]))
         return NULL;
-    Py_buffer sv, cv, ov;
-    if (doubles(seed_obj, &sv, 0, "seed") < 0)
+    Py_buffer views[3];
+    Py_ssize_t len = acquire(3, objs, (const char *const[]){"seed", "ha_close", "out"}, views);
+    if (len < 0)
         return NULL;
-    if (doubles(close_obj, &cv, 0, "ha_close") < 0) {
-        PyBuffer_Release(&sv);
-        return NULL;
-    }
-    if (doubles(out_obj, &ov, 1, "out") < 0) {
-        PyBuffer_Release(&sv);
-        PyBuffer_Release(&cv);
-        return NULL;
-    }
-    Py_ssize_t len = sv.len / (Py_ssize_t)sizeof(double);
-    if (cv.len < sv.len || ov.len < sv.len) {
-        PyBuffer_Release(&sv);
-        PyBuffer_Release(&cv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "ha_open: ha_close or out shorter than seed");
-        return NULL;
-    }
-    const double *seed = sv.buf, *ha_close = cv.buf;
-    double *out = ov.buf;
+    const double *seed = views[0].buf, *ha_close = views[1].buf;
+    double *out = views[2].buf;
     Py_BEGIN_ALLOW_THREADS
     double prev_open = NAN, prev_close = NAN;
     for (Py_ssize_t i = 0; i < len; i++) {
@@ -197,9 +142,7 @@ static PyObject *ha_open(PyObject *module, PyObject *args) {
         prev_close = ha_close[i];
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&sv);
-    PyBuffer_Release(&cv);
-    PyBuffer_Release(&ov);
+    release(3, views);
     Py_RETURN_NONE;
 }
 

@@ -35,6 +35,8 @@ _c = None if IS_COMPILED else C_KERNELS  # numba, when installed, is preferred
 
 #: Which loops run: "numba", "c" or "python".
 KERNELS = "numba" if IS_COMPILED else "c" if _c is not None else "python"
+#: The same, as the benches print it.
+KERNELS_LABEL = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
 
 def _rolling_sum(xs, n, scale, out, stored, raw):
