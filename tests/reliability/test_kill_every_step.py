@@ -328,7 +328,10 @@ def exchange_problems(venue: Venue, journal: Journal) -> dict[str, list]:
         "entries kept past their time": [o.order_link_id for o in entries
                                          if (p := parse_link_id(o.order_link_id)) is not None
                                          and clock - p.stamp_ms > (ENTRY_TTL_BARS + 2) * MINUTE],
-        "positions larger than one entry": [p.symbol for p in positions if p.size not in entry_qty.get(p.symbol, set())],
+        # A resting entry a bar only touches fills in part (the venue's partial fills): a position
+        # as large as one entry or smaller is one entry; larger, or with no entry, is not.
+        "positions larger than one entry": [f"{p.symbol} {p.size}" for p in positions
+                                            if p.size > max(entry_qty.get(p.symbol, {Decimal(0)}))],
     }
 
 
