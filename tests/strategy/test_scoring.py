@@ -4,7 +4,7 @@ import pytest
 
 from vocabulary.messages import MarketState, Reason
 from market_builders import T0, bullish_frame, context, frame, long_cross, market, red
-from strategy.scoring import FACTORS, composite_bias, market_votes, score_candidate
+from strategy.scoring import _VOTES_KEPT, FACTORS, _votes_cache, composite_bias, market_votes, score_candidate
 
 
 def reasons_of(terms):
@@ -98,3 +98,15 @@ def test_votes_are_computed_once_per_state_and_never_handed_to_another_state():
     assert market_votes(state) is market_votes(state)
     twin = market(long_cross())  # equal, but another object: its own votes, equal ones
     assert market_votes(twin) is not market_votes(state) and market_votes(twin) == market_votes(state)
+
+
+def test_the_votes_cache_lets_go_of_its_oldest_state_one_at_a_time():
+    # Emptied at once, the cache freed dozens of old states inside one symbol's decision: a
+    # spike of the 25-symbol tick. Each state it takes in now pushes out the oldest alone.
+    states = [market(long_cross()) for _ in range(_VOTES_KEPT + 2)]
+    for state in states:
+        market_votes(state)
+    assert len(_votes_cache) == _VOTES_KEPT
+    assert id(states[0]) not in _votes_cache and id(states[1]) not in _votes_cache
+    assert all(_votes_cache[id(s)][0] is s for s in states[2:])
+    assert market_votes(states[0]) == market_votes(states[-1])  # asked again: computed again, the same votes
