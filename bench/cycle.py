@@ -22,7 +22,11 @@ ratios say what the bot adds to the messaging it cannot avoid.
 
 Beside p50 and p99, each kind of boundary is shown apart (ticks closing 1m only, 1m+3m,
 1m+5m, all four): a 15-minute boundary is four bars a symbol to update before anyone
-decides, so those few ticks set the p99.
+decides. So are the ticks by how many candidates the cascade scored (symbols where a path
+fired: a TAKE or a REJECT with a path): a candidate costs ~40-100 us of the one dispatcher
+thread against ~7 us for a bar where nothing fired, so the ticks where many symbols fire at
+once set the p99. The copies of the 7 shipped series fire together, which makes those
+clusters larger than 25 distinct symbols' would be.
 
 ``--faults`` runs the 25-symbol cycle twice, clean and while the feed suffers the
 reliability suite's faults (connection drops, stalled pushes, skipped and duplicated
@@ -336,6 +340,7 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     journal_path = tmp / f"journal-{size}{'-faults' if faults else ''}.sqlite"
     board = StatusBoard(mode="bench", venue="none", symbols=symbols)
     seen = {"late_ticks": 0, "late_cycles": 0, "stale_ticks": set(), "stale_rejects": 0}
+    scored: Counter[int] = Counter()  # tick -> candidates the cascade scored (decisions with a path)
     counting = threading.Lock()  # decisions are delivered from every symbol's thread
 
     def deliver(to: str, message: Message) -> None:
@@ -357,6 +362,9 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
             seen["late_ticks"] += 1  # the scheduler's thread only
         elif kind is JournalEvent and message.kind == "decisions_late":
             seen["late_cycles"] += 1
+        elif kind is Decision and message.path is not None:
+            with counting:
+                scored[message.tick_ms] += 1
         elif kind is Decision and message.kind == "REJECT" and any(r.code == "data.stale" for r in message.reasons):
             with counting:
                 seen["stale_rejects"] += 1
@@ -504,6 +512,14 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     by_closing: dict[tuple[int, ...], list[float]] = {}
     for b in list(started)[WARMUP_TICKS:]:
         by_closing.setdefault(closed_timeframes(b, TFS), []).append((done[b] - started[b]) * 1000)
+    # Candidates scored per tick, in four bands: none, few, and the clusters (a fifth and two
+    # fifths of the symbols: 5 and 10 at 25 symbols).
+    edges = (1, max(2, size // 5), max(3, 2 * size // 5))
+    bands = ("0", *(str(lo) if lo == hi - 1 else f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:])), f">={edges[2]}")
+    by_scored: dict[str, list[float]] = {}
+    for b in list(started)[WARMUP_TICKS:]:
+        band = bands[sum(scored[b] >= e for e in edges)]
+        by_scored.setdefault(band, []).append((done[b] - started[b]) * 1000)
     return {
         "symbols": size,
         "ticks": len(latencies),
@@ -519,6 +535,8 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
         "decided_p99_ms": round(percentile(deciding, 99), 3),
         "by_closing": [{"closing": "+".join(f"{tf}m" for tf in tfs), "ticks": len(ms), "p50_ms": round(percentile(ms, 50), 3),
                         "max_ms": round(max(ms), 3)} for tfs, ms in sorted(by_closing.items(), key=lambda kv: len(kv[0]))],
+        "by_candidates": [{"candidates": band, "ticks": len(by_scored[band]), "p50_ms": round(percentile(by_scored[band], 50), 3),
+                           "max_ms": round(max(by_scored[band]), 3)} for band in bands if band in by_scored],
         "late_ticks": seen["late_ticks"],
         "late_cycles": seen["late_cycles"],
         "stale_reject_ticks": len(seen["stale_ticks"]),
@@ -740,6 +758,9 @@ def table(results: list[dict], floors: dict[int, dict]) -> None:
         for kind in r["by_closing"]:
             what = f"  ticks closing {kind['closing']} ({kind['ticks']}), p50 / max"
             print(f"{what:<46} {format(kind['p50_ms'], '.2f') + ' / ' + format(kind['max_ms'], '.2f'):>12} ms")
+        for band in r["by_candidates"]:
+            what = f"  ticks with {band['candidates']} candidates ({band['ticks']}), p50 / max"
+            print(f"{what:<46} {format(band['p50_ms'], '.2f') + ' / ' + format(band['max_ms'], '.2f'):>12} ms")
         print(f"{'  bar close -> decision (CycleDone), p50':<46} {r['decided_p50_ms']:>9.3f} ms")
         print(f"{'  bar close -> decision (CycleDone), p99':<46} {r['decided_p99_ms']:>9.3f} ms")
         print(f"{'  the bench woken by the commit, p50 / p99':<46} {r['answered_p50_ms']:>6.2f} / {r['answered_p99_ms']:.2f} ms")

@@ -30,14 +30,20 @@ def test_an_input_the_bench_cannot_honour_is_one_line_and_exit_2(args, says):
     assert len(lines) == 1 and lines[0].startswith("cycle.py: refused: ") and says in lines[0]
 
 
-def test_every_timed_tick_is_counted_once_under_the_timeframes_it_closed():
+def test_every_timed_tick_is_counted_once_under_the_timeframes_it_closed_and_once_by_its_candidates():
     """The per-boundary rows account for the whole p99 population: 1m closes on every tick,
-    3m/5m/15m on their own boundaries (the first timed boundary is not aligned to any)."""
-    done = cycle("--sizes", "2", "--ticks", "40", "--no-floor")
+    3m/5m/15m on their own boundaries (the first timed boundary is not aligned to any). So do
+    the rows by candidates scored: BTC and ETH fire a path on a few of these 110 minutes."""
+    done = cycle("--sizes", "2", "--ticks", "120", "--no-floor")
     assert done.returncode == 0, done.stderr[-2000:]
     (result,) = json.loads(done.stdout.strip().splitlines()[-1])["results"]
     kinds = {kind["closing"]: kind for kind in result["by_closing"]}
-    assert sum(kind["ticks"] for kind in kinds.values()) == result["ticks"] == 30
+    assert sum(kind["ticks"] for kind in kinds.values()) == result["ticks"] == 110
     assert set(kinds) <= {"1m", "1m+3m", "1m+5m", "1m+3m+5m+15m"} and "1m" in kinds
     assert max(kind["max_ms"] for kind in kinds.values()) == result["max_ms"]
     assert "ticks closing 1m (" in done.stdout
+    bands = {band["candidates"]: band for band in result["by_candidates"]}
+    assert sum(band["ticks"] for band in bands.values()) == result["ticks"]
+    assert set(bands) <= {"0", "1", "2", ">=3"} and bands["0"]["ticks"] < result["ticks"]
+    assert max(band["max_ms"] for band in bands.values()) == result["max_ms"]
+    assert "ticks with 0 candidates (" in done.stdout
