@@ -46,4 +46,17 @@ def test_every_timed_tick_is_counted_once_under_the_timeframes_it_closed_and_onc
     assert sum(band["ticks"] for band in bands.values()) == result["ticks"]
     assert set(bands) <= {"0", "1", "2", ">=3"} and bands["0"]["ticks"] < result["ticks"]
     assert max(band["max_ms"] for band in bands.values()) == result["max_ms"]
-    assert "ticks with 0 candidates (" in done.stdout
+    assert "ticks, 0 candidates (" in done.stdout
+
+
+def test_distinct_copies_replay_their_symbol_from_other_days_not_the_same_minutes():
+    """Without --distinct, 14 symbols are the 7 shipped series twice: a path firing on BTC fires on
+    its copy in the same tick. With it, each copy replays its symbol from a day later."""
+    same = cycle("--sizes", "14", "--ticks", "40", "--no-floor")
+    apart = cycle("--sizes", "14", "--ticks", "40", "--no-floor", "--distinct")
+    assert same.returncode == 0 and apart.returncode == 0, (same.stderr + apart.stderr)[-2000:]
+    (copied,) = json.loads(same.stdout.strip().splitlines()[-1])["results"]
+    (distinct,) = json.loads(apart.stdout.strip().splitlines()[-1])["results"]
+    assert copied["series"] == 7 and distinct["series"] == 14
+    assert copied["ticks"] == distinct["ticks"] == 30
+    assert "distinct series replayed" in apart.stdout
