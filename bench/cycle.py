@@ -14,7 +14,7 @@ every copy of BTC in the same tick. With ``--distinct`` each copy replays its sh
 from whole days later instead, stamped back onto the same calendar (the same kind of market,
 other minutes): as many distinct series as the month holds (about 24 days a symbol), the
 copies wrapping round beyond that. The bench then holds each series' history, so its peak
-RSS is no longer the bot's alone (~0.6 MB a series).
+RSS is no longer the bot's alone (~0.8 MB a series).
 
 The symbol actors share one dispatcher thread (``actors.dispatch``); scheduler and journal
 have their own threads. Beside each size, the same run measures two floors: as many actors
@@ -814,7 +814,7 @@ def table(results: list[dict], floors: dict[int, dict]) -> None:
     big = max(results, key=lambda r: r["symbols"])
     print(f"{'peak RSS after ' + str(big['symbols']) + ' symbols':<46} {big['rss_mb']:>9.1f} MB {'<= 300 MB':>18}")
     if big["series"] > len(BASES):
-        # --distinct: the bench holds every distinct series' history (~0.6 MB each), not 7.
+        # --distinct: the bench holds every distinct series' history (~0.8 MB each), not 7.
         print(f"{'  (the bench holds ' + str(big['series']) + ' series: not the bot alone)':<46}")
 
 
