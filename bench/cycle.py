@@ -546,19 +546,17 @@ def run(size: int, ticks: int, data, instruments, live_from: int, tmp: Path, *, 
     latencies = [(done[b] - started[b]) * 1000 for b in started][WARMUP_TICKS:]
     deciding = [(decided[b] - started[b]) * 1000 for b in started][WARMUP_TICKS:]
     waking = [(answered[b] - started[b]) * 1000 for b in started][WARMUP_TICKS:]
-    # The p99 is the boundaries where several timeframes close (a 15-minute boundary is four
-    # bars a symbol): each kind apart says which ticks set it.
-    by_closing: dict[tuple[int, ...], list[float]] = {}
-    for b in list(started)[WARMUP_TICKS:]:
-        by_closing.setdefault(closed_timeframes(b, TFS), []).append((done[b] - started[b]) * 1000)
-    # Candidates scored per tick, in four bands: none, few, and the clusters (a fifth and two
-    # fifths of the symbols: 5 and 10 at 25 symbols).
+    # Each timed tick apart by the timeframes closing at it (a 15-minute boundary is four bars a
+    # symbol) and by the candidates scored on it, in four bands: none, few, and the clusters (a
+    # fifth and two fifths of the symbols: 5 and 10 at 25), which are what set the p99.
     edges = (1, max(2, size // 5), max(3, 2 * size // 5))
     bands = ("0", *(str(lo) if lo == hi - 1 else f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:])), f">={edges[2]}")
+    by_closing: dict[tuple[int, ...], list[float]] = {}
     by_scored: dict[str, list[float]] = {}
     for b in list(started)[WARMUP_TICKS:]:
-        band = bands[sum(scored[b] >= e for e in edges)]
-        by_scored.setdefault(band, []).append((done[b] - started[b]) * 1000)
+        ms = (done[b] - started[b]) * 1000
+        by_closing.setdefault(closed_timeframes(b, TFS), []).append(ms)
+        by_scored.setdefault(bands[sum(scored[b] >= e for e in edges)], []).append(ms)
     return {
         "symbols": size,
         "series": len(set(source.values())),
