@@ -47,13 +47,15 @@ from actors.symbol import BIAS_SYMBOLS
 from backtest.history import utc_minute
 from backtest.run import FillModel, Window, sim_config
 from backtest.chunked_rows import ChunkedRows
-from backtest.tape import FIRINGS, Row, SymbolBars, Tape, widest_levels
+from backtest.tape import BIAS_COLUMNS, FIRINGS, Row, SymbolBars, Tape, widest_levels
 from backtest.venue import InProcessVenue, instrument_map
 from exchange.sim.inprocess import InProcessSim
 from exchange.sim.market import MINUTE_MS, Bar, BarColumns, KlineStore
 from indicators.frame_batch import FrameColumns, frame_columns
 from indicators.params import IndicatorParams
 from strategy.paths_batch import fires
+from strategy.scoring import SCORED_INTERVALS
+from strategy.scoring_batch import frame_votes
 from vocabulary.messages import FrameState, MarketState
 from vocabulary.settings import Settings
 
@@ -424,7 +426,8 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     rank = {s: symbols.index(s) for s in symbols}
     data: dict[str, _Symbol] = {}
     bars: dict[str, SymbolBars] = {}
-    keys, picks, fired_rows, wt1s, wt2s = [], [], [], [], []
+    keys, picks, fired_rows, wt1s, wt2s, own_votes = [], [], [], [], [], []
+    bias_totals: dict[str, np.ndarray] = {}  # a bias symbol's vote total at each tick (NaN: stale)
     states_seen = 0
 
     def minutes_of(symbol: str) -> _Minutes:  # the arrays the loop below reads (cached by _minutes)
@@ -457,6 +460,10 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         fired_rows.append(table[i1[chosen]])
         wt1s.append(one.wt1[i1[chosen]])
         wt2s.append(one.wt2[i1[chosen]])
+        sums = _vote_sums(series, closed)
+        own_votes.append(sums[chosen])
+        if symbol in BIAS_COLUMNS:
+            bias_totals[symbol] = np.where(stale, np.nan, sums.sum(axis=1, dtype=np.float64))
         bars[symbol] = _symbol_bars(m, store, start_ms, end_ms)
     owner = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(picks)]) if picks else np.zeros(0, np.int64)
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
@@ -464,9 +471,9 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
     sort = np.argsort(key, kind="stable")
     bias_of = {s: tuple(sorted(set(b for b in BIAS_SYMBOLS if b in symbols) - {s})) for s in symbols}
 
-    def make(lo: int, hi: int) -> list[Row]:
-        """The rows ``lo`` to ``hi`` (in tape order): their states and their ticks' bias states."""
-        ks = sort[lo:hi]
+    def make(positions: Sequence[int]) -> list[Row]:
+        """The rows at ``positions`` (in tape order, ascending): their states and their ticks' bias states."""
+        ks = sort[np.asarray(positions, dtype=np.int64)]
         own, at = owner[ks], tick_index[ks]
         # Only the rows' states and their ticks' bias states become messages: hundreds of thousands of
         # objects, none of them cyclic, so the cycle collector is paused while they are made (a quarter
@@ -496,8 +503,14 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         bounds = np.searchsorted(row_ticks, np.arange(0, len(ticks) + chunk_ticks, chunk_ticks)).tolist()
         rows = ChunkedRows([*bounds[:-1], len(sort)], make)
     else:
-        rows = make(0, len(sort))
+        rows = make(range(len(sort)))
     fires_all = np.concatenate(fired_rows)[sort] if fired_rows else np.zeros((0, len(FIRINGS)), dtype=bool)
+    # Each row's bias: the tick's BTC/ETH vote totals, NaN for the symbol itself or one not run.
+    row_owner, row_tick = owner[sort], tick_index[sort]
+    bias_votes = np.full((len(sort), len(BIAS_COLUMNS)), np.nan)
+    for k, name in enumerate(BIAS_COLUMNS):
+        if name in bias_totals:
+            bias_votes[:, k] = np.where(row_owner == symbols.index(name), np.nan, bias_totals[name][row_tick])
     return Tape(
         settings=settings, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
         widest_oversold=oversold, widest_overbought=overbought, hist_len=hist, fills=fills,
@@ -505,6 +518,8 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         fires=fires_all.reshape(len(rows), len(FIRINGS)),
         wt1=np.concatenate(wt1s)[sort] if wt1s else np.zeros(0),
         wt2=np.concatenate(wt2s)[sort] if wt2s else np.zeros(0),
+        votes=np.concatenate(own_votes)[sort] if own_votes else np.zeros((0, len(SCORED_INTERVALS)), dtype=np.int8),
+        bias_votes=bias_votes,
         bars=bars,
         instruments=instruments,
         initial_equity=Decimal(str(config.initial_equity)),
@@ -512,6 +527,20 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         fill_through_ticks=config.fill_through_ticks, intrabar_path=config.intrabar_path,
         states_seen=states_seen, costs=config.costs, funding_csv=config.funding_csv,
     )
+
+
+def _vote_sums(series: dict[int, _Series], closed: dict[int, np.ndarray]) -> np.ndarray:
+    """int8 [ticks, len(SCORED_INTERVALS)]: the vote sums of the frame a tick's state holds on each
+    scored interval (``strategy.scoring.market_votes``: 0 where it holds none)."""
+    sums = np.zeros((len(next(iter(closed.values()))), len(SCORED_INTERVALS)), dtype=np.int8)
+    for k, interval in enumerate(SCORED_INTERVALS):
+        if interval not in series or not len(series[interval].columns.close):
+            continue
+        c = series[interval].columns
+        votes = frame_votes(c.wt1, c.wt2, c.ha_open, c.ha_close, c.rsi_mfi_area, c.ema200, c.vwap, c.close)
+        at = closed[interval]
+        sums[:, k] = np.where(at >= 0, votes[np.maximum(at, 0)], 0)
+    return sums
 
 
 class _Outcome:

@@ -15,7 +15,7 @@ column values gathered the same way; ``tests/backtest/test_chunked_rows.py``).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import overload
 
@@ -24,18 +24,28 @@ from backtest.tape import Row
 
 class ChunkedRows(Sequence[Row]):
     """``bounds[-1]`` rows; chunk ``k`` is the rows ``bounds[k]`` to ``bounds[k + 1]``, made by
-    ``make(lo, hi)`` when one of them is first read. Reading an earlier chunk again makes it
-    again (allowed, counted in ``chunks_made``: a forward reader makes each once)."""
+    ``make(positions)`` (ascending row positions inside one chunk, a row each) when one of them is
+    first read. Reading an earlier chunk again makes it again (allowed, counted in
+    ``chunks_made``: a forward reader makes each once).
 
-    def __init__(self, bounds: Sequence[int], make: Callable[[int, int], list[Row]]) -> None:
+    A reader that reads only some rows says which (``select``): a chunk then makes only those.
+    The trial reads the rows that may be TAKE, a fifth of those where a path fires."""
+
+    def __init__(self, bounds: Sequence[int], make: Callable[[Sequence[int]], list[Row]]) -> None:
         if not bounds or bounds[0] != 0 or any(b < a for a, b in zip(bounds, bounds[1:])):
             raise ValueError("chunk bounds must start at 0 and ascend")
         self.bounds = list(bounds)
         self._make = make
-        self._lo = self._hi = 0
-        self._rows: list[Row] = []
+        self._held: dict[int, Row] = {}
+        self._selected: list[int] | None = None
         self.chunks_made = 0
         self.most_held = 0  # the most rows held at once
+
+    def select(self, positions: Sequence[int]) -> None:
+        """Only ``positions`` (ascending) will be read: each chunk makes those of its rows alone.
+        A row outside them is still served if read, made with its whole chunk."""
+        self._selected = list(positions)
+        self._held = {}
 
     def __len__(self) -> int:
         return self.bounds[-1]
@@ -49,29 +59,40 @@ class ChunkedRows(Sequence[Row]):
     def __getitem__(self, k: int | slice) -> Row | list[Row]:
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
-        if not self._lo <= k < self._hi:
+        row = self._held.get(k)
+        if row is None:
             if k < 0:
                 k += len(self)
             if not 0 <= k < len(self):
                 raise IndexError(f"row {k} of {len(self)}")
-            if not self._lo <= k < self._hi:
+            row = self._held.get(k)
+            if row is None:
                 self._load(k)
-        return self._rows[k - self._lo]
+                row = self._held[k]
+        return row
 
     def __iter__(self) -> Iterator[Row]:
         for chunk in range(len(self.bounds) - 1):
             lo, hi = self.bounds[chunk], self.bounds[chunk + 1]
             if lo < hi:
-                self._load(lo)
-                yield from self._rows  # this chunk's list: kept by the generator until it moves on
+                rows = self._made(range(lo, hi))
+                yield from rows  # this chunk's list: kept by the generator until it moves on
 
     def _load(self, k: int) -> None:
         chunk = bisect_right(self.bounds, k) - 1  # the last chunk starting at or before k: the non-empty one holding it
         lo, hi = self.bounds[chunk], self.bounds[chunk + 1]
-        self._rows = []  # the chunk before goes first: never two held at once
-        self._rows = self._make(lo, hi)
-        if len(self._rows) != hi - lo:
-            raise RuntimeError(f"chunk {chunk} made {len(self._rows)} rows, not {hi - lo}")
-        self._lo, self._hi = lo, hi
+        positions: Sequence[int] = range(lo, hi)
+        if self._selected is not None:
+            chosen = self._selected[bisect_left(self._selected, lo):bisect_left(self._selected, hi)]
+            if k in chosen:
+                positions = chosen
+        self._held = {}  # the chunk before goes first: never two held at once
+        self._held = dict(zip(positions, self._made(positions)))
+
+    def _made(self, positions: Sequence[int]) -> list[Row]:
+        rows = self._make(positions)
+        if len(rows) != len(positions):
+            raise RuntimeError(f"a chunk made {len(rows)} rows for {len(positions)} positions")
         self.chunks_made += 1
-        self.most_held = max(self.most_held, hi - lo)
+        self.most_held = max(self.most_held, len(rows))
+        return rows

@@ -10,8 +10,9 @@ is a NO_SETUP whatever the account holds. So the fast engine
    own symbol cores fed by the replay - tape for tape), keeping only the states on which a path
    can fire, with their same-tick BTC/ETH bias states, made a day at a time as the trial reaches
    them (``backtest.chunked_rows``: a run holds one day's states, not the window's);
-2. runs the trial on it (``backtest.trial.run_trial``): the cascade on those states with the
-   account view of the cycle before, each TAKE followed on the 1m bars in integer ticks by the
+2. runs the trial on it (``backtest.trial.run_trial``): the cascade on those states on which a
+   fired candidate may score ``score_min`` (``Tape.may_take``: the rest REJECT on their score
+   whatever the account, so their states are never made) with the account view of the cycle before, each TAKE followed on the 1m bars in integer ticks by the
    router's and the venue's rules (fees, stop slippage, spread, funding, partial fills);
 3. derives the per-minute equity from the followed trades exactly as the trial's account view
    computes it (the wallet from every fill, fee and funding payment at its cycle, open positions
@@ -155,6 +156,7 @@ def fast_counts(tape: Tape, trial: TrialResult) -> dict[str, int]:
     """What the fast engine counted; the faithful engine's counts (messages handled, grace ticks)
     have no equivalent here and are absent rather than invented."""
     return {"states": tape.states_seen, "states_recorded": len(tape.rows), "states_decided": trial.decided,
+            "states_screened": trial.screened,
             "takes": len(trial.takes), "takes_refused_by_router": trial.refused}
 
 

@@ -127,8 +127,9 @@ def engine_line(result: Result) -> str:
     line = f"Engine: {ENGINES.get(result.engine, result.engine)}."
     if result.engine == "fast":
         c = result.counts
-        line += (f" It decided {c.get('states_decided', 0):,} of {c.get('states', 0):,} states (the rest cannot fire "
-                 "and are NO_SETUP whatever the account holds), so NO_SETUP/REJECT counts, orders and fills are not "
+        line += (f" It decided {c.get('states_decided', 0):,} of {c.get('states', 0):,} states (on the rest no path fires, "
+                 f"or, on {c.get('states_screened', 0):,} of them, no candidate that fired can reach score_min: "
+                 "NO_SETUP or REJECT whatever the account holds), so NO_SETUP/REJECT counts, orders and fills are not "
                  "in this run: `run.py backtest --faithful` has them. Its TAKEs, trades and equity are held equal to the "
                  "faithful engine's by tests/backtest/test_fast.py.")
     return line

@@ -12,6 +12,11 @@ Only states on which some entry path can fire are kept: each path's test is the 
 parameters, except its extreme-zone level, so the paths are run once with the widest levels the
 study may try, and a trial narrows that set with its own levels (``Tape.fired``), exactly.
 
+Each row also keeps its votes (``strategy.scoring_batch``): the state's vote sums per scored
+interval and each usable bias state's total. They do not depend on the parameters either, and a
+trial that keeps only TAKEs (``Tape.may_take``) skips the rows on which no fired candidate can
+score ``score_min`` with its weights, without building their states.
+
 The 1m bars are kept as integer ticks per symbol (``SymbolBars``): fills compare prices on the
 tick grid, where integers are exact and fast. They are compact arrays (8 bytes a price, 1 a
 presence flag), not lists of Python ints (~4x that): a year of 25 symbols is 13 M minutes.
@@ -42,10 +47,14 @@ from exchange.sim.costs import NO_COSTS, Costs, FundingRates
 from exchange.sim.inprocess import InProcessSim
 from exchange.sim.market import MINUTE_MS
 from strategy.paths import PATHS, fired_candidates
+from strategy.scoring import BIAS_SYMBOLS, SCORED_INTERVALS
+from strategy.scoring_batch import may_reach, state_votes
 
 # (path, direction) in cascade order, and which WaveTrend line each one's zone test reads.
 FIRINGS: tuple[tuple[str, int], ...] = tuple((path, d) for path, _ in PATHS for d in (1, -1))
 ZONE_LINE = {"cross_based": "wt2", "pre_cross": "wt1", "ha_reversal": "wt1"}
+# The columns of ``Tape.bias_votes``: the symbols the scoring engine takes its bias from.
+BIAS_COLUMNS = BIAS_SYMBOLS
 # Strategy settings that decide whether a path fires, besides the zone levels: a tape answers
 # for trials that leave them as they were recorded.
 PATH_SETTINGS = ("ha_flip_window", "pre_cross_gap", "pre_cross_bars", "ha_streak_min",
@@ -102,6 +111,8 @@ class Tape:
     fires: np.ndarray  # bool [len(rows), len(FIRINGS)]: fired with the widest levels
     wt1: np.ndarray
     wt2: np.ndarray
+    votes: np.ndarray  # int8 [len(rows), len(SCORED_INTERVALS)]: each row state's vote sums (strategy.scoring_batch)
+    bias_votes: np.ndarray  # float64 [len(rows), len(BIAS_COLUMNS)]: each usable bias state's vote total, NaN if none
     bars: dict[str, SymbolBars]
     instruments: dict
     initial_equity: Decimal
@@ -140,16 +151,29 @@ class Tape:
                     f"({self.widest_oversold}, {self.widest_overbought})")
         return ""
 
-    def fired(self, strategy: StrategySettings) -> np.ndarray:
-        """Indices of the rows on which some path fires with ``strategy``'s zone levels: the same
-        comparisons as ``strategy.paths.in_zone``, on the same float64 values."""
+    def firing(self, strategy: StrategySettings) -> np.ndarray:
+        """bool [len(rows), len(FIRINGS)]: the (path, direction)s that fire on each row with
+        ``strategy``'s zone levels: the same comparisons as ``strategy.paths.in_zone``, on the same
+        float64 values."""
         oversold, overbought = strategy.wt_oversold, strategy.wt_overbought
-        any_fired = np.zeros(len(self.rows), dtype=bool)
+        table = np.zeros(self.fires.shape, dtype=bool)
         for column, (path, d) in enumerate(FIRINGS):
             line = self.wt2 if ZONE_LINE[path] == "wt2" else self.wt1
             in_zone = line <= oversold if d > 0 else line >= overbought
-            any_fired |= self.fires[:, column] & in_zone
-        return np.flatnonzero(any_fired)
+            table[:, column] = self.fires[:, column] & in_zone
+        return table
+
+    def fired(self, strategy: StrategySettings) -> np.ndarray:
+        """Indices of the rows on which some path fires with ``strategy``'s zone levels."""
+        return np.flatnonzero(self.firing(strategy).any(axis=1))
+
+    def may_take(self, strategy: StrategySettings, firing: np.ndarray | None = None) -> np.ndarray:
+        """Indices of the rows that may be TAKE with ``strategy``: some path fires and some fired
+        candidate may score ``score_min`` (``strategy.scoring_batch.may_reach``). Every other row
+        is a NO_SETUP or a REJECT whatever the account holds. ``firing``: ``self.firing(strategy)``
+        where the caller has it."""
+        table = self.firing(strategy) if firing is None else firing
+        return np.flatnonzero(may_reach(table, FIRINGS, self.votes, self.bias_votes, strategy))
 
 
 def widest_levels(settings: Settings, oversold: Iterable[float] = (), overbought: Iterable[float] = ()) -> tuple[float, float]:
@@ -174,6 +198,8 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
         raise ValueError(f"nothing to record: the window ends at {end_ms}, before its start {start_ms}")
     rows: list[Row] = []
     fires: list[list[bool]] = []
+    votes: list[tuple[int, ...]] = []
+    bias_votes: list[tuple[float, ...]] = []
     seen = [0]
 
     def recorder(state: MarketState, bias: tuple[MarketState, ...], _account: AccountView | None) -> Decision:
@@ -184,6 +210,9 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
             if fired:
                 rows.append(Row(state, bias))
                 fires.append([f in fired for f in FIRINGS])
+                own, others = state_votes(state, bias)
+                votes.append(own)
+                bias_votes.append(others)
         return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="NO_SETUP")
 
     cores = {s: symbol_core(settings, s, instruments[s], symbols, decide=recorder, hist_len=hist) for s in symbols}
@@ -227,6 +256,8 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
         fires=np.array(fires, dtype=bool).reshape(len(rows), len(FIRINGS)),
         wt1=np.array([f.wt1 for f in frames], dtype=np.float64),
         wt2=np.array([f.wt2 for f in frames], dtype=np.float64),
+        votes=np.array(votes, dtype=np.int8).reshape(len(rows), len(SCORED_INTERVALS)),
+        bias_votes=np.array(bias_votes, dtype=np.float64).reshape(len(rows), len(BIAS_COLUMNS)),
         bars={s: _symbol_bars(sim, s, start_ms, end_ms) for s in symbols},
         instruments=instruments,
         initial_equity=Decimal(str(config.initial_equity)),
@@ -273,7 +304,7 @@ def _ticks(price: Decimal, tick: Decimal, symbol: str) -> int:
 
 # --- slices and the on-disk cache -----------------------------------------------------------------
 
-TAPE_FORMAT = 3  # bump when Tape's fields change: cached tapes of another format are recorded again
+TAPE_FORMAT = 4  # bump when Tape's fields change: cached tapes of another format are recorded again
 
 
 def slice_tape(tape: Tape, start_ms: int, end_ms: int) -> Tape:
@@ -288,7 +319,7 @@ def slice_tape(tape: Tape, start_ms: int, end_ms: int) -> Tape:
     lo, hi = (int(keep[0]), int(keep[-1]) + 1) if len(keep) else (0, 0)
     return dataclasses.replace(
         tape, start_ms=start_ms, end_ms=end_ms, rows=tape.rows[lo:hi], fires=tape.fires[lo:hi],
-        wt1=tape.wt1[lo:hi], wt2=tape.wt2[lo:hi], cache={},
+        wt1=tape.wt1[lo:hi], wt2=tape.wt2[lo:hi], votes=tape.votes[lo:hi], bias_votes=tape.bias_votes[lo:hi], cache={},
         bars={s: _bars_between(b, start_ms, end_ms) for s, b in tape.bars.items()})
 
 

@@ -36,11 +36,13 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from actors.cores import history_length
 from actors.decide import entry_context
 from vocabulary.messages import AccountView, Decision, ExecutionUpdate, FrameState, Instrument, MarketState, TradeClosed
 from vocabulary.settings import Settings
+from backtest.chunked_rows import ChunkedRows
 from backtest.tape import SymbolBars, Tape
 from exchange.sim.costs import is_funding_time, stop_fill_ticks, touch_fill_qty
 from exchange.sim.engine import money
@@ -63,6 +65,7 @@ class TrialResult(msgspec.Struct, kw_only=True):
     takes: list[Decision]  # TAKE decisions, in (tick, symbol) order, placed or refused
     trades: list[TradeClosed]  # closed inside the window, in (exit, symbol) order
     decided: int  # states the cascade ran on
+    screened: int  # states on which a path fired but no candidate could score score_min (REJECT, not decided)
     refused: int  # TAKEs the router refused (a full book, a plan already open)
     bars: int  # 1m bars the window holds (minutes x symbols)
     wall_s: float
@@ -257,8 +260,10 @@ class _Book:
         return total
 
 
-def run_trial(tape: Tape, settings: Settings) -> TrialResult:
-    """The TAKEs and closed trades the pipeline would produce on ``tape``'s window with ``settings``."""
+def run_trial(tape: Tape, settings: Settings, *, screen: bool = True) -> TrialResult:
+    """The TAKEs and closed trades the pipeline would produce on ``tape``'s window with ``settings``.
+    ``screen=False`` decides every row on which a path fires, the screened-out ones included:
+    the same result, slower (what the screen is held to)."""
     started = time.perf_counter()
     problem = tape.covers(settings.strategy)
     if problem:
@@ -268,8 +273,16 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
     book = _Book(tape, settings)
     takes: list[Decision] = []
     decided = refused = 0
+    # Only the rows that may be TAKE: on the others no fired candidate can score score_min,
+    # so the cascade would REJECT them whatever the account (most of the rows where a path fires).
+    firing = tape.firing(strategy)
+    fired = firing.any(axis=1)
+    chosen = tape.may_take(strategy, firing) if screen else np.flatnonzero(fired)
+    selected = chosen.tolist()  # Python ints: indexed three times a row
+    screened = int(np.count_nonzero(fired)) - len(selected)
     rows = tape.rows
-    selected = tape.fired(strategy).tolist()  # Python ints: indexed three times a row
+    if isinstance(rows, ChunkedRows):
+        rows.select(selected)  # its chunks make these rows alone
     i, n = 0, len(selected)
     while i < n:
         tick = rows[selected[i]].state.tick_ms
@@ -309,7 +322,7 @@ def run_trial(tape: Tape, settings: Settings) -> TrialResult:
             book.trades.append(trade)
             book.live.append(trade)
     trades = sorted((t.closed for t in book.trades if t.closed is not None), key=lambda t: (t.exit_ms, t.symbol))
-    return TrialResult(takes=takes, trades=trades, decided=decided, refused=refused, bars=tape.bars_replayed,
+    return TrialResult(takes=takes, trades=trades, decided=decided, screened=screened, refused=refused, bars=tape.bars_replayed,
                        wall_s=time.perf_counter() - started, placed=book.trades)
 
 

@@ -321,7 +321,7 @@ def print_scale(e: dict) -> None:
     print(f"{'fast engine end to end (s)':<{w}} {e['seconds']:>12.1f} {YEAR_GOAL_S:>10} {e['seconds'] / YEAR_GOAL_S:>8.3f}")
     for stage, seconds in e["stages_s"].items():
         print(f"{'  ' + stage.removesuffix('_s') + ' (s)':<{w}} {seconds:>12.1f}")
-    goal = GOAL_FAST_BARS_S if e["kernels"] == "numba" else GOAL_BARS_S
+    goal = GOAL_FAST_BARS_S if IS_COMPILED else GOAL_BARS_S  # the goal of the install: with the ``fast`` extra or without
     print(f"{'  1m bars/s':<{w}} {e['bars_per_s']:>12,.0f} {goal:>10,} {e['bars_per_s'] / goal:>8.3f}")
     if e["months"] < 12:
         print(f"{'  a year, extrapolated linearly (s)':<{w}} {e['year_s_extrapolated']:>12.1f} {YEAR_GOAL_S:>10} "

@@ -3,10 +3,12 @@
 pine.md: a batch form must run the same steps in the same order (no cumsum, lfilter or
 convolution for a recurrence). These loops do. They run, in this order of preference:
 
-- compiled by numba where the ``fast`` extra installed it (IEEE double, no ``fastmath``, so no
-  reassociation or fused multiply-add and the bits are kept);
 - compiled from ``indicators/_kernels.c`` where the install built it (the default install with a C
   compiler: the same loops transcribed, built without contraction);
+- compiled by numba where the ``fast`` extra installed it and the C loops were not built (IEEE
+  double, no ``fastmath``, so no reassociation or fused multiply-add and the bits are kept). Both
+  run a month of 7 symbols in the same time; numba first loads its compiled loops in each new
+  process (0.13-0.18 s here, more than the whole indicator stage), so the C loops come first;
 - as plain Python over lists, still about twice as fast as stepping the streaming objects.
 
 ``KERNELS`` names the one in use. tests/indicators/test_streaming_equals_batch.py holds the one
@@ -31,10 +33,10 @@ try:  # the C loops (setup.py builds them where a compiler is present)
     from indicators import _kernels as C_KERNELS
 except ImportError:
     C_KERNELS = None
-_c = None if IS_COMPILED else C_KERNELS  # numba, when installed, is preferred
+_c = C_KERNELS  # preferred where built: no compilation to load in each process
 
-#: Which loops run: "numba", "c" or "python".
-KERNELS = "numba" if IS_COMPILED else "c" if _c is not None else "python"
+#: Which loops run: "c", "numba" or "python".
+KERNELS = "c" if _c is not None else "numba" if IS_COMPILED else "python"
 #: The same, as the benches print it.
 KERNELS_LABEL = {"numba": "numba", "c": "C (default install)", "python": "pure Python"}[KERNELS]
 
@@ -281,7 +283,7 @@ def ha_open(seed: np.ndarray, ha_close: np.ndarray) -> np.ndarray:
 def streak(colour: np.ndarray) -> np.ndarray:
     """The signed same-colour run length of a colour series (+1 green, -1 red, 0 doji)."""
     colour = np.ascontiguousarray(colour, dtype=np.int64)
-    if IS_COMPILED:
+    if KERNELS == "numba":
         out = np.empty(len(colour), dtype=np.int64)
         _streak(colour, out)
         return out

@@ -48,11 +48,11 @@ def assert_same_tape(streamed: Tape, batch: Tape) -> None:
     encode = msgspec.msgpack.encode  # every field of every state and bias state, floats to the bit
     for k, (a, b) in enumerate(zip(streamed.rows, batch.rows)):
         assert encode(b) == encode(a), f"row {k}: {a.state.symbol} at {a.state.tick_ms}"
-    for name in ("fires", "wt1", "wt2"):
+    for name in ("fires", "wt1", "wt2", "votes", "bias_votes"):
         a, b = getattr(streamed, name), getattr(batch, name)
         assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True), name
     for f in dataclasses.fields(Tape):
-        if f.name not in ("rows", "fires", "wt1", "wt2", "cache"):
+        if f.name not in ("rows", "fires", "wt1", "wt2", "votes", "bias_votes", "cache"):
             assert getattr(batch, f.name) == getattr(streamed, f.name), f.name
 
 

@@ -10,6 +10,7 @@ from array import array
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
 from backtest.batch_tape import record_tape_batch
@@ -64,9 +65,10 @@ def test_chunked_rows_are_the_whole_windows_rows(whole: Tape, window: Window, ch
             if hi < len(whole.rows):
                 assert whole.rows[hi].state.tick_ms != last
     for f in dataclasses.fields(Tape):
-        if f.name not in ("rows", "fires", "wt1", "wt2", "cache"):
+        if f.name not in ("rows", "fires", "wt1", "wt2", "votes", "bias_votes", "cache"):
             assert getattr(tape, f.name) == getattr(whole, f.name), f.name
-    assert (tape.fires == whole.fires).all() and (tape.wt1 == whole.wt1).all() and (tape.wt2 == whole.wt2).all()
+    for name in ("fires", "wt1", "wt2", "votes", "bias_votes"):
+        assert np.array_equal(getattr(tape, name), getattr(whole, name), equal_nan=True), name
 
 
 def test_a_forward_reader_makes_each_chunk_once_and_holds_one_at_a_time(whole: Tape, window: Window) -> None:
@@ -92,7 +94,22 @@ def test_reading_back_makes_a_chunk_again_with_the_same_rows(whole: Tape, window
     with pytest.raises(IndexError):
         rows[len(rows)]
     with pytest.raises(ValueError, match="start at 0"):
-        ChunkedRows([1, 3], lambda lo, hi: [])
+        ChunkedRows([1, 3], lambda positions: [])
+
+
+def test_a_selecting_reader_has_only_its_rows_made_and_still_gets_any_other(whole: Tape, window: Window) -> None:
+    rows = chunked(window, 60).rows
+    assert isinstance(rows, ChunkedRows)
+    chosen = list(range(0, len(rows), 9))
+    rows.select(chosen)
+    for k in chosen:
+        assert encode(rows[k]) == encode(whole.rows[k])
+    # Each chunk made its selected rows alone.
+    per_chunk = [sum(lo <= k < hi for k in chosen) for lo, hi in zip(rows.bounds, rows.bounds[1:])]
+    assert rows.most_held == max(per_chunk) < max(hi - lo for lo, hi in zip(rows.bounds, rows.bounds[1:]))
+    made = rows.chunks_made
+    assert encode(rows[1]) == encode(whole.rows[1])  # not selected: made with its whole chunk
+    assert rows.chunks_made == made + 1 and rows.most_held >= rows.bounds[1]
 
 
 @pytest.mark.parametrize("overrides", [{}, {"strategy__wt_oversold": "-35", "strategy__wt_overbought": "35",

@@ -84,6 +84,9 @@ def test_the_month_exercises_every_cost_and_refusal_it_is_held_to(month):
     asked = {order_link_id(d.symbol, d.tick_ms, d.path, d.side): d.qty for d in fast.decisions if d.path and d.side}
     assert any(t.qty < asked[t.order_link_id] for t in trades)
     assert len(faithful.decisions) == fast.counts["states"] > 20 * fast.counts["states_decided"]
+    # The states the trial screened out are among the faithful engine's candidates it rejected.
+    rejected = sum(1 for d in faithful.decisions if d.kind == "REJECT" and d.path)
+    assert rejected >= fast.counts["states_screened"] > fast.counts["states_decided"]
     assert fast.engine == "fast" and faithful.engine == "faithful"
 
 

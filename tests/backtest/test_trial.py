@@ -7,17 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from vocabulary.settings import load_settings
 from backtest.run import Window, run_backtest
-from backtest.tape import Tape, record_tape
+from backtest.tape import FIRINGS, Tape, record_tape
 from backtest.trial import run_trial
 from exchange.sim.market import MINUTE_MS, load_store
 from strategy.orders import order_link_id
 from strategy.paths import fired_candidates
+from strategy.scoring import score_candidate
+from strategy.scoring_batch import estimated_scores, score_slack
+from actors.decide import entry_context
 
 BASE = Path("settings.toml").read_text()
 MINUTES = 1440
@@ -101,6 +105,44 @@ def test_the_rows_a_trial_decides_are_exactly_those_on_which_a_path_fires(tape: 
     chosen = set(tape.fired(strategy).tolist())
     firing = {i for i, row in enumerate(tape.rows) if fired_candidates(row.state.frame(1), strategy)}
     assert chosen == firing
+
+
+@hypothesis_settings(max_examples=25, deadline=None)
+@given(score_min=st.floats(0.3, 2.2), weights=st.tuples(*[st.floats(0.1, 0.6) | st.floats(-0.6, -0.1)] * 4),
+       bases=st.tuples(*[st.floats(0.4, 1.2)] * 3), oversold=st.floats(-60.0, WIDEST[0]))
+def test_the_screen_leaves_out_only_rows_the_cascade_rejects_on_their_score(
+        tape: Tape, score_min: float, weights: tuple, bases: tuple, oversold: float) -> None:
+    """Each fired candidate's estimated score is within the slack of the cascade's score, so a row
+    the screen leaves out has no candidate reaching score_min: the same TAKEs and trades as deciding
+    every row on which a path fires, whatever the weights, bases and threshold."""
+    w3, w5, w15, wb = weights
+    best = 5 * (abs(w3) + abs(w5) + abs(w15)) + abs(wb)
+    score_min = min(score_min, min(bases) + best - 1e-6)  # the settings refuse a threshold out of a path's reach
+    # (the weights' magnitudes keep the [tune] space's thresholds, 0.6 to 2.0, within every path's reach too)
+    settings = settings_with({"STRATEGY__SCORE_MIN": repr(score_min), "STRATEGY__WEIGHT_3M": repr(w3),
+                              "STRATEGY__WEIGHT_5M": repr(w5), "STRATEGY__WEIGHT_15M": repr(w15),
+                              "STRATEGY__WEIGHT_BIAS": repr(wb), "STRATEGY__BASE_CROSS_BASED": repr(bases[0]),
+                              "STRATEGY__BASE_PRE_CROSS": repr(bases[1]), "STRATEGY__BASE_HA_REVERSAL": repr(bases[2]),
+                              "STRATEGY__WT_OVERSOLD": repr(oversold)})
+    s = settings.strategy
+    firing = tape.firing(s)
+    slack = score_slack(s)
+    for k in np.flatnonzero(firing.any(axis=1)).tolist():
+        row = tape.rows[k]
+        ctx = entry_context(s, settings.risk, tape.instruments[row.state.symbol], row.state, row.bias, None)
+        for column, (path, direction) in enumerate(FIRINGS):
+            if firing[k, column]:
+                exact, _ = score_candidate(path, direction, row.state, ctx)
+                estimate = estimated_scores(path, direction, tape.votes[k:k + 1], tape.bias_votes[k:k + 1], s)[0]
+                assert abs(estimate - exact) < slack / 100
+    screened, everything = run_trial(tape, settings), run_trial(tape, settings, screen=False)
+    assert screened.takes == everything.takes and screened.trades == everything.trades
+    assert screened.decided + screened.screened == everything.decided and everything.screened == 0
+
+
+def test_on_the_defaults_the_screen_spares_most_decisions(tape: Tape) -> None:
+    result = run_trial(tape, settings_with({}))
+    assert result.takes and result.screened > 2 * result.decided
 
 
 def test_the_tape_keeps_only_states_on_which_a_path_can_fire(tape: Tape) -> None:

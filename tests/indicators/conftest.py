@@ -1,6 +1,6 @@
 """The batch kernels this install has, one run of a test each (``each_kernel``).
 
-``indicators.kernels`` runs the first it can of numba, the C loops and the list loops; the others
+``indicators.kernels`` runs the first it can of the C loops, numba and the list loops; the others
 are what another install runs (no compiler; the ``fast`` extra), so the parity tests run them all.
 """
 

@@ -197,4 +197,4 @@ def test_the_kernels_in_use_are_named():
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == ("numba" if kernels.IS_COMPILED else "c" if kernels.C_KERNELS is not None else "python")
+    assert done.stdout.strip() == ("c" if kernels.C_KERNELS is not None else "numba" if kernels.IS_COMPILED else "python")
