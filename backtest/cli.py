@@ -24,6 +24,7 @@ from backtest.fast import run_fast_backtest
 from backtest.progress import ProgressLine
 from backtest.run import FillModel, Window, run_backtest, sim_config
 from journal.lock import JournalBusy, JournalLock
+from indicators.kernels import KERNELS
 
 EXIT_USAGE = 2
 
@@ -67,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--processes", choices=("auto", "1", "2"), default="auto",
                         help="fast engine: 2 computes about half the indicator columns in a forked worker process "
-                             "(same results, on a second core); auto (default): 2 where this process may run on two "
-                             "cores, can fork and the load average leaves a core idle, else 1")
+                             "(same results, on a second core); auto (default): 2 where the indicator loops are the "
+                             "pure-Python ones (no compiler at install), this process may run on two cores, can fork "
+                             "and the load average leaves a core idle, else 1")
     parser.add_argument("--faithful", action="store_true",
                         help="replay every minute through the cores, the router and the simulator (slower; journals every "
                              "decision, order and fill). Default: the fast engine, same TAKEs, trades and equity")
@@ -117,14 +119,20 @@ def window_of(args: argparse.Namespace) -> Window:
     return Window(symbols=symbols, start_ms=args.start, end_ms=args.end, data_dir=args.data)
 
 
-def processes_of(choice: str) -> int:
-    """``--processes``: "auto" is 2 where this process may run on two cores, fork exists (the
-    worker: ``backtest.batch_tape._forked_series``) and the last minute's load average leaves a
-    core idle (below cores - 1), else 1. Results are the same either way (tests/backtest/test_fast.py);
-    only the time differs: on the 2-core bench machine the worker took a cached month from ~150k
-    to 160-175k 1m-bars/s with the other core idle, but to 136-145k with it busy (load 1.3-1.8)."""
+def processes_of(choice: str, kernels: str | None = None) -> int:
+    """``--processes``: "auto" is 2 where the batch indicator loops are the pure-Python ones
+    (``kernels``, by default ``indicators.kernels.KERNELS``), this process may run on two cores,
+    fork exists (the worker: ``backtest.batch_tape._forked_series``) and the last minute's load
+    average leaves a core idle (below cores - 1), else 1. Results are the same either way
+    (tests/backtest/test_fast.py); only the time differs. The worker computes indicator columns
+    and hands them back pickled: it paid while they were slow to compute (the list loops: a
+    cached month 112k -> 134k 1m-bars/s on the 2-core bench machine), no longer with the compiled
+    ones (C: the month 362-363k in one process, 355-359k in two; a year x 25 symbols 36.8-37.1 s
+    in one, 48.4-50.8 s in two)."""
     if choice != "auto":
         return int(choice)
+    if (KERNELS if kernels is None else kernels) != "python":
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return 2 if cores >= 2 and hasattr(os, "fork") and busy < cores - 1 else 1

@@ -180,7 +180,7 @@ def engines_month() -> dict:
             "fresh": figures, "import_s": [r["import_s"] for r in runs["cached_1"]],
             "fast_bars_per_s": figures["cached_1"]["mean_bars_per_s"],
             "fast_2_processes_bars_per_s": figures["cached_2"]["mean_bars_per_s"],
-            "default_run": "cached_2 with a second core idle (load average below 1 on 2 cores), else cached_1: --processes auto; the cache is read on every run after the first",
+            "default_run": "cached_1 (--processes auto: one process with compiled indicator loops; two with a second core idle where they are the pure-Python ones); the cache is read on every run after the first",
             "fast_warm_s": round(warm_s, 3), "fast_warm_bars_per_s": round(bars / warm_s, 1),
             "faithful_s": round(faithful_s, 3), "faithful_bars_per_s": round(bars / faithful_s, 1),
             "kernels": KERNELS_LABEL,
@@ -191,10 +191,10 @@ def engines_month() -> dict:
 LABELS = {
     "no_cache_1": "1 process, no parsed-file cache (parses the files)",
     "first_1": "1 process, first run (parses the files, builds the cache)",
-    "cached_1": "1 process, cached run (every later run: reads the cache)",
+    "cached_1": "1 process, cached run (run.py backtest's default after a first run)",
     "no_cache_2": "2 processes, no parsed-file cache",
     "first_2": "2 processes, first run (builds the cache)",
-    "cached_2": "2 processes, cached run (run.py backtest's default with a core idle)",
+    "cached_2": "2 processes, cached run (--processes 2)",
 }
 
 
