@@ -57,7 +57,12 @@ def _shown(storage: str) -> str:
 def open_storage(storage: Any, attempts: int = 5) -> Any:
     """One storage object per URL for the whole run: Optuna builds a new RDB storage (and checks
     its schema, most of a second on a loaded machine) for every URL it is handed, which a study
-    loaded per trial would pay each time."""
+    loaded per trial would pay each time. It is the RDB storage behind Optuna's own trial cache
+    (what Optuna wraps each URL or RDB storage in, anew each time it is handed one): a finished
+    trial never changes, so the cache reads each from the database once and asks only for the
+    trials still running or new, shared by every study loaded in this process. Handed the bare
+    RDB storage, each load started an empty cache and read every trial of the study again, per
+    trial (40 % of a tune's wall time with trials this fast)."""
     if not isinstance(storage, str):
         return storage
     cached = _STORAGES.get(storage)
@@ -68,7 +73,7 @@ def open_storage(storage: Any, attempts: int = 5) -> Any:
             _sqlite_without_fsync()
         for attempt in range(attempts):
             try:
-                cached = optuna.storages.RDBStorage(storage)
+                cached = optuna.storages.get_storage(optuna.storages.RDBStorage(storage))
                 break
             except Exception:  # noqa: BLE001 - workers started together race to create the tables
                 if attempt == attempts - 1:

@@ -73,3 +73,29 @@ def test_a_study_from_before_identities_is_refused():
     except StudyMismatch as exc:
         assert "secret" not in str(exc), "a storage password never reaches the message"
     assert default_name({"symbols": ["A"]}) != default_name({"symbols": ["B"]})
+
+
+def test_the_storage_keeps_its_trial_cache_across_the_studies_loaded_from_it(tmp_path):
+    """A tune loads its study once per trial: the storage it hands Optuna is used as it is, so a
+    finished trial is read from the database once, not again at every later trial (as each study
+    loaded from the bare database storage reads them all)."""
+    from backtest.study import open_storage
+
+    url = f"sqlite:///{tmp_path / 'cached.db'}"
+    storage = open_storage(url)
+    assert open_storage(url) is storage and optuna.storages.get_storage(storage) is storage
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=5)
+    rdb = storage._backend  # the database behind Optuna's cache
+    real = rdb._get_trials
+
+    def trials_read(handed) -> int:
+        reads: list[int] = []
+        rdb._get_trials = lambda *a, **k: reads.append(len(got := real(*a, **k))) or got
+        try:
+            assert len(optuna.load_study(study_name="s", storage=handed).get_trials()) == 5
+        finally:
+            rdb._get_trials = real
+        return sum(reads)
+
+    assert trials_read(rdb) == 5 and trials_read(storage) <= 1
