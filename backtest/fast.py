@@ -12,8 +12,9 @@ is a NO_SETUP whatever the account holds. So the fast engine
    them (``backtest.chunked_rows``: a run holds one day's states, not the window's);
 2. runs the trial on it (``backtest.trial.run_trial``): the cascade on those states on which a
    fired candidate may score ``score_min`` (``Tape.may_take``: the rest REJECT on their score
-   whatever the account, so their states are never made) with the account view of the cycle before, each TAKE followed on the 1m bars in integer ticks by the
-   router's and the venue's rules (fees, stop slippage, spread, funding, partial fills);
+   whatever the account, so their states are never made) with the account view of the cycle
+   before, each TAKE followed on the 1m bars in integer ticks by the router's and the venue's
+   rules (fees, stop slippage, spread, funding, partial fills);
 3. derives the per-minute equity from the followed trades exactly as the trial's account view
    computes it (the wallet from every fill, fee and funding payment at its cycle, open positions
    marked at the minute's close): the figure the router holds after each cycle's snapshot.
