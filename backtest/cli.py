@@ -127,8 +127,8 @@ def processes_of(choice: str, kernels: str | None = None) -> int:
     (tests/backtest/test_fast.py); only the time differs. The worker computes indicator columns
     and hands them back pickled: it paid while they were slow to compute (the list loops: a
     cached month 112k -> 134k 1m-bars/s on the 2-core bench machine), no longer with the compiled
-    ones (C: the month 362-363k in one process, 355-359k in two; a year x 25 symbols 36.8-37.1 s
-    in one, 48.4-50.8 s in two)."""
+    ones (C: the month 362-363k in one process, 355-359k in two; a year x 25 symbols, each run a
+    fresh process, 42.1-45.8 s in one, 45.9 s in two)."""
     if choice != "auto":
         return int(choice)
     if (KERNELS if kernels is None else kernels) != "python":
