@@ -70,7 +70,8 @@ RECORD: Recorder = record_tape_batch
 CHUNK_TICKS = 1440
 
 #: What the fast engine's journal lacks, in the run's "started" event (the dashboard shows it).
-NOT_JOURNALED = ("NO_SETUP and REJECT decisions (never decided: only states on which a path fires are), "
+NOT_JOURNALED = ("NO_SETUP and REJECT decisions (never kept: only states on which a fired candidate may reach "
+                 "score_min are decided, and only their TAKEs journaled), "
                  "orders, executions and position snapshots (followed inside the trial, not kept), "
                  "the bootstrap's candles before the window; run with --faithful for them")
 
