@@ -109,7 +109,7 @@ def test_the_rows_a_trial_decides_are_exactly_those_on_which_a_path_fires(tape: 
 
 @hypothesis_settings(max_examples=25, deadline=None)
 @given(score_min=st.floats(0.3, 2.2), weights=st.tuples(*[st.floats(0.1, 0.6) | st.floats(-0.6, -0.1)] * 4),
-       bases=st.tuples(*[st.floats(0.4, 1.2)] * 3), oversold=st.floats(-60.0, WIDEST[0]))
+       bases=st.tuples(*[st.floats(0.45, 1.2)] * 3), oversold=st.floats(-60.0, WIDEST[0]))
 def test_the_screen_leaves_out_only_rows_the_cascade_rejects_on_their_score(
         tape: Tape, score_min: float, weights: tuple, bases: tuple, oversold: float) -> None:
     """Each fired candidate's estimated score is within the slack of the cascade's score, so a row
@@ -117,8 +117,10 @@ def test_the_screen_leaves_out_only_rows_the_cascade_rejects_on_their_score(
     every row on which a path fires, whatever the weights, bases and threshold."""
     w3, w5, w15, wb = weights
     best = 5 * (abs(w3) + abs(w5) + abs(w15)) + abs(wb)
-    score_min = min(score_min, min(bases) + best - 1e-6)  # the settings refuse a threshold out of a path's reach
-    # (the weights' magnitudes keep the [tune] space's thresholds, 0.6 to 2.0, within every path's reach too)
+    # The settings refuse a threshold out of a path's reach, and check it at each end of the [tune]
+    # ranges too: with weight_bias at its low end (0), and score_min at its high end (2.0, which
+    # the weights' magnitudes and the bases' low end keep within reach).
+    score_min = min(score_min, min(bases) + best - abs(wb) - 1e-6)
     settings = settings_with({"STRATEGY__SCORE_MIN": repr(score_min), "STRATEGY__WEIGHT_3M": repr(w3),
                               "STRATEGY__WEIGHT_5M": repr(w5), "STRATEGY__WEIGHT_15M": repr(w15),
                               "STRATEGY__WEIGHT_BIAS": repr(wb), "STRATEGY__BASE_CROSS_BASED": repr(bases[0]),
