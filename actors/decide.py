@@ -1,6 +1,6 @@
 """The bridge from a symbol actor to the strategy: assembles the ``EntryContext`` of one
 decision from settings, instrument rules, the same-tick bias states and the router's
-latest ``AccountView``, then runs ``evaluate_entry``. The tuning trials (``backtest.trial``)
+latest ``AccountView``, then runs the cascade (``strategy.entry``). The tuning trials (``backtest.trial``)
 assemble their contexts here too."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from vocabulary.settings import RiskSettings, StrategySettings
 from actors.symbol import Decide
 from strategy.context import EntryContext
 from strategy.costs import account_costs
-from strategy.entry import evaluate_entry, quiet_decision
+from strategy.entry import decide_candidates, entry_candidates
 
 
 def entry_context(strategy: StrategySettings, risk: RiskSettings, instrument: Instrument, state: MarketState,
@@ -48,9 +48,9 @@ def strategy_decide(strategy: StrategySettings, risk: RiskSettings, instrument: 
     def decide(state: MarketState, bias: tuple[MarketState, ...], account: AccountView | None) -> Decision:
         # Most bars fire no path: answered before the context is assembled (its costs alone are
         # a handful of Decimals), the same decision evaluate_entry would make.
-        quiet = quiet_decision(state, strategy)
-        if quiet is not None:
-            return quiet
-        return evaluate_entry(state, entry_context(strategy, risk, instrument, state, bias, account))
+        fired = entry_candidates(state, strategy)
+        if isinstance(fired, Decision):
+            return fired
+        return decide_candidates(state, fired, entry_context(strategy, risk, instrument, state, bias, account))
 
     return decide

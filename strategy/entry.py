@@ -51,31 +51,21 @@ def _signal_frame(state: MarketState) -> tuple[FrameState | None, tuple[Reason, 
     return frame, ()
 
 
+Fired = tuple[FrameState, list[Candidate]]
+
+
 def evaluate_entry(state: MarketState, ctx: EntryContext) -> Decision:
     """One run of the cascade for ``state.symbol`` at ``state.tick_ms``."""
-    fired = _fired(state, ctx.strategy)
-    if isinstance(fired, Decision):
-        return fired
-    frame, candidates = fired
-    primary = candidates[0]
-    gates = account_gates(state, ctx)
-    if gates:
-        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="REJECT", path=primary.path, side=primary.side,
-                        reasons=_prefixed(primary.path, primary.evidence) + gates)
-    return _run_cascade(state, frame, candidates, ctx)
+    fired = entry_candidates(state, ctx.strategy)
+    return fired if isinstance(fired, Decision) else decide_candidates(state, fired, ctx)
 
 
-def quiet_decision(state: MarketState, strategy: StrategySettings) -> Decision | None:
-    """The decision of a state on which no path fires (stale data, no signal frame yet, no
-    candidate), else None. It reads nothing of the account, the costs or the bias, so a caller
-    can answer most bars (96 % are NO_SETUP on the shipped month) before assembling an
-    ``EntryContext``: the decision ``evaluate_entry`` makes, by the same code."""
-    fired = _fired(state, strategy)
-    return fired if isinstance(fired, Decision) else None
-
-
-def _fired(state: MarketState, strategy: StrategySettings) -> Decision | tuple[FrameState, list[Candidate]]:
-    """The quiet decision, or the signal frame and the candidates that fired on it."""
+def entry_candidates(state: MarketState, strategy: StrategySettings) -> Decision | Fired:
+    """The cascade's first half: the decision of a state on which no path fires (stale data, no
+    signal frame yet, no candidate), else the signal frame and the candidates that fired on it.
+    It reads nothing of the account, the costs or the bias, so a caller can answer most bars
+    (96 % are NO_SETUP on the shipped month) before assembling an ``EntryContext``, and hand the
+    rest to ``decide_candidates``: together, the decision ``evaluate_entry`` makes."""
     if state.is_stale:
         return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="REJECT", reasons=(Reason("data.stale"),))
     frame, missing = _signal_frame(state)
@@ -88,6 +78,18 @@ def _fired(state: MarketState, strategy: StrategySettings) -> Decision | tuple[F
     return frame, candidates
 
 
+def decide_candidates(state: MarketState, fired: Fired, ctx: EntryContext) -> Decision:
+    """The cascade's second half, on what ``entry_candidates`` found: the account's gates, then
+    each candidate's score and sizing."""
+    frame, candidates = fired
+    primary = candidates[0]
+    gates = account_gates(state, ctx)
+    if gates:
+        return Decision(tick_ms=state.tick_ms, symbol=state.symbol, kind="REJECT", path=primary.path, side=primary.side,
+                        reasons=_prefixed(primary.path, primary.evidence) + gates)
+    return _run_cascade(state, frame, candidates, ctx)
+
+
 def _run_cascade(state: MarketState, frame: FrameState, candidates: list[Candidate], ctx: EntryContext) -> Decision:
     """The first candidate that passes its score and its sizing gates is TAKE. A candidate that
     fails a sizing gate (stop floor, width, net reward-to-risk, size, the day's loss at its stop)
@@ -98,9 +100,9 @@ def _run_cascade(state: MarketState, frame: FrameState, candidates: list[Candida
     first_score: float | None = None
     sized: tuple[Candidate, float] | None = None
     for c in candidates:
-        score, terms = score_candidate(c.path, c.direction, state, ctx)
+        score, terms = score_candidate(c.path, c.direction, state, ctx, prefix=f"{c.path}.")
         first_score = score if first_score is None else first_score
-        reasons += _prefixed(c.path, c.evidence + terms)
+        reasons += _prefixed(c.path, c.evidence) + terms
         if score < ctx.strategy.score_min:
             continue
         prices, facts = plan_trade(frame, c.direction, ctx)

@@ -62,46 +62,77 @@ FACTORS: dict[str, Callable[[FrameState], int]] = {
 }
 
 
-# market_votes per state, once: a candidate's own state is scored for each candidate and
-# side, and BTC's and ETH's states of a tick are read by every symbol's candidates. Keyed
-# by identity and holding the state itself, so an id is never reused while cached; small,
-# because a tick reuses only its own few states (and a tape row its three). Votes read no
-# settings, so a hit is exact. The oldest entry leaves as each new one comes: the cache is
-# often the last holder of an old tick's state, and emptying it at once freed 64 states'
-# frames and histories inside one symbol's decision (0.3-1 ms of that symbol's tick).
+# The fifteen votes of a state in one fixed order: (interval, factor) for each scored interval,
+# the factors in ``FACTORS``' order. ``market_votes``' dict and a candidate's terms follow it.
+VOTE_KEYS: tuple[tuple[int, str], ...] = tuple((i, name) for i in SCORED_INTERVALS for name in FACTORS)
+_FACTOR_FNS = tuple(FACTORS.values())
+_NO_FRAME = (0,) * len(FACTORS)
+
+# A state's votes, once: a candidate's own state is scored for each candidate and side, and
+# BTC's and ETH's states of a tick are read by every symbol's candidates. Keyed by identity and
+# holding the state itself, so an id is never reused while cached; small, because a tick reuses
+# only its own few states (and a tape row its three). Votes read no settings, so a hit is exact.
+# The oldest entry leaves as each new one comes: the cache is often the last holder of an old
+# tick's state, and emptying it at once freed 64 states' frames and histories inside one
+# symbol's decision (0.3-1 ms of that symbol's tick).
 _VOTES_KEPT = 64
-_votes_cache: OrderedDict[int, tuple[MarketState, dict[tuple[int, str], int]]] = OrderedDict()
 
 
-def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
-    """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0.
-    The dict is shared by every caller asking about the same state: read it, never change it."""
+class _Votes:
+    """One state's votes in ``VOTE_KEYS`` order, their sum, and (made when first asked) the dict."""
+
+    __slots__ = ("state", "row", "total", "by_key")
+
+    def __init__(self, state: MarketState) -> None:
+        row: tuple[int, ...] = ()
+        for interval in SCORED_INTERVALS:
+            frame = state.frame(interval)
+            row += _NO_FRAME if frame is None else tuple([factor(frame) for factor in _FACTOR_FNS])
+        self.state = state
+        self.row = row
+        self.total = sum(row)
+        self.by_key: dict[tuple[int, str], int] | None = None
+
+
+_votes_cache: OrderedDict[int, _Votes] = OrderedDict()
+
+
+def _votes(state: MarketState) -> _Votes:
     hit = _votes_cache.get(id(state))
-    if hit is not None and hit[0] is state:
-        return hit[1]
-    votes: dict[tuple[int, str], int] = {}
-    for interval in SCORED_INTERVALS:
-        frame = state.frame(interval)
-        for name, factor in FACTORS.items():
-            votes[(interval, name)] = 0 if frame is None else factor(frame)
+    if hit is not None and hit.state is state:
+        return hit
+    votes = _Votes(state)
     if len(_votes_cache) >= _VOTES_KEPT:
         try:
             _votes_cache.popitem(last=False)  # one C call: safe while other threads read it
         except KeyError:
             pass  # another thread emptied it meanwhile
-    _votes_cache[id(state)] = (state, votes)
+    _votes_cache[id(state)] = votes
     return votes
 
 
-def _weight(interval: int, s: StrategySettings) -> float:
-    return {3: s.weight_3m, 5: s.weight_5m, 15: s.weight_15m}[interval]
+def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
+    """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0.
+    The dict is shared by every caller asking about the same state: read it, never change it."""
+    votes = _votes(state)
+    if votes.by_key is None:
+        votes.by_key = dict(zip(VOTE_KEYS, votes.row))
+    return votes.by_key
 
 
-# Each vote's reason, made once for each value a vote can take (-1, 0, +1 at index 0, 1, 2): a
-# candidate names its fifteen votes every time it is scored, and a reason is a frozen value.
-_VOTE_REASONS: dict[tuple[int, str], tuple[Reason, Reason, Reason]] = {
-    (i, name): tuple(Reason(f"{i}m.{name}", aligned) for aligned in (-1, 0, 1))  # type: ignore[misc]
-    for i in SCORED_INTERVALS for name in FACTORS}
+# Each vote's reason for each value a vote can take (-1, 0, +1 at index 0, 1, 2), in
+# ``VOTE_KEYS`` order, made once per code prefix (none, or a path's): a candidate names its
+# fifteen votes every time it is scored, and a reason is a frozen value.
+_vote_reasons: dict[str, tuple[tuple[Reason, Reason, Reason], ...]] = {}
+
+
+def _vote_reasons_for(prefix: str) -> tuple[tuple[Reason, Reason, Reason], ...]:
+    made = _vote_reasons.get(prefix)
+    if made is None:
+        made = _vote_reasons[prefix] = tuple(
+            (Reason(f"{prefix}{i}m.{name}", -1), Reason(f"{prefix}{i}m.{name}", 0), Reason(f"{prefix}{i}m.{name}", 1))
+            for i, name in VOTE_KEYS)
+    return made
 
 
 def bias_sources(symbol: str, state_tick_ms: int, ctx: EntryContext) -> tuple[list[MarketState], list[Reason]]:
@@ -124,15 +155,19 @@ def bias_sources(symbol: str, state_tick_ms: int, ctx: EntryContext) -> tuple[li
     return usable, skipped
 
 
-def composite_bias(symbol: str, tick_ms: int, direction: int, ctx: EntryContext) -> tuple[float, list[Reason]]:
-    """The bias in [-1, +1] seen from ``direction``: each bias symbol's fifteen votes averaged, then the symbols averaged."""
+def composite_bias(symbol: str, tick_ms: int, direction: int, ctx: EntryContext, *,
+                   prefix: str = "") -> tuple[float, list[Reason]]:
+    """The bias in [-1, +1] seen from ``direction``: each bias symbol's fifteen votes averaged, then the
+    symbols averaged. Each reason's code starts with ``prefix``."""
     usable, reasons = bias_sources(symbol, tick_ms, ctx)
+    if prefix:
+        reasons = [Reason(prefix + r.code, r.value) for r in reasons]
     means = []
     for bias in usable:
-        votes = market_votes(bias)
-        mean = direction * sum(votes.values()) / len(votes)
+        votes = _votes(bias)
+        mean = direction * votes.total / len(votes.row)
         means.append(mean)
-        reasons.append(Reason(f"bias.{bias.symbol}", round(mean, SCORE_DECIMALS)))
+        reasons.append(Reason(f"{prefix}bias.{bias.symbol}", round(mean, SCORE_DECIMALS)))
     return (sum(means) / len(means) if means else 0.0), reasons
 
 
@@ -140,25 +175,29 @@ def path_base(path: EntryPath, s: StrategySettings) -> float:
     return {"cross_based": s.base_cross_based, "pre_cross": s.base_pre_cross, "ha_reversal": s.base_ha_reversal}[path]
 
 
-def score_candidate(path: EntryPath, direction: int, state: MarketState, ctx: EntryContext) -> tuple[float, tuple[Reason, ...]]:
+def score_candidate(path: EntryPath, direction: int, state: MarketState, ctx: EntryContext, *,
+                    prefix: str = "") -> tuple[float, tuple[Reason, ...]]:
     """``path_base + Σ weight · factor`` for a trade in ``direction`` (+1 long, -1 short), with every term as a reason.
 
     Every factor and bias reason carries its value as seen from the trade's side, so a
-    long and its mirrored short give identical reasons.
+    long and its mirrored short give identical reasons. Each reason's code starts with
+    ``prefix`` (the cascade journals them as ``"<path>."``, made here rather than copied after).
+    The terms are added in ``VOTE_KEYS`` order, one at a time: the score's bits depend on it.
     """
     s = ctx.strategy
     base = path_base(path, s)
     total = base
-    reasons: list[Reason] = [Reason("base", base)]
-    weights = {i: _weight(i, s) for i in SCORED_INTERVALS}
-    for key, vote in market_votes(state).items():
+    reasons: list[Reason] = [Reason(f"{prefix}base", base)]
+    per_interval = len(FACTORS)
+    weights = (s.weight_3m,) * per_interval + (s.weight_5m,) * per_interval + (s.weight_15m,) * per_interval
+    for weight, vote, named in zip(weights, _votes(state).row, _vote_reasons_for(prefix)):
         aligned = vote * direction
-        total += weights[key[0]] * aligned
-        reasons.append(_VOTE_REASONS[key][aligned + 1])  # market_votes' keys; a vote and a direction are -1, 0 or +1
-    aligned_bias, bias_reasons = composite_bias(state.symbol, state.tick_ms, direction, ctx)
+        total += weight * aligned
+        reasons.append(named[aligned + 1])  # a vote and a direction are -1, 0 or +1
+    aligned_bias, bias_reasons = composite_bias(state.symbol, state.tick_ms, direction, ctx, prefix=prefix)
     total += s.weight_bias * aligned_bias
     reasons += bias_reasons
-    reasons.append(Reason("bias", round(aligned_bias, SCORE_DECIMALS)))
+    reasons.append(Reason(f"{prefix}bias", round(aligned_bias, SCORE_DECIMALS)))
     score = round(total, SCORE_DECIMALS)
-    reasons.append(Reason("score", score))
+    reasons.append(Reason(f"{prefix}score", score))
     return score, tuple(reasons)

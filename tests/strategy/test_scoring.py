@@ -108,5 +108,16 @@ def test_the_votes_cache_lets_go_of_its_oldest_state_one_at_a_time():
         market_votes(state)
     assert len(_votes_cache) == _VOTES_KEPT
     assert id(states[0]) not in _votes_cache and id(states[1]) not in _votes_cache
-    assert all(_votes_cache[id(s)][0] is s for s in states[2:])
+    assert all(_votes_cache[id(s)].state is s for s in states[2:])
     assert market_votes(states[0]) == market_votes(states[-1])  # asked again: computed again, the same votes
+
+
+@pytest.mark.parametrize("btc", [bullish_market("BTCUSDT"), bullish_market("BTCUSDT", is_stale=True), None])
+def test_a_prefix_names_every_term_for_its_path_and_changes_nothing_else(btc):
+    state = market(long_cross(), bullish_frame(3), frame(15, **red()))
+    ctx = context(btc=btc, eth=bullish_market("ETHUSDT"))
+    for direction in (1, -1):
+        score, terms = score_candidate("pre_cross", direction, state, ctx)
+        named_score, named = score_candidate("pre_cross", direction, state, ctx, prefix="pre_cross.")
+        assert named_score == score
+        assert named == tuple(Reason(f"pre_cross.{r.code}", r.value) for r in terms)
