@@ -17,6 +17,8 @@ KINDS = [kind for kind, present in (("numba", kernels.IS_COMPILED), ("c", kernel
 @pytest.fixture(scope="module", params=KINDS)
 def each_kernel(request):
     kind = request.param
+    if kind == "numba":
+        kernels.load_numba()  # imported only where its loops run: here, beside the C loops in use
     saved = kernels.KERNELS, kernels._c
     kernels.KERNELS, kernels._c = kind, (kernels.C_KERNELS if kind == "c" else None)
     try:
