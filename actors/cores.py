@@ -10,7 +10,8 @@ from vocabulary.messages import Instrument
 from actors.router import RouterCore
 from actors.scheduler import SchedulerCore
 from vocabulary.settings import Settings
-from actors.symbol import BIAS_SYMBOLS, Decide, SymbolCore
+from actors.symbol import Decide, SymbolCore
+from strategy.scoring import BIAS_SYMBOLS
 from indicators.frame import FrameIndicators, build_market_state
 from indicators.params import IndicatorParams
 

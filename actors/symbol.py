@@ -41,8 +41,6 @@ from actors.shell import CoreActor, Deliver, Outbox, Recorder
 
 log = logging.getLogger("smtbot.symbol")
 
-BIAS_SYMBOLS = ("BTCUSDT", "ETHUSDT")
-
 
 class FrameIndicatorsLike(Protocol):
     def update(self, kline: Kline) -> FrameState: ...

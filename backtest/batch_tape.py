@@ -43,7 +43,6 @@ import msgspec
 import numpy as np
 
 from actors.cores import history_length
-from actors.symbol import BIAS_SYMBOLS
 from backtest.history import utc_minute
 from backtest.run import FillModel, Window, sim_config
 from backtest.chunked_rows import ChunkedRows
@@ -54,7 +53,7 @@ from exchange.sim.market import MINUTE_MS, Bar, BarColumns, KlineStore
 from indicators.frame_batch import FrameColumns, frame_columns
 from indicators.params import IndicatorParams
 from strategy.paths_batch import fires
-from strategy.scoring import SCORED_INTERVALS
+from strategy.scoring import BIAS_SYMBOLS, SCORED_INTERVALS
 from strategy.scoring_batch import frame_votes
 from vocabulary.messages import FrameState, MarketState
 from vocabulary.settings import Settings

@@ -88,7 +88,8 @@ from actors.scheduler import SchedulerActor, closed_timeframes  # noqa: E402
 from vocabulary.settings import load_settings  # noqa: E402
 from actors.status import StatusBoard, percentile  # noqa: E402
 from actors.supervisor import PULSE_S  # noqa: E402
-from actors.symbol import BIAS_SYMBOLS, SymbolActor  # noqa: E402
+from actors.symbol import SymbolActor  # noqa: E402
+from strategy.scoring import BIAS_SYMBOLS  # noqa: E402
 from exchange.sim.aggregate import aggregate  # noqa: E402
 from exchange.sim.market import Bar, load_instruments  # noqa: E402
 from web.serve import WebServer  # noqa: E402
