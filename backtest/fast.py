@@ -35,9 +35,9 @@ import dataclasses
 import gc
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from itertools import groupby, repeat
+from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 
@@ -353,30 +353,30 @@ def _liquidation(tape: Tape, live: list[_Trade], c: int, before: Decimal, rate: 
     return ""
 
 
-def bar_rows(store: KlineStore, symbol: str, tick: Decimal, first_ms: int, start_ms: int, end_ms: int,
-             timeframes: Iterable[int]) -> Iterator[tuple]:
-    """The journal rows (``JournalWriter.append_rows``) of the candles the venue closes in ``(start_ms,
-    end_ms]`` from the minutes it holds since ``first_ms``, as it builds them (``exchange.sim.aggregate``),
-    each timeframe's ascending, shortest first: from the recording's columns where they hold them
-    (``batch_tape.closed_candles``), else from the bars themselves. A row is what
-    ``journal.records.bar_values`` makes of the candle's confirmed Kline, less seq and run_id: the
-    tick closing it, its start, then the candle as the feed decodes it (no turnover: 0 on the
-    venue's push)."""
+def candle_columns(store: KlineStore, symbol: str, tick: Decimal, first_ms: int, start_ms: int, end_ms: int,
+                   timeframes: Iterable[int]) -> tuple[np.ndarray, ...]:
+    """The candles the venue closes in ``(start_ms, end_ms]`` from the minutes it holds since
+    ``first_ms``, as it builds them (``exchange.sim.aggregate``), each timeframe's ascending, shortest
+    first, as columns: the tick closing each, its start, its timeframe (int64), then open, high, low,
+    close, volume and turnover (float64) as the feed decodes the candle's confirmed Kline (no
+    turnover: 0 on the venue's push). From the recording's columns where they hold them
+    (``batch_tape.closed_candles``), else from the bars themselves."""
     timeframes = sorted(timeframes)
     columns = closed_candles(store, symbol, tick, first_ms, start_ms, end_ms, timeframes)
     if columns is not None:
-        for interval, (starts, *ohlcv) in zip(timeframes, columns):
-            begins = starts.tolist()
-            yield from zip((starts + interval * MINUTE_MS).tolist(), begins, repeat(symbol), repeat(interval), begins,
-                           *(column.tolist() for column in ohlcv), repeat(0.0), repeat(1))
-        return
+        parts = [(starts + interval * MINUTE_MS, starts, np.full(len(starts), interval, dtype=np.int64), *ohlcv,
+                  np.zeros(len(starts))) for interval, (starts, *ohlcv) in zip(timeframes, columns)]
+        return tuple(np.concatenate(column) for column in zip(*parts))
     minutes = [bar for t in range(first_ms, end_ms, MINUTE_MS) if (bar := store.bar_at(symbol, t)) is not None]
+    rows = []
     for interval in timeframes:
         step = interval * MINUTE_MS
         for bar in aggregate(minutes, interval) if interval > 1 else minutes:
             if start_ms < bar.start_ms + step <= end_ms:
-                yield (bar.start_ms + step, bar.start_ms, symbol, interval, bar.start_ms, float(bar.open), float(bar.high),
-                       float(bar.low), float(bar.close), float(bar.volume), 0.0 if bar.turnover is None else float(bar.turnover), 1)
+                rows.append((bar.start_ms + step, bar.start_ms, interval, float(bar.open), float(bar.high), float(bar.low),
+                             float(bar.close), float(bar.volume), 0.0 if bar.turnover is None else float(bar.turnover)))
+    made = list(zip(*rows)) or [()] * 9
+    return (*(np.array(column, dtype=np.int64) for column in made[:3]), *(np.array(column, dtype=np.float64) for column in made[3:]))
 
 
 def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tuple[int, ...] = (1,)) -> None:
@@ -389,15 +389,23 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
     longest = max(timeframes) * MINUTE_MS
     first = result.start_ms - result.start_ms % longest  # whole groups for the first closes inside the window
 
-    def candles(lo: int, hi: int) -> list[tuple]:
-        """The candle rows closing in ``(lo, hi]``, in time order; within a minute symbol by symbol,
-        each shortest timeframe first (a stable sort of the rows in that order by the minute
-        closing them). A candle closing after ``lo`` starts after ``lo - longest``: its minutes are
-        the window's from there, so these are the very candles a pass from ``first`` makes."""
-        rows = [row for symbol in result.symbols
-                for row in bar_rows(store, symbol, rules[symbol].tick_size, max(first, lo - longest), lo, hi, timeframes)]
-        rows.sort(key=itemgetter(0))
-        return rows
+    names = np.array(result.symbols, dtype=object)
+
+    def candles(lo: int, hi: int) -> list[list]:
+        """The candles closing in ``(lo, hi]`` as the bars table's columns (less seq and run_id), in
+        time order; within a minute symbol by symbol, each shortest timeframe first (a stable sort
+        of the candles in that order by the minute closing them). A candle closing after ``lo``
+        starts after ``lo - longest``: its minutes are the window's from there, so these are the
+        very candles a pass from ``first`` makes."""
+        parts = [candle_columns(store, symbol, rules[symbol].tick_size, max(first, lo - longest), lo, hi, timeframes)
+                 for symbol in result.symbols]
+        which = np.repeat(np.arange(len(parts)), [len(part[0]) for part in parts])
+        closes, starts, intervals, *values = (np.concatenate(column) for column in zip(*parts))
+        order = np.argsort(closes, kind="stable")
+        begins = starts[order].tolist()
+        # bars: tick_ms (the close), ts_ms and start_ms (the start), symbol, interval, the candle, confirmed.
+        return [closes[order].tolist(), begins, names[which[order]].tolist(), intervals[order].tolist(), begins,
+                *(column[order].tolist() for column in values), [1] * len(order)]
 
     rows: list[tuple[int, int, object]] = []  # (ms, order within a minute, message)
     decision: Decision
@@ -428,15 +436,15 @@ def write_journal(path: Path, result: Result, config: SimConfig, timeframes: tup
         for lo in range(result.start_ms, result.end_ms, DAY_MS):
             hi = min(lo + DAY_MS, result.end_ms)
             bars = candles(lo, hi)
-            closes = [bar[0] for bar in bars]
+            closes = bars[0]
             written = 0
             while k < len(minutes) and minutes[k][0] <= hi:
                 ms, messages = minutes[k]
                 closed = bisect_right(closes, ms)
-                writer.append_rows("bars", bars[written:closed])
+                writer.append_columns("bars", [column[written:closed] for column in bars])
                 writer.append(messages)
                 written, k = closed, k + 1
-            writer.append_rows("bars", bars[written:])
+            writer.append_columns("bars", [column[written:] for column in bars])
         for _, messages in minutes[k:]:
             writer.append(messages)
         writer.commit()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from backtest.batch_tape import closed_candles
-from backtest.fast import bar_rows
+from backtest.fast import candle_columns
 from exchange.sim.market import MINUTE_MS, BarColumns, KlineStore, load_store
 from tests.backtest.synthetic import START_MS, random_walk, write_symbol
 
@@ -27,7 +27,11 @@ def shipped():
 
 
 def rows(store, tick, first_ms, start_ms, end_ms, timeframes):
-    return list(bar_rows(store, SYMBOL, tick, first_ms, start_ms, end_ms, timeframes))
+    """The candles as rows (close, start, timeframe, open, high, low, close, volume, turnover), each
+    column's dtype checked: the journal's ints and floats come from them."""
+    columns = candle_columns(store, SYMBOL, tick, first_ms, start_ms, end_ms, timeframes)
+    assert [c.dtype for c in columns] == [np.dtype(np.int64)] * 3 + [np.dtype(np.float64)] * 6
+    return list(zip(*(c.tolist() for c in columns)))
 
 
 @pytest.mark.parametrize("timeframes", [(1, 3, 5, 15), (1, 3, 5, 7), (15,)])
@@ -52,7 +56,7 @@ def test_the_candles_from_columns_are_the_bars_own_row_for_row(shipped, timefram
     closes = [row[0] for row in fast]
     assert all(start_ms < close <= end_ms for close in closes)
     if end - start > 1440:
-        assert {row[3] for row in fast} == set(timeframes)
+        assert {row[2] for row in fast} == set(timeframes)
 
 
 def test_a_series_with_a_turnover_is_journaled_from_its_bars_with_the_turnover_summed(tmp_path):
@@ -62,8 +66,8 @@ def test_a_series_with_a_turnover_is_journaled_from_its_bars_with_the_turnover_s
     start_ms, end_ms = START_MS + 30 * MINUTE_MS, START_MS + 90 * MINUTE_MS
     assert closed_candles(store, SYMBOL, tick, START_MS, start_ms, end_ms, (1, 3)) is None
     made = rows(store, tick, START_MS, start_ms, end_ms, (1, 3))
-    assert {(row[3], row[10]) for row in made} == {(1, 750000.0), (3, 2250000.0)}
-    assert len(made) == 60 + 20 and np.all(np.diff([row[0] for row in made if row[3] == 3]) == 3 * MINUTE_MS)
+    assert {(row[2], row[8]) for row in made} == {(1, 750000.0), (3, 2250000.0)}
+    assert len(made) == 60 + 20 and np.all(np.diff([row[0] for row in made if row[2] == 3]) == 3 * MINUTE_MS)
 
 
 def test_the_journal_is_in_time_order_each_minutes_candles_before_its_messages(tmp_path):

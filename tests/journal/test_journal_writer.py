@@ -179,11 +179,11 @@ def test_held_bars_a_failed_commit_could_not_write_are_written_by_the_next(path,
     insert = writer._insert_batch
     calls = []
 
-    def fails_once(batch):
+    def fails_once(batch, bulk):
         calls.append(len(batch))
         if len(calls) == 2:  # the bars' own transaction
             raise sqlite3.OperationalError("disk I/O error")
-        insert(batch)
+        insert(batch, bulk)
 
     monkeypatch.setattr(writer, "_insert_batch", fails_once)
     with pytest.raises(sqlite3.OperationalError):
@@ -257,19 +257,32 @@ def test_a_journal_set_to_synchronous_off_stays_off(path):
     writer.close()
 
 
+def as_columns(rows):
+    """Rows (each a table's values less seq and run_id) as ``append_columns`` takes them."""
+    return [list(column) for column in zip(*rows)]
+
+
 def test_rows_appended_in_bulk_are_the_rows_their_messages_make_numbered_in_turn_with_them(path):
-    """``append_rows`` takes a table's values less seq and run_id: the writer numbers them in
-    the order of the calls, with the messages appended around them, as ``append`` would."""
+    """``append_columns`` takes a table's values less seq and run_id, a column each: the writer
+    numbers the rows in the order of the calls, with the messages appended around them, as
+    ``append`` would."""
     from journal.records import bar_values
 
     bars = [s.bar(start_ms=s.T0 + i * s.MIN) for i in range(3)]
     writer = JournalWriter(path)
     writer.append([s.decision()])
-    writer.append_rows("bars", (bar_values(k, 0, 0)[1:-1] for k in bars[:2]))
+    writer.append_columns("bars", as_columns(bar_values(k, 0, 0)[1:-1] for k in bars[:2]))
     writer.append([bars[2]])
+    assert writer.pending == 4
     writer.commit()
     with pytest.raises(ValueError, match="no journal table 'candles'"):
-        writer.append_rows("candles", [()])
+        writer.append_columns("candles", [[]])
+    with pytest.raises(ValueError, match="columns given"):  # a column short: refused, not zipped short
+        writer.append_columns("bars", as_columns(bar_values(k, 0, 0)[1:-2] for k in bars))
+    with pytest.raises(ValueError, match="different lengths"):
+        writer.append_columns("bars", [column[:2] if i == 3 else column
+                                       for i, column in enumerate(as_columns(bar_values(k, 0, 0)[1:-1] for k in bars))])
+    assert writer.pending == 0
     writer.close()
     conn = sqlite3.connect(path)
     stored = conn.execute("SELECT * FROM bars ORDER BY seq").fetchall()
@@ -287,6 +300,43 @@ def test_a_bulk_of_rows_is_committed_once_the_batch_is_full(path):
     from journal.writer import MAX_PENDING
 
     writer = JournalWriter(path)
-    writer.append_rows("bars", (bar_values(s.bar(start_ms=s.T0 + i * s.MIN), 0, 0)[1:-1] for i in range(MAX_PENDING + 5)))
+    writer.append_columns("bars", as_columns(bar_values(s.bar(start_ms=s.T0 + i * s.MIN), 0, 0)[1:-1] for i in range(MAX_PENDING + 5)))
     assert (count(path, "bars"), writer.pending) == (MAX_PENDING + 5, 0)
+    writer.close()
+
+
+def test_rows_appended_in_bulk_that_a_failed_commit_could_not_write_are_written_by_the_next(path, monkeypatch):
+    from journal.records import bar_values
+
+    writer = JournalWriter(path)
+    insert = writer._insert_batch
+    calls = []
+
+    def fails_once(batch, bulk):
+        calls.append(sum(len(rows) for _, rows in bulk))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        insert(batch, bulk)
+
+    monkeypatch.setattr(writer, "_insert_batch", fails_once)
+    writer.append_columns("bars", as_columns(bar_values(s.bar(start_ms=s.T0 + i * s.MIN), 0, 0)[1:-1] for i in range(3)))
+    writer.append([s.decision()])
+    with pytest.raises(sqlite3.OperationalError):
+        writer.commit()
+    assert (count(path, "bars"), count(path, "decisions"), writer.pending) == (0, 0, 4)
+    assert writer.commit() == 4 and calls == [3, 3]
+    assert (count(path, "bars"), count(path, "decisions"), writer.pending) == (3, 1, 0)
+    writer.close()
+
+
+def test_a_bulk_row_that_breaks_a_constraint_is_journaled_as_an_error_and_its_batch_is_kept(path):
+    from journal.records import bar_values
+
+    writer = JournalWriter(path)
+    rows = [list(bar_values(s.bar(start_ms=s.T0 + i * s.MIN), 0, 0)[1:-1]) for i in range(3)]
+    rows[1][2] = None  # symbol NOT NULL
+    writer.append_columns("bars", as_columns(rows))
+    writer.append([s.decision()])
+    assert writer.commit() == 4
+    assert (count(path, "bars"), count(path, "decisions"), writer.rejected_rows) == (2, 1, 1)
     writer.close()
