@@ -51,7 +51,28 @@ def atr(frame: FrameState, bars: int) -> Decimal:
     A Bybit 1m bar opens at the previous close (every bar of the shipped month does), so its
     true range is its high-low range; the state carries highs and lows, not closes."""
     highs, lows = frame.high_hist[-bars:] or (frame.high,), frame.low_hist[-bars:] or (frame.low,)
-    return sum((dec(h) - dec(lo) for h, lo in zip(highs, lows)), Decimal(0)) / len(highs)
+    return sum((_bar_price(h) - _bar_price(lo) for h, lo in zip(highs, lows)), Decimal(0)) / len(highs)
+
+
+# ``dec`` of a bar's high or low, remembered by value: an ATR converts 2 x 14 of them (two fifths
+# of a candidate's sizing), and consecutive minutes' ATRs, or one minute's in every tuning trial,
+# share them. Exact: equal floats have one shortest repr. Only floats (an int equal to a float
+# has another Decimal: 1 is not 1.0) and never a zero (0.0 and -0.0 are equal keys, unequal
+# Decimals). Emptied when full: a month of 7 symbols' highs and lows is ~100,000 values.
+_BAR_PRICES: dict[float, Decimal] = {}
+_BAR_PRICES_KEPT = 1 << 17
+
+
+def _bar_price(x: float) -> Decimal:
+    known = _BAR_PRICES.get(x) if type(x) is float else None
+    if known is not None:
+        return known
+    made = dec(x)
+    if type(x) is float and x:
+        if len(_BAR_PRICES) >= _BAR_PRICES_KEPT:
+            _BAR_PRICES.clear()
+        _BAR_PRICES[x] = made
+    return made
 
 
 def bps_distance(price: Decimal, bps: float, instrument: Instrument) -> Decimal:
