@@ -98,12 +98,34 @@ class _Trade:
     working_until_ms: int | None = None  # the last cycle at whose takes the unfilled entry still rests
     closed: TradeClosed | None = None
     booked: bool = False  # realised PnL counted into its UTC day
+    # The running sums of ``sizes`` and ``wallet`` (made when first read, again if they grew): the
+    # account views and the equity curve read them every minute the trade is live.
+    _running: dict[str, tuple[int, list[tuple[int, Decimal]]]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def size_at(self, c: int) -> Decimal:
-        return sum((q for ms, q in self.sizes if ms <= c), Decimal(0))
+        """The sum of the size changes up to cycle ``c``."""
+        return self._sum_at("sizes", self.sizes, c)
 
     def wallet_at(self, c: int) -> Decimal:
-        return sum((v for ms, v in self.wallet if ms <= c), Decimal(0))
+        """The sum of the wallet changes up to cycle ``c``."""
+        return self._sum_at("wallet", self.wallet, c)
+
+    def _sum_at(self, name: str, changes: list[tuple[int, Decimal]], c: int) -> Decimal:
+        # The changes are in time order (the course books them minute by minute), so the sum up to
+        # ``c`` is a running sum's: the same additions from Decimal(0) in the same order.
+        running = self._running.get(name)
+        if running is None or running[0] != len(changes):
+            total, sums = Decimal(0), []
+            for ms, change in changes:
+                total += change
+                sums.append((ms, total))
+            running = self._running[name] = (len(changes), sums)
+        result = Decimal(0)
+        for ms, total in running[1]:
+            if ms > c:
+                break
+            result = total
+        return result
 
     def upl_at(self, c: int, mark: int) -> Decimal:
         """Unrealised PnL at cycle ``c`` with the mark at ``mark`` ticks (the trade's direction)."""
