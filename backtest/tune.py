@@ -272,12 +272,15 @@ def run_worker(study_name: str, storage: Any, run: Callable[[Any], float], *, tp
     storage = open_storage(storage)
     _create_study(study_name, storage)
     ran = 0
+    # One study object for the run: its trials are read from the storage at each question (other
+    # workers' included), and each trial gets the sampler of the stage the count says.
+    study = optuna.load_study(study_name=study_name, storage=storage)
     while True:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-        started = len(study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)
+        started = len(trials)
         if started >= tpe_trials + cma_trials:
             return ran
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
         if started < tpe_trials or not complete:
             sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed + started, n_startup_trials=min(10, tpe_trials))
         else:
@@ -286,7 +289,7 @@ def run_worker(study_name: str, storage: Any, run: Callable[[Any], float], *, tp
                 # the search at a given point; the extra pins Optuna below 5.
                 warnings.simplefilter("ignore", FutureWarning)
                 sampler = optuna.samplers.CmaEsSampler(x0=study.best_params, seed=seed + started, warn_independent_sampling=False)
-        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        study.sampler = sampler
         study.optimize(run, n_trials=1, callbacks=[on_trial] if on_trial is not None else None)
         ran += 1
 
