@@ -58,9 +58,9 @@ def atr(frame: FrameState, bars: int) -> Decimal:
 # of a candidate's sizing), and consecutive minutes' ATRs, or one minute's in every tuning trial,
 # share them. Exact: equal floats have one shortest repr. Only floats (an int equal to a float
 # has another Decimal: 1 is not 1.0) and never a zero (0.0 and -0.0 are equal keys, unequal
-# Decimals). Emptied when full: a month of 7 symbols' highs and lows is ~100,000 values.
+# Decimals). Emptied when full.
 _BAR_PRICES: dict[float, Decimal] = {}
-_BAR_PRICES_KEPT = 1 << 17
+_BAR_PRICES_KEPT = 1 << 16  # ~14 MB at most
 
 
 def _bar_price(x: float) -> Decimal:
