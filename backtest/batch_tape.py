@@ -530,7 +530,7 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
 
 def _vote_sums(series: dict[int, _Series], closed: dict[int, np.ndarray]) -> np.ndarray:
     """int8 [ticks, len(SCORED_INTERVALS)]: the vote sums of the frame a tick's state holds on each
-    scored interval (``strategy.scoring.market_votes``: 0 where it holds none)."""
+    scored interval (``strategy.scoring.vote_sums``: 0 where it holds none)."""
     sums = np.zeros((len(next(iter(closed.values()))), len(SCORED_INTERVALS)), dtype=np.int8)
     for k, interval in enumerate(SCORED_INTERVALS):
         if interval not in series or not len(series[interval].columns.close):

@@ -195,8 +195,7 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
         while waiting and waiting[-1].placed_ms <= c:
             book.live.append(waiting.pop())
         had = positions
-        # With no trade the account can see, ``marked`` adds up none: its sum, without the call.
-        equity, positions = book.marked(c) if book.live else (tape.initial_equity + book.wallet_closed, 0)
+        equity, positions = book.marked(c)
         if (positions or had) and (b := float(before)) + lowest[m] <= slack[m] + 1e-9 * abs(b):
             problem = _liquidation(tape, book.live, c, before, rate, states)
             if problem:

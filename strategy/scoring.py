@@ -111,6 +111,12 @@ def _votes(state: MarketState) -> _Votes:
     return votes
 
 
+def vote_sums(state: MarketState) -> tuple[tuple[int, ...], int]:
+    """A state's vote sum on each scored interval, and the sum of all fifteen (what the bias reads)."""
+    votes, n = _votes(state), len(FACTORS)
+    return tuple(sum(votes.row[k:k + n]) for k in range(0, len(votes.row), n)), votes.total
+
+
 def market_votes(state: MarketState) -> dict[tuple[int, str], int]:
     """Every bullish/bearish vote of one symbol, keyed (interval, factor); a missing frame votes 0.
     The dict is shared by every caller asking about the same state: read it, never change it."""

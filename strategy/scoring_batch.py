@@ -21,7 +21,7 @@ import numpy as np
 
 from vocabulary.messages import MarketState
 from vocabulary.settings import StrategySettings
-from strategy.scoring import BIAS_SYMBOLS, FACTORS, SCORED_INTERVALS, market_votes, path_base
+from strategy.scoring import BIAS_SYMBOLS, FACTORS, SCORED_INTERVALS, path_base, vote_sums
 
 if tuple(FACTORS) != ("wt_dir", "ha", "mfi_area", "ema200", "vwap"):  # frame_votes mirrors them one by one
     raise ImportError("strategy.scoring.FACTORS changed: update strategy.scoring_batch.frame_votes")
@@ -44,14 +44,13 @@ def frame_votes(wt1: np.ndarray, wt2: np.ndarray, ha_open: np.ndarray, ha_close:
 
 
 def state_votes(state: MarketState, bias: tuple[MarketState, ...]) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """One decision's votes, by the scalar engine (``market_votes``): the state's vote sum on each
+    """One decision's votes, by the scalar engine (``vote_sums``): the state's vote sum on each
     scored interval, and each bias symbol's vote total where ``composite_bias`` would use its state
     (NaN for the symbol itself, a state missing, stale or of another tick, as ``entry_context``
     and ``bias_sources`` leave them out)."""
-    votes = market_votes(state)
-    own = tuple(sum(votes[(interval, name)] for name in FACTORS) for interval in SCORED_INTERVALS)
+    own, _ = vote_sums(state)
     usable = {b.symbol: b for b in bias if not b.is_stale and b.tick_ms == state.tick_ms}
-    others = tuple(float(sum(market_votes(usable[name]).values())) if name != state.symbol and name in usable else float("nan")
+    others = tuple(float(vote_sums(usable[name])[1]) if name != state.symbol and name in usable else float("nan")
                    for name in BIAS_SYMBOLS)
     return own, others
 
