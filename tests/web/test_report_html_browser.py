@@ -124,7 +124,11 @@ def open_page(path, tmp_path):
         browser.viewport(1280, 1000, mobile=False)
         browser.goto(path.as_uri())
         drawn = browser.wait_for("document.body && document.body.dataset.drawn")
-        ink = json.loads(browser.evaluate("JSON.stringify([...document.querySelectorAll('.chart')].map(c => smtCharts.inkRatio(c)))"))
+        # The charts paint on the next animation frame, after ``drawn`` is set: their ink is read
+        # once as many charts as were drawn have some (a loaded machine can take frames to get there).
+        ink = json.loads(browser.wait_for(
+            "(() => { const r = [...document.querySelectorAll('.chart')].map(c => smtCharts.inkRatio(c));"
+            " return r.filter(x => x > 0).length >= Number(document.body.dataset.drawn) && JSON.stringify(r); })()"))
         rows = browser.evaluate("document.querySelectorAll('#trials tbody tr').length")
     finally:
         browser.close()
