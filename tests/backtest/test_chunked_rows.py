@@ -112,6 +112,34 @@ def test_a_selecting_reader_has_only_its_rows_made_and_still_gets_any_other(whol
     assert rows.chunks_made == made + 1 and rows.most_held >= rows.bounds[1]
 
 
+@pytest.mark.parametrize("per_make", [2, 25, 10_000])
+def test_a_selecting_reader_has_its_rows_made_a_few_chunks_at_a_time(whole: Tape, window: Window, per_make: int) -> None:
+    rows = chunked(window, 60).rows
+    assert isinstance(rows, ChunkedRows)
+    calls: list[list[int]] = []
+    make = rows._make
+    rows._make = lambda positions: (calls.append(list(positions)), make(positions))[1]
+    chosen = list(range(3, len(rows), 7))
+    rows.select(chosen, per_make=per_make)
+    for k in chosen:
+        assert encode(rows[k]) == encode(whole.rows[k])
+    # Each call made the selected rows of whole chunks in order, once each, and stopped at the
+    # first chunk that brought it to per_make: the fewest chunks, never a row twice.
+    assert [k for call in calls for k in call] == chosen
+    chunk_of = lambda k: next(c for c, (lo, hi) in enumerate(zip(rows.bounds, rows.bounds[1:])) if lo <= k < hi)  # noqa: E731
+    for n, call in enumerate(calls):
+        assert n == len(calls) - 1 or len(call) >= per_make
+        last = chunk_of(call[-1])
+        assert sum(chunk_of(k) < last for k in call) < per_make
+        if n + 1 < len(calls):
+            between = range(rows.bounds[last + 1], calls[n + 1][0])
+            assert not any(k in chosen for k in between)
+    assert len(calls) == 1 if per_make == 10_000 else len(calls) > 3
+    assert rows.chunks_made == len(calls) and rows.most_held == max(map(len, calls))
+    assert encode(rows[1]) == encode(whole.rows[1])  # not selected: made with its own chunk alone
+    assert calls[-1] == list(range(rows.bounds[0], rows.bounds[1]))
+
+
 @pytest.mark.parametrize("overrides", [{}, {"strategy__wt_oversold": "-35", "strategy__wt_overbought": "35",
                                             "risk__max_positions": "1"}])
 def test_a_trial_on_the_chunked_tape_is_the_trial_on_the_whole_one(whole: Tape, window: Window, overrides: dict) -> None:
