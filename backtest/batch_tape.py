@@ -107,6 +107,13 @@ def _on_grid(values: Callable[[], list[Decimal]], ratio: tuple[np.ndarray, np.nd
         # p / tick = (num * td) / (den * tn) exactly; small enough that the 28-digit decimal
         # division _ticks makes is exact as well, so both call the same prices off the grid.
         q_num, q_den = ratio[0] * td, ratio[1] * tn
+        if int(q_num.max(initial=0)) < _EXACT_INT:
+            # Both exact in float64: a quotient that is an integer is that float exactly (IEEE
+            # division rounds correctly), and the nearest integer to any other times the
+            # denominator is not the numerator; twice as fast as int64 division and modulo.
+            n = np.rint(q_num / q_den).astype(np.int64)
+            off = n * q_den != q_num
+            return np.where(off, 0, n), off
         off = q_num % q_den != 0
         return np.where(off, 0, q_num // q_den), off
     quotients = [p / tick for p in values()]  # _ticks's own division
@@ -164,6 +171,37 @@ def _volume_units(volumes: Callable[[], list[Decimal]], ratio: tuple[np.ndarray,
     return np.array(units, dtype=np.int64), scale
 
 
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _plain_volumes(columns: BarColumns, k: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Column ``k`` (the volumes) as ``_column_ratio``'s floats and ``_volume_units``' units and
+    scale, without reducing each fraction (its gcd is most of converting a month of volumes):
+    the smallest scale holding every volume is the deepest of a value's own scale less its
+    trailing zeros. None where the bound below does not hold: the reduced route decides."""
+    num, scales = columns.values[:, k], columns.scales[:, k]
+    if not len(num) or int(num.min()) < 0 or int(scales.min()) < 0:
+        return None
+    top, deepest = int(num.max()), int(scales.max())
+    if top >= _EXACT_INT or deepest > 15:
+        return None
+    scale = deepest
+    while scale > 0:  # a scale holds every volume if each deeper value ends in enough zeros
+        rest = scales - (scale - 1)
+        deeper = rest > 0
+        if np.any(num[deeper] % _POW10[rest[deeper]]):
+            break
+        scale -= 1
+    # _volume_units takes the first scale whose units pass its overflow bound, which is
+    # (reduced numerator) x 10**scale / (reduced denominator) at most: under this, it is this one.
+    if top * 10 ** scale >= 2 ** 62:
+        return None
+    shift = scale - scales
+    units = np.where(shift >= 0, num * _POW10[np.maximum(shift, 0)], num // _POW10[np.maximum(-shift, 0)])
+    # Both operands exact in float64: the quotient rounds as the reduced fraction's (the same number).
+    return num / _POW10[scales], units, scale
+
+
 _SERIES: dict[tuple[int, Decimal], tuple[Sequence[Bar], _Minutes]] = {}  # (id(series), tick) -> (series kept alive, arrays)
 
 
@@ -182,7 +220,11 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
     jumps = np.flatnonzero(starts != origin + np.arange(n, dtype=np.int64) * MINUTE_MS)
     contiguous_to = origin + (int(jumps[0]) if len(jumps) else n) * MINUTE_MS
     floats, ticks, off_grid = {}, [], []
+    plain = _plain_volumes(columns, 4) if columns is not None else None
     for k, name in enumerate(("open", "high", "low", "close", "volume")):
+        if name == "volume" and plain is not None:
+            floats[name], units, scale = plain
+            continue
         # The file's integer columns when it was read as such (the same exact ratios, no Decimal made).
         values = functools.cache(lambda name=name: list(map(attrgetter(name), bars)))
         # Prices need only their value (a float, a tick count); the volumes' units are sized from
@@ -200,7 +242,9 @@ def _minutes(symbol: str, bars: Sequence[Bar], tick: Decimal) -> _Minutes:
     refused = ~((o > 0) & (h > 0) & (low > 0) & (c > 0) & (o < KLINE_CEILING) & (h < KLINE_CEILING)
                 & (low < KLINE_CEILING) & (c < KLINE_CEILING)
                 & (low <= np.minimum(o, c)) & (np.maximum(o, c) <= h) & (v >= 0) & (v < KLINE_CEILING))
-    if int(units.sum(dtype=object)) >= 2 ** 63:
+    # Volumes are never negative here (a refused bar aside): under this bound the sum fits.
+    fits = len(units) == 0 or int(units.min()) >= 0 and int(units.max()) * len(units) < 2 ** 63
+    if not fits and int(units.sum(dtype=object)) >= 2 ** 63:
         raise BatchRefusal(f"{symbol}: volumes too large to sum exactly in 64-bit units of 1e-{scale}")
     minutes = _Minutes(symbol, bars, tick, origin, contiguous_to, o, h, low, c, v, refused, units, scale,
                        tuple(ticks), tuple(off_grid))  # type: ignore[arg-type]

@@ -17,7 +17,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import _MINUTES_COST, BatchRefusal, _column_ratio, _forked_series, _on_grid, _worker_share, record_tape_batch
+from backtest.batch_tape import (_MINUTES_COST, BatchRefusal, _column_ratio, _forked_series, _on_grid, _plain_volumes, _volume_units,
+                                 _worker_share, record_tape_batch)
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
 from exchange.sim.market import MINUTE_MS, BarColumns, load_store
@@ -323,3 +324,85 @@ def test_prices_read_without_reducing_their_fractions_give_the_same_floats_and_t
             ticks_b, off_b = _on_grid(lambda: spelled, reduced, tick)
             assert np.array_equal(off_a, off_b) and np.array_equal(ticks_a, ticks_b)
             assert off_a.any() and not off_a.all()  # both kinds of price met
+
+
+def _reduced_volumes(columns: BarColumns) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The volumes as the reduced fractions give them (``_column_ratio``, ``_volume_units``)."""
+    ratio = _column_ratio(columns, 4)
+    if ratio is None:
+        return None
+    spelled = [Decimal(f"{v}E-{s}") for v, s in zip(columns.values[:, 4].tolist(), columns.scales[:, 4].tolist())]
+    units, scale = _volume_units(lambda: spelled, ratio)
+    return ratio[0] / ratio[1], units, scale
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_volumes_read_without_reducing_their_fractions_are_the_reduced_ones(seed: int) -> None:
+    """``_plain_volumes`` (no gcd per value) gives the reduced fractions' floats to the bit and
+    their exact units in the same smallest scale, or leaves the column to them (None): for
+    volumes with trailing zeros, scales 0 to 15, zeros, and values near the 64-bit bounds."""
+    rng = np.random.default_rng(seed)
+    answered = refused = 0
+    for _ in range(400):
+        n = int(rng.integers(1, 40))
+        scales = rng.integers(0, int(rng.integers(1, 17)), size=(n, 6))
+        values = rng.integers(0, 10 ** int(rng.integers(1, 16)), size=(n, 6)) * 10 ** rng.integers(0, 5, size=(n, 6))
+        columns = BarColumns(np.arange(n, dtype=np.int64) * MINUTE_MS, np.minimum(values, 2 ** 62).astype(np.int64),
+                             scales.astype(np.int64))
+        plain = _plain_volumes(columns, 4)
+        try:
+            reduced = _reduced_volumes(columns)
+        except BatchRefusal:  # too large for 64-bit units: the plain route must not answer either
+            assert plain is None
+            refused += 1
+            continue
+        if plain is None:
+            continue
+        answered += 1
+        assert reduced is not None and plain[2] == reduced[2]
+        assert plain[0].tobytes() == reduced[0].tobytes()
+        assert plain[1].dtype == np.int64 and np.array_equal(plain[1], reduced[1])
+    assert answered > 200 and refused > 20
+
+
+def test_the_shipped_volumes_read_without_reducing_are_the_reduced_ones() -> None:
+    base = settings_with()
+    store, _ = load_store(Path(base.sim.data_dir), base.bot.symbols)
+    for symbol, columns in store.bars.items():
+        assert isinstance(columns, BarColumns)
+        plain, reduced = _plain_volumes(columns, 4), _reduced_volumes(columns)
+        assert plain is not None and reduced is not None, symbol
+        assert plain[2] == reduced[2] and plain[0].tobytes() == reduced[0].tobytes() and np.array_equal(plain[1], reduced[1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_prices_on_the_tick_grid_are_counted_as_decimal_division_counts_them(seed: int) -> None:
+    """``_on_grid`` from a column's fractions: the tick count of a price on the grid and the
+    off-grid flag are those of the decimal division ``price / tick`` (``backtest.tape._ticks``),
+    for prices small and near the bounds where the float quotient is no longer exact."""
+    rng = np.random.default_rng(seed)
+    for tick in (Decimal("0.01"), Decimal("0.5"), Decimal("0.0001"), Decimal("5"), Decimal("0.00025")):
+        tn, td = tick.as_integer_ratio()
+        # The float route (where the float quotient's last bits matter too), the int64 route, the decimal one.
+        for lo, hi in ((1, 10 ** 4), (1, 10 ** 9), (2 ** 52 // td, 2 ** 53 // td), (1, 10 ** 13), (1, 10 ** 15)):
+            n = 3_000
+            scales = rng.integers(0, 7, size=n)
+            values = rng.integers(lo, hi, size=n)
+            on = rng.random(n) < 0.5  # half put on the grid: a multiple of the tick in the value's own scale
+            for i in np.flatnonzero(on).tolist():
+                step = Decimal(tn) / Decimal(td) * Decimal(10) ** int(scales[i])  # the tick in units of 10**-scale
+                if step == step.to_integral_value():
+                    values[i] -= values[i] % int(step)
+            values = np.maximum(values, 1)
+            spelled = [Decimal(f"{v}E-{s}") for v, s in zip(values.tolist(), scales.tolist())]
+            ratio = (values.astype(np.int64), (10 ** scales).astype(np.int64))
+            quotients = [p / tick for p in spelled]
+            if max(quotients) >= 2 ** 63:
+                with pytest.raises(BatchRefusal, match="beyond 64-bit counts"):
+                    _on_grid(lambda: spelled, ratio, tick)
+                continue
+            ticks, off = _on_grid(lambda: spelled, ratio, tick)
+            want_off = [q != int(q) for q in quotients]
+            assert off.tolist() == want_off
+            assert ticks.tolist() == [0 if o else int(q) for q, o in zip(quotients, want_off)]
+            assert not all(want_off) and any(want_off)
