@@ -31,7 +31,6 @@ model, an account the venue would have liquidated.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import time
 from bisect import bisect_right
@@ -47,7 +46,7 @@ from backtest.run import FillModel, Progress, Result, Window, backtest_journal, 
 from backtest.batch_tape import BatchRefusal, closed_candles, record_tape_batch
 from backtest.history import utc_minute
 from backtest.tape import Tape
-from backtest.trial import TrialCannotFollow, TrialResult, _Book, _Trade, run_trial
+from backtest.trial import MarkedMinutes, TrialCannotFollow, TrialResult, _Trade, run_trial
 from exchange.sim.aggregate import aggregate
 from exchange.sim.config import SimConfig
 from exchange.sim.costs import FUNDING_EVERY_MS, is_funding_time
@@ -176,28 +175,20 @@ def first_gap(tape: Tape) -> str:
 
 def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: SimConfig) -> list[tuple[int, Decimal, int]]:
     """(boundary, equity, open positions) after every minute's cycle, as ``Pipeline.equity`` holds
-    them: the trial's account view's equity (``_Book.marked``) of every cycle, on fresh copies of
-    the placed trades. Refuses (``FastRefusal``) where the venue liquidated the account, which the
-    trial does not model (``_liquidation``, asked only of the minutes ``liquidation_screen`` cannot
-    clear)."""
-    book = _Book(tape, settings)
-    # As the trial does: a trade joins the book at the cycle it was placed in (``placed`` is in
-    # placing order), so each view walks only the trades not yet over.
-    book.trades = [dataclasses.replace(t, booked=False) for t in placed]
-    waiting = book.trades[::-1]
+    them: the trial's account view's equity of every cycle (``MarkedMinutes``). Refuses
+    (``FastRefusal``) where the venue liquidated the account, which the trial does not model
+    (``_liquidation``, asked only of the minutes ``liquidation_screen`` cannot clear)."""
     rate = Decimal(str(config.maintenance_margin_rate))
     lowest, slack = liquidation_screen(tape, placed, rate, settings)
     out: list[tuple[int, Decimal, int]] = []
     before = tape.initial_equity
     states: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (id(trade), t) -> its state at t, for _liquidation
     positions = 0
-    for m, c in enumerate(range(tape.start_ms + MINUTE_MS, tape.end_ms + MINUTE_MS, MINUTE_MS)):
-        while waiting and waiting[-1].placed_ms <= c:
-            book.live.append(waiting.pop())
-        had = positions
-        equity, positions = book.marked(c)
+    marked = MarkedMinutes(tape, settings, placed)
+    for m, (c, equity, now) in enumerate(marked):
+        had, positions = positions, now
         if (positions or had) and (b := float(before)) + lowest[m] <= slack[m] + 1e-9 * abs(b):
-            problem = _liquidation(tape, book.live, c, before, rate, states)
+            problem = _liquidation(tape, marked.live(c), c, before, rate, states)
             if problem:
                 raise FastRefusal(problem)
         out.append((c, equity, positions))

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import insort
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -114,9 +116,10 @@ class _Trade:
         """The sum of the wallet changes up to cycle ``c``."""
         return self._sum_at("wallet", self.wallet, c)
 
-    def _sum_at(self, name: str, changes: list[tuple[int, Decimal]], c: int) -> Decimal:
-        # The changes are in time order (the course books them minute by minute), so the sum up to
-        # ``c`` is a running sum's: the same additions from Decimal(0) in the same order.
+    def running(self, name: str, changes: list[tuple[int, Decimal]]) -> list[tuple[int, Decimal]]:
+        """``changes``' running sums, (ms, the sum up to it): the changes are in time order (the
+        course books them minute by minute), so the sum up to a time is the last one at or before
+        it, the same additions from Decimal(0) in the same order."""
         running = self._running.get(name)
         if running is None or running[0] != len(changes):
             total, sums = Decimal(0), []
@@ -124,8 +127,11 @@ class _Trade:
                 total += change
                 sums.append((ms, total))
             running = self._running[name] = (len(changes), sums)
+        return running[1]
+
+    def _sum_at(self, name: str, changes: list[tuple[int, Decimal]], c: int) -> Decimal:
         result = Decimal(0)
-        for ms, total in running[1]:
+        for ms, total in self.running(name, changes):
             if ms > c:
                 break
             result = total
@@ -236,25 +242,6 @@ class _Book:
             fee_rates=self.fee_rates,
         )
 
-    def marked(self, c: int) -> tuple[Decimal, int]:
-        """``view(c).equity`` and ``len(view(c).open_symbols)`` alone, with ``view``'s bookkeeping
-        (the same exits booked, the same trades dropped): the equity curve's two figures, without
-        the cooldowns, the open risk and the message no one reads there. The same Decimal
-        operations in the same order, so the same equity."""
-        equity = self.tape.initial_equity
-        keep = []
-        open_symbols = set()
-        for trade in self.live:
-            until = self._book_exit(trade, c)
-            value = self._open_value(trade, c)
-            if value is not None:
-                open_symbols.add(trade.symbol)
-                equity += value
-            if not self._over(trade, c, until):
-                keep.append(trade)
-        self.live = keep
-        return equity + self.wallet_closed, len(open_symbols)
-
     def refusal(self, symbol: str, b: int, accepted: set[str]) -> bool:
         """The router's check at the takes of cycle ``b``: plans are forgotten only at a snapshot,
         which comes after the takes, so a plan ending at ``b`` still counts."""
@@ -284,6 +271,115 @@ class _Book:
                 position_margin = trade.entry * trade.size_at(t) / leverage
                 total += trade.upl_at(t, mark) + trade.wallet_at(t) - position_margin - trade.entry_margin_at(t, leverage)
         return total
+
+
+class MarkedMinutes:
+    """The equity and open positions of ``_Book.view`` at every minute's cycle of the window, for a
+    book that takes in ``placed`` (in placing order) at the cycles they were placed in, as the
+    trial's does (iterate: ``(boundary, equity, positions)``); and the trades it still walks after
+    a minute's view (``live``).
+
+    A view walks every trade not yet over, each minute: its exit booked, its value added if it is
+    open, dropped once no later view can see it (``_Book._over``). Those minutes are worked out
+    once per trade here (when it joins, is open, is booked, is dropped), so a minute touches only
+    the trades open in it, and each of those steps its size and wallet forward instead of summing
+    them again: the same Decimal operations in the same order as the view (the open trades'
+    values in placing order, then the realised PnL booked so far), so the same equity."""
+
+    def __init__(self, tape: Tape, settings: Settings, placed: Sequence[_Trade]) -> None:
+        self.tape, self.placed = tape, placed
+        self.first = first = tape.start_ms + MINUTE_MS
+        self.never = never = tape.end_ms + MINUTE_MS  # beyond the last boundary
+
+        def boundary(ms: int) -> int:
+            """The first cycle boundary at or after ``ms``."""
+            return first + max(0, -((first - ms) // MINUTE_MS)) * MINUTE_MS
+
+        self.opens: dict[int, list[int]] = {}
+        self.closes: dict[int, list[int]] = {}
+        self.bookings: dict[int, list[int]] = {}
+        self.joined: list[int] = []
+        self.dropped: list[int] = []  # the view after which the book drops it (it still counts in that one)
+        for i, trade in enumerate(placed):
+            joins = boundary(trade.placed_ms)
+            exit_ms, closed = trade.exit_ms, trade.closed
+            if trade.end_ms is None or (exit_ms is not None and closed is None):
+                over = never
+            elif exit_ms is None:
+                over = trade.end_ms + 1
+            else:
+                over = max(trade.end_ms + 1, exit_ms, cooldown_until(exit_ms, settings.risk))
+            drop = boundary(max(joins, over))
+            self.joined.append(joins)
+            self.dropped.append(drop)
+            if exit_ms is not None and closed is not None:
+                self.bookings.setdefault(boundary(max(joins, exit_ms)), []).append(i)
+            if trade.fill_ms is not None:
+                start = boundary(max(joins, trade.fill_ms))
+                end = min(never if exit_ms is None else boundary(exit_ms), drop + MINUTE_MS)
+                if start < end:
+                    self.opens.setdefault(start, []).append(i)
+                    self.closes.setdefault(end, []).append(i)
+
+    def live(self, c: int) -> list[_Trade]:
+        """The trades the book still walks after the view of cycle ``c``, in placing order."""
+        return [t for t, joins, drop in zip(self.placed, self.joined, self.dropped) if joins <= c < drop]
+
+    def __iter__(self) -> Iterator[tuple[int, Decimal, int]]:
+        placed, bars_of = self.placed, self.tape.bars
+        initial = self.tape.initial_equity
+        wallet_closed = Decimal(0)
+        flat = initial + wallet_closed
+        active: list[int] = []  # the trades open in this minute, by their place in ``placed``
+        state: dict[int, _Marking] = {}
+        for c in range(self.first, self.never, MINUTE_MS):
+            for i in self.closes.get(c, ()):
+                active.remove(i)
+                del state[i]
+            for i in self.opens.get(c, ()):
+                insort(active, i)
+                state[i] = _Marking(placed[i], bars_of[placed[i].symbol])
+            booked = self.bookings.get(c)
+            if booked:
+                for i in booked:
+                    wallet_closed += placed[i].closed.pnl_usdt  # type: ignore[union-attr]
+                flat = initial + wallet_closed
+            if not active:
+                yield c, flat, 0
+                continue
+            equity = initial
+            symbols = set()
+            for i in active:
+                equity += state[i].value(c)
+                symbols.add(placed[i].symbol)
+            yield c, equity + wallet_closed, len(symbols)
+
+
+class _Marking:
+    """An open trade's ``upl_at(c, mark) + wallet_at(c)`` minute after minute, its size and wallet
+    stepped forward through their running sums (``_Trade._sum_at``'s) as ``c`` grows."""
+
+    __slots__ = ("trade", "close", "first_ms", "sizes", "wallets", "s", "w", "tick_size", "scaled", "wallet")
+
+    def __init__(self, trade: _Trade, bars: SymbolBars) -> None:
+        self.trade, self.close, self.first_ms = trade, bars.close, bars.first_ms
+        self.sizes, self.wallets = trade.running("sizes", trade.sizes), trade.running("wallet", trade.wallet)
+        self.s = self.w = 0
+        self.tick_size = trade.tick_size
+        self.scaled = trade.tick_size * Decimal(0)  # tick size x size, as upl_at multiplies them
+        self.wallet = Decimal(0)
+
+    def value(self, c: int) -> Decimal:
+        sizes, wallets = self.sizes, self.wallets
+        while self.s < len(sizes) and sizes[self.s][0] <= c:
+            self.scaled = self.tick_size * sizes[self.s][1]
+            self.s += 1
+        while self.w < len(wallets) and wallets[self.w][0] <= c:
+            self.wallet = wallets[self.w][1]
+            self.w += 1
+        trade = self.trade
+        mark = trade.direction * self.close[(c - MINUTE_MS - self.first_ms) // MINUTE_MS]
+        return self.scaled * (mark - trade.entry_ticks) + self.wallet
 
 
 def run_trial(tape: Tape, settings: Settings, *, screen: bool = True, skip_quiet: bool = True) -> TrialResult:

@@ -1,5 +1,6 @@
 """The fast engine's equity curve takes two shortcuts, each held here to the exact form it skips:
-``_Book.marked`` is ``_Book.view``'s equity and open count, minute by minute; and
+``MarkedMinutes`` is ``_Book.view``'s equity and open count, minute by minute, and knows the
+trades the book still walks after each view; and
 ``liquidation_screen`` clears only minutes the exact Decimal check (``_liquidation``) would not
 refuse, while every minute it cannot clear is one that check could refuse, whatever the
 maintenance margin rate (swept from the venue's 0.5 % to 500 %, so that many minutes come close
@@ -19,7 +20,7 @@ from backtest.batch_tape import record_tape_batch
 from backtest.fast import _liquidation, liquidation_screen
 from backtest.run import Window
 from backtest.tape import Tape
-from backtest.trial import TrialResult, _Book, run_trial
+from backtest.trial import MarkedMinutes, TrialResult, _Book, run_trial
 from exchange.sim.market import MINUTE_MS
 from vocabulary.settings import Settings, load_settings
 
@@ -52,36 +53,37 @@ def boundaries(tape: Tape) -> range:
 
 
 def walk(tape: Tape, settings: Settings, trial: TrialResult):
-    """Each minute's boundary and a book that has taken in the trades placed by then (as
-    ``equity_curve`` feeds its book), for two fresh books at once."""
-    books = []
-    for _ in range(2):
-        book = _Book(tape, settings)
-        book.trades = [dataclasses.replace(t, booked=False) for t in trial.placed]
-        books.append((book, book.trades[::-1]))
-    for c in boundaries(tape):
-        for book, waiting in books:
-            while waiting and waiting[-1].placed_ms <= c:
-                book.live.append(waiting.pop())
-        yield c, books[0][0], books[1][0]
+    """Each minute's boundary and a book that has taken in the trades placed by then (as the trial
+    feeds its book), after that minute's view, beside ``MarkedMinutes``' figures for it."""
+    book = _Book(tape, settings)
+    book.trades = [dataclasses.replace(t, booked=False) for t in trial.placed]
+    waiting = book.trades[::-1]
+    marked = MarkedMinutes(tape, settings, trial.placed)
+    for c, equity, positions in marked:
+        while waiting and waiting[-1].placed_ms <= c:
+            book.live.append(waiting.pop())
+        yield c, book.view(c), book, (equity, positions), marked
 
 
-def live(book: _Book) -> list[int]:
-    """Which of the book's trades it still walks, by their place in it."""
-    place = {id(t): i for i, t in enumerate(book.trades)}
-    return [place[id(t)] for t in book.live]
+def live(trades: list, book: _Book) -> list[int]:
+    """Which trades, by their place in the book (its copies of the placed trades or those themselves)."""
+    place = {(t.symbol, t.placed_ms): i for i, t in enumerate(book.trades)}
+    return [place[(t.symbol, t.placed_ms)] for t in trades]
 
 
-def test_marked_is_the_views_equity_and_open_count_every_minute(run):
+def test_marked_minutes_are_the_views_equity_and_open_count_every_minute(run):
     settings, tape, trial = run
     assert len(trial.placed) > 10
-    opened = 0
-    for c, viewed, marked in walk(tape, settings, trial):
-        view = viewed.view(c)
-        assert marked.marked(c) == (view.equity, len(view.open_symbols)), c
-        assert (marked.wallet_closed, marked.realised, live(marked)) == (viewed.wallet_closed, viewed.realised, live(viewed)), c
+    opened = changed = 0
+    before = None
+    for c, view, book, (equity, positions), marked in walk(tape, settings, trial):
+        assert (equity, positions) == (view.equity, len(view.open_symbols)), c
+        assert str(equity) == str(view.equity), c  # the same Decimal, exponent included
+        assert live(marked.live(c), book) == live(book.live, book), c
         opened += bool(view.open_symbols)
-    assert opened > 100  # positions were open, and marked at the close, in many minutes
+        changed += before is not None and equity != before
+        before = equity
+    assert opened > 100 and changed > 100  # positions were open, and marked at the close, in many minutes
 
 
 @pytest.mark.parametrize("rate", ["0.005", "0.05", "0.5", "1", "5"])
@@ -91,9 +93,8 @@ def test_the_screen_clears_only_minutes_the_exact_check_passes(run, rate):
     lowest, slack = liquidation_screen(tape, trial.placed, rate_d, settings)
     before, positions = tape.initial_equity, 0
     refused = cleared = flagged = 0
-    for m, (c, book, _) in enumerate(walk(tape, settings, trial)):
-        had = positions
-        equity, positions = book.marked(c)
+    for m, (c, _, book, (equity, positions_now), _) in enumerate(walk(tape, settings, trial)):
+        had, positions = positions, positions_now
         if positions or had:
             b = float(before)
             margin = b + lowest[m]
