@@ -213,79 +213,103 @@ def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings
     could not refuse it (the caller adds 1e-9 of the equity before). Every other minute goes to
     ``_liquidation``, which decides alone."""
     minutes = (tape.end_ms - tape.start_ms) // MINUTE_MS
+    lowest, magnitude = np.full(minutes, np.inf), np.zeros(minutes)
     # Boundaries t_j = start + j minutes (j = 0..minutes); minute m runs from t_m to t_(m+1).
-    change: dict[str, np.ndarray] = {}
-    margin_before: dict[str, np.ndarray] = {}
-    margin_now: dict[str, np.ndarray] = {}
-    checked: dict[str, np.ndarray] = {}  # minutes at whose boundary the book walks a filled trade of the symbol
-    magnitude = np.zeros(minutes)
-    r = float(rate)
-    funding_on = tape.costs.funding
-    marks: dict[str, np.ndarray] = {}
-    for trade in placed:
-        if trade.fill_ms is None:
-            continue
-        symbol = trade.symbol
-        if symbol not in marks:
-            bars = tape.bars[symbol]
-            # mark(t_j): the close of the minute before t_j (the one before the window for j = 0).
-            closes = np.asarray(bars.close[:minutes], dtype=np.int64)  # the array's buffer, not 13 M ints a year
-            marks[symbol] = np.concatenate(([bars.last_before], closes)).astype(np.float64)
-            change[symbol], margin_before[symbol], margin_now[symbol] = np.zeros(minutes), np.zeros(minutes), np.zeros(minutes)
-            checked[symbol] = np.zeros(minutes, dtype=bool)
-        first = (trade.fill_ms - tape.start_ms) // MINUTE_MS  # the first boundary it has a value at
-        last = minutes if trade.exit_ms is None else min(minutes, (trade.exit_ms - tape.start_ms) // MINUTE_MS)
-        if first > minutes:
-            continue
-        j = np.arange(first, last + 1)
-        t = tape.start_ms + j * MINUTE_MS
-        size = _steps(trade.sizes, t)
-        wallet = _steps(trade.wallet, t)
-        held = size if trade.exit_ms is None else np.where(t < trade.exit_ms, size, 0.0)
-        mark = trade.direction * marks[symbol][j]
-        value = wallet + float(trade.tick_size) * held * (mark - trade.entry_ticks)
-        mm = float(trade.entry) * held * r
-        # Minute m = j - 1 goes from value[j - 1] (0 before the fill) to value[j].
-        previous = np.concatenate(([0.0], value[:-1]))
-        previous_mm = np.concatenate(([0.0], mm[:-1]))
-        step = value - previous
-        if funding_on:
-            due = (t % FUNDING_EVERY_MS == 0) & (mm != 0)
-            for k in np.flatnonzero(due).tolist():
-                # ``_Course.fund``: size x the minute's close x the rate, in the trade's direction.
-                close = float(tape.bars[symbol].price(tape.bars[symbol].close[int(j[k]) - 1]))
-                step[k] += size[k] * close * float(tape.funding.rate(symbol, int(t[k]))) * trade.direction
-        # Boundary j closes minute j - 1: the trade's minutes are first - 1 .. last - 1.
-        sl = slice(max(first - 1, 0), last)
-        skip = 1 if first == 0 else 0  # the window's first boundary closes no minute
-        change[symbol][sl] += step[skip:]
-        margin_before[symbol][sl] += previous_mm[skip:]
-        margin_now[symbol][sl] += mm[skip:]
-        # The book drops a trade once its plan is forgotten and its cooldown is past (``_Book._over``).
+    # Every filled trade's boundaries from its fill to its exit, all trades' end to end (in placing
+    # order, the order their figures are summed in), so each line below is one array operation.
+    trades = [t for t in placed if t.fill_ms is not None and (t.fill_ms - tape.start_ms) // MINUTE_MS <= minutes]
+    if not trades:
+        return lowest, 1e-9 * magnitude + 1e-6
+    symbols = store_order({t.symbol for t in trades})
+    row = {symbol: k for k, symbol in enumerate(symbols)}
+    marks = np.empty((len(symbols), minutes + 1))
+    for symbol, k in row.items():
+        # mark(t_j): the close of the minute before t_j (the one before the window for j = 0).
+        bars = tape.bars[symbol]
+        marks[k, 0] = bars.last_before
+        marks[k, 1:] = np.asarray(bars.close[:minutes], dtype=np.int64)  # the array's buffer, not 13 M ints a year
+    firsts = [(t.fill_ms - tape.start_ms) // MINUTE_MS for t in trades]  # the first boundary it has a value at
+    lasts = [minutes if t.exit_ms is None else min(minutes, (t.exit_ms - tape.start_ms) // MINUTE_MS) for t in trades]
+    lengths = np.array([b - a + 1 for a, b in zip(firsts, lasts)], dtype=np.int64)
+    which = np.repeat(np.arange(len(trades)), lengths)  # the trade of each element
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))  # each trade's first element
+    j = np.arange(len(which)) - starts[which] + np.asarray(firsts, dtype=np.int64)[which]
+    t = tape.start_ms + j * MINUTE_MS
+
+    def per_trade(values: list) -> np.ndarray:
+        return np.asarray(values)[which]
+
+    size = _steps_of([t.sizes for t in trades], which, t)
+    wallet = _steps_of([t.wallet for t in trades], which, t)
+    exits = per_trade([np.iinfo(np.int64).max if t.exit_ms is None else t.exit_ms for t in trades])
+    held = np.where(t < exits, size, 0.0)
+    direction = per_trade([t.direction for t in trades])
+    mark = direction * marks[per_trade([row[t.symbol] for t in trades]), j]
+    value = wallet + per_trade([float(t.tick_size) for t in trades]) * held * (mark - per_trade([t.entry_ticks for t in trades]))
+    mm = per_trade([float(t.entry) for t in trades]) * held * float(rate)
+    # Minute m = j - 1 goes from value[j - 1] (0 before the fill) to value[j].
+    previous, previous_mm = np.empty_like(value), np.empty_like(mm)
+    previous[1:], previous_mm[1:] = value[:-1], mm[:-1]
+    previous[starts], previous_mm[starts] = 0.0, 0.0
+    step = value - previous
+    if tape.costs.funding:
+        for k in np.flatnonzero((t % FUNDING_EVERY_MS == 0) & (mm != 0)).tolist():
+            # ``_Course.fund``: size x the minute's close x the rate, in the trade's direction.
+            trade = trades[which[k]]
+            bars = tape.bars[trade.symbol]
+            close = float(bars.price(bars.close[int(j[k]) - 1]))
+            step[k] += size[k] * close * float(tape.funding.rate(trade.symbol, int(t[k]))) * trade.direction
+    # Boundary j closes minute j - 1 (the window's first boundary closes none), added up per
+    # symbol and minute in placing order.
+    closing = j > 0
+    cell = (per_trade([row[t.symbol] for t in trades]) * minutes + j - 1)[closing]
+
+    def by_minute(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=weights[closing], minlength=len(symbols) * minutes).reshape(len(symbols), minutes)
+
+    change, margin_before, margin_now = by_minute(step), by_minute(previous_mm), by_minute(mm)
+    sizes = np.abs(value) + np.abs(previous) + mm + previous_mm + np.abs(step)
+    magnitude += np.bincount(j[closing] - 1, weights=sizes[closing], minlength=minutes)
+    # The book drops a trade once its plan is forgotten and its cooldown is past (``_Book._over``):
+    # the minutes at whose boundary the book walks a filled trade of the symbol.
+    edges = np.zeros((len(symbols), minutes + 1), dtype=np.int64)
+    for trade, first in zip(trades, firsts):
         live_to = minutes if trade.exit_ms is None else min(minutes, (max(
             trade.end_ms or 0, cooldown_until(trade.exit_ms, settings.risk) - MINUTE_MS) - tape.start_ms) // MINUTE_MS)
-        checked[symbol][max(first - 1, 0):live_to] = True
-        magnitude[sl] += np.abs(value[skip:]) + np.abs(previous[skip:]) + mm[skip:] + previous_mm[skip:] + np.abs(step[skip:])
-    lowest = np.full(minutes, np.inf)
-    if change:
-        order = store_order(change)
-        total = sum((margin_before[s] for s in order), np.zeros(minutes))
-        moved = np.zeros(minutes)
-        for symbol in order:
-            moved = moved + change[symbol]
-            total = total - margin_before[symbol] + margin_now[symbol]
-            lowest = np.where(checked[symbol], np.minimum(lowest, moved - total), lowest)
+        if max(first - 1, 0) < live_to:
+            edges[row[trade.symbol], max(first - 1, 0)] += 1
+            edges[row[trade.symbol], live_to] -= 1
+    checked = np.cumsum(edges, axis=1)[:, :minutes] > 0
+    total = sum((margin_before[k] for k in range(len(symbols))), np.zeros(minutes))
+    moved = np.zeros(minutes)
+    for k in range(len(symbols)):
+        moved = moved + change[k]
+        total = total - margin_before[k] + margin_now[k]
+        lowest = np.where(checked[k], np.minimum(lowest, moved - total), lowest)
     slack = 1e-9 * magnitude + 1e-6
     return lowest, slack
 
 
-def _steps(changes: list[tuple[int, Decimal]], t: np.ndarray) -> np.ndarray:
-    """The sum of the ``(ms, change)`` entries with ``ms <= t``, at each ``t``, in floats."""
-    if not changes:
+def _steps_of(changes: list[list[tuple[int, Decimal]]], which: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each element, the sum of its trade's ``(ms, change)`` entries with ``ms <= t``, in
+    floats: each trade's running sums (sequential, as ``np.cumsum``'s), found for all trades at
+    once in one sorted key of (trade, ms)."""
+    keys, running, base = [], [], []
+    for n, entries in enumerate(changes):
+        base.append(len(running) - len(keys))  # where the trade's running sums start, less its keys before
+        running.append(0.0)
+        total = 0.0
+        for ms, value in entries:
+            total += float(value)
+            running.append(total)
+            keys.append((n, ms))
+    if not keys:
         return np.zeros(len(t))
-    at = np.array([ms for ms, _ in changes], dtype=np.int64)
-    running = np.concatenate(([0.0], np.cumsum([float(v) for _, v in changes])))
-    return running[np.searchsorted(at, t, side="right")]
+    span = max(int(t.max()), max(ms for _, ms in keys)) - min(int(t.min()), min(ms for _, ms in keys)) + 1
+    low = min(int(t.min()), min(ms for _, ms in keys))
+    at = np.array([n * span + ms - low for n, ms in keys], dtype=np.int64)
+    found = np.searchsorted(at, which * span + (t - low), side="right")
+    return np.asarray(running)[found + np.asarray(base, dtype=np.int64)[which]]
 
 
 def store_order(symbols: Iterable[str]) -> list[str]:
