@@ -28,8 +28,26 @@ class TradePrices(msgspec.Struct, frozen=True):
 
 
 def dec(x: float | int) -> Decimal:
-    """A settings float as the decimal it was written as (``0.1`` stays ``0.1``)."""
-    return Decimal(str(x))
+    """A settings float as the decimal it was written as (``0.1`` stays ``0.1``): the Decimal of
+    its shortest repr, remembered by value (``_DECIMALS``)."""
+    known = _DECIMALS.get(x) if type(x) is float else None
+    if known is not None:
+        return known
+    made = Decimal(str(x))
+    if type(x) is float and x and x == x:
+        if len(_DECIMALS) >= _DECIMALS_KEPT:
+            _DECIMALS.clear()
+        _DECIMALS[x] = made
+    return made
+
+
+# ``dec`` of a float, remembered by value: a candidate's sizing converts a dozen settings and
+# 2 x 14 bar highs and lows (its ATR: two fifths of the sizing), and consecutive minutes' ATRs,
+# or one minute's in every tuning trial, share them. Exact: equal floats have one shortest repr.
+# Only floats (an int equal to a float has another Decimal: 1 is not 1.0), never a zero (0.0 and
+# -0.0 are equal keys, unequal Decimals) nor a NaN (never equal to itself). Emptied when full.
+_DECIMALS: dict[float, Decimal] = {}
+_DECIMALS_KEPT = 1 << 16  # ~14 MB at most
 
 
 def safe_rounding(d: int) -> Literal["down", "up"]:
@@ -51,28 +69,7 @@ def atr(frame: FrameState, bars: int) -> Decimal:
     A Bybit 1m bar opens at the previous close (every bar of the shipped month does), so its
     true range is its high-low range; the state carries highs and lows, not closes."""
     highs, lows = frame.high_hist[-bars:] or (frame.high,), frame.low_hist[-bars:] or (frame.low,)
-    return sum((_bar_price(h) - _bar_price(lo) for h, lo in zip(highs, lows)), Decimal(0)) / len(highs)
-
-
-# ``dec`` of a bar's high or low, remembered by value: an ATR converts 2 x 14 of them (two fifths
-# of a candidate's sizing), and consecutive minutes' ATRs, or one minute's in every tuning trial,
-# share them. Exact: equal floats have one shortest repr. Only floats (an int equal to a float
-# has another Decimal: 1 is not 1.0) and never a zero (0.0 and -0.0 are equal keys, unequal
-# Decimals). Emptied when full.
-_BAR_PRICES: dict[float, Decimal] = {}
-_BAR_PRICES_KEPT = 1 << 16  # ~14 MB at most
-
-
-def _bar_price(x: float) -> Decimal:
-    known = _BAR_PRICES.get(x) if type(x) is float else None
-    if known is not None:
-        return known
-    made = dec(x)
-    if type(x) is float and x:
-        if len(_BAR_PRICES) >= _BAR_PRICES_KEPT:
-            _BAR_PRICES.clear()
-        _BAR_PRICES[x] = made
-    return made
+    return sum((dec(h) - dec(lo) for h, lo in zip(highs, lows)), Decimal(0)) / len(highs)
 
 
 def bps_distance(price: Decimal, bps: float, instrument: Instrument) -> Decimal:

@@ -142,6 +142,12 @@ class MarketState(Message, frozen=True, gc=False):
 # --- instrument rules --------------------------------------------------------------------
 
 
+def _decimal(x: Decimal | float) -> Decimal:
+    """A price or qty as a Decimal: a float as its shortest repr, a Decimal as itself (what
+    ``Decimal(str(d))`` would make again, without the round trip through text)."""
+    return x if type(x) is Decimal else Decimal(str(x))
+
+
 class Instrument(Message, frozen=True):
     """One symbol's trading rules from ``/v5/market/instruments-info``.
 
@@ -158,14 +164,14 @@ class Instrument(Message, frozen=True):
 
     def round_price(self, price: Decimal | float, direction: Literal["down", "up"]) -> Decimal:
         """``price`` on the tick grid, rounded toward ``direction`` (the caller knows the safe side)."""
-        steps = (Decimal(str(price)) / self.tick_size).to_integral_value(
+        steps = (_decimal(price) / self.tick_size).to_integral_value(
             ROUND_FLOOR if direction == "down" else ROUND_CEILING
         )
         return (steps * self.tick_size).quantize(self.tick_size)
 
     def round_qty(self, qty: Decimal | float) -> Decimal:
         """``qty`` rounded *down* onto the qty grid: never more than was asked for."""
-        steps = (Decimal(str(qty)) / self.qty_step).to_integral_value(ROUND_FLOOR)
+        steps = (_decimal(qty) / self.qty_step).to_integral_value(ROUND_FLOOR)
         return (steps * self.qty_step).quantize(self.qty_step)
 
     def order_problem(self, qty: Decimal, price: Decimal) -> str | None:

@@ -227,14 +227,17 @@ def test_a_stop_at_the_entry_is_rejected_when_nothing_floors_it():
     assert d.kind == "REJECT" and "cross_based.gate.stop_at_entry" in codes(d)
 
 
-def test_a_bar_price_is_the_decimal_dec_makes_whatever_was_converted_before():
-    """The ATR's prices are remembered by value: a float gives the Decimal of its shortest repr
-    every time, an int its own (1, not 1.0), each zero its own sign, whatever came first."""
-    from strategy.sizing import _bar_price, dec
+def test_dec_gives_the_decimal_of_the_shortest_repr_whatever_was_converted_before():
+    """Floats are remembered by value: a float gives the Decimal of its shortest repr every
+    time, an int its own (1, not 1.0), each zero its own sign, whatever came first."""
+    from strategy.sizing import _DECIMALS, dec
 
-    values = [1.0, 1, 0.1, 0.0, -0.0, 97123.4, 1e-07, 3, 3.0, 0.1 + 0.2, 5e-324, float("nan")]
-    for _ in range(2):  # the second pass reads what the first remembered
-        for x in values:
-            assert str(_bar_price(x)) == str(dec(x)), x
+    values = [1.0, 1, 0.1, 0.0, -0.0, 97123.4, 1e-07, 3, 3.0, 0.1 + 0.2, 5e-324, float("nan"), float("inf"), -2.5]
+    for order in (values, values[::-1]):
+        _DECIMALS.clear()
+        for _ in range(2):  # the second pass reads what the first remembered
+            for x in order:
+                assert str(dec(x)) == str(Decimal(str(x))), x
     f = long_cross(high_hist=(101.5, 102, 101.25), low_hist=(100.5, 101.0, 100))
-    assert str(atr(f, 3)) == str(sum((dec(h) - dec(lo) for h, lo in zip(f.high_hist, f.low_hist)), Decimal(0)) / 3)
+    exact = sum((Decimal(str(h)) - Decimal(str(lo)) for h, lo in zip(f.high_hist, f.low_hist)), Decimal(0)) / 3
+    assert str(atr(f, 3)) == str(exact)
