@@ -35,7 +35,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, BinaryIO
 
@@ -316,16 +316,15 @@ class _Series:
         starts = np.searchsorted(reached, firsts).tolist()
         ends = (np.searchsorted(reached, wanted) + 1).tolist()
         spans = [tuple(_python(getattr(cols, source)[reached], source in _MAYBE)) for _, source in _HIST]
-        hists = [[span[a:b] for a, b in zip(starts, ends)] for span in spans]
+        windows = list(map(slice, starts, ends))
+        hists = [list(map(span.__getitem__, windows)) for span in spans]
         # A field that has a history is its history's newest value: the same object, not another.
-        newest = {source: [span[b - 1] for b in ends] for (_, source), span in zip(_HIST, spans)}
+        lasts = [b - 1 for b in ends]
+        newest = {source: list(map(span.__getitem__, lasts)) for (_, source), span in zip(_HIST, spans)}
         plain = [newest[name] if name in newest else _python(getattr(cols, name)[wanted], name in _MAYBE) for name in _PLAIN]
-        interval = self.interval
-        frames = self.frames
         # Positional, in the message's field order (checked at import): a quarter of the cost of
         # the keyword call, and these frames are most of the objects a recording makes.
-        for i, values in zip(wanted.tolist(), zip(*plain, *hists)):
-            frames[i] = FrameState(interval, *values)
+        self.frames.update(zip(wanted.tolist(), map(FrameState, repeat(self.interval), *plain, *hists)))
 
 
 def _first_bar(m: _Minutes, interval: int, start_ms: int, bootstrap_bars: int) -> int:
@@ -426,11 +425,12 @@ class _Symbol:
         index = {tf: series.closed_at(ticks[wanted]) for tf, series in self.series.items()}
         for tf, series in self.series.items():
             series.build(index[tf], hist)
-        held = {tf: index[tf].tolist() for tf in self.series}
+        held = [(series.frames, index[tf].tolist()) for tf, series in self.series.items()]
         stale = self.stale[wanted].tolist()
+        at = ticks[wanted].tolist()
         for k, j in enumerate(wanted.tolist()):
-            frames = tuple(s.frames[held[tf][k]] for tf, s in self.series.items() if held[tf][k] >= 0)
-            self.states[j] = MarketState(symbol=self.name, tick_ms=int(ticks[j]), frames=frames, is_stale=stale[k])
+            frames = tuple([made[bars[k]] for made, bars in held if bars[k] >= 0])
+            self.states[j] = MarketState(symbol=self.name, tick_ms=at[k], frames=frames, is_stale=stale[k])
 
     def forget(self) -> None:
         """Drop the states and frames made so far (a chunk's, once its rows hold them)."""
