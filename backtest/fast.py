@@ -185,9 +185,10 @@ def equity_curve(tape: Tape, settings: Settings, placed: list[_Trade], config: S
     states: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (id(trade), t) -> its state at t, for _liquidation
     positions = 0
     marked = MarkedMinutes(tape, settings, placed)
+    lows, slacks = lowest.tolist(), slack.tolist()  # read one minute at a time: Python floats
     for m, (c, equity, now) in enumerate(marked):
         had, positions = positions, now
-        if (positions or had) and (b := float(before)) + lowest[m] <= slack[m] + 1e-9 * abs(b):
+        if (positions or had) and (b := float(before)) + lows[m] <= slacks[m] + 1e-9 * abs(b):
             problem = _liquidation(tape, marked.live(c), c, before, rate, states)
             if problem:
                 raise FastRefusal(problem)
