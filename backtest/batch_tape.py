@@ -133,8 +133,9 @@ def _column_ratio(columns: BarColumns, k: int, reduced: bool = True) -> tuple[np
     float from it is the same correctly rounded quotient, the tick test the same exact
     divisibility) without the gcd that is most of a cold recording's conversion (its bounds on
     the grid test hold for any tick numerator up to 2147); reduced beyond that."""
-    num = columns.values[:, k]
-    scales = columns.scales[:, k]
+    # One column of the row-major file, gathered once: every operation below then reads
+    # contiguous memory (a quarter of the time over the strided view).
+    num, scales = np.ascontiguousarray(columns.values[:, k]), np.ascontiguousarray(columns.scales[:, k])
     den = 10 ** scales
     if reduced or int(scales.max(initial=0)) > 6:
         g = np.gcd(num, den)
@@ -179,7 +180,7 @@ def _plain_volumes(columns: BarColumns, k: int) -> tuple[np.ndarray, np.ndarray,
     scale, without reducing each fraction (its gcd is most of converting a month of volumes):
     the smallest scale holding every volume is the deepest of a value's own scale less its
     trailing zeros. None where the bound below does not hold: the reduced route decides."""
-    num, scales = columns.values[:, k], columns.scales[:, k]
+    num, scales = np.ascontiguousarray(columns.values[:, k]), np.ascontiguousarray(columns.scales[:, k])  # as _column_ratio
     if not len(num) or int(num.min()) < 0 or int(scales.min()) < 0:
         return None
     top, deepest = int(num.max()), int(scales.max())
