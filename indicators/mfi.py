@@ -44,9 +44,9 @@ class Mfi:
 
     @staticmethod
     def batch(src: np.ndarray, volume: np.ndarray, length: int = 14) -> np.ndarray:
-        out = np.full(len(src), np.nan)
         valid = ~np.isnan(src)  # an na bar is skipped whole, as in update()
-        x, v = src[valid], volume[valid]
+        every = bool(valid.all())  # the usual case: no copies through the mask
+        x, v = (src, volume) if every else (src[valid], volume[valid])
         chg = np.concatenate(([np.nan], x[1:] - x[:-1]))
         has_prev = ~np.isnan(chg)
         upper = RollingSum.batch(v * np.where(has_prev & (chg <= EPSILON), 0.0, x), length)
@@ -54,7 +54,11 @@ class Mfi:
         with np.errstate(divide="ignore", invalid="ignore"):
             mfi = 100.0 - div_array(np.full(len(x), 100.0), 1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower)
         mfi = np.where(np.abs(lower) <= EPSILON, 100.0, mfi)
-        out[valid] = np.where(np.isnan(upper) | np.isnan(lower), np.nan, mfi)
+        mfi = np.where(np.isnan(upper) | np.isnan(lower), np.nan, mfi)
+        if every:
+            return mfi
+        out = np.full(len(src), np.nan)
+        out[valid] = mfi
         return out
 
 

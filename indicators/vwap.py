@@ -46,9 +46,9 @@ class SessionVwap:
     def batch(time_ms: np.ndarray, src: np.ndarray, volume: np.ndarray, session_start_ms: int = 0) -> np.ndarray:
         out = np.full(len(src), np.nan)
         valid = ~np.isnan(src)
-        t = np.asarray(time_ms, dtype=np.int64)[valid]
-        x = src[valid]
-        v = volume[valid]
+        every = bool(valid.all())  # the usual case: no copies through the mask
+        t = np.asarray(time_ms, dtype=np.int64)
+        t, x, v = (t, src, volume) if every else (t[valid], src[valid], volume[valid])
         if len(x) == 0:
             return out
         day = (t - session_start_ms) // DAY_MS
@@ -62,5 +62,8 @@ class SessionVwap:
             np.add.accumulate(v[a:b], out=sum_v[a:b])
             np.add.accumulate(pv[a:b], out=sum_pv[a:b])
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[valid] = np.where(sum_v == 0.0, np.nan, sum_pv / sum_v)
+            vwap = np.where(sum_v == 0.0, np.nan, sum_pv / sum_v)
+        if every:
+            return vwap
+        out[valid] = vwap
         return out
