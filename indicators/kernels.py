@@ -272,10 +272,13 @@ def seeded_average(x: np.ndarray, n: int, wilder: bool) -> np.ndarray:
     if n == 1 and not wilder:
         return x.copy()
     out = np.full(len(x), np.nan)
-    valid = np.flatnonzero(~np.isnan(x))
-    if len(valid) < n:
-        return out
-    start = int(valid[n - 1])
+    if KERNELS != "python" and len(x) >= n and not np.isnan(x[:n]).any():
+        start = n - 1  # the usual series, na-free from its first bar: no index of every value needed
+    else:
+        valid = np.flatnonzero(~np.isnan(x))
+        if len(valid) < n:
+            return out
+        start = int(valid[n - 1])
     seed = float(rolling_sum(x[: start + 1], n, n)[start])
     if KERNELS != "python":
         (_c.average_tail if _c is not None else _average_tail)(np.ascontiguousarray(x), start, seed, n, 2 / (n + 1), wilder, out)
