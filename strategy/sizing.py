@@ -100,8 +100,12 @@ def stop_floor(entry: Decimal, frame: FrameState, ctx: EntryContext) -> Decimal:
     """The closest a stop may be to the entry: ``min_stop_cost_multiple`` round-trip costs (the
     slippage allowance in the symbol's whole ticks, at the entry) or ``min_stop_atr`` 1m ATRs, the
     larger; a stop inside its own costs can only lose."""
+    return _stop_floor(entry, ctx.costs.round_trip(entry), frame, ctx)
+
+
+def _stop_floor(entry: Decimal, round_trip: Decimal, frame: FrameState, ctx: EntryContext) -> Decimal:
     r = ctx.risk
-    by_cost = dec(r.min_stop_cost_multiple) * ctx.costs.round_trip(entry) * entry
+    by_cost = dec(r.min_stop_cost_multiple) * round_trip * entry
     by_atr = dec(r.min_stop_atr) * atr(frame, r.atr_bars)
     return max(by_cost, by_atr)
 
@@ -127,7 +131,8 @@ def plan_trade(frame: FrameState, d: int, ctx: EntryContext) -> tuple[TradePrice
     # Distances in bps are of the entry, one price for every distance of the trade, so a short
     # mirrors its long exactly.
     stop = ins.round_price(extreme - d * bps_distance(entry, s.stop_buffer_bps, ins), safe_rounding(d))
-    floor = stop_floor(entry, frame, ctx)
+    round_trip = costs.round_trip(entry)  # the floor's and the facts': made once
+    floor = _stop_floor(entry, round_trip, frame, ctx)
     facts: tuple[Reason, ...] = (Reason("size.stop_bps", _bps(d * (entry - stop), entry)),
                                  Reason("size.floor_bps", _bps(floor, entry)))
     if d * (entry - stop) < floor:
@@ -144,7 +149,7 @@ def plan_trade(frame: FrameState, d: int, ctx: EntryContext) -> tuple[TradePrice
         return None, (*facts, Reason("gate.stop_at_entry", float(distance)))
     target = ins.round_price(costs.target_for(entry, d, dec(s.rr) * loss_per_unit), safe_rounding(d))
     net_rr = costs.profit_per_unit(entry, target, d) / loss_per_unit
-    facts += (Reason("size.round_trip_bps", float(costs.round_trip(entry) * BPS)),
+    facts += (Reason("size.round_trip_bps", float(round_trip * BPS)),
               Reason("size.net_rr", round(float(net_rr), 6)))
     if net_rr < dec(s.min_net_rr):
         return None, (*facts, Reason("edge.net_rr", s.min_net_rr))
