@@ -419,23 +419,32 @@ class _Symbol:
     series: dict[int, _Series]
     stale: np.ndarray
     states: dict[int, MarketState] = field(default_factory=dict)
+    views: dict[int, MarketState] = field(default_factory=dict)  # as a bias: ``backtest.tape.bias_view``
 
-    def build(self, ticks: np.ndarray, wanted: np.ndarray, hist: int) -> None:
-        """The states of the ticks ``wanted`` (indices into ``ticks``), as the core built them."""
-        wanted = _distinct(wanted)
-        index = {tf: series.closed_at(ticks[wanted]) for tf, series in self.series.items()}
+    def build(self, ticks: np.ndarray, wanted: np.ndarray, hist: int, as_bias: np.ndarray | None = None) -> None:
+        """The states of the ticks ``wanted`` (indices into ``ticks``), as the core built them, and
+        the bias views of those ``as_bias`` (their scored frames alone: the other timeframes' are
+        not made for them)."""
+        full = _distinct(wanted)
+        bias = _distinct(as_bias) if as_bias is not None and len(as_bias) else full[:0]
+        both = _distinct(np.concatenate((full, bias))) if len(bias) else full
         for tf, series in self.series.items():
-            series.build(index[tf], hist)
-        held = [(series.frames, index[tf].tolist()) for tf, series in self.series.items()]
-        stale = self.stale[wanted].tolist()
-        at = ticks[wanted].tolist()
-        for k, j in enumerate(wanted.tolist()):
-            frames = tuple([made[bars[k]] for made, bars in held if bars[k] >= 0])
-            self.states[j] = MarketState(symbol=self.name, tick_ms=at[k], frames=frames, is_stale=stale[k])
+            need = both if tf in SCORED_INTERVALS else full
+            series.build(series.closed_at(ticks[need]), hist)
+        for made, which, scored in ((self.states, full, False), (self.views, bias, True)):
+            if not len(which):
+                continue
+            held = [(series.frames, series.closed_at(ticks[which]).tolist()) for tf, series in self.series.items()
+                    if not scored or tf in SCORED_INTERVALS]
+            stale = self.stale[which].tolist()
+            at = ticks[which].tolist()
+            for k, j in enumerate(which.tolist()):
+                frames = tuple([kept[bars[k]] for kept, bars in held if bars[k] >= 0])
+                made[j] = MarketState(symbol=self.name, tick_ms=at[k], frames=frames, is_stale=stale[k])
 
     def forget(self) -> None:
         """Drop the states and frames made so far (a chunk's, once its rows hold them)."""
-        self.states = {}
+        self.states, self.views = {}, {}
         for series in self.series.values():
             series.frames = {}
 
@@ -533,12 +542,12 @@ def record_tape_batch(settings: Settings, window: Window, fills: FillModel = Fil
         gc.disable()
         try:
             for n, symbol in enumerate(symbols):
-                wanted = [at[own == n]] + [at[own == symbols.index(b)] for b in symbols if symbol in bias_of[b]]
-                data[symbol].build(ticks, np.concatenate(wanted), hist)
+                as_bias = [at[own == symbols.index(b)] for b in symbols if symbol in bias_of[b]]
+                data[symbol].build(ticks, at[own == n], hist, np.concatenate(as_bias) if as_bias else None)
             made: list[Row] = []
             for n, j in zip(own.tolist(), at.tolist()):
                 symbol = symbols[n]
-                made.append(Row(data[symbol].states[j], tuple(data[b].states[j] for b in bias_of[symbol])))
+                made.append(Row(data[symbol].states[j], tuple(data[b].views[j] for b in bias_of[symbol])))
         finally:
             if collecting:
                 gc.enable()

@@ -62,10 +62,20 @@ PATH_SETTINGS = ("ha_flip_window", "pre_cross_gap", "pre_cross_bars", "ha_streak
 
 
 class Row(msgspec.Struct, frozen=True):
-    """One state on which a path can fire, and the same-tick states of the bias symbols."""
+    """One state on which a path can fire, and the same-tick states of the bias symbols as the
+    bias reads them (``bias_view``)."""
 
     state: MarketState
     bias: tuple[MarketState, ...]
+
+
+def bias_view(state: MarketState) -> MarketState:
+    """A bias symbol's state as a decision reads it (``strategy.scoring.composite_bias``: the votes
+    of its scored frames, its tick, whether it is stale): its other frames left out. The 1m frame
+    and its histories are most of a state and no bias reads them, so a row keeps this form: the
+    same decisions from a tape a fraction of the size, made in a fraction of the time."""
+    kept = tuple(f for f in state.frames if f.interval in SCORED_INTERVALS)
+    return state if len(kept) == len(state.frames) else msgspec.structs.replace(state, frames=kept)
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,15 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
     votes: list[tuple[int, ...]] = []
     bias_votes: list[tuple[float, ...]] = []
     seen = [0]
+    views: dict[int, tuple[MarketState, MarketState]] = {}  # id(bias state) -> (it, its view): a tick's rows share them
+
+    def view(bias: MarketState) -> MarketState:
+        kept = views.get(id(bias))
+        if kept is None or kept[0] is not bias:
+            if len(views) >= 64:
+                views.clear()
+            kept = views[id(bias)] = (bias, bias_view(bias))
+        return kept[1]
 
     def recorder(state: MarketState, bias: tuple[MarketState, ...], _account: AccountView | None) -> Decision:
         seen[0] += 1
@@ -208,7 +227,7 @@ def record_tape(settings: Settings, window: Window, fills: FillModel = FillModel
         if frame is not None and frame.wt1 is not None and frame.wt2 is not None and not state.is_stale:
             fired = {(c.path, c.direction) for c in fired_candidates(frame, wide)}
             if fired:
-                rows.append(Row(state, bias))
+                rows.append(Row(state, tuple(view(b) for b in bias)))
                 fires.append([f in fired for f in FIRINGS])
                 own, others = state_votes(state, bias)
                 votes.append(own)
@@ -304,7 +323,7 @@ def _ticks(price: Decimal, tick: Decimal, symbol: str) -> int:
 
 # --- slices and the on-disk cache -----------------------------------------------------------------
 
-TAPE_FORMAT = 4  # bump when Tape's fields change: cached tapes of another format are recorded again
+TAPE_FORMAT = 5  # bump when Tape's fields change: cached tapes of another format are recorded again
 
 
 def slice_tape(tape: Tape, start_ms: int, end_ms: int) -> Tape:

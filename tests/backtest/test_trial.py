@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from vocabulary.settings import load_settings
 from backtest.run import Window, run_backtest
-from backtest.tape import FIRINGS, Tape, record_tape
+from backtest.tape import FIRINGS, Tape, bias_view, record_tape
 from backtest.trial import run_trial
 from exchange.sim.market import MINUTE_MS, load_store
 from strategy.orders import order_link_id
 from strategy.paths import fired_candidates
-from strategy.scoring import score_candidate
+from strategy.scoring import SCORED_INTERVALS, score_candidate
 from strategy.scoring_batch import estimated_scores, score_slack
 from actors.decide import entry_context
 
@@ -223,6 +223,30 @@ def test_on_the_defaults_the_screen_spares_most_decisions(tape: Tape) -> None:
 def test_the_tape_keeps_only_states_on_which_a_path_can_fire(tape: Tape) -> None:
     assert 0 < len(tape.rows) < tape.states_seen
     assert tape.states_seen == MINUTES * len(tape.symbols)
+
+
+def test_a_rows_bias_states_are_what_the_bias_reads_of_the_whole_states(tape: Tape) -> None:
+    """A row keeps its BTC/ETH states without their 1m frame (``bias_view``): the scored frames,
+    the tick and the staleness of the whole state, and every candidate scores the same with them
+    as with the whole states (compared where the tape holds the whole state: its own row)."""
+    settings = settings_with({})
+    whole = {(r.state.symbol, r.state.tick_ms): r.state for r in tape.rows}
+    compared = 0
+    for row in tape.rows:
+        for b in row.bias:
+            assert b.frame(1) is None and {f.interval for f in b.frames} <= set(SCORED_INTERVALS)
+            full = whole.get((b.symbol, b.tick_ms))
+            if full is None:
+                continue
+            assert full.frame(1) is not None and b == bias_view(full)
+            alike = tuple(whole.get((o.symbol, o.tick_ms), o) for o in row.bias)
+            instrument = tape.instruments[row.state.symbol]
+            for c in fired_candidates(row.state.frame(1), settings.strategy):
+                scored = [score_candidate(c.path, c.direction, row.state, entry_context(
+                    settings.strategy, settings.risk, instrument, row.state, bias, None)) for bias in (row.bias, alike)]
+                assert scored[0] == scored[1]
+                compared += 1
+    assert compared > 20
 
 
 def test_a_tape_refuses_settings_it_was_not_recorded_for(tape: Tape) -> None:
