@@ -295,6 +295,8 @@ class _Series:
         """The index of the bar closed at each tick (-1: none yet). Computed where asked, not kept:
         a window's ticks times its timeframes is a column as long as the 1m ones."""
         step = self.interval * MINUTE_MS
+        if self.first_ms % step == 0:  # as _first_bar makes it: the same index with one division
+            return np.maximum((ticks - self.first_ms) // step - 1, -1)
         return np.maximum((ticks - ticks % step - step - self.first_ms) // step, -1)
 
     def build(self, wanted: np.ndarray, hist: int) -> None:

@@ -52,7 +52,7 @@ class Mfi:
         upper = RollingSum.batch(v * np.where(has_prev & (chg <= EPSILON), 0.0, x), length)
         lower = RollingSum.batch(v * np.where(has_prev & (chg >= -EPSILON), 0.0, x), length)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mfi = 100.0 - div_array(np.full(len(x), 100.0), 1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower)
+            mfi = 100.0 - div_array(100.0, 1.0 + np.where(np.abs(upper) <= EPSILON, 0.0, upper) / lower)
         mfi = np.where(np.abs(lower) <= EPSILON, 100.0, mfi)
         mfi = np.where(np.isnan(upper) | np.isnan(lower), np.nan, mfi)
         if every:

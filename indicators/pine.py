@@ -30,7 +30,7 @@ def div(a: float, b: float) -> float:
     return NA if b == 0.0 else a / b
 
 
-def div_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def div_array(a: np.ndarray | float, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b == 0.0, np.nan, a / b)
 

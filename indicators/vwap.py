@@ -44,13 +44,12 @@ class SessionVwap:
 
     @staticmethod
     def batch(time_ms: np.ndarray, src: np.ndarray, volume: np.ndarray, session_start_ms: int = 0) -> np.ndarray:
-        out = np.full(len(src), np.nan)
         valid = ~np.isnan(src)
         every = bool(valid.all())  # the usual case: no copies through the mask
         t = np.asarray(time_ms, dtype=np.int64)
         t, x, v = (t, src, volume) if every else (t[valid], src[valid], volume[valid])
         if len(x) == 0:
-            return out
+            return np.full(len(src), np.nan)
         day = (t - session_start_ms) // DAY_MS
         starts = np.flatnonzero(np.concatenate(([True], day[1:] != day[:-1])))
         pv = x * v
@@ -65,5 +64,6 @@ class SessionVwap:
             vwap = np.where(sum_v == 0.0, np.nan, sum_pv / sum_v)
         if every:
             return vwap
+        out = np.full(len(src), np.nan)
         out[valid] = vwap
         return out
