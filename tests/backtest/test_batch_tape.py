@@ -17,8 +17,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from backtest.batch_tape import (_MINUTES_COST, BatchRefusal, _column_ratio, _forked_series, _on_grid, _plain_volumes, _volume_units,
-                                 _worker_share, record_tape_batch)
+from backtest.batch_tape import (_MINUTES_COST, BatchRefusal, _column_ratio, _forked_series, _on_grid, _plain_volumes, _Series,
+                                 _volume_units, _worker_share, record_tape_batch)
 from backtest.run import Window
 from backtest.tape import FIRINGS, Tape, record_tape
 from exchange.sim.market import MINUTE_MS, BarColumns, load_store
@@ -406,3 +406,24 @@ def test_prices_on_the_tick_grid_are_counted_as_decimal_division_counts_them(see
             assert off.tolist() == want_off
             assert ticks.tolist() == [0 if o else int(q) for q, o in zip(quotients, want_off)]
             assert not all(want_off) and any(want_off)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_bar_closed_at_a_tick_is_the_one_each_form_finds(seed: int) -> None:
+    """``_Series.closed_at``: with its first bar on its interval's grid (as ``_first_bar`` makes
+    it), one division gives the index the two-step form gives (floor the tick to the grid, step
+    back a bar, count from the first); any other first bar takes the two-step form. Ticks before,
+    on and after the bars, on and off the grid."""
+    rng = np.random.default_rng(seed)
+    aligned = 0
+    for _ in range(1_000):
+        interval = int(rng.choice([1, 3, 5, 15, 60]))
+        step = interval * MINUTE_MS
+        first = int(rng.integers(-10 ** 6, 10 ** 6)) * MINUTE_MS
+        if rng.random() < 0.7:
+            first -= first % step
+            aligned += 1
+        ticks = np.sort(rng.integers(first - 50 * step, first + 5_000 * step, size=200)).astype(np.int64)
+        expected = np.maximum((ticks - ticks % step - step - first) // step, -1)
+        assert np.array_equal(_Series(interval, first, None).closed_at(ticks), expected)  # type: ignore[arg-type]
+    assert 500 < aligned < 1_000
