@@ -218,10 +218,10 @@ def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings
     # Boundaries t_j = start + j minutes (j = 0..minutes); minute m runs from t_m to t_(m+1).
     # Every filled trade's boundaries from its fill to its exit, all trades' end to end (in placing
     # order, the order their figures are summed in), so each line below is one array operation.
-    trades = [t for t in placed if t.fill_ms is not None and (t.fill_ms - tape.start_ms) // MINUTE_MS <= minutes]
+    trades = [trade for trade in placed if trade.fill_ms is not None and (trade.fill_ms - tape.start_ms) // MINUTE_MS <= minutes]
     if not trades:
         return lowest, 1e-9 * magnitude + 1e-6
-    symbols = store_order({t.symbol for t in trades})
+    symbols = store_order({trade.symbol for trade in trades})
     row = {symbol: k for k, symbol in enumerate(symbols)}
     marks = np.empty((len(symbols), minutes + 1))
     for symbol, k in row.items():
@@ -229,8 +229,8 @@ def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings
         bars = tape.bars[symbol]
         marks[k, 0] = bars.last_before
         marks[k, 1:] = np.asarray(bars.close[:minutes], dtype=np.int64)  # the array's buffer, not 13 M ints a year
-    firsts = [(t.fill_ms - tape.start_ms) // MINUTE_MS for t in trades]  # the first boundary it has a value at
-    lasts = [minutes if t.exit_ms is None else min(minutes, (t.exit_ms - tape.start_ms) // MINUTE_MS) for t in trades]
+    firsts = [(trade.fill_ms - tape.start_ms) // MINUTE_MS for trade in trades]  # the first boundary it has a value at
+    lasts = [minutes if trade.exit_ms is None else min(minutes, (trade.exit_ms - tape.start_ms) // MINUTE_MS) for trade in trades]
     lengths = np.array([b - a + 1 for a, b in zip(firsts, lasts)], dtype=np.int64)
     which = np.repeat(np.arange(len(trades)), lengths)  # the trade of each element
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))  # each trade's first element
@@ -240,14 +240,15 @@ def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings
     def per_trade(values: list) -> np.ndarray:
         return np.asarray(values)[which]
 
-    size = _steps_of([t.sizes for t in trades], which, t)
-    wallet = _steps_of([t.wallet for t in trades], which, t)
-    exits = per_trade([np.iinfo(np.int64).max if t.exit_ms is None else t.exit_ms for t in trades])
+    size = _steps_of([trade.sizes for trade in trades], which, t)
+    wallet = _steps_of([trade.wallet for trade in trades], which, t)
+    exits = per_trade([np.iinfo(np.int64).max if trade.exit_ms is None else trade.exit_ms for trade in trades])
     held = np.where(t < exits, size, 0.0)
-    direction = per_trade([t.direction for t in trades])
-    mark = direction * marks[per_trade([row[t.symbol] for t in trades]), j]
-    value = wallet + per_trade([float(t.tick_size) for t in trades]) * held * (mark - per_trade([t.entry_ticks for t in trades]))
-    mm = per_trade([float(t.entry) for t in trades]) * held * float(rate)
+    direction = per_trade([trade.direction for trade in trades])
+    mark = direction * marks[per_trade([row[trade.symbol] for trade in trades]), j]
+    tick_size, entry_ticks = per_trade([float(trade.tick_size) for trade in trades]), per_trade([trade.entry_ticks for trade in trades])
+    value = wallet + tick_size * held * (mark - entry_ticks)
+    mm = per_trade([float(trade.entry) for trade in trades]) * held * float(rate)
     # Minute m = j - 1 goes from value[j - 1] (0 before the fill) to value[j].
     previous, previous_mm = np.empty_like(value), np.empty_like(mm)
     previous[1:], previous_mm[1:] = value[:-1], mm[:-1]
@@ -263,7 +264,7 @@ def liquidation_screen(tape: Tape, placed: list[_Trade], rate: Decimal, settings
     # Boundary j closes minute j - 1 (the window's first boundary closes none), added up per
     # symbol and minute in placing order.
     closing = j > 0
-    cell = (per_trade([row[t.symbol] for t in trades]) * minutes + j - 1)[closing]
+    cell = (per_trade([row[trade.symbol] for trade in trades]) * minutes + j - 1)[closing]
 
     def by_minute(weights: np.ndarray) -> np.ndarray:
         return np.bincount(cell, weights=weights[closing], minlength=len(symbols) * minutes).reshape(len(symbols), minutes)
