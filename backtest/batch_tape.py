@@ -429,15 +429,14 @@ class _Symbol:
         not made for them)."""
         full = _distinct(wanted)
         bias = _distinct(as_bias) if as_bias is not None and len(as_bias) else full[:0]
-        both = _distinct(np.concatenate((full, bias))) if len(bias) else full
+        closed = {tf: series.closed_at(ticks[full]) for tf, series in self.series.items()}
+        closed_bias = {tf: series.closed_at(ticks[bias]) for tf, series in self.series.items() if tf in SCORED_INTERVALS}
         for tf, series in self.series.items():
-            need = both if tf in SCORED_INTERVALS else full
-            series.build(series.closed_at(ticks[need]), hist)
-        for made, which, scored in ((self.states, full, False), (self.views, bias, True)):
+            series.build(np.concatenate((closed[tf], closed_bias[tf])) if tf in closed_bias else closed[tf], hist)
+        for made, which, at_bar in ((self.states, full, closed), (self.views, bias, closed_bias)):
             if not len(which):
                 continue
-            held = [(series.frames, series.closed_at(ticks[which]).tolist()) for tf, series in self.series.items()
-                    if not scored or tf in SCORED_INTERVALS]
+            held = [(self.series[tf].frames, bars.tolist()) for tf, bars in at_bar.items()]
             stale = self.stale[which].tolist()
             at = ticks[which].tolist()
             for k, j in enumerate(which.tolist()):

@@ -360,10 +360,10 @@ class _Marking:
     """An open trade's ``upl_at(c, mark) + wallet_at(c)`` minute after minute, its size and wallet
     stepped forward through their running sums (``_Trade._sum_at``'s) as ``c`` grows."""
 
-    __slots__ = ("trade", "close", "first_ms", "sizes", "wallets", "s", "w", "tick_size", "scaled", "wallet")
+    __slots__ = ("trade", "bars", "sizes", "wallets", "s", "w", "tick_size", "scaled", "wallet")
 
     def __init__(self, trade: _Trade, bars: SymbolBars) -> None:
-        self.trade, self.close, self.first_ms = trade, bars.close, bars.first_ms
+        self.trade, self.bars = trade, bars
         self.sizes, self.wallets = trade.running("sizes", trade.sizes), trade.running("wallet", trade.wallet)
         self.s = self.w = 0
         self.tick_size = trade.tick_size
@@ -378,8 +378,8 @@ class _Marking:
         while self.w < len(wallets) and wallets[self.w][0] <= c:
             self.wallet = wallets[self.w][1]
             self.w += 1
-        trade = self.trade
-        mark = trade.direction * self.close[(c - MINUTE_MS - self.first_ms) // MINUTE_MS]
+        trade, bars = self.trade, self.bars
+        mark = trade.direction * bars.close[bars.index(c - MINUTE_MS)]  # as _Book._open_value marks it
         return self.scaled * (mark - trade.entry_ticks) + self.wallet
 
 
